@@ -1,0 +1,91 @@
+"""Command line: ``curvsym prove``, ``curvsym derive``.
+
+Numbers flow one way: the CLI only parses arguments, calls the library and
+prints what it returns.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Sequence
+
+from .errors import CurvsymError
+
+
+def _widths(text: str) -> list[int]:
+    try:
+        ws = [int(x) for x in text.split(",")]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"widths must be comma-separated integers, got {text!r}")
+    return ws
+
+
+def cmd_prove(args) -> int:
+    from .report import table, write_json
+    from .theorem import discover, run_theorem
+    theorems = discover(args.paths)
+    if args.select:
+        theorems = [t for t in theorems if args.select.lower() in t.name.lower()]
+    if not theorems:
+        print(f"no theorems found in {', '.join(args.paths)}", file=sys.stderr)
+        return 2
+    reports = []
+    for th in theorems:
+        if not args.quiet:
+            print(f"… {th.name}", file=sys.stderr, flush=True)
+        reports.append(run_theorem(th, args.digits))
+    print(table(reports))
+    if args.json:
+        write_json(reports, args.json)
+        print(f"\nJSON written to {args.json}")
+    return 0 if all(r.passed for r in reports) else 1
+
+
+def cmd_derive(args) -> int:
+    from . import derive, network
+    net = network.resnet(args.widths[0], len(args.widths) - 1) if args.resnet else network.chain(args.widths)
+    m = derive.model(net, whitened=args.whitened)
+    flow = derive.gradient_flow(m)
+    print(f"% {net.describe()}")
+    print(flow.latex())
+    if args.code:
+        from .codegen import generate_flow
+        gen = generate_flow(flow, backend=args.backend)
+        print(f"\n# generated ({gen.n_products} matrix products per evaluation)\n{gen.source}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="curvsym", description="Symbolic-numeric learning dynamics of deep linear networks.")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    pr = sub.add_parser("prove", help="run theorem files and print a verdict table")
+    pr.add_argument("paths", nargs="+", help="theorem files or folders of them")
+    pr.add_argument("--json", metavar="FILE", help="also write the results as JSON")
+    pr.add_argument("--digits", type=int, default=None, help="override every theorem's working digits")
+    pr.add_argument("-k", "--select", metavar="TEXT", help="only theorems whose name contains TEXT")
+    pr.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    pr.set_defaults(func=cmd_prove)
+
+    de = sub.add_parser("derive", help="print the gradient-flow ODEs (LaTeX) and optionally the generated code")
+    de.add_argument("widths", type=_widths, help="layer widths n_0,n_1,…,n_N")
+    de.add_argument("--resnet", action="store_true", help="linear ResNet of width n_0 and depth len(widths)−1")
+    de.add_argument("--whitened", action="store_true", help="Σx = I")
+    de.add_argument("--code", action="store_true", help="also print the generated Python")
+    de.add_argument("--backend", default="numpy", choices=("numpy", "mpmath", "array_api"))
+    de.set_defaults(func=cmd_derive)
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except CurvsymError as exc:
+        print(f"curvsym: error: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,369 @@
+r"""Symbolic derivation for deep linear networks (SymPy matrix calculus).
+
+Notation (``../shared/MATH.md`` §0): layers W_e on the edges of a DAG, input
+covariance Σx (symmetric, ≻ 0), target T = Σyx Σx⁻¹, end-to-end map W and loss
+
+    L = ½ tr((W − T) Σx (W − T)ᵀ),          ∂L/∂W = G := (W − T) Σx.
+
+For an edge e = u → v write M(u) for the map input → u and R(v) for the map
+v → output (both path sums).  Since every path contains e at most once,
+
+    ∇_{W_e} L = R(v)ᵀ G M(u)ᵀ                                   (adjoint rule)
+
+which for a chain is the familiar ∇_{W_i} L = W_{>i}ᵀ (W − T) Σx W_{<i}ᵀ.  The
+expressions are built as *nested binary products* — M(v) = W_e M(u) forward,
+B(u) := R(u)ᵀ G = W_eᵀ B(v) backward — so that the generated code shares every
+prefix and suffix product (O(N) matrix products for depth N).  ``display``
+flattens them for printing.
+
+Conservation laws are proved exactly: a matrix identity built from products,
+sums and transposes is mapped into the free algebra with involution
+(noncommutative SymPy symbols X and Xᵀ, with Σxᵀ = Σx) and expanded; it holds for
+all matrices iff the expansion is 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Mapping, Sequence
+
+import sympy as sp
+from sympy import Identity, MatAdd, MatMul, MatrixExpr, MatrixSymbol, Transpose, ZeroMatrix
+
+from .errors import ArchitectureError
+from .network import IDENTITY, Edge, Network
+
+__all__ = [
+    "Model", "Flow", "model", "forward_maps", "reverse_maps", "end_to_end", "residual", "loss",
+    "output_gradient", "gradient", "gradient_flow", "scaled_flow", "end_to_end_velocity",
+    "block_maps", "balance", "time_derivative", "noncommutative", "is_identically_zero",
+    "ConservationProof", "prove_conserved", "display",
+]
+
+
+@dataclass(frozen=True)
+class Model:
+    """Symbols of a deep linear network regression problem.
+
+    ``weights[k]`` is the MatrixSymbol of ``network.weights[k]``; ``Sigma`` is
+    Σx (a MatrixSymbol, or the identity when ``whitened``); ``T`` the target.
+    """
+
+    network: Network
+    weights: tuple[MatrixSymbol, ...]
+    Sigma: MatrixExpr
+    T: MatrixSymbol
+    whitened: bool = False
+
+    @property
+    def depth(self) -> int:
+        return len(self.weights)
+
+    def symbol_of(self, edge: Edge) -> MatrixSymbol | None:
+        """The weight symbol on ``edge`` (None for an identity edge)."""
+        if edge.kind == IDENTITY:
+            return None
+        return self.weights[[e.name for e in self.network.weights].index(edge.name)]
+
+    @property
+    def data_symbols(self) -> tuple[MatrixSymbol, ...]:
+        """Σx (unless whitened) and T: the data arguments of generated code."""
+        return (self.T,) if self.whitened else (self.Sigma, self.T)
+
+
+def model(network: Network, whitened: bool = False) -> Model:
+    """Attach symbols to ``network``: weights, Σx (``Sigma_x``) and target ``T``."""
+    ws = tuple(MatrixSymbol(e.name, *e.shape) for e in network.weights)
+    n0, nN = network.n_in, network.n_out
+    sigma = Identity(n0) if whitened else MatrixSymbol("Sigma_x", n0, n0)
+    return Model(network, ws, sigma, MatrixSymbol("T", nN, n0), whitened)
+
+
+# --------------------------------------------------------------------------- building blocks
+# ``None`` stands for an identity map whose size is implied by its neighbours.
+
+def _mul(*factors: MatrixExpr | None) -> MatrixExpr | None:
+    """Nested binary product, dropping identity factors: _mul(a, b, c) = a(bc)."""
+    fs = [f for f in factors if f is not None and not isinstance(f, Identity)]
+    if not fs:
+        return None
+    out = fs[-1]
+    for f in reversed(fs[:-1]):
+        out = MatMul(f, out, evaluate=False)
+    return out
+
+
+def _add(terms: Sequence[MatrixExpr | None], n: int) -> MatrixExpr | None:
+    if len(terms) == 1:
+        return terms[0]
+    return MatAdd(*[Identity(n) if t is None else t for t in terms], evaluate=False)
+
+
+def _T(x: MatrixExpr | None) -> MatrixExpr | None:
+    return None if x is None else Transpose(x)
+
+
+def _materialise(x: MatrixExpr | None, n: int) -> MatrixExpr:
+    return Identity(n) if x is None else x
+
+
+def _path_sums(m: Model, edges: Sequence[Edge], start, order) -> dict:
+    """M(v) = Σ over paths start → v of the ordered edge products (forward DP)."""
+    maps = {start: None}
+    widths = m.network.widths
+    for v in order:
+        if v == start:
+            continue
+        incoming = [e for e in edges if e.target == v and e.source in maps]
+        if incoming:
+            maps[v] = _add([_mul(m.symbol_of(e), maps[e.source]) for e in incoming], widths[v])
+    return maps
+
+
+def forward_maps(m: Model) -> dict:
+    """``{v: M(v)}``, the map from the input to node v (None = identity)."""
+    net = m.network
+    return _path_sums(m, net.edges, net.input, net.order)
+
+
+def reverse_maps(m: Model) -> dict:
+    """``{v: R(v)}``, the map from node v to the output (None = identity)."""
+    net = m.network
+    maps = {net.output: None}
+    for u in reversed(net.order):
+        if u == net.output:
+            continue
+        outgoing = [e for e in net.edges if e.source == u]
+        maps[u] = _add([_mul(maps[e.target], m.symbol_of(e)) for e in outgoing], net.widths[u])
+    return maps
+
+
+def end_to_end(m: Model) -> MatrixExpr:
+    """W = Σ_paths Π edge maps (for a chain, W_N ⋯ W_1)."""
+    return _materialise(forward_maps(m)[m.network.output], m.network.n_in)
+
+
+def residual(m: Model) -> MatrixExpr:
+    """W − T."""
+    return MatAdd(end_to_end(m), MatMul(-1, m.T, evaluate=False), evaluate=False)
+
+
+def loss(m: Model) -> sp.Expr:
+    """L = ½ tr((W − T) Σx (W − T)ᵀ)."""
+    e = residual(m)
+    return sp.Rational(1, 2) * sp.Trace(_mul(e, m.Sigma, Transpose(e)))
+
+
+def output_gradient(m: Model) -> MatrixExpr:
+    """G = ∂L/∂W = (W − T) Σx."""
+    return _materialise(_mul(residual(m), m.Sigma), m.network.n_in)
+
+
+def _backward_maps(m: Model, G: MatrixExpr) -> dict:
+    """B(v) = R(v)ᵀ G, by B(u) = Σ_{u→w} W_eᵀ B(w) (reverse-mode accumulation)."""
+    net = m.network
+    maps = {net.output: G}
+    for u in reversed(net.order):
+        if u == net.output:
+            continue
+        outgoing = [e for e in net.edges if e.source == u]
+        terms = [_mul(_T(m.symbol_of(e)), maps[e.target]) for e in outgoing]
+        maps[u] = terms[0] if len(terms) == 1 else MatAdd(*terms, evaluate=False)
+    return maps
+
+
+def gradient(m: Model, G: MatrixExpr | None = None) -> tuple[MatrixExpr, ...]:
+    """∇_{W_e} L = R(v)ᵀ G M(u)ᵀ for every weight edge e = u → v.
+
+    ``G`` defaults to (W − T)Σx; passing another matrix gives the pull-back
+    Jᵀ applied to it (used by curvature-corrected rules).
+    """
+    G = output_gradient(m) if G is None else G
+    M = forward_maps(m)
+    B = _backward_maps(m, G)
+    return tuple(_mul(B[e.target], _T(M[e.source])) for e in m.network.weights)
+
+
+@dataclass(frozen=True)
+class Flow:
+    """A continuous-time learning rule dW_e/dt = velocities[e].
+
+    ``parameters`` lists scalar symbols the velocities depend on (step-size
+    factors, damping λ, exponent q …); generated code takes them as keyword
+    arguments.
+    """
+
+    model: Model
+    velocities: tuple[MatrixExpr, ...]
+    name: str = "flow"
+    parameters: tuple[sp.Symbol, ...] = field(default=())
+
+    def equations(self) -> list[sp.Eq]:
+        """The ODEs as SymPy equations d W_e/dt = (flattened velocity)."""
+        t = sp.Symbol("t")
+        return [sp.Eq(sp.Derivative(sp.Function(w.name)(t), t), display(v, self.model), evaluate=False)
+                for w, v in zip(self.model.weights, self.velocities)]
+
+    def latex(self) -> str:
+        """The ODEs as a LaTeX ``aligned`` block, ``\\dot{W}_{i} &= …``."""
+        rows = [rf"\dot{{{sp.latex(w)}}} &= {sp.latex(display(v, self.model))}"
+                for w, v in zip(self.model.weights, self.velocities)]
+        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+    def _repr_latex_(self) -> str:
+        return "$$" + self.latex() + "$$"
+
+
+def gradient_flow(m: Model) -> Flow:
+    """dW_e/dt = −∇_{W_e} L  (``MATH.md`` §0.2)."""
+    return Flow(m, tuple(MatMul(-1, g, evaluate=False) for g in gradient(m)), "gradient flow")
+
+
+def scaled_flow(flow: Flow, scales: Sequence[sp.Expr | float]) -> Flow:
+    """dW_e/dt = c_e · velocity_e: a layer-dependent step size.
+
+    With unequal c_e this leaves the Jacobian row space, so it is the natural
+    negative control for balance conservation.
+    """
+    if len(scales) != len(flow.velocities):
+        raise ValueError(f"need one scale per layer ({len(flow.velocities)}), got {len(scales)}")
+    cs = [sp.nsimplify(c) for c in scales]
+    vel = tuple(MatMul(c, v, evaluate=False) for c, v in zip(cs, flow.velocities))
+    return Flow(flow.model, vel, f"{flow.name}, layer step sizes {tuple(cs)}", flow.parameters)
+
+
+def end_to_end_velocity(flow: Flow) -> MatrixExpr:
+    """dW/dt = Σ_e R(v) (dW_e/dt) M(u) (chain rule; no balance assumed)."""
+    m = flow.model
+    M, R = forward_maps(m), reverse_maps(m)
+    terms = [_mul(R[e.target], v, M[e.source]) for e, v in zip(m.network.weights, flow.velocities)]
+    return terms[0] if len(terms) == 1 else MatAdd(*terms, evaluate=False)
+
+
+def block_maps(m: Model) -> tuple[MatrixExpr, ...]:
+    """The map of each block between consecutive cut nodes (W_i, or I + A_i)."""
+    net = m.network
+    out = []
+    cuts = net.cut_nodes()
+    for (u, v), edges in zip(zip(cuts[:-1], cuts[1:]), net.blocks()):
+        n_weights = sum(e.kind != IDENTITY for e in edges)
+        if n_weights != 1:
+            raise ArchitectureError(
+                f"block {u!r} → {v!r} holds {n_weights} weights; balance quantities need exactly one per block")
+        out.append(_materialise(_path_sums(m, edges, u, net.order)[v], net.widths[u]))
+    return tuple(out)
+
+
+def balance(m: Model) -> tuple[MatrixExpr, ...]:
+    """C_i = B_{i+1}ᵀ B_{i+1} − B_i B_iᵀ for consecutive block maps B_i (``MATH.md`` §0.3)."""
+    B = block_maps(m)
+    return tuple(MatAdd(MatMul(Transpose(b1), b1, evaluate=False),
+                        MatMul(-1, b0, Transpose(b0), evaluate=False), evaluate=False)
+                 for b0, b1 in zip(B[:-1], B[1:]))
+
+
+def time_derivative(expr: MatrixExpr, velocities: Mapping[MatrixSymbol, MatrixExpr]) -> MatrixExpr:
+    """d expr/dt along dX/dt = velocities[X] (product rule; other symbols constant)."""
+    if isinstance(expr, MatrixSymbol):
+        v = velocities.get(expr)
+        return ZeroMatrix(*expr.shape) if v is None else v
+    if isinstance(expr, (Identity, ZeroMatrix)):
+        return ZeroMatrix(*expr.shape)
+    if isinstance(expr, Transpose):
+        return Transpose(time_derivative(expr.arg, velocities))
+    if isinstance(expr, MatAdd):
+        return MatAdd(*[time_derivative(a, velocities) for a in expr.args], evaluate=False)
+    if isinstance(expr, MatMul):
+        args = expr.args
+        terms = []
+        for k, a in enumerate(args):
+            if isinstance(a, MatrixExpr):
+                terms.append(MatMul(*args[:k], time_derivative(a, velocities), *args[k + 1:], evaluate=False))
+        return MatAdd(*terms, evaluate=False) if len(terms) > 1 else terms[0]
+    raise TypeError(f"cannot differentiate {type(expr).__name__} in time: {expr}")
+
+
+# --------------------------------------------------------------------------- exact identities
+
+def noncommutative(expr: MatrixExpr, symmetric: Iterable[MatrixSymbol] = ()) -> sp.Expr:
+    """Map a matrix expression into the free algebra with involution.
+
+    Each MatrixSymbol X becomes a noncommutative symbol ``X`` and its transpose
+    ``X^T`` (or ``X`` itself if X is declared symmetric); transposes are pushed to
+    the leaves by (AB)ᵀ = BᵀAᵀ; identities become 1.  The result is expanded.
+    """
+    sym = set(symmetric)
+    cache: dict = {}
+
+    def leaf(x: MatrixSymbol, transposed: bool) -> sp.Symbol:
+        name = x.name + ("^T" if transposed and x not in sym else "")
+        return sp.Symbol(name, commutative=False)
+
+    def go(x, t: bool):
+        key = (x, t)
+        if key in cache:
+            return cache[key]
+        if not isinstance(x, MatrixExpr):
+            r = x  # a scalar coefficient
+        elif isinstance(x, MatrixSymbol):
+            r = leaf(x, t)
+        elif isinstance(x, Identity):
+            r = sp.Integer(1)
+        elif isinstance(x, ZeroMatrix):
+            r = sp.Integer(0)
+        elif isinstance(x, Transpose):
+            r = go(x.arg, not t)
+        elif isinstance(x, MatAdd):
+            r = sp.Add(*[go(a, t) for a in x.args])
+        elif isinstance(x, MatMul):
+            parts = [go(a, t) for a in x.args]
+            r = sp.Mul(*(reversed(parts) if t else parts))
+        else:
+            raise TypeError(f"no noncommutative form for {type(x).__name__}: {x}")
+        cache[key] = r
+        return r
+
+    return sp.expand(go(expr, False))
+
+
+def is_identically_zero(expr: MatrixExpr, symmetric: Iterable[MatrixSymbol] = ()) -> bool:
+    """True iff ``expr`` = 0 for all matrices (exact, by noncommutative expansion)."""
+    return noncommutative(expr, symmetric) == 0
+
+
+@dataclass(frozen=True)
+class ConservationProof:
+    """Outcome of the symbolic proof that d Q/dt = 0 along a flow."""
+
+    quantity: str
+    derivative: sp.Expr  # expanded noncommutative form of dQ/dt
+    holds: bool
+
+    @property
+    def n_terms(self) -> int:
+        return len(sp.Add.make_args(self.derivative)) if self.derivative != 0 else 0
+
+
+def prove_conserved(flow: Flow, quantities: Sequence[MatrixExpr] | None = None,
+                    names: Sequence[str] | None = None) -> list[ConservationProof]:
+    """Prove (or refute) dQ/dt ≡ 0 along ``flow`` for each Q (default: balance C_i)."""
+    m = flow.model
+    if quantities is None:
+        quantities = balance(m)
+        names = [f"C_{i}" for i in range(1, len(quantities) + 1)]
+    names = names or [f"Q_{i}" for i in range(1, len(quantities) + 1)]
+    vel = dict(zip(m.weights, flow.velocities))
+    symmetric = [m.Sigma] if isinstance(m.Sigma, MatrixSymbol) else []
+    out = []
+    for name, q in zip(names, quantities):
+        d = noncommutative(time_derivative(q, vel), symmetric)
+        out.append(ConservationProof(name, d, d == 0))
+    return out
+
+
+def display(expr: MatrixExpr, m: Model | None = None) -> MatrixExpr:
+    """Flatten nested products for printing (Σxᵀ → Σx)."""
+    out = expr.doit()
+    if m is not None and isinstance(m.Sigma, MatrixSymbol):
+        out = out.xreplace({Transpose(m.Sigma): m.Sigma})
+    return out

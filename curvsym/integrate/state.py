@@ -1,0 +1,78 @@
+"""States of a learning flow: tuples of layer matrices, and their conversions.
+
+A state is a tuple ``(W_1, …, W_N)`` of 2-D arrays: float64 NumPy arrays on the
+double path, NumPy object arrays of ``mpmath.mpf`` on the high-precision path.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import mpmath
+import numpy as np
+
+from ..errors import NonFiniteError, PrecisionError
+
+State = tuple
+
+
+def to_mp(arrays: Sequence, dps: int) -> tuple:
+    """Object arrays of ``mpf`` at ``dps`` digits (floats convert exactly; strings parse)."""
+    with mpmath.workdps(dps):
+        out = []
+        for a in arrays:
+            a = np.asarray(a, dtype=object)
+            out.append(np.vectorize(lambda v: mpmath.mpf(v), otypes=[object])(a) if a.size else a)
+        return tuple(out)
+
+
+def to_float(arrays: Sequence) -> tuple:
+    """float64 copies of (possibly mpf) arrays."""
+    return tuple(np.asarray(np.vectorize(float, otypes=[float])(np.asarray(a, dtype=object)), dtype=float)
+                 if np.asarray(a).dtype == object else np.asarray(a, dtype=float) for a in arrays)
+
+
+def max_abs(arrays: Sequence):
+    """max_ij |a_ij| over all arrays (mpf for object arrays)."""
+    m = 0
+    for a in arrays:
+        if a.dtype == object:
+            for v in a.flat:
+                av = abs(v)
+                if av > m:
+                    m = av
+        else:
+            m = max(m, float(np.max(np.abs(a)))) if a.size else m
+    return m
+
+
+def check_finite_state(arrays: Sequence, what: str = "state") -> None:
+    for k, a in enumerate(arrays):
+        if a.dtype == object:
+            if not all(mpmath.isfinite(v) for v in a.flat):
+                raise NonFiniteError(f"{what}: array {k} contains a non-finite entry")
+        elif not np.all(np.isfinite(a)):
+            raise NonFiniteError(f"{what}: array {k} contains NaN or infinity")
+
+
+def working_dps(dps: int, guard: int = 10) -> int:
+    """Working precision for a result wanted to ``dps`` digits."""
+    if isinstance(dps, bool) or not isinstance(dps, int) or dps < 15:
+        raise PrecisionError(
+            f"high-precision integration needs dps ≥ 15 (use the double path below that), got {dps!r}")
+    return dps + guard
+
+
+def flatten(arrays: Sequence[np.ndarray]) -> np.ndarray:
+    return np.concatenate([np.ravel(a) for a in arrays])
+
+
+def unflattener(shapes: Sequence[tuple[int, int]]):
+    """Return ``split(vector) -> tuple of views`` with the given shapes."""
+    sizes = [int(np.prod(s)) for s in shapes]
+    offsets = np.cumsum([0] + sizes)
+
+    def split(y: np.ndarray) -> tuple:
+        return tuple(y[offsets[k]:offsets[k + 1]].reshape(s) for k, s in enumerate(shapes))
+
+    return split

@@ -1,0 +1,90 @@
+import json
+import textwrap
+
+import pytest
+import sympy as sp
+
+import curvsym as cs
+from curvsym.cli import main
+from curvsym.problems import random_instance
+
+
+@pytest.fixture(scope="module")
+def setting():
+    net = cs.chain([2, 3, 2])
+    m = cs.model(net)
+    return m, random_instance(net, seed=3, scale=0.8)
+
+
+def _traj(flow, inst, dps=30):
+    return cs.integrate_taylor(cs.generate_flow(flow, "mpmath"), inst.weights, inst.data(), [0, 1, 2], dps=dps)
+
+
+def test_balance_check_passes_for_gradient_flow(setting):
+    m, inst = setting
+    r = cs.check_balance(m, _traj(cs.gradient_flow(m), inst), inst.data())
+    assert r.passed and r.residual < 1e-25 and r.digits > 25 and r.tolerance == 1e-20
+
+
+def test_balance_check_rejects_layer_dependent_steps(setting):
+    m, inst = setting
+    flow = cs.scaled_flow(cs.gradient_flow(m), [1, sp.Rational(5, 4)])
+    r = cs.check_balance(m, _traj(flow, inst), inst.data())
+    assert not r.passed and r.residual > 1e-3 and r.verdict == "FAILED"
+
+
+def test_check_refuses_to_verify_beyond_integration_accuracy(setting):
+    m, inst = setting
+    traj = _traj(cs.gradient_flow(m), inst, dps=20)
+    with pytest.raises(cs.PrecisionError, match="error estimate"):
+        cs.check_balance(m, traj, inst.data(), tolerance=1e-40)
+
+
+def test_double_path_balance(setting):
+    m, inst = setting
+    traj = cs.integrate_double(cs.generate_flow(cs.gradient_flow(m)), inst.weights, inst.data(), [0, 1, 2])
+    assert cs.balance_residual(m, traj, inst.data()) < 1e-9
+
+
+def test_prove_cli_on_shipped_proofs(tmp_path, capsys):
+    out = tmp_path / "r.json"
+    code = main(["prove", "proofs/", "--digits", "30", "--json", str(out), "-q", "-k", "balance"])
+    text = capsys.readouterr().out
+    assert code == 0, text
+    assert "gradient flow conserves layer balance" in text and "PASS" in text and "rejected" in text
+    data = json.loads(out.read_text())
+    row = [r for r in data if "balance" in r["theorem"]][0]
+    assert row["passed"] and row["negative_control_rejected"] and row["numeric"]["digits"] > 20
+
+
+BAD_THEOREM = textwrap.dedent('''
+    import curvsym as cs
+    from curvsym.checks import CheckResult
+
+    @cs.theorem("a claim whose control is not rejected", "demo")
+    def bad(digits):
+        ok = CheckResult("claim", 0.0, 1e-10, True)
+        return cs.Evidence("n/a", ok, CheckResult("control", 0.0, 1e-10, True))
+
+    @cs.theorem("a claim that raises", "demo")
+    def broken(digits):
+        raise cs.DivergenceError("blew up at t = 1", 1.0)
+''')
+
+
+def test_prove_exits_nonzero_when_a_control_is_not_rejected(tmp_path, capsys):
+    (tmp_path / "bad.py").write_text(BAD_THEOREM)
+    code = main(["prove", str(tmp_path), "-q"])
+    text = capsys.readouterr().out
+    assert code == 1
+    assert "NOT rejected" in text and "ERROR" in text and "DivergenceError" in text and "0/2 theorems passed" in text
+
+
+def test_prove_on_empty_folder_is_an_error(tmp_path):
+    assert main(["prove", str(tmp_path), "-q"]) == 2
+
+
+def test_derive_cli_prints_latex_and_code(capsys):
+    assert main(["derive", "2,3,2", "--code"]) == 0
+    out = capsys.readouterr().out
+    assert "\\dot{W_{1}}" in out and "def gradient_flow(W_1, W_2, Sigma_x, T" in out

@@ -1,0 +1,102 @@
+import importlib.util
+
+import mpmath
+import numpy as np
+import pytest
+
+import curvsym as cs
+from curvsym.problems import random_instance
+
+
+@pytest.mark.parametrize("N", [2, 3, 4, 8, 16, 32])
+def test_gradient_flow_uses_linear_number_of_products(N):
+    rhs = cs.generate_flow(cs.gradient_flow(cs.model(cs.deep_chain(N, 3))))
+    assert rhs.n_products == 3 * N - 2  # forward N−1, (W−T)Σx 1, backward N−1, outer N
+
+
+def test_resnet_products_linear_in_depth():
+    counts = [cs.generate_flow(cs.gradient_flow(cs.model(cs.resnet(2, N)))).n_products for N in (2, 4, 8)]
+    assert counts == [3 * N - 2 for N in (2, 4, 8)]
+
+
+def _product(mats, n):
+    """M_k ⋯ M_1 for mats = [M_1, …, M_k]; the n×n identity when empty."""
+    out = np.eye(n)
+    for M in mats:
+        out = M @ out
+    return out
+
+
+def _reference_gf(ws, S, T):
+    """dW_i/dt = −W_{>i}ᵀ (W − T) Σx W_{<i}ᵀ with dense products."""
+    G = (_product(ws, S.shape[0]) - T) @ S
+    return [-_product(ws[i + 1:], ws[i].shape[0]).T @ G @ _product(ws[:i], S.shape[0]).T for i in range(len(ws))]
+
+
+@pytest.mark.parametrize("widths", [[2, 3], [3, 4, 2], [2, 5, 1, 3, 2]])
+def test_generated_rhs_matches_dense_reference(widths):
+    net = cs.chain(widths)
+    inst = random_instance(net, seed=len(widths))
+    got = cs.generate_flow(cs.gradient_flow(cs.model(net)))(inst.weights, *inst.data())
+    for a, b in zip(got, _reference_gf(list(inst.weights), inst.Sigma, inst.T)):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
+
+
+def test_written_source_is_importable_and_identical(tmp_path):
+    net = cs.chain([2, 3, 2])
+    rhs = cs.generate_flow(cs.gradient_flow(cs.model(net)))
+    path = rhs.write(tmp_path / "gf.py")
+    text = path.read_text()
+    assert "def gradient_flow(W_1, W_2, Sigma_x, T" in text and " @ " in text
+    spec = importlib.util.spec_from_file_location("gf", path)
+    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
+    inst = random_instance(net, seed=2)
+    a = mod.gradient_flow(*inst.weights, *inst.data(), xp=np, _like=inst.weights[0])
+    b = rhs(inst.weights, *inst.data())
+    for x, y in zip(a, b):
+        np.testing.assert_array_equal(x, y)
+
+
+def test_mpmath_backend_agrees_with_numpy_and_keeps_rationals_exact():
+    import sympy as sp
+    net = cs.chain([2, 2, 2])
+    flow = cs.scaled_flow(cs.gradient_flow(cs.model(net)), [1, sp.Rational(1, 3)])
+    src = cs.generate_flow(flow, "mpmath").source
+    assert "mpf(1)/3" in src
+    inst = random_instance(net, seed=5)
+    f64 = cs.generate_flow(flow)(inst.weights, *inst.data())
+    with mpmath.workdps(40):
+        hp = cs.generate_flow(flow, "mpmath")(cs.to_mp(inst.weights, 40), *cs.to_mp(inst.data(), 40))
+        # exact third: 3·(velocity_2) equals the unscaled velocity to 40 digits
+        ref = cs.generate_flow(cs.gradient_flow(cs.model(net)), "mpmath")(cs.to_mp(inst.weights, 40),
+                                                                          *cs.to_mp(inst.data(), 40))
+        assert max(abs(v) for v in (3 * hp[1] - ref[1]).flat) < mpmath.mpf(10) ** -38
+    for a, b in zip(f64, cs.to_float(hp)):
+        np.testing.assert_allclose(a, b, rtol=1e-14, atol=1e-15)
+
+
+def test_array_api_strict_runs_generated_code():
+    xp = pytest.importorskip("array_api_strict")
+    net = cs.resnet(3, 3)  # exercises the identity constant too
+    flow = cs.gradient_flow(cs.model(net))
+    inst = random_instance(net, seed=9)
+    ref = cs.generate_flow(flow)(inst.weights, *inst.data())
+    rhs = cs.generate_flow(flow, "array_api")
+    got = rhs([xp.asarray(w) for w in inst.weights], *[xp.asarray(d) for d in inst.data()])
+    for a, b in zip(got, ref):
+        np.testing.assert_allclose(np.asarray(a), b, rtol=1e-13, atol=1e-14)
+
+
+def test_bad_inputs_are_named():
+    net = cs.chain([2, 3, 2])
+    rhs = cs.generate_flow(cs.gradient_flow(cs.model(net)))
+    inst = random_instance(net)
+    with pytest.raises(cs.ShapeError, match="W_1 must have shape"):
+        rhs([np.zeros((2, 2)), inst.weights[1]], *inst.data())
+    with pytest.raises(cs.ShapeError, match="expected 2 weight"):
+        rhs(inst.weights[:1], *inst.data())
+    bad = inst.weights[0].copy(); bad[0, 0] = np.nan
+    with pytest.raises(cs.NonFiniteError, match="W_1"):
+        rhs([bad, inst.weights[1]], *inst.data())
+    with pytest.raises(cs.ShapeError, match="Sigma_x"):
+        rhs(inst.weights, np.eye(3), inst.T)
