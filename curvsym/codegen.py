@@ -99,6 +99,12 @@ class ArrayPrinter(PythonCodePrinter):
     def _print_Half(self, expr) -> str:
         return self._print_Rational(expr)
 
+    def _print_BooleanTrue(self, expr) -> str:
+        return "True"
+
+    def _print_BooleanFalse(self, expr) -> str:
+        return "False"
+
     def _print_Float(self, expr) -> str:
         return f"mpf('{expr}')" if self.exact else repr(float(expr))
 
@@ -106,6 +112,8 @@ class ArrayPrinter(PythonCodePrinter):
 # --------------------------------------------------------------------------- CSE
 
 def _is_leaf(x) -> bool:
+    if isinstance(x, sp.Basic) and not x.args:  # atoms: numbers, booleans, labels
+        return True
     return isinstance(x, (MatrixSymbol, sp.Symbol, sp.Number, Identity, ZeroMatrix)) or (
         isinstance(x, Transpose) and isinstance(x.arg, MatrixSymbol))
 
@@ -170,7 +178,9 @@ def _trace(a, xp):
 
 def _runtime_namespace(backend: str) -> dict:
     import mpmath
-    return {"_eye": _eye, "_zeros": _zeros, "_trace": _trace, "mpf": mpmath.mpf, "np": np}
+
+    from .runtime import RUNTIME
+    return {"_eye": _eye, "_zeros": _zeros, "_trace": _trace, "mpf": mpmath.mpf, "np": np, **RUNTIME}
 
 
 # --------------------------------------------------------------------------- generated functions
@@ -207,7 +217,8 @@ class GeneratedFunction:
                   + (f"; parameters: {', '.join(self.parameters)}" if self.parameters else "")
                   + '.\n"""\n'
                   "import numpy as np\nfrom mpmath import mpf\n"
-                  "from curvsym.codegen import _eye, _zeros, _trace\n\n\n")
+                  "from curvsym.codegen import _eye, _zeros, _trace\n"
+                  "from curvsym.runtime import _psd_inv_power, _operator_inv_power, _sqrt_psd\n\n\n")
         path.write_text(header + self.source)
         return path
 
@@ -215,7 +226,12 @@ class GeneratedFunction:
         """Call without validation (hot loops); arrays in ``arg_names`` order."""
         return self.func(*arrays, **params, xp=xp, _like=arrays[0])
 
-    def __call__(self, weights: Sequence[Any], *data: Any, xp=None, **params):
+    def validate(self, weights: Sequence[Any], data: Sequence[Any], params: dict | None = None) -> tuple:
+        """Check shapes, finiteness and parameters; return the data with Σx made exactly symmetric.
+
+        Σx must be symmetric to 1e-10 (relative) and positive definite; it is then
+        replaced by (Σx + Σxᵀ)/2 so that every kernel sees the same matrix.
+        """
         arrays = list(weights) + list(data)
         if len(weights) != self.n_weights:
             raise ShapeError(f"{self.name}: expected {self.n_weights} weight matrices, got {len(weights)}")
@@ -223,9 +239,15 @@ class GeneratedFunction:
             raise ShapeError(f"{self.name}: expected arguments {self.arg_names}, got {len(arrays)} arrays")
         for name, shape, a in zip(self.arg_names, self.arg_shapes, arrays):
             check_array(name, a, shape)
-        missing = set(self.parameters) - set(params)
+        missing = set(self.parameters) - set(params or {})
         if missing:
             raise TypeError(f"{self.name}: missing parameter(s) {sorted(missing)}")
+        names = self.arg_names[self.n_weights:]
+        return tuple(symmetric_covariance(d) if n == "Sigma_x" else d for n, d in zip(names, data))
+
+    def __call__(self, weights: Sequence[Any], *data: Any, xp=None, **params):
+        data = self.validate(weights, data, params)
+        arrays = list(weights) + list(data)
         if xp is None:
             xp = _namespace(arrays, self.backend)
         return self.func(*arrays, **params, xp=xp, _like=arrays[0])
@@ -236,6 +258,26 @@ def _namespace(arrays, backend):
         return np
     from array_api_compat import array_namespace
     return array_namespace(*arrays)
+
+
+def symmetric_covariance(S):
+    """(Σ + Σᵀ)/2 after checking Σ is symmetric to 1e-10 and positive definite (NumPy or mpf arrays)."""
+    Sf = np.asarray(np.vectorize(float, otypes=[float])(S) if getattr(S, "dtype", None) == object else S, dtype=float) \
+        if isinstance(S, np.ndarray) else None
+    if Sf is None:  # another array library: check through its namespace, symmetrise there
+        from array_api_compat import array_namespace
+        xp = array_namespace(S)
+        asym = float(xp.max(xp.abs(S - S.mT))) / max(float(xp.max(xp.abs(S))), 1e-300)
+        if asym > 1e-10:
+            raise ShapeError(f"Sigma_x must be symmetric; its relative asymmetry is {asym:.1e}")
+        return (S + S.mT) / 2
+    scale = max(float(np.max(np.abs(Sf))), 1e-300)
+    asym = float(np.max(np.abs(Sf - np.swapaxes(Sf, -1, -2)))) / scale
+    if asym > 1e-10:
+        raise ShapeError(f"Sigma_x must be symmetric; its relative asymmetry is {asym:.1e}")
+    if np.min(np.linalg.eigvalsh((Sf + np.swapaxes(Sf, -1, -2)) / 2)) <= 1e-14 * scale:
+        raise ShapeError("Sigma_x must be positive definite (an input covariance Σx ≻ 0)")
+    return (S + np.swapaxes(S, -1, -2)) / 2
 
 
 def check_array(name: str, a, shape: tuple[int, ...]) -> None:

@@ -36,7 +36,7 @@ from .network import IDENTITY, Edge, Network
 __all__ = [
     "Model", "Flow", "model", "forward_maps", "reverse_maps", "end_to_end", "residual", "loss",
     "output_gradient", "gradient", "gradient_flow", "scaled_flow", "end_to_end_velocity",
-    "block_maps", "balance", "time_derivative", "noncommutative", "is_identically_zero",
+    "block_maps", "balance", "layer_factors", "product", "time_derivative", "noncommutative", "is_identically_zero",
     "ConservationProof", "prove_conserved", "display",
 ]
 
@@ -81,6 +81,14 @@ def model(network: Network, whitened: bool = False) -> Model:
 
 # --------------------------------------------------------------------------- building blocks
 # ``None`` stands for an identity map whose size is implied by its neighbours.
+
+def product(*factors: MatrixExpr | None) -> MatrixExpr:
+    """Nested product of the factors, identities dropped (public form of the builder)."""
+    out = _mul(*factors)
+    if out is None:
+        raise ValueError("product of identities only; its size is unknown")
+    return out
+
 
 def _mul(*factors: MatrixExpr | None) -> MatrixExpr | None:
     """Nested binary product, dropping identity factors: _mul(a, b, c) = a(bc)."""
@@ -136,6 +144,17 @@ def reverse_maps(m: Model) -> dict:
         outgoing = [e for e in net.edges if e.source == u]
         maps[u] = _add([_mul(maps[e.target], m.symbol_of(e)) for e in outgoing], net.widths[u])
     return maps
+
+
+def layer_factors(m: Model) -> tuple[tuple[MatrixExpr, MatrixExpr], ...]:
+    """For each weight edge e = u → v: (M(u), R(v)), the maps below and above it.
+
+    For a chain these are W_{<i} (n_{i−1} × n_0) and W_{>i} (n_N × n_i); so that
+    W = R(v) W_e M(u) + (paths avoiding e).
+    """
+    net = m.network
+    M, R = forward_maps(m), reverse_maps(m)
+    return tuple((_materialise(M[e.source], net.n_in), _materialise(R[e.target], net.n_out)) for e in net.weights)
 
 
 def end_to_end(m: Model) -> MatrixExpr:

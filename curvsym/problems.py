@@ -33,5 +33,41 @@ def random_instance(net: Network, seed: int = 0, scale: float = 0.5, whitened: b
     else:
         A = rng.standard_normal((n0, n0))
         S = A @ A.T / n0 + 0.5 * np.eye(n0)
+        S = (S + S.T) / 2
     T = target_scale * rng.standard_normal((nN, n0))
     return Instance(ws, S, T)
+
+
+def orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
+    """A Haar-random orthogonal n × n matrix (QR of a Gaussian, signs fixed)."""
+    q, r = np.linalg.qr(rng.standard_normal((n, n)))
+    return q * np.sign(np.diag(r))
+
+
+def conditioned_instance(net: Network, seed: int = 0, spectrum: tuple = (1.5, 1.0, 0.7),
+                         sigma_spectrum: tuple = (1.6, 1.0, 0.6), whitened: bool = False) -> Instance:
+    """A well-conditioned instance for square chains: layers = random orthogonal
+    matrices, T = U diag(spectrum) Vᵀ, Σx = Q diag(sigma_spectrum) Qᵀ (cycled to size)."""
+    rng = np.random.default_rng(seed)
+    ws = []
+    for e in net.weights:
+        m, n = e.shape
+        ws.append(orthogonal(max(m, n), rng)[:m, :n])
+    n0, nN = net.n_in, net.n_out
+    s = np.resize(np.asarray(spectrum, dtype=float), min(n0, nN))
+    U, V = orthogonal(nN, rng)[:, :len(s)], orthogonal(n0, rng)[:, :len(s)]
+    T = (U * s) @ V.T
+    if n0 == nN and all(e.shape[0] == e.shape[1] for e in net.weights) and len(net.blocks()) == net.depth:
+        # keep det T and det W(0) of one sign: otherwise W(t) = T + (W0 − T)e^{−t} crosses det W = 0,
+        # where the network Jacobian is not onto and curvature-corrected velocities blow up
+        det_w = np.prod([np.linalg.det(w) for w in ws])
+        if np.sign(np.linalg.det(T)) != np.sign(det_w):
+            U[:, 0] = -U[:, 0]
+            T = (U * s) @ V.T
+    if whitened:
+        S = np.eye(n0)
+    else:
+        Q = orthogonal(n0, rng)
+        S = (Q * np.resize(np.asarray(sigma_spectrum, dtype=float), n0)) @ Q.T
+        S = (S + S.T) / 2
+    return Instance(tuple(ws), S, T)

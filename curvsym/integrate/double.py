@@ -24,7 +24,7 @@ def integrate_double(rhs: GeneratedFunction, weights: Sequence[np.ndarray], data
     params = params or {}
     weights = tuple(np.asarray(w, dtype=float) for w in weights)
     data = tuple(np.asarray(d, dtype=float) for d in data)
-    rhs(weights, *data, **params)  # validates shapes and finiteness once
+    data = rhs.validate(weights, data, params)  # shapes, finiteness, symmetric Σx
     t_eval = np.asarray(t_eval, dtype=float)
     if t_eval.ndim != 1 or len(t_eval) < 1 or np.any(np.diff(t_eval) < 0) or not np.all(np.isfinite(t_eval)):
         raise ValueError("t_eval must be a non-empty, finite, non-decreasing 1-D sequence of times")

@@ -255,8 +255,7 @@ def integrate_taylor(rhs: GeneratedFunction, weights: Sequence, data: Sequence, 
         if K < 2:
             raise ValueError(f"Taylor order must be at least 2, got {K}")
         x_mp = to_mp(weights, wdps)
-        d_mp = to_mp(data, wdps)
-        rhs(x_mp, *d_mp, **params)  # validates shapes and finiteness
+        d_mp = rhs.validate(x_mp, to_mp(data, wdps), params)  # shapes, finiteness, symmetric Σx
         tape = trace_polynomial(rhs, d_mp, params)
         ts = [mpmath.mpf(t) for t in t_eval]
         if not ts or any(b < a for a, b in zip(ts[:-1], ts[1:])) or not all(mpmath.isfinite(t) for t in ts):

@@ -1,0 +1,169 @@
+r"""Learning rules from text, parsed safely (no ``eval``, no ``sympify``).
+
+A rule is written as one expression for the velocity of a layer, in the
+template symbols of :data:`curvsym.rules.template`::
+
+    -power(G, -q) @ grad @ power(A, -q)            # fractional block correction
+    -(1/N) * pinv(G) @ grad @ pinv(A)              # Bernacchia et al.
+    -damped_power(G, -1, lam) @ grad               # one-sided, damped
+
+The text is parsed with :mod:`ast` and walked node by node against a whitelist:
+numbers, the template names, ``+ - * / @ **`` (``^`` is read as ``**``), unary
+minus, the attribute ``.T`` and calls of the template functions (``inv``,
+``pinv``, ``power``, ``damped_power``, ``sqrt``) with positional arguments.
+Anything else — attribute access, subscripts, keywords, lambdas, comprehensions,
+names outside the template — raises :class:`~curvsym.errors.RuleParseError`.
+The SymPy expression is built by this module; no text is ever evaluated.
+
+A rule *file* holds ``key = value`` lines (``#`` comments)::
+
+    name = half block
+    velocity = -power(G, -q) @ grad @ power(A, -q)
+    q = 1/2
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import sympy as sp
+from sympy import MatrixExpr
+
+from .errors import RuleParseError
+from .rules import Rule, custom, template
+
+__all__ = ["parse_expression", "parse_rule", "load_rule_file"]
+
+MAX_LENGTH = 2000
+MAX_DEPTH = 60
+
+_NAMES = {
+    "grad": template.grad, "W": template.W, "G": template.G, "A": template.A, "W_gt": template.W_gt,
+    "W_lt": template.W_lt, "Sigma_x": template.Sigma_x, "Sigma": template.Sigma_x, "E": template.E,
+    "q": template.q, "lam": template.lam, "λ": template.lam, "lambda_": template.lam, "N": template.N,
+}
+_FUNCS = {"inv": (template.inv, 1), "pinv": (template.pinv, 1), "power": (template.power, 2),
+          "damped_power": (template.damped_power, 3), "sqrt": (template.sqrt, 1)}
+
+
+def _is_matrix(x) -> bool:
+    return isinstance(x, MatrixExpr)
+
+
+def parse_expression(text: str) -> sp.Basic:
+    """Parse one rule expression into SymPy without evaluating any code."""
+    if not isinstance(text, str):
+        raise RuleParseError(f"a rule must be text, got {type(text).__name__}")
+    if len(text) > MAX_LENGTH:
+        raise RuleParseError(f"a rule expression is limited to {MAX_LENGTH} characters")
+    try:
+        tree = ast.parse(text.replace("^", "**").strip(), mode="eval")
+    except SyntaxError as exc:
+        raise RuleParseError(f"not a valid expression: {exc.msg} at column {exc.offset}") from None
+    return _build(tree.body, 0)
+
+
+def _build(node: ast.AST, depth: int):
+    if depth > MAX_DEPTH:
+        raise RuleParseError("the rule expression is nested too deeply")
+    d = depth + 1
+    if isinstance(node, ast.Constant):
+        if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
+            raise RuleParseError(f"only numeric constants are allowed, got {node.value!r}")
+        return sp.nsimplify(node.value, rational=True)
+    if isinstance(node, ast.Name):
+        if node.id not in _NAMES:
+            raise RuleParseError(f"unknown name {node.id!r}; allowed: {', '.join(sorted(_NAMES))}")
+        return _NAMES[node.id]
+    if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
+        x = _build(node.operand, d)
+        return -x if isinstance(node.op, ast.USub) else x
+    if isinstance(node, ast.BinOp):
+        a, b = _build(node.left, d), _build(node.right, d)
+        op = node.op
+        if isinstance(op, (ast.Add, ast.Sub)):
+            if _is_matrix(a) != _is_matrix(b):
+                raise RuleParseError("cannot add a matrix and a scalar")
+            return a + b if isinstance(op, ast.Add) else a - b
+        if isinstance(op, ast.MatMult):
+            if not (_is_matrix(a) and _is_matrix(b)):
+                raise RuleParseError("'@' needs matrices on both sides")
+            _check_shapes(a, b)
+            return sp.MatMul(a, b)
+        if isinstance(op, ast.Mult):
+            if _is_matrix(a) and _is_matrix(b):
+                _check_shapes(a, b)
+            return sp.MatMul(a, b) if (_is_matrix(a) or _is_matrix(b)) else a * b
+        if isinstance(op, ast.Div):
+            if _is_matrix(b):
+                raise RuleParseError("division by a matrix is not defined; use inv(X) or pinv(X)")
+            return a / b
+        if isinstance(op, ast.Pow):
+            if _is_matrix(b):
+                raise RuleParseError("a matrix cannot be an exponent")
+            if _is_matrix(a):
+                return template.power(a, b)
+            return a ** b
+        raise RuleParseError(f"operator {type(op).__name__} is not allowed")
+    if isinstance(node, ast.Attribute):
+        if node.attr != "T":
+            raise RuleParseError(f"attribute '.{node.attr}' is not allowed (only '.T')")
+        x = _build(node.value, d)
+        if not _is_matrix(x):
+            raise RuleParseError("'.T' needs a matrix")
+        return sp.Transpose(x)
+    if isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS:
+            raise RuleParseError(f"only the functions {', '.join(_FUNCS)} may be called")
+        if node.keywords:
+            raise RuleParseError("keyword arguments are not allowed")
+        f, nargs = _FUNCS[node.func.id]
+        if len(node.args) != nargs:
+            raise RuleParseError(f"{node.func.id} takes {nargs} argument(s), got {len(node.args)}")
+        args = [_build(a, d) for a in node.args]
+        if not _is_matrix(args[0]) or any(_is_matrix(x) for x in args[1:]):
+            raise RuleParseError(f"{node.func.id} takes a matrix, then scalars")
+        return f(*args)
+    raise RuleParseError(f"{type(node).__name__} is not allowed in a rule expression")
+
+
+def _check_shapes(a, b) -> None:
+    if sp.simplify(a.shape[1] - b.shape[0]) != 0:
+        raise RuleParseError(f"shape mismatch in a product: {a} is {a.shape}, {b} is {b.shape}")
+
+
+def parse_rule(text: str, name: str = "custom rule", parameters: dict | None = None) -> Rule:
+    """A :class:`Rule` from a velocity expression given as text."""
+    v = parse_expression(text)
+    if not _is_matrix(v):
+        raise RuleParseError("the rule's velocity must be a matrix expression (it evaluates to a scalar)")
+    t = template
+    if sp.simplify(v.shape[0] - t.grad.shape[0]) != 0 or sp.simplify(v.shape[1] - t.grad.shape[1]) != 0:
+        raise RuleParseError(f"the velocity has shape {v.shape}, but a layer velocity must match grad {t.grad.shape}")
+    return custom(name, v, parameters)
+
+
+def load_rule_file(path: str | Path) -> Rule:
+    """Read a rule file (``name``, ``velocity`` and optional ``q``, ``lam``, ``N`` lines)."""
+    fields: dict[str, str] = {}
+    for lineno, raw in enumerate(Path(path).read_text().splitlines(), 1):
+        line = raw.split("#", 1)[0].strip()
+        if not line:
+            continue
+        if "=" not in line:
+            raise RuleParseError(f"{path}:{lineno}: expected 'key = value'")
+        key, value = (s.strip() for s in line.split("=", 1))
+        if key not in ("name", "velocity", "q", "lam", "N"):
+            raise RuleParseError(f"{path}:{lineno}: unknown key {key!r}")
+        fields[key] = value
+    if "velocity" not in fields:
+        raise RuleParseError(f"{path}: no 'velocity = …' line")
+    params = {}
+    for key in ("q", "lam", "N"):
+        if key in fields:
+            val = parse_expression(fields[key])
+            if not (isinstance(val, sp.Basic) and val.is_number):
+                raise RuleParseError(f"{path}: {key} must be a number, got {fields[key]!r}")
+            params[key] = val
+    return parse_rule(fields["velocity"], fields.get("name", Path(path).stem), params)

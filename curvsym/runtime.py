@@ -1,0 +1,193 @@
+r"""Numerical kernels called by generated code (the nodes of :mod:`curvsym.matfuncs`).
+
+Each kernel dispatches on its input: NumPy object arrays of ``mpmath.mpf`` use
+mpmath (eigsy, LU) — or python-flint for linear solves — at the ambient
+``mpmath.mp.dps``; anything else goes through the array namespace ``xp``
+(NumPy, CuPy, JAX, PyTorch, array-api-strict), with leading batch axes allowed.
+
+Rank decisions use a relative eigenvalue cutoff: 1e-10 in floating point,
+10^{−dps/2} in mpmath.  A *strict* inverse of a matrix whose smallest
+eigenvalue is below the cutoff raises :class:`SingularPreconditionerError`
+naming the preconditioner; damping λ > 0 replaces X by X + λI.
+"""
+
+from __future__ import annotations
+
+import functools
+
+import mpmath
+import numpy as np
+
+from .errors import SingularPreconditionerError
+
+RCOND_FLOAT = 1e-10
+
+
+def _rcond_mp():
+    return mpmath.mpf(10) ** (-(mpmath.mp.dps // 2))
+
+
+def _is_mp(x) -> bool:
+    return getattr(x, "dtype", None) == object
+
+
+def _singular(label: str, shape, rank: int) -> SingularPreconditionerError:
+    return SingularPreconditionerError(
+        f"the preconditioner {label} ({shape[-2]}×{shape[-1]}) is singular (numerical rank {rank}); "
+        "pass damping=λ > 0 or use the pseudo-inverse (strict=False)")
+
+
+# --------------------------------------------------------------------------- eigen-functions
+
+def _mp_eig_apply(X: np.ndarray, func) -> np.ndarray:
+    """U diag(func(w)) Uᵀ for symmetric X (object array), via mpmath.eigsy."""
+    E, Q = mpmath.eigsy(mpmath.matrix(X.tolist()))
+    n = X.shape[0]
+    f = func([E[i] for i in range(n)])
+    return np.array([[mpmath.fsum(Q[a, k] * f[k] * Q[b, k] for k in range(n)) for b in range(n)]
+                     for a in range(n)], dtype=object)
+
+
+def _mp_powers(w, q, lam, strict, label, shape):
+    wmax = max((abs(v) for v in w), default=mpmath.mpf(0))
+    if lam:
+        return [(max(v, 0) + lam) ** (-q) for v in w]
+    cut = wmax * _rcond_mp()
+    keep = [v > cut and v > 0 for v in w]
+    if strict and not all(keep):
+        raise _singular(label, shape, sum(keep))
+    return [v ** (-q) if k else mpmath.mpf(0) for v, k in zip(w, keep)]
+
+
+def _xp_powers(xp, w, q, lam, strict, label, shape):
+    if lam:
+        wpos = xp.where(w > 0, w, xp.zeros_like(w))
+        return (wpos + lam) ** (-q)
+    wmax = xp.max(xp.abs(w), axis=-1, keepdims=True)
+    keep = w > RCOND_FLOAT * wmax
+    if strict and not bool(xp.all(keep)):
+        rank = int(xp.min(xp.sum(xp.astype(keep, xp.int64), axis=-1)))
+        raise _singular(label, shape, rank)
+    safe = xp.where(keep, w, xp.ones_like(w))
+    return xp.where(keep, safe ** (-q), xp.zeros_like(w))
+
+
+def _psd_inv_power(X, q, lam, strict, xp, label: str = "X"):
+    """(X + λI)^{−q} (λ > 0) or (X⁺)^q (λ = 0) of symmetric PSD X."""
+    shape = X.shape
+    if _is_mp(X):
+        if q == 1:
+            n = shape[0]
+            Xd = X + lam * np.eye(n, dtype=object) if lam else X
+            inv = _mp_solve(Xd, np.eye(n, dtype=object))
+            if inv is not None:
+                return inv
+        return _mp_eig_apply(X, lambda w: _mp_powers(w, q, lam, strict, label, shape))
+    w, U = xp.linalg.eigh(X)
+    f = _xp_powers(xp, w, q, lam, strict, label, shape)
+    return (U * f[..., None, :]) @ U.mT
+
+
+def _sqrt_psd(X, xp):
+    """X^{½} of symmetric PSD X (negative round-off eigenvalues clipped to 0)."""
+    X.shape  # noqa: B018  (tracers refuse here: not a polynomial operation)
+    if _is_mp(X):
+        key = (mpmath.mp.prec, X.shape, tuple(X.flat))
+        return _mp_sqrt_cached(key)
+    w, U = xp.linalg.eigh(X)
+    return (U * xp.sqrt(xp.where(w > 0, w, xp.zeros_like(w)))[..., None, :]) @ U.mT
+
+
+@functools.lru_cache(maxsize=64)
+def _mp_sqrt_cached(key) -> np.ndarray:
+    """Σx^{½} depends only on the data, so repeated right-hand-side calls share it (pure, memoised)."""
+    prec, shape, values = key
+    with mpmath.workprec(prec):
+        X = np.array(values, dtype=object).reshape(shape)
+        out = _mp_eig_apply(X, lambda w: [mpmath.sqrt(max(v, 0)) for v in w])
+    out.setflags(write=False)
+    return out
+
+
+# --------------------------------------------------------------------------- operator solve
+
+def operator_matrix(Ps, Qs, xp=np):
+    """The (mk × mk) matrix of 𝒦(Y) = Σ_e P_e Y Q_e on row-major vec(Y) (Q_e symmetric)."""
+    m, k = Ps[0].shape[-1], Qs[0].shape[-1]
+    batch = Ps[0].shape[:-2]
+    K = None
+    for P, Q in zip(Ps, Qs):
+        term = P[..., :, None, :, None] * Q[..., None, :, None, :]
+        K = term if K is None else K + term
+    return xp.reshape(K, (*batch, m * k, m * k))
+
+
+def _mp_operator_matrix(Ps, Qs) -> np.ndarray:
+    """𝒦 as an object array (same layout as :func:`operator_matrix`)."""
+    return operator_matrix([np.asarray(P, dtype=object) for P in Ps], [np.asarray(Q, dtype=object) for Q in Qs], np)
+
+
+def _mp_solve(K: np.ndarray, B: np.ndarray) -> np.ndarray | None:
+    """Solve K Y = B (object arrays) at the ambient precision; None if K is (numerically) singular.
+
+    Uses python-flint's ball-arithmetic solver when available (mpmath LU otherwise) and
+    accepts the answer only if ‖K‖‖Y‖/‖B‖ < 10^{dps/2}, i.e. K is far from singular.
+    """
+    try:
+        import flint
+        from .integrate.engines import FlintEngine, _mpf
+    except ImportError:
+        flint = None
+    if flint is not None:
+        with flint.ctx.workprec(int(mpmath.mp.prec) + 16):
+            Ka = flint.arb_mat([[FlintEngine._arb(v) for v in row] for row in K])
+            Ba = flint.arb_mat([[FlintEngine._arb(v) for v in row] for row in B])
+            try:
+                Ya = Ka.solve(Ba, nonstop=True)
+            except (ZeroDivisionError, ValueError):
+                return None
+            rows = Ya.tolist()
+            if not all(e.is_finite() for row in rows for e in row):
+                return None
+            Y = np.array([[_mpf(e) for e in row] for row in rows], dtype=object)
+    else:
+        try:
+            Y = np.array(mpmath.lu_solve(mpmath.matrix(K.tolist()), mpmath.matrix(B.tolist())).tolist(), dtype=object)
+        except ZeroDivisionError:
+            return None
+    nB = max(abs(v) for v in B.flat)
+    if nB == 0:
+        return Y
+    growth = max(abs(v) for v in K.flat) * max(abs(v) for v in Y.flat) / nB
+    return Y if growth < 1 / _rcond_mp() else None
+
+
+def _operator_inv_power(R, Ps, Qs, q, lam, strict, xp, label: str = "JJᵀ"):
+    """Y = 𝒦^{+q} R, or (𝒦 + λ)^{−q} R, for 𝒦(Y) = Σ_e P_e Y Q_e (symmetric PSD)."""
+    shape = R.shape
+    m, k = shape[-2], shape[-1]
+    if _is_mp(R):
+        K = _mp_operator_matrix(Ps, Qs)
+        rv = np.reshape(np.asarray(R, dtype=object), (m * k, 1))
+        if q == 1:
+            Kd = K + lam * np.eye(m * k, dtype=object) if lam else K
+            y = _mp_solve(Kd, rv)  # None when singular: then the eigen route decides (pinv or error)
+            if y is not None:
+                return np.reshape(y, (m, k))
+        r = mpmath.matrix(rv.ravel().tolist())
+        E, Qm = mpmath.eigsy(mpmath.matrix(K.tolist()))
+        n = m * k
+        f = _mp_powers([E[i] for i in range(n)], q, lam, strict, label, (n, n))
+        coeff = [f[j] * mpmath.fsum(Qm[i, j] * r[i] for i in range(n)) for j in range(n)]
+        y = [mpmath.fsum(Qm[i, j] * coeff[j] for j in range(n)) for i in range(n)]
+        return np.array([[y[a * k + b] for b in range(k)] for a in range(m)], dtype=object)
+    K = operator_matrix(Ps, Qs, xp)
+    batch = shape[:-2]
+    r = xp.reshape(R, (*batch, m * k, 1))
+    w, U = xp.linalg.eigh(K)
+    f = _xp_powers(xp, w, q, lam, strict, label, (m * k, m * k))
+    y = U @ (f[..., :, None] * (U.mT @ r))
+    return xp.reshape(y, shape)
+
+
+RUNTIME = {"_psd_inv_power": _psd_inv_power, "_operator_inv_power": _operator_inv_power, "_sqrt_psd": _sqrt_psd}
