@@ -16,13 +16,13 @@ import mpmath
 import numpy as np
 
 from .codegen import GeneratedFunction, generate_expressions
-from .derive import Model, balance
+from .derive import Model, balance, end_to_end, loss
 from .errors import PrecisionError
 from .integrate.state import max_abs, to_mp
 from .integrate.trajectory import Trajectory
 
 __all__ = ["CheckResult", "conservation_residual", "check_conservation", "balance_function", "balance_residual",
-           "check_balance"]
+           "check_balance", "check_exponential_law", "evaluate_along"]
 
 
 @dataclass(frozen=True)
@@ -53,22 +53,26 @@ def _as_float(x: Any) -> float:
     return float(mpmath.mpf(x)) if not isinstance(x, float) else x
 
 
-def conservation_residual(traj: Trajectory, quantities: GeneratedFunction, data: Sequence) -> tuple[Any, Any]:
-    """(drift, scale): drift = max_t max_i ‖Q_i(t) − Q_i(0)‖_max and scale = max(1, max_t ‖W(t)‖²_max).
+def _context(traj: Trajectory):
+    return mpmath.workdps(traj.dps + 10) if traj.dps is not None else _null()
 
-    Q is evaluated in the trajectory's own arithmetic (mpf at its precision, or float).
-    """
-    high = traj.dps is not None
-    ctx = mpmath.workdps(traj.dps + 10) if high else _null()
-    with ctx:
-        d = to_mp(data, traj.dps + 10) if high else tuple(np.asarray(a, dtype=float) for a in data)
-        q0 = quantities.raw(*traj.states[0], *d)
-        drift = mpmath.mpf(0) if high else 0.0
-        scale = mpmath.mpf(1) if high else 1.0
-        for s in traj.states:
-            q = quantities.raw(*s, *d)
-            drift = max(drift, max_abs([a - b for a, b in zip(q, q0)]))
-            scale = max(scale, max_abs(s) ** 2)
+
+def evaluate_along(traj: Trajectory, fn: GeneratedFunction, data: Sequence) -> list[tuple]:
+    """``fn(W(t), data)`` at every state of ``traj``, in the trajectory's own arithmetic
+    (mpf at its precision plus 10 guard digits, or float64).  Call inside :func:`_context`."""
+    if traj.dps is not None:
+        d = fn.validate(traj.states[0], to_mp(data, traj.dps + 10))
+    else:
+        d = fn.validate(traj.states[0], tuple(np.asarray(a, dtype=float) for a in data))
+    return [fn.raw(*s, *d) for s in traj.states]
+
+
+def conservation_residual(traj: Trajectory, quantities: GeneratedFunction, data: Sequence) -> tuple[Any, Any]:
+    """(drift, scale): drift = max_t max_i ‖Q_i(t) − Q_i(0)‖_max and scale = max(1, max_t ‖W(t)‖²_max)."""
+    with _context(traj):
+        values = evaluate_along(traj, quantities, data)
+        drift = max(max_abs([a - b for a, b in zip(q, values[0])]) for q in values)
+        scale = max(max(max_abs(s) ** 2 for s in traj.states), 1)
         return drift, scale
 
 
@@ -94,13 +98,49 @@ def check_conservation(name: str, traj: Trajectory, quantities: GeneratedFunctio
         tolerance = 10.0 ** (-(traj.dps - 10)) if traj.dps is not None else 1e-9
     residual = _as_float(drift / scale)
     integ = _as_float(mpmath.mpf(traj.error_estimate)) * 2 * math.sqrt(_as_float(scale))
-    if integ / _as_float(scale) > tolerance:
-        raise PrecisionError(
-            f"{name}: the integration error estimate {integ:.2e} exceeds the tolerance {tolerance:.1e}; "
-            "raise the precision (dps) or tighten the integrator tolerance")
+    _require_resolved(name, traj, integ / _as_float(scale), tolerance)
     return CheckResult(name, residual, float(tolerance), residual <= tolerance,
                        {"drift": _as_float(drift), "scale": _as_float(scale), "integration_error": integ,
                         "method": traj.method, "dps": traj.dps})
+
+
+def _require_resolved(name: str, traj: Trajectory, relative_error: float, tolerance: float) -> None:
+    if relative_error > tolerance:
+        raise PrecisionError(
+            f"{name}: the integration error estimate (relative {relative_error:.2e}) exceeds the tolerance "
+            f"{tolerance:.1e}; raise the precision (dps) or tighten the integrator tolerance")
+
+
+def check_exponential_law(name: str, m: Model, traj: Trajectory, data: Sequence, rate: Any,
+                          tolerance: float | None = None) -> CheckResult:
+    """Verify W(t) = T + (W(0) − T) e^{−rate·t} along ``traj`` (end-to-end map).
+
+    Residual: max_t ‖W(t) − T − (W(0) − T)e^{−rate t}‖_max / ‖W(0) − T‖_max.  The
+    details also report the loss-gap law L(t)/L(0) = e^{−2 rate t} (L* = 0 here).
+    """
+    fn = generate_expressions(m, "end_to_end_and_loss", [end_to_end(m), loss(m)],
+                              backend="mpmath" if traj.dps is not None else "numpy")
+    if tolerance is None:
+        tolerance = 10.0 ** (-(traj.dps - 10)) if traj.dps is not None else 1e-9
+    with _context(traj):
+        values = evaluate_along(traj, fn, data)
+        T = to_mp([data[-1]], traj.dps + 10)[0] if traj.dps is not None else np.asarray(data[-1], dtype=float)
+        E0 = values[0][0] - T
+        exp = mpmath.exp if traj.dps is not None else math.exp
+        scale = max_abs([E0])
+        worst, worst_loss = 0, 0
+        for t, (W, L) in zip(traj.t, values):
+            decay = exp(-rate * t)
+            worst = max(worst, max_abs([W - T - E0 * decay]) / scale)
+            L0 = values[0][1]
+            worst_loss = max(worst_loss, abs(L / L0 - decay ** 2)) if L0 != 0 else worst_loss
+        residual = _as_float(worst)
+        rel_err = _as_float(mpmath.mpf(traj.error_estimate)) * m.depth * max(1.0, _as_float(max(
+            max_abs(s) for s in traj.states))) ** (m.depth - 1) / _as_float(scale)
+    _require_resolved(name, traj, rel_err, tolerance)
+    return CheckResult(name, residual, float(tolerance), residual <= tolerance,
+                       {"rate": str(rate), "loss_gap_law_residual": _as_float(worst_loss),
+                        "integration_error": rel_err, "method": traj.method, "dps": traj.dps})
 
 
 def balance_function(m: Model, backend: str = "mpmath") -> GeneratedFunction:

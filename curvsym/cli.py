@@ -56,6 +56,44 @@ def cmd_derive(args) -> int:
     return 0
 
 
+_RULE_TEXT = {
+    "gd": "dW_e/dt = −∇_{W_e} L",
+    "ngd": "dθ/dt = −F⁺ ∇L = −Jᵀ 𝒦⁺[(W − T)Σx^½],  𝒦 = JJᵀ (row-space solve, min-norm)",
+    "ngd-frac": "dθ/dt = −(F⁺)^q ∇L = −Jᵀ 𝒦^{+q}[(W − T)Σx^½]  (q ∈ [0, 1]; default q = 1/2)",
+    "kfac": "dW_e/dt = −G_e⁺ ∇_{W_e}L A_e⁺,  G_e = W_>ᵀW_>,  A_e = W_< Σx W_<ᵀ",
+    "kfac-frac": "dW_e/dt = −(G_e⁺)^q ∇_{W_e}L (A_e⁺)^q  (q ∈ [0, 1]; default q = 1/2)",
+    "bernacchia": "dW_e/dt = −(1/N) G_e⁺ ∇_{W_e}L A_e⁺",
+}
+
+
+def cmd_rules(args) -> int:
+    from . import derive, network
+    from .rules import RULES, get_rule
+    if args.file or args.show:
+        if args.file:
+            from .rules_text import load_rule_file
+            rule = load_rule_file(args.file)
+        else:
+            rule = get_rule(args.show)
+        m = derive.model(network.chain(args.widths), whitened=args.whitened)
+        flow = rule.flow(m)
+        print(f"% {rule.name} on {m.network.describe()}")
+        print(flow.latex())
+        proofs = derive.prove_conserved(flow) if m.depth > 1 else []
+        if proofs:
+            print("% balance C_i conserved (exact): " + ", ".join(f"{p.quantity}: {'yes' if p.holds else 'no'}"
+                                                               for p in proofs))
+        return 0
+    print("available learning rules (curvsym rules --show KEY --widths 2,3,2 derives one):\n")
+    for key in RULES:
+        rule = get_rule(key)
+        print(f"  {key:<11} {rule.name}")
+        print(f"  {'':<11} {_RULE_TEXT[key] if not args.latex else rule.formula}")
+        print(f"  {'':<11} conserves balance C_i: {'yes (row-space velocity)' if rule.row_space else 'no'}\n")
+    print("  custom      a rule file (name = …, velocity = …, q = …) read safely: curvsym rules --file my.rule")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="curvsym", description="Symbolic-numeric learning dynamics of deep linear networks.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -75,6 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     de.add_argument("--code", action="store_true", help="also print the generated Python")
     de.add_argument("--backend", default="numpy", choices=("numpy", "mpmath", "array_api"))
     de.set_defaults(func=cmd_derive)
+
+    ru = sub.add_parser("rules", help="list the learning rules with their formulas, or derive one")
+    ru.add_argument("--latex", action="store_true", help="print formulas as LaTeX")
+    ru.add_argument("--show", metavar="KEY", help="derive the flow of this rule")
+    ru.add_argument("--file", metavar="RULE_FILE", help="derive a user rule from a rule file (parsed safely)")
+    ru.add_argument("--widths", type=_widths, default=[2, 3, 2], help="widths for --show/--file (default 2,3,2)")
+    ru.add_argument("--whitened", action="store_true", help="Σx = I")
+    ru.set_defaults(func=cmd_rules)
     return p
 
 

@@ -309,10 +309,20 @@ def noncommutative(expr: MatrixExpr, symmetric: Iterable[MatrixSymbol] = ()) -> 
 
     Each MatrixSymbol X becomes a noncommutative symbol ``X`` and its transpose
     ``X^T`` (or ``X`` itself if X is declared symmetric); transposes are pushed to
-    the leaves by (AB)ᵀ = BᵀAᵀ; identities become 1.  The result is expanded.
+    the leaves by (AB)ᵀ = BᵀAᵀ; identities become 1.  Any other matrix node
+    (a pseudo-inverse, a fractional power, an operator solve) becomes an *opaque*
+    symbol, one per distinct node, symmetric when the node is (``X.T == X``).
+    The result is expanded.
     """
     sym = set(symmetric)
     cache: dict = {}
+    opaque: dict = {}
+
+    def opaque_symbol(x, t: bool) -> sp.Symbol:
+        if x not in opaque:
+            opaque[x] = f"{type(x).__name__}{len(opaque)}"
+        symmetric_node = x.transpose() == x
+        return sp.Symbol(opaque[x] + ("^T" if t and not symmetric_node else ""), commutative=False)
 
     def leaf(x: MatrixSymbol, transposed: bool) -> sp.Symbol:
         name = x.name + ("^T" if transposed and x not in sym else "")
@@ -338,7 +348,7 @@ def noncommutative(expr: MatrixExpr, symmetric: Iterable[MatrixSymbol] = ()) -> 
             parts = [go(a, t) for a in x.args]
             r = sp.Mul(*(reversed(parts) if t else parts))
         else:
-            raise TypeError(f"no noncommutative form for {type(x).__name__}: {x}")
+            r = opaque_symbol(x, t)
         cache[key] = r
         return r
 

@@ -42,6 +42,8 @@ class PsdInvPower(MatrixExpr):
     """(X + λI)^{−q} or (X⁺)^q of a symmetric PSD matrix X."""
 
     def __new__(cls, X, q=1, damping=0, strict=False, label: str = "X"):
+        if isinstance(X, Identity) and sp.sympify(damping) == 0:
+            return X  # (I⁺)^q = I
         return Basic.__new__(cls, X, sp.sympify(q), sp.sympify(damping), _flag(strict), _label(label))
 
     X = property(lambda self: self.args[0])

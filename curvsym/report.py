@@ -37,6 +37,9 @@ def table(reports: Sequence[TheoremReport]) -> str:
     out = [line(head), line("-" * w for w in widths)] + [line(r) for r in rows]
     n_pass = sum(r.passed for r in reports)
     out.append(f"\n{n_pass}/{len(reports)} theorems passed")
+    notes = [f"  {r.name}: {r.evidence.notes}" for r in reports if r.evidence is not None and r.evidence.notes]
+    if notes:
+        out.append("\nnotes:\n" + "\n".join(notes))
     for r in reports:
         if r.error:
             out.append(f"\n{r.name}: {r.error}")

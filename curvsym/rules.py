@@ -131,12 +131,13 @@ def _block(q, lam, strict, scale=1) -> Callable[[Model], tuple]:
     def build(m: Model):
         out = []
         for k, ((M, R), g) in enumerate(zip(layer_factors(m), gradient(m))):
-            G = None if isinstance(R, Identity) else product(Transpose(R), R)
-            A = None if isinstance(M, Identity) and isinstance(m.Sigma, Identity) else _maybe(product, M, m.Sigma, _tr(M))
+            G = R if isinstance(R, Identity) else product(Transpose(R), R)
+            A = m.Sigma if isinstance(M, Identity) else _maybe(product, M, m.Sigma, _tr(M))
             name = m.weights[k].name
-            left = None if G is None else PsdInvPower(G, q, lam, strict, f"G for {name} (W_>ᵀW_>)")
-            right = None if A is None else PsdInvPower(A, q, lam, strict, f"A for {name} (W_< Σx W_<ᵀ)")
-            out.append(MatMul(-scale, *[x for x in (left, g, right) if x is not None], evaluate=False))
+            # (I⁺)^q = I is dropped by PsdInvPower itself; a damped identity is kept: (1 + λ)^{−q} I
+            left = PsdInvPower(G, q, lam, strict, f"G for {name} (W_>ᵀW_>)")
+            right = PsdInvPower(A, q, lam, strict, f"A for {name} (W_< Σx W_<ᵀ)")
+            out.append(MatMul(-scale, *[x for x in (left, g, right) if not isinstance(x, Identity)], evaluate=False))
         return tuple(out)
     return build
 
@@ -211,7 +212,7 @@ def custom(name: str, velocity: MatrixExpr, parameters: dict | None = None, key:
     if unknown:
         raise ValueError(f"unknown matrix symbol(s) {sorted(map(str, unknown))} in the rule {name!r}")
     free = _free(velocity.xreplace(fixed))
-    free = tuple(s for s in free if s not in set(t.dims) and s != t.N)
+    free = tuple(s for s in free if isinstance(s, sp.Symbol) and s not in set(t.dims) and s != t.N)
 
     def build(m: Model):
         out = []

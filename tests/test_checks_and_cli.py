@@ -47,14 +47,23 @@ def test_double_path_balance(setting):
 
 
 def test_prove_cli_on_shipped_proofs(tmp_path, capsys):
+    """Every shipped theorem passes at 20 digits (tolerance 1e-10) and rejects its negative control."""
     out = tmp_path / "r.json"
-    code = main(["prove", "proofs/", "--digits", "30", "--json", str(out), "-q", "-k", "balance"])
+    code = main(["prove", "proofs/", "--digits", "20", "--json", str(out), "-q"])
     text = capsys.readouterr().out
     assert code == 0, text
     assert "gradient flow conserves layer balance" in text and "PASS" in text and "rejected" in text
     data = json.loads(out.read_text())
-    row = [r for r in data if "balance" in r["theorem"]][0]
-    assert row["passed"] and row["negative_control_rejected"] and row["numeric"]["digits"] > 20
+    assert len(data) >= 6
+    for row in data:
+        assert row["passed"] and row["negative_control_rejected"], row
+        assert row["numeric"]["digits"] > 10 and row["negative_control"]["residual"] > row["numeric"]["tolerance"]
+
+
+def test_prove_select_and_digits(capsys):
+    assert main(["prove", "proofs/", "--digits", "30", "-q", "-k", "balance"]) == 0
+    text = capsys.readouterr().out
+    assert "2/2 theorems passed" in text
 
 
 BAD_THEOREM = textwrap.dedent('''

@@ -119,3 +119,66 @@ def test_non_polynomial_rhs_is_refused_by_taylor():
     rhs = cs.generate_flow(flow, "mpmath")
     with pytest.raises(NotPolynomialError):
         cs.integrate_taylor(rhs, [np.array([[2.0]])], [np.array([[0.0]])], [0, 1], dps=20)
+
+
+# --------------------------------------------------------------------------- GBS extrapolation
+
+def _ngd_setting():
+    from curvsym import rules
+    from curvsym.problems import conditioned_instance
+    net = cs.chain([2, 2, 2])
+    m = cs.model(net)
+    inst = conditioned_instance(net, seed=1)
+    return m, inst, cs.generate_flow(rules.natural_gradient().flow(m), "mpmath")
+
+
+def test_gbs_follows_the_ngd_exponential_to_requested_digits():
+    """W(t) = T + (W0 − T)e^{−t} (exact for min-norm NGD without bottleneck)."""
+    m, inst, rhs = _ngd_setting()
+    traj = cs.integrate(rhs, inst.weights, inst.data(), [0, 0.7], dps=25)
+    assert traj.method.startswith("GBS")
+    r = cs.check_exponential_law("ngd", m, traj, inst.data(), rate=1, tolerance=1e-22)
+    assert r.passed, r
+
+
+def test_gbs_error_estimate_is_honest_against_twice_the_precision():
+    m, inst, rhs = _ngd_setting()
+    lo = cs.integrate_extrapolation(rhs, inst.weights, inst.data(), [0, 0.5], dps=20)
+    hi = cs.integrate_extrapolation(rhs, inst.weights, inst.data(), [0, 0.5], dps=40)
+    with mpmath.workdps(50):
+        err = max(abs(v) for a, b in zip(lo.final, hi.final) for v in (a - b).flat)
+    assert err <= lo.error_estimate < mpmath.mpf(10) ** -18
+
+
+def test_gbs_agrees_with_taylor_on_a_polynomial_flow():
+    net = cs.chain([2, 3, 2])
+    inst = random_instance(net, seed=12)
+    rhs = cs.generate_flow(cs.gradient_flow(cs.model(net)), "mpmath")
+    a = cs.integrate_taylor(rhs, inst.weights, inst.data(), [0, 0.5], dps=25)
+    b = cs.integrate_extrapolation(rhs, inst.weights, inst.data(), [0, 0.5], dps=25)
+    with mpmath.workdps(35):
+        assert max(abs(v) for x, y in zip(a.final, b.final) for v in (x - y).flat) < mpmath.mpf(10) ** -23
+
+
+def test_gbs_reports_blowup():
+    rhs = cs.generate_flow(_blowup_flow(), "mpmath")
+    with pytest.raises(cs.DivergenceError) as info:
+        cs.integrate_extrapolation(rhs, [np.array([[2.0]])], [np.array([[0.0]])], [0, 1], dps=20)
+    assert info.value.t_reached <= 0.5
+
+
+def test_integrate_refuses_a_float_rhs_for_high_precision():
+    net = cs.chain([2, 2])
+    inst = random_instance(net)
+    with pytest.raises(ValueError, match="backend='mpmath'"):
+        cs.integrate(cs.generate_flow(cs.gradient_flow(cs.model(net))), inst.weights, inst.data(), [0, 1], dps=30)
+
+
+def test_sigma_must_be_a_covariance():
+    net = cs.chain([2, 2])
+    inst = random_instance(net)
+    rhs = cs.generate_flow(cs.gradient_flow(cs.model(net)))
+    with pytest.raises(cs.ShapeError, match="symmetric"):
+        rhs(inst.weights, np.array([[1.0, 0.5], [0.0, 1.0]]), inst.T)
+    with pytest.raises(cs.ShapeError, match="positive definite"):
+        rhs(inst.weights, np.array([[1.0, 0.0], [0.0, -1.0]]), inst.T)
