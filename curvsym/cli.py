@@ -94,6 +94,13 @@ def cmd_rules(args) -> int:
     return 0
 
 
+def cmd_bench(args) -> int:
+    from .bench import run, table
+    rows = run(parts=args.only, quick=args.quick)
+    print(table(rows))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="curvsym", description="Symbolic-numeric learning dynamics of deep linear networks.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -121,6 +128,11 @@ def build_parser() -> argparse.ArgumentParser:
     ru.add_argument("--widths", type=_widths, default=[2, 3, 2], help="widths for --show/--file (default 2,3,2)")
     ru.add_argument("--whitened", action="store_true", help="Σx = I")
     ru.set_defaults(func=cmd_rules)
+
+    be = sub.add_parser("bench", help="benchmarks: ratios against named references, measured side by side")
+    be.add_argument("--only", default="abcd", help="which parts to run, e.g. 'ac' (default abcd)")
+    be.add_argument("--quick", action="store_true", help="smaller sizes and spans (a smoke run)")
+    be.set_defaults(func=cmd_bench)
     return p
 
 

@@ -182,3 +182,13 @@ def test_sigma_must_be_a_covariance():
         rhs(inst.weights, np.array([[1.0, 0.5], [0.0, 1.0]]), inst.T)
     with pytest.raises(cs.ShapeError, match="positive definite"):
         rhs(inst.weights, np.array([[1.0, 0.0], [0.0, -1.0]]), inst.T)
+
+
+def test_progress_bar_can_be_forced_and_silenced(capsys):
+    net = cs.chain([2, 2])
+    inst = random_instance(net)
+    rhs = cs.generate_flow(cs.gradient_flow(cs.model(net)), "mpmath")
+    a = cs.integrate_taylor(rhs, inst.weights, inst.data(), [0, 1], dps=20, progress=True)
+    b = cs.integrate_taylor(rhs, inst.weights, inst.data(), [0, 1], dps=20, progress=False)
+    assert "Taylor" in capsys.readouterr().err
+    assert all((x == y).all() for x, y in zip(a.final, b.final))

@@ -26,7 +26,7 @@ import mpmath
 
 from ..codegen import GeneratedFunction
 from ..errors import DivergenceError, PrecisionError, StepLimitError
-from .state import check_finite_state, max_abs, to_mp, working_dps
+from .state import check_finite_state, max_abs, progress_bar, to_mp, working_dps
 from .trajectory import Trajectory
 
 
@@ -68,7 +68,7 @@ def gbs_step(f, y, H, k: int):
 def integrate_extrapolation(rhs: GeneratedFunction, weights: Sequence, data: Sequence, t_eval: Sequence, *,
                             dps: int = 30, params: dict | None = None, tol: Any = None, columns: int | None = None,
                             first_step: Any = None, max_steps: int = 20_000, max_norm: float = 1e30,
-                            progress: bool = False) -> Trajectory:
+                            progress: bool | None = None) -> Trajectory:
     """Integrate ``rhs`` (generated with ``backend="mpmath"``) at ``dps`` digits by GBS extrapolation.
 
     ``tol`` is the local error tolerance per unit state size (default
@@ -100,10 +100,7 @@ def integrate_extrapolation(rhs: GeneratedFunction, weights: Sequence, data: Seq
         out_t, out_y = [t], [y]
         total_err = mpmath.mpf(0)
         n_steps = n_evals = 0
-        bar = None
-        if progress:
-            from tqdm.auto import tqdm
-            bar = tqdm(total=float(ts[-1] - ts[0]), unit="t", desc="GBS", leave=False)
+        bar = progress_bar(progress, float(ts[-1] - ts[0]), "GBS")
         try:
             for target in ts[1:]:
                 while t < target:

@@ -76,3 +76,16 @@ def unflattener(shapes: Sequence[tuple[int, int]]):
         return tuple(y[offsets[k]:offsets[k + 1]].reshape(s) for k, s in enumerate(shapes))
 
     return split
+
+
+def progress_bar(progress: bool | None, total: float, desc: str):
+    """A tqdm bar over integration time, or None.
+
+    ``progress=None`` (the default of the integrators) shows one only on an
+    interactive terminal and only for runs longer than 2 s; ``False`` never does.
+    """
+    import sys
+    if progress is False or (progress is None and not sys.stderr.isatty()):
+        return None
+    from tqdm.auto import tqdm
+    return tqdm(total=total, unit="t", desc=desc, leave=False, delay=0 if progress else 2.0)

@@ -30,7 +30,7 @@ import numpy as np
 from ..codegen import GeneratedFunction
 from ..errors import DivergenceError, PrecisionError, StepLimitError
 from .engines import MpmathEngine, make_engine
-from .state import check_finite_state, to_mp, working_dps
+from .state import check_finite_state, progress_bar, to_mp, working_dps
 from .trajectory import Trajectory
 
 
@@ -223,7 +223,7 @@ def _horner(c: list, h) -> Any:
 def integrate_taylor(rhs: GeneratedFunction, weights: Sequence, data: Sequence, t_eval: Sequence, *,
                      dps: int = 30, params: dict | None = None, order: int | None = None,
                      tol: Any = None, max_steps: int = 100_000, max_norm: float = 1e30,
-                     engine: str = "auto", progress: bool = False) -> Trajectory:
+                     engine: str = "auto", progress: bool | None = None) -> Trajectory:
     """Integrate the polynomial flow ``rhs`` (generated with ``backend="mpmath"``) at ``dps`` digits.
 
     Parameters
@@ -234,7 +234,7 @@ def integrate_taylor(rhs: GeneratedFunction, weights: Sequence, data: Sequence, 
     tol : local error tolerance per unit state size (default 10^−(dps+2)).
     order : Taylor order K (default ⌈½ ln(1/tol)⌉ + 2, Jorba–Zou).
     engine : ``"flint"`` (arb_mat), ``"mpmath"`` (object arrays) or ``"auto"``.
-    progress : show a tqdm progress bar over time.
+    progress : tqdm bar over time: None = on a terminal for runs over 2 s, True, False.
 
     Returns a :class:`Trajectory` (states as object arrays of mpf) whose
     ``error_estimate`` is the sum of the local truncation estimates ‖x_K‖h^K
@@ -268,7 +268,7 @@ def integrate_taylor(rhs: GeneratedFunction, weights: Sequence, data: Sequence, 
         inv_K, inv_K1 = mpmath.mpf(1) / K, mpmath.mpf(1) / (K - 1)
         safety = mpmath.exp(-2 - mpmath.mpf(0.7) / (K - 1))
         n_steps = 0
-        bar = _progress(progress, float(ts[-1] - ts[0]))
+        bar = progress_bar(progress, float(ts[-1] - ts[0]), "Taylor")
         try:
             for target in ts[1:]:
                 while t < target:
@@ -311,10 +311,3 @@ def integrate_taylor(rhs: GeneratedFunction, weights: Sequence, data: Sequence, 
                           info={"order": K, "engine": eng.name, "working_dps": wdps,
                                 "products_per_step": tape.n_products * K * (K + 1) // 2,
                                 "truncation": trunc, "rounding": rounding})
-
-
-def _progress(enabled: bool, total: float):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-    return tqdm(total=total, unit="t", desc="Taylor", leave=False)
