@@ -1,0 +1,232 @@
+r"""Per-mode (singular-value) dynamics of every learning rule, derived from the matrix flow.
+
+Decoupled ansatz (Saxe et al. 2014; ``MATH.md`` §0.4, §1.4): whitened input
+(Σx = I), W_i = U_i diag(a_i) U_{i−1}ᵀ with orthogonal U_i, U_0 = V, U_N = U,
+T = U diag(s) Vᵀ.  Every rule here is equivariant under W_i ↦ O_i W_i O_{i−1}ᵀ
+(it is built from products, transposes and spectral functions of PSD matrices), so
+U_i = I loses no generality.  :func:`mode_ode` substitutes explicit diagonal
+matrices with two modes into the rule's derived matrix velocities, checks that
+every off-diagonal velocity is exactly zero (the ansatz is invariant) and that
+mode 1's equations do not involve mode 2 (the modes decouple), and reads off
+
+    ȧ_i = f_i(a_1, …, a_N; s),     σ = Π_i a_i,     σ̇ = Σ_i (σ/a_i) ȧ_i.
+
+:func:`conserved_quantity` then *derives* the rule's invariant: if
+ȧ_i/ȧ_j = g(a_i)/g(a_j), then φ(a) = ∫ da/g(a) satisfies d/dt[φ(a_i) − φ(a_j)] = 0.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import sympy as sp
+from sympy import Identity, MatAdd, MatMul, MatrixSymbol, Transpose, ZeroMatrix
+
+from .derive import model
+from .matfuncs import OperatorInvPower, PsdInvPower, SqrtPsd
+from .network import chain
+from .rules import Rule
+
+__all__ = ["ModeDynamics", "mode_ode", "explicit", "conserved_quantity", "balanced_sigma_ode",
+           "solve_balanced", "scalar_system_function"]
+
+
+def _diag_power(X: sp.Matrix, q, lam) -> sp.Matrix:
+    if not X.is_diagonal():
+        raise ValueError("the decoupled ansatz produced a non-diagonal preconditioner; the modes do not decouple")
+    return sp.diag(*[((X[k, k] + lam) ** (-q)) if lam != 0 else (X[k, k] ** (-q)) for k in range(X.shape[0])])
+
+
+def explicit(expr, values: dict) -> sp.Matrix:
+    """Evaluate a matrix expression with explicit SymPy matrices substituted for its symbols.
+
+    Spectral nodes must meet diagonal arguments (as under the decoupled ansatz),
+    where (X⁺)^q acts entrywise on the diagonal (assumed positive).
+    """
+    if isinstance(expr, MatrixSymbol):
+        return values[expr]
+    if isinstance(expr, Identity):
+        return sp.eye(expr.shape[0])
+    if isinstance(expr, ZeroMatrix):
+        return sp.zeros(*expr.shape)
+    if isinstance(expr, Transpose):
+        return explicit(expr.arg, values).T
+    if isinstance(expr, MatAdd):
+        out = sp.zeros(*expr.shape)
+        for a in expr.args:
+            out += explicit(a, values)
+        return out
+    if isinstance(expr, MatMul):
+        out, coeff = None, sp.Integer(1)
+        for a in expr.args:
+            if isinstance(a, sp.MatrixExpr):
+                m = explicit(a, values)
+                out = m if out is None else out * m
+            else:
+                coeff *= a
+        return coeff * out
+    if isinstance(expr, PsdInvPower):
+        return _diag_power(explicit(expr.X, values), expr.q, expr.damping)
+    if isinstance(expr, SqrtPsd):
+        X = explicit(expr.X, values)
+        return _diag_power(X, -sp.Rational(1, 2), 0)
+    if isinstance(expr, OperatorInvPower):
+        R = explicit(expr.R, values)
+        Ps, Qs = expr.factors
+        Pm, Qm = [explicit(P, values) for P in Ps], [explicit(Q, values) for Q in Qs]
+        if not all(M.is_diagonal() for M in Pm + Qm):
+            raise ValueError("the decoupled ansatz produced a non-diagonal operator 𝒦; the modes do not decouple")
+        Y = sp.zeros(*R.shape)
+        for a in range(R.shape[0]):
+            for b in range(R.shape[1]):
+                k = sum(P[a, a] * Q[b, b] for P, Q in zip(Pm, Qm))
+                Y[a, b] = (k + expr.damping) ** (-expr.q) * R[a, b] if R[a, b] != 0 else 0
+        return Y
+    raise TypeError(f"cannot evaluate {type(expr).__name__} explicitly")
+
+
+@dataclass(frozen=True)
+class ModeDynamics:
+    """Per-mode ODEs of one rule: ``layer[i]`` = ȧ_i, ``sigma`` = σ̇, in symbols a_1..a_N and s."""
+
+    rule: str
+    a: tuple
+    s: sp.Symbol
+    layer: tuple
+    sigma: sp.Expr
+
+    @property
+    def N(self) -> int:
+        return len(self.a)
+
+    @property
+    def product(self) -> sp.Expr:
+        return sp.Mul(*self.a)
+
+    @property
+    def jacobian_sq(self) -> sp.Expr:
+        """|J|² = Σ_i (σ/a_i)²."""
+        return sp.Add(*[(self.product / ai) ** 2 for ai in self.a])
+
+    def latex(self) -> str:
+        rows = [rf"\dot a_{{{i + 1}}} &= {sp.latex(e)}" for i, e in enumerate(self.layer)]
+        rows.append(rf"\dot\sigma &= {sp.latex(self.sigma)}")
+        return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
+
+
+def _simplify(e: sp.Expr) -> sp.Expr:
+    return sp.factor(sp.powsimp(sp.simplify(e), force=True))
+
+
+def mode_ode(rule: Rule, N: int, modes: int = 2) -> ModeDynamics:
+    """Derive ȧ_i and σ̇ of ``rule`` for depth N under the decoupled ansatz (whitened data)."""
+    if N < 1:
+        raise ValueError("depth N must be ≥ 1")
+    m = model(chain([modes] * (N + 1)), whitened=True)
+    flow = rule.flow(m)
+    a = [[sp.Symbol(f"a_{i + 1}{k + 1}", positive=True) for k in range(modes)] for i in range(N)]
+    s = [sp.Symbol(f"s_{k + 1}", positive=True) for k in range(modes)]
+    values = {W: sp.diag(*a[i]) for i, W in enumerate(m.weights)}
+    values[m.T] = sp.diag(*s)
+    params = {p: p for p in flow.parameters}
+    vel = [explicit(v, values).subs(params) for v in flow.velocities]
+    for i, V in enumerate(vel):
+        off = [sp.simplify(V[r, c]) for r in range(modes) for c in range(modes) if r != c]
+        if any(x != 0 for x in off):
+            raise ValueError(f"{rule.name}: the decoupled ansatz is not invariant (layer {i + 1} gains coupling)")
+    mode1 = {x for x in (a[i][1:] for i in range(N)) for x in x} | set(s[1:])
+    layer = []
+    A = tuple(sp.Symbol(f"a_{i + 1}", positive=True) for i in range(N))
+    S = sp.Symbol("s", positive=True)
+    rename = {a[i][0]: A[i] for i in range(N)}
+    rename[s[0]] = S
+    for i, V in enumerate(vel):
+        e = sp.simplify(V[0, 0])
+        if e.free_symbols & mode1:
+            raise ValueError(f"{rule.name}: mode 1 of layer {i + 1} depends on mode 2; the modes do not decouple")
+        layer.append(_simplify(e.xreplace(rename)))
+    sigma = sp.Mul(*A)
+    sdot = _simplify(sp.Add(*[(sigma / A[i]) * layer[i] for i in range(N)]))
+    return ModeDynamics(rule.name, A, S, tuple(layer), sdot)
+
+
+def conserved_quantity(dyn: ModeDynamics) -> tuple[sp.Lambda, bool]:
+    """Derive φ with d/dt[φ(a_i) − φ(a_j)] = 0 and prove it for every pair (i, j).
+
+    Returns (φ as a Lambda, proved).  Needs ȧ_1/ȧ_2 to separate as g(a_1)/g(a_2).
+    """
+    if dyn.N < 2:
+        raise ValueError("a conserved difference needs depth N ≥ 2")
+    a1, a2 = dyn.a[0], dyn.a[1]
+    ratio = sp.simplify(sp.powsimp(dyn.layer[0] / dyn.layer[1], force=True))
+    x = sp.Symbol("x", positive=True)
+    g = sp.simplify(ratio.subs(a2, 1).subs(a1, x))
+    if sp.simplify(sp.powsimp(ratio - g.subs(x, a1) / g.subs(x, a2), force=True)) != 0:
+        raise ValueError(f"{dyn.rule}: ȧ_1/ȧ_2 does not separate as g(a_1)/g(a_2); no invariant of this form")
+    phi = sp.simplify(sp.integrate(1 / g, x))
+    proved = all(
+        sp.simplify(sp.powsimp(sp.diff(phi, x).subs(x, dyn.a[i]) * dyn.layer[i]
+                               - sp.diff(phi, x).subs(x, dyn.a[j]) * dyn.layer[j], force=True)) == 0
+        for i in range(dyn.N) for j in range(i + 1, dyn.N))
+    return sp.Lambda(x, phi), proved
+
+
+def balanced_sigma_ode(dyn: ModeDynamics) -> sp.Expr:
+    """σ̇ as a function of σ on the balanced manifold a_i = σ^{1/N} (symbol ``sigma``)."""
+    sig = sp.Symbol("sigma", positive=True)
+    sub = {ai: sig ** sp.Rational(1, dyn.N) for ai in dyn.a}
+    return sp.simplify(sp.powsimp(dyn.sigma.xreplace(sub), force=True))
+
+
+def solve_balanced(dyn: ModeDynamics, sigma0: sp.Expr | None = None):
+    """Closed form σ(t) of the balanced mode ODE by ``sympy.dsolve`` (None if it finds none)."""
+    t = sp.Symbol("t", nonnegative=True)
+    sig = sp.Function("sigma")
+    rhs = balanced_sigma_ode(dyn).subs(sp.Symbol("sigma", positive=True), sig(t))
+    s0 = sigma0 if sigma0 is not None else sp.Symbol("sigma_0", positive=True)
+    try:
+        sol = sp.dsolve(sp.Eq(sig(t).diff(t), rhs), sig(t), ics={sig(0): s0})
+    except (NotImplementedError, ValueError):
+        return None
+    sols = sol if isinstance(sol, list) else [sol]
+    for so in sols:  # the branch through σ(0) = σ0 with σ → s
+        expr = sp.simplify(so.rhs)
+        if sp.simplify(expr.subs(t, 0) - s0) == 0:
+            return sp.Lambda(t, expr)
+    return None
+
+
+def scalar_system_function(name: str, states: Sequence[sp.Symbol], rates: Sequence[sp.Expr],
+                           data: Sequence[sp.Symbol] = (), backend: str = "mpmath"):
+    """Generated code for a scalar ODE system, as a flow on 1 × 1 matrices.
+
+    Lets the matrix integrators (Taylor, GBS, DOP853) integrate reduced mode
+    systems: products stay products, a^p with p ∉ ℕ and 1/x become PSD powers of
+    1 × 1 (positive) matrices.
+    """
+    from .codegen import generate
+    mats = {x: MatrixSymbol(str(x), 1, 1) for x in (*states, *data)}
+
+    def conv(e):
+        if e in mats:
+            return mats[e]
+        if e.is_Number:
+            return MatMul(e, Identity(1), evaluate=False)
+        if isinstance(e, sp.Add):
+            return MatAdd(*[conv(x) for x in e.args], evaluate=False)
+        if isinstance(e, sp.Mul):
+            coeff, rest = e.as_coeff_Mul()
+            factors = [conv(x) for x in sp.Mul.make_args(rest)]
+            body = factors[0] if len(factors) == 1 else MatMul(*factors, evaluate=False)
+            return body if coeff == 1 else MatMul(coeff, body, evaluate=False)
+        if isinstance(e, sp.Pow):
+            base, p = e.args
+            if p.is_Integer and p > 0:
+                b = conv(base)
+                return MatMul(*([b] * int(p)), evaluate=False) if p > 1 else b
+            return PsdInvPower(conv(base), -p, 0, True, str(base))
+        raise TypeError(f"cannot express {e} as a 1×1 matrix expression")
+
+    exprs = [conv(sp.expand(r)) if sp.expand(r).is_polynomial(*states) else conv(r) for r in rates]
+    return generate(name, [mats[x] for x in (*states, *data)], exprs, (), backend, n_weights=len(states))
