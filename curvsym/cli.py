@@ -95,8 +95,14 @@ def cmd_rules(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import run, table
-    rows = run(parts=args.only, quick=args.quick)
+    from .bench import bench_ensemble, run, table
+    rows = run(parts=args.only, quick=args.quick) if args.only else []
+    if args.backend:
+        names = [b.strip() for b in args.backend.split(",") if b.strip()]
+        if "numpy" not in names:
+            names.insert(0, "numpy")  # the reference of every ensemble row
+        sizes = ((512, 4, 8), (8, 8, 64)) if args.quick else ((4096, 4, 8), (64, 8, 256))
+        rows += bench_ensemble(names, sizes=sizes)
     print(table(rows))
     return 0
 
@@ -130,7 +136,9 @@ def build_parser() -> argparse.ArgumentParser:
     ru.set_defaults(func=cmd_rules)
 
     be = sub.add_parser("bench", help="benchmarks: ratios against named references, measured side by side")
-    be.add_argument("--only", default="abcd", help="which parts to run, e.g. 'ac' (default abcd)")
+    be.add_argument("--only", default="abcd", help="which parts a–d to run, e.g. 'ac' (default abcd; '' for none)")
+    be.add_argument("--backend", metavar="NAMES", help="also (e) batched-ensemble throughput on these array "
+                    "backends, e.g. numpy,torch,jax,cupy (GPU used when the backend sees one)")
     be.add_argument("--quick", action="store_true", help="smaller sizes and spans (a smoke run)")
     be.set_defaults(func=cmd_bench)
     return p

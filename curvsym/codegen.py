@@ -242,6 +242,9 @@ class GeneratedFunction:
         missing = set(self.parameters) - set(params or {})
         if missing:
             raise TypeError(f"{self.name}: missing parameter(s) {sorted(missing)}")
+        if self.backend != "mpmath" and not any(getattr(a, "dtype", None) == object for a in arrays):
+            from .backends import check_consistent
+            check_consistent(arrays, self.arg_names)
         names = self.arg_names[self.n_weights:]
         return tuple(symmetric_covariance(d) if n == "Sigma_x" else d for n, d in zip(names, data))
 
