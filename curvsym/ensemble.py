@@ -169,15 +169,19 @@ def dopri5(rhs: GeneratedFunction, weights: Sequence[Any], data: Sequence[Any], 
     return EnsembleTrajectory(tuple(t_eval), tuple(out), "Dormand–Prince 5(4), per-trajectory steps", n_steps, n_rhs)
 
 
-def gd(rhs: GeneratedFunction, weights: Sequence[Any], data: Sequence[Any], eta: float, n_steps: int,
+def gd(rhs: GeneratedFunction, weights: Sequence[Any], data: Sequence[Any], eta: Any, n_steps: int,
        record_every: int = 1, params: dict | None = None) -> EnsembleTrajectory:
     """Discrete gradient descent W_{k+1} = W_k + η V(W_k) (V the generated velocity, −∇L for GD).
 
+    ``eta`` is a number or one step size per trajectory (shape (B,)), for stability scans.
     Unlike the integrators this does not raise on divergence: GD at a large step size
-    is *supposed* to diverge in stability scans.  Non-finite entries are left as they are.
+    is *supposed* to diverge there.  Non-finite entries are left as they are.
     """
     params = params or {}
-    _, field, _ = _prepare(rhs, weights, data, params)
+    xp, field, B = _prepare(rhs, weights, data, params)
+    if not isinstance(eta, (int, float)):
+        from array_api_compat import device
+        eta = xp.reshape(xp.asarray(eta, dtype=weights[0].dtype, device=device(weights[0])), (B, 1, 1))
     y = tuple(weights)
     out, times = [y], [0]
     for k in range(1, n_steps + 1):
@@ -185,4 +189,5 @@ def gd(rhs: GeneratedFunction, weights: Sequence[Any], data: Sequence[Any], eta:
         if k % record_every == 0 or k == n_steps:
             out.append(y)
             times.append(k)
-    return EnsembleTrajectory(tuple(times), tuple(out), f"gradient descent η={eta:g}", n_steps, n_steps)
+    label = f"η={eta:g}" if isinstance(eta, (int, float)) else "per-trajectory η"
+    return EnsembleTrajectory(tuple(times), tuple(out), f"gradient descent {label}", n_steps, n_steps)
