@@ -134,16 +134,19 @@ def forward_maps(m: Model) -> dict:
     return _path_sums(m, net.edges, net.input, net.order)
 
 
-def reverse_maps(m: Model) -> dict:
-    """``{v: R(v)}``, the map from node v to the output (None = identity)."""
+def _accumulate_backward(m: Model, seed: MatrixExpr | None, term) -> dict:
+    """maps[u] = Σ_{e = u→w} term(e, maps[w]), from maps[output] = seed (reverse DP over the graph)."""
     net = m.network
-    maps = {net.output: None}
+    maps = {net.output: seed}
     for u in reversed(net.order):
-        if u == net.output:
-            continue
-        outgoing = [e for e in net.edges if e.source == u]
-        maps[u] = _add([_mul(maps[e.target], m.symbol_of(e)) for e in outgoing], net.widths[u])
+        if u != net.output:
+            maps[u] = _add([term(e, maps[e.target]) for e in net.edges if e.source == u], net.widths[u])
     return maps
+
+
+def reverse_maps(m: Model) -> dict:
+    """``{v: R(v)}``, the map from node v to the output (None = identity): R(u) = Σ_{u→w} R(w) W_e."""
+    return _accumulate_backward(m, None, lambda e, R: _mul(R, m.symbol_of(e)))
 
 
 def layer_factors(m: Model) -> tuple[tuple[MatrixExpr, MatrixExpr], ...]:
@@ -180,15 +183,7 @@ def output_gradient(m: Model) -> MatrixExpr:
 
 def _backward_maps(m: Model, G: MatrixExpr) -> dict:
     """B(v) = R(v)ᵀ G, by B(u) = Σ_{u→w} W_eᵀ B(w) (reverse-mode accumulation)."""
-    net = m.network
-    maps = {net.output: G}
-    for u in reversed(net.order):
-        if u == net.output:
-            continue
-        outgoing = [e for e in net.edges if e.source == u]
-        terms = [_mul(_T(m.symbol_of(e)), maps[e.target]) for e in outgoing]
-        maps[u] = terms[0] if len(terms) == 1 else MatAdd(*terms, evaluate=False)
-    return maps
+    return _accumulate_backward(m, G, lambda e, B: _mul(_T(m.symbol_of(e)), B))
 
 
 def gradient(m: Model, G: MatrixExpr | None = None) -> tuple[MatrixExpr, ...]:

@@ -38,18 +38,10 @@ def _label(x) -> Str:
     return x if isinstance(x, Str) else Str(str(x))
 
 
-class PsdInvPower(MatrixExpr):
-    """(X + λI)^{−q} or (X⁺)^q of a symmetric PSD matrix X."""
-
-    def __new__(cls, X, q=1, damping=0, strict=False, label: str = "X"):
-        if isinstance(X, Identity) and sp.sympify(damping) == 0:
-            return X  # (I⁺)^q = I
-        return Basic.__new__(cls, X, sp.sympify(q), sp.sympify(damping), _flag(strict), _label(label))
+class _SymmetricFunction(MatrixExpr):
+    """A spectral function f(X) of a symmetric matrix X = args[0]: same shape, symmetric."""
 
     X = property(lambda self: self.args[0])
-    q = property(lambda self: self.args[1])
-    damping = property(lambda self: self.args[2])
-    strict = property(lambda self: bool(self.args[3]))
 
     @property
     def shape(self):
@@ -57,6 +49,19 @@ class PsdInvPower(MatrixExpr):
 
     def _eval_transpose(self):
         return self
+
+
+class PsdInvPower(_SymmetricFunction):
+    """(X + λI)^{−q} or (X⁺)^q of a symmetric PSD matrix X."""
+
+    def __new__(cls, X, q=1, damping=0, strict=False, label: str = "X"):
+        if isinstance(X, Identity) and sp.sympify(damping) == 0:
+            return X  # (I⁺)^q = I
+        return Basic.__new__(cls, X, sp.sympify(q), sp.sympify(damping), _flag(strict), _label(label))
+
+    q = property(lambda self: self.args[1])
+    damping = property(lambda self: self.args[2])
+    strict = property(lambda self: bool(self.args[3]))
 
     def _latex(self, printer):
         X, q, lam = printer._print(self.X), self.q, self.damping
@@ -124,22 +129,13 @@ class OperatorInvPower(MatrixExpr):
         return f"OperatorInvPower({printer._print(self.R)}, q={self.q}, damping={self.damping})"
 
 
-class SqrtPsd(MatrixExpr):
+class SqrtPsd(_SymmetricFunction):
     """X^{½} for a symmetric PSD matrix X (the identity stays the identity)."""
 
     def __new__(cls, X):
         if isinstance(X, Identity):
             return X
         return Basic.__new__(cls, X)
-
-    X = property(lambda self: self.args[0])
-
-    @property
-    def shape(self):
-        return self.X.shape
-
-    def _eval_transpose(self):
-        return self
 
     def _latex(self, printer):
         return rf"{printer._print(self.X)}^{{1/2}}"
