@@ -128,12 +128,13 @@ def check_exponential_law(name: str, m: Model, traj: Trajectory, data: Sequence,
         E0 = values[0][0] - T
         exp = mpmath.exp if traj.dps is not None else math.exp
         scale = max_abs([E0])
+        L0 = values[0][1]
         worst, worst_loss = 0, 0
         for t, (W, L) in zip(traj.t, values):
             decay = exp(-rate * t)
             worst = max(worst, max_abs([W - T - E0 * decay]) / scale)
-            L0 = values[0][1]
-            worst_loss = max(worst_loss, abs(L / L0 - decay ** 2)) if L0 != 0 else worst_loss
+            if L0 != 0:
+                worst_loss = max(worst_loss, abs(L / L0 - decay ** 2))
         residual = _as_float(worst)
         rel_err = _as_float(mpmath.mpf(traj.error_estimate)) * m.depth * max(1.0, _as_float(max(
             max_abs(s) for s in traj.states))) ** (m.depth - 1) / _as_float(scale)

@@ -20,8 +20,7 @@ def integrate(rhs, weights, data, t_eval, *, dps: int | None = None, **options) 
     if rhs.backend != "mpmath":
         raise ValueError(f"high-precision integration needs a right-hand side generated with backend='mpmath', "
                          f"got {rhs.backend!r}")
-    try:
-        trace_polynomial(rhs, to_mp(data, dps + 10), options.get("params"))
+    try:  # integrate_taylor traces the right-hand side before taking any step
+        return integrate_taylor(rhs, weights, data, t_eval, dps=dps, **options)
     except NotPolynomialError:
         return integrate_extrapolation(rhs, weights, data, t_eval, dps=dps, **options)
-    return integrate_taylor(rhs, weights, data, t_eval, dps=dps, **options)

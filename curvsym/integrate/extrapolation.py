@@ -25,8 +25,8 @@ from typing import Any, Sequence
 import mpmath
 
 from ..codegen import GeneratedFunction
-from ..errors import DivergenceError, PrecisionError, StepLimitError
-from .state import check_finite_state, max_abs, progress_bar, to_mp, working_dps
+from ..errors import DivergenceError, StepLimitError
+from .state import check_finite_state, local_tolerance, max_abs, output_times, progress_bar, to_mp, working_dps
 from .trajectory import Trajectory
 
 
@@ -81,9 +81,7 @@ def integrate_extrapolation(rhs: GeneratedFunction, weights: Sequence, data: Seq
     wdps = working_dps(dps, guard=10 + k)
     params = params or {}
     with mpmath.workdps(wdps):
-        tol = mpmath.mpf(10) ** (-(dps + 2)) if tol is None else mpmath.mpf(tol)
-        if tol < mpmath.mpf(10) ** (-(wdps - k - 3)):
-            raise PrecisionError(f"tolerance {mpmath.nstr(tol, 3)} is below what {wdps} working digits can resolve")
+        tol = local_tolerance(tol, dps, wdps - k - 3)
         y = to_mp(weights, wdps)
         d = rhs.validate(y, to_mp(data, wdps), params)  # shapes, finiteness, symmetric Σx
         func = rhs.func
@@ -92,9 +90,7 @@ def integrate_extrapolation(rhs: GeneratedFunction, weights: Sequence, data: Seq
         def f(state):
             return func(*state, *d, **params, xp=None, _like=like)
 
-        ts = [mpmath.mpf(t) for t in t_eval]
-        if not ts or any(b < a for a, b in zip(ts[:-1], ts[1:])) or not all(mpmath.isfinite(t) for t in ts):
-            raise ValueError("t_eval must be a non-empty, finite, non-decreasing sequence of times")
+        ts = output_times(t_eval)
         t = ts[0]
         H = mpmath.mpf(first_step) if first_step is not None else mpmath.mpf("0.1")
         out_t, out_y = [t], [y]

@@ -89,3 +89,20 @@ def progress_bar(progress: bool | None, total: float, desc: str):
         return None
     from tqdm.auto import tqdm
     return tqdm(total=total, unit="t", desc=desc, leave=False, delay=0 if progress else 2.0)
+
+
+def output_times(t_eval) -> list:
+    """``t_eval`` as mpf at the ambient precision, checked non-empty, finite and non-decreasing."""
+    ts = [mpmath.mpf(t) for t in t_eval]
+    if not ts or any(b < a for a, b in zip(ts[:-1], ts[1:])) or not all(mpmath.isfinite(t) for t in ts):
+        raise ValueError("t_eval must be a non-empty, finite, non-decreasing sequence of times")
+    return ts
+
+
+def local_tolerance(tol, dps: int, resolvable_digits: int):
+    """The local error tolerance (default 10^−(dps+2)); PrecisionError if finer than 10^−resolvable_digits."""
+    tol = mpmath.mpf(10) ** (-(dps + 2)) if tol is None else mpmath.mpf(tol)
+    if tol < mpmath.mpf(10) ** (-resolvable_digits):
+        raise PrecisionError(f"tolerance {mpmath.nstr(tol, 3)} is below what the working precision can resolve "
+                             f"({resolvable_digits} digits)")
+    return tol

@@ -28,9 +28,9 @@ import mpmath
 import numpy as np
 
 from ..codegen import GeneratedFunction
-from ..errors import DivergenceError, PrecisionError, StepLimitError
+from ..errors import DivergenceError, StepLimitError
 from .engines import MpmathEngine, make_engine
-from .state import check_finite_state, progress_bar, to_mp, working_dps
+from .state import check_finite_state, local_tolerance, output_times, progress_bar, to_mp, working_dps
 from .trajectory import Trajectory
 
 
@@ -248,18 +248,14 @@ def integrate_taylor(rhs: GeneratedFunction, weights: Sequence, data: Sequence, 
     eng = make_engine(engine, wdps)
     params = params or {}
     with eng.context():
-        tol = mpmath.mpf(10) ** (-(dps + 2)) if tol is None else mpmath.mpf(tol)
-        if tol < mpmath.mpf(10) ** (-(wdps - 3)):
-            raise PrecisionError(f"tolerance {mpmath.nstr(tol, 3)} is below what {wdps} working digits can resolve")
+        tol = local_tolerance(tol, dps, wdps - 3)
         K = order if order is not None else int(math.ceil(0.5 * float(-mpmath.log(tol)))) + 2
         if K < 2:
             raise ValueError(f"Taylor order must be at least 2, got {K}")
         x_mp = to_mp(weights, wdps)
         d_mp = rhs.validate(x_mp, to_mp(data, wdps), params)  # shapes, finiteness, symmetric Σx
         tape = trace_polynomial(rhs, d_mp, params)
-        ts = [mpmath.mpf(t) for t in t_eval]
-        if not ts or any(b < a for a, b in zip(ts[:-1], ts[1:])) or not all(mpmath.isfinite(t) for t in ts):
-            raise ValueError("t_eval must be a non-empty, finite, non-decreasing sequence of times")
+        ts = output_times(t_eval)
         x = tuple(eng.load(a) for a in x_mp)
         t = ts[0]
         out_t, out_x = [t], [x_mp]
