@@ -28,12 +28,12 @@ from typing import Callable, Sequence
 import mpmath
 import numpy as np
 
-from . import derive, network
-from .checks import conservation_residual, balance_function
 from .codegen import generate_flow
+from .data.problems import random_instance
 from .integrate import integrate_double, integrate_taylor, to_mp
 from .integrate.trajectory import Trajectory
-from .problems import random_instance
+from .symbolic import derive, network
+from .verify.checks import balance_function, conservation_residual
 
 
 @dataclass(frozen=True)
@@ -249,7 +249,7 @@ def _sync(name: str) -> None:
 
 def _matmul_rate(name: str, device, n: int = 8192, repeats: int = 5) -> float:
     """Measured fp64 FLOP/s of one large n × n matmul on ``device``."""
-    from .backends import namespace
+    from .codegen.backends import namespace
     xp = namespace(name)
     a = xp.ones((n, n), dtype=xp.float64, device=device)
     b = a @ a
@@ -270,8 +270,8 @@ def bench_ensemble(backends: Sequence[str], sizes: Sequence[tuple] = ((4096, 4, 
     row is the NumPy-CPU run of the same size, and on a GPU the achieved matmul FLOP rate
     is reported as a fraction of that GPU's large fp64 matmul rate measured in the same run.
     """
-    from .backends import has_gpu, namespace, to_backend
-    from .ensemble import rk4
+    from .codegen.backends import has_gpu, namespace, to_backend
+    from .integrate.ensemble import rk4
     rows = []
     base: dict = {}
     for B, N, d in sizes:

@@ -22,8 +22,8 @@ def _widths(text: str) -> list[int]:
 
 
 def cmd_prove(args) -> int:
-    from .report import table, write_json
-    from .theorem import discover, run_theorem
+    from .verify.report import table, write_json
+    from .verify.theorem import discover, run_theorem
     theorems = discover(args.paths)
     if args.select:
         theorems = [t for t in theorems if args.select.lower() in t.name.lower()]
@@ -43,7 +43,7 @@ def cmd_prove(args) -> int:
 
 
 def cmd_derive(args) -> int:
-    from . import derive, network
+    from .symbolic import derive, network
     net = network.resnet(args.widths[0], len(args.widths) - 1) if args.resnet else network.chain(args.widths)
     m = derive.model(net, whitened=args.whitened)
     flow = derive.gradient_flow(m)
@@ -56,22 +56,12 @@ def cmd_derive(args) -> int:
     return 0
 
 
-_RULE_TEXT = {
-    "gd": "dW_e/dt = −∇_{W_e} L",
-    "ngd": "dθ/dt = −F⁺ ∇L = −Jᵀ 𝒦⁺[(W − T)Σx^½],  𝒦 = JJᵀ (row-space solve, min-norm)",
-    "ngd-frac": "dθ/dt = −(F⁺)^q ∇L = −Jᵀ 𝒦^{+q}[(W − T)Σx^½]  (q ∈ [0, 1]; default q = 1/2)",
-    "kfac": "dW_e/dt = −G_e⁺ ∇_{W_e}L A_e⁺,  G_e = W_>ᵀW_>,  A_e = W_< Σx W_<ᵀ",
-    "kfac-frac": "dW_e/dt = −(G_e⁺)^q ∇_{W_e}L (A_e⁺)^q  (q ∈ [0, 1]; default q = 1/2)",
-    "bernacchia": "dW_e/dt = −(1/N) G_e⁺ ∇_{W_e}L A_e⁺",
-}
-
-
 def cmd_rules(args) -> int:
-    from . import derive, network
-    from .rules import RULES, get_rule
+    from .symbolic import derive, network
+    from .symbolic.rules import RULES, get_rule
     if args.file or args.show:
         if args.file:
-            from .rules_text import load_rule_file
+            from .symbolic.rules import load_rule_file
             rule = load_rule_file(args.file)
         else:
             rule = get_rule(args.show)
@@ -79,7 +69,8 @@ def cmd_rules(args) -> int:
         flow = rule.flow(m)
         print(f"% {rule.name} on {m.network.describe()}")
         print(flow.latex())
-        proofs = derive.prove_conserved(flow) if m.depth > 1 else []
+        from .symbolic.algebra import prove_conserved
+        proofs = prove_conserved(flow) if m.depth > 1 else []
         if proofs:
             print("% balance C_i conserved (exact): " + ", ".join(f"{p.quantity}: {'yes' if p.holds else 'no'}"
                                                                for p in proofs))
@@ -88,7 +79,7 @@ def cmd_rules(args) -> int:
     for key in RULES:
         rule = get_rule(key)
         print(f"  {key:<11} {rule.name}")
-        print(f"  {'':<11} {_RULE_TEXT[key] if not args.latex else rule.formula}")
+        print(f"  {'':<11} {rule.text if not args.latex else rule.formula}")
         print(f"  {'':<11} conserves balance C_i: {'yes (row-space velocity)' if rule.row_space else 'no'}\n")
     print("  custom      a rule file (name = …, velocity = …, q = …) read safely: curvsym rules --file my.rule")
     return 0

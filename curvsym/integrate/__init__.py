@@ -1,26 +1,64 @@
-"""Integration of generated flows: double precision (SciPy) and arbitrary precision (mpmath)."""
+"""Integration of generated flows: steppers, one runner, trajectories, batched ensembles.
 
-from .double import integrate_double
-from .extrapolation import integrate_extrapolation
+==================  =================================================================
+module              holds
+==================  =================================================================
+``stepper``         :class:`AbstractStepper` (capabilities, init, step), :class:`Status`
+``runner``          :func:`solve`: output times, divergence, limits, timeouts, progress
+``taylor``          :class:`Taylor` (polynomial flows, any digits) and ``integrate_taylor``
+``tape``            the tape of operations and their Taylor-coefficient rules
+``engines``         arbitrary-precision arithmetic for the tape (python-flint, mpmath)
+``extrapolation``   :class:`GBS` (any flow, any digits) and ``integrate_extrapolation``
+``double``          :class:`DOP853` (double precision) and ``integrate_double``
+``explicit``        batched array-API steppers: :class:`RK4`, :class:`Dopri5`, :class:`StepMap`
+``ensemble``        ``rk4``, ``dopri5``, ``iterate`` over a batch, ``solve_batched``
+``state``           conversions (float ↔ mpf), norms, tolerances
+``trajectory``      :class:`Trajectory`
+==================  =================================================================
+"""
+
+from __future__ import annotations
+
+from ..codegen import GeneratedFunction
+from ..errors import NotPolynomialError, OptionError
+from ..types import Data, State, Times
+from .double import DOP853, integrate_double
+from .explicit import RK4, Dopri5, StepMap
+from .extrapolation import GBS, integrate_extrapolation
+from .runner import Solution, solve
 from .state import to_float, to_mp
-from .taylor import NotPolynomialError, integrate_taylor, taylor_coefficients, trace_polynomial
+from .stepper import AbstractStepper, Status, Step
+from .tape import trace_polynomial
+from .taylor import Taylor, integrate_taylor
+from .tape import taylor_coefficients
 from .trajectory import Trajectory
 
-__all__ = ["integrate_double", "integrate_extrapolation", "integrate", "integrate_taylor", "taylor_coefficients", "trace_polynomial",
-           "NotPolynomialError", "Trajectory", "to_mp", "to_float"]
+__all__ = ["integrate", "integrate_double", "integrate_extrapolation", "integrate_taylor", "taylor_coefficients",
+           "trace_polynomial", "NotPolynomialError", "Trajectory", "to_mp", "to_float", "AbstractStepper", "Step",
+           "Status", "Solution", "solve", "Taylor", "GBS", "DOP853", "RK4", "Dopri5", "StepMap", "STEPPERS"]
+
+STEPPERS: tuple[type[AbstractStepper], ...] = (Taylor, GBS, DOP853, RK4, Dopri5, StepMap)
+"""Every stepper class (the order tests run over this list)."""
 
 
-def integrate(rhs, weights, data, t_eval, *, dps: int | None = None, **options) -> Trajectory:
-    """Integrate with the natural method: double precision (DOP853) when ``dps`` is None;
-    otherwise Taylor series for polynomial right-hand sides and GBS extrapolation for
-    the rest (pseudo-inverses, fractional powers).  ``rhs`` must have been generated
-    with ``backend="mpmath"`` for ``dps`` given, ``"numpy"`` otherwise."""
+def integrate(rhs: GeneratedFunction, weights: State, data: Data, t_eval: Times, *, dps: int | None = None,
+              **options) -> Trajectory:
+    """Integrate with the natural stepper, chosen by capability.
+
+    ``dps=None``: double precision (DOP853).  Otherwise the right-hand side must have
+    been generated with ``backend="mpmath"``; a matrix polynomial (``rhs.polynomial``)
+    gets the Taylor stepper, anything else (pseudo-inverses, fractional powers)
+    Gragg–Bulirsch–Stoer extrapolation.  Options go to the chosen integrator.
+
+    Raises:
+        OptionError: ``dps`` given for a right-hand side not generated for mpmath.
+        (and whatever the chosen integrator raises: DivergenceError, StepLimitError, PrecisionError, …)
+    """
     if dps is None:
         return integrate_double(rhs, weights, data, t_eval, **options)
     if rhs.backend != "mpmath":
-        raise ValueError(f"high-precision integration needs a right-hand side generated with backend='mpmath', "
-                         f"got {rhs.backend!r}")
-    try:  # integrate_taylor traces the right-hand side before taking any step
+        raise OptionError(f"high-precision integration needs a right-hand side generated with backend='mpmath', "
+                          f"got {rhs.backend!r}")
+    if rhs.polynomial:
         return integrate_taylor(rhs, weights, data, t_eval, dps=dps, **options)
-    except NotPolynomialError:
-        return integrate_extrapolation(rhs, weights, data, t_eval, dps=dps, **options)
+    return integrate_extrapolation(rhs, weights, data, t_eval, dps=dps, **options)

@@ -15,19 +15,27 @@ I*, §II.9):
 
 The step H is controlled so that err ≤ tol·max(1, ‖y‖), with
 H_new = H · clip(0.94 (0.65 tol/err)^{1/(2k−1)}, 0.2, 4) (Hairer–Wanner).
+:class:`GBS` is the stepper; :func:`integrate_extrapolation` runs it at a given
+number of digits.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from dataclasses import dataclass
+from typing import Any, ClassVar
 
 import mpmath
 
 from ..codegen import GeneratedFunction
-from ..errors import DivergenceError, StepLimitError
-from .state import check_finite_state, local_tolerance, max_abs, output_times, progress_bar, to_mp, working_dps
+from ..errors import DivergenceError
+from ..types import Data, Params, State, Times
+from .runner import solve
+from .state import check_finite_state, local_tolerance, max_abs, output_times, to_mp, working_dps
+from .stepper import AbstractStepper, Step
 from .trajectory import Trajectory
+
+__all__ = ["GBS", "gbs_step", "integrate_extrapolation"]
 
 
 def _axpy(a, x, y):
@@ -65,16 +73,81 @@ def gbs_step(f, y, H, k: int):
     return best, err, evals
 
 
-def integrate_extrapolation(rhs: GeneratedFunction, weights: Sequence, data: Sequence, t_eval: Sequence, *,
-                            dps: int = 30, params: dict | None = None, tol: Any = None, columns: int | None = None,
+@dataclass(frozen=True)
+class _GBSState:
+    H: Any
+    n_evals: int
+
+
+class GBS(AbstractStepper):
+    """Gragg–Bulirsch–Stoer extrapolation with ``columns`` = k (order 2k), step control on ``tol``.
+
+    A fixed ``step_size`` turns the control off (every step accepted), for order tests.
+    ``wdps`` is the working precision (digits) used to detect a collapsing step.
+    """
+
+    name: ClassVar[str] = "GBS"
+    arbitrary_precision: ClassVar[bool] = True
+
+    def __init__(self, columns: int, tol, wdps: int, first_step=None, step_size=None):
+        self.k, self.tol, self.wdps = columns, tol, wdps
+        self.first_step = mpmath.mpf(first_step) if first_step is not None else mpmath.mpf("0.1")
+        self.step_size = None if step_size is None else mpmath.mpf(step_size)
+        self.adaptive = step_size is None
+
+    @property
+    def order(self) -> int:
+        return 2 * self.k
+
+    def init(self, field, t0, y0) -> _GBSState:
+        return _GBSState(self.step_size or self.first_step, 0)
+
+    def step(self, field, t, y, t_max, state: _GBSState) -> Step:
+        k, tol = self.k, self.tol
+        H = state.H
+        h = min(H, t_max - t)
+        y_new, err, e = gbs_step(field, y, h, k)
+        n_evals = state.n_evals + e
+        t_new = t_max if h == t_max - t else t + h
+        if self.step_size is not None:
+            return Step(t_new, y_new, err, True, _GBSState(H, n_evals))
+        scale = max(mpmath.mpf(1), max_abs(y))
+        finite = mpmath.isfinite(err) and all(mpmath.isfinite(v) for a in y_new for v in a.flat)
+        if not finite:
+            fac = mpmath.mpf("0.2")
+        elif err == 0:
+            fac = mpmath.mpf(4)
+        else:
+            fac = mpmath.mpf("0.94") * (mpmath.mpf("0.65") * tol * scale / err) ** (mpmath.mpf(1) / (2 * k - 1))
+            fac = min(mpmath.mpf(4), max(mpmath.mpf("0.2"), fac))
+        clipped = h < H  # a short step to land on an output time says nothing against H
+        if finite and err <= tol * scale:
+            H = max(H, h * fac) if clipped else h * fac
+            return Step(t_new, y_new, err, True, _GBSState(H, n_evals))
+        H = h * min(fac, mpmath.mpf("0.9"))
+        if H < (abs(t) + 1) * mpmath.mpf(10) ** (-(self.wdps // 2)):
+            raise DivergenceError(f"GBS: step size collapsed to {mpmath.nstr(H, 3)} at t = {mpmath.nstr(t, 10)}: "
+                                  "the solution appears to blow up in finite time", float(t))
+        return Step(t, y, 0, False, _GBSState(H, n_evals))
+
+
+def integrate_extrapolation(rhs: GeneratedFunction, weights: State, data: Data, t_eval: Times, *,
+                            dps: int = 30, params: Params | None = None, tol: Any = None, columns: int | None = None,
                             first_step: Any = None, max_steps: int = 20_000, max_norm: float = 1e30,
-                            progress: bool | None = None) -> Trajectory:
+                            progress: bool | None = None, timeout: float | None = None,
+                            throw: bool = True) -> Trajectory:
     """Integrate ``rhs`` (generated with ``backend="mpmath"``) at ``dps`` digits by GBS extrapolation.
 
     ``tol`` is the local error tolerance per unit state size (default
     10^−(dps+2)); ``columns`` the number of extrapolation columns k (order 2k,
     default ≈ 0.4·dps, at least 6).  The returned ``error_estimate`` is the sum
     of the accepted local error estimates plus rounding.
+
+    Raises:
+        PrecisionError: ``dps`` < 15, or ``tol`` finer than the working precision resolves.
+        DivergenceError: ‖W‖ exceeds ``max_norm`` or the step collapses (finite-time blow-up).
+        StepLimitError: more than ``max_steps`` accepted steps.
+        IntegrationTimeout: longer than ``timeout`` seconds.
     """
     k = columns or max(6, int(math.ceil(0.4 * dps)))
     # the Aitken–Neville tableau amplifies rounding errors; k extra guard digits absorb it
@@ -90,57 +163,14 @@ def integrate_extrapolation(rhs: GeneratedFunction, weights: Sequence, data: Seq
         def f(state):
             return func(*state, *d, **params, xp=None, _like=like)
 
-        ts = output_times(t_eval)
-        t = ts[0]
-        H = mpmath.mpf(first_step) if first_step is not None else mpmath.mpf("0.1")
-        out_t, out_y = [t], [y]
-        total_err = mpmath.mpf(0)
-        n_steps = n_evals = 0
-        bar = progress_bar(progress, float(ts[-1] - ts[0]), "GBS")
-        try:
-            for target in ts[1:]:
-                while t < target:
-                    if n_steps >= max_steps:
-                        raise StepLimitError(f"extrapolation needed more than {max_steps} steps; "
-                                             f"reached t = {mpmath.nstr(t, 8)}", float(t))
-                    h = min(H, target - t)
-                    scale = max(mpmath.mpf(1), max_abs(y))
-                    y_new, err, e = gbs_step(f, y, h, k)
-                    n_evals += e
-                    finite = mpmath.isfinite(err) and all(mpmath.isfinite(v) for a in y_new for v in a.flat)
-                    if not finite:
-                        fac = mpmath.mpf("0.2")
-                    elif err == 0:
-                        fac = mpmath.mpf(4)
-                    else:
-                        fac = mpmath.mpf("0.94") * (mpmath.mpf("0.65") * tol * scale / err) ** (mpmath.mpf(1) / (2 * k - 1))
-                        fac = min(mpmath.mpf(4), max(mpmath.mpf("0.2"), fac))
-                    clipped = h < H  # a short step to land on t_eval says nothing against H
-                    if finite and err <= tol * scale:
-                        t, y = t + h, y_new
-                        total_err += err
-                        n_steps += 1
-                        if bar is not None:
-                            bar.update(float(h))
-                        ny = max_abs(y)
-                        if ny > max_norm:
-                            raise DivergenceError(f"‖W‖_max = {mpmath.nstr(ny, 5)} exceeded {max_norm:g} at "
-                                                  f"t = {mpmath.nstr(t, 10)} (divergence)", float(t))
-                        H = max(H, h * fac) if clipped else h * fac
-                    else:
-                        H = h * min(fac, mpmath.mpf("0.9"))
-                    if H < (abs(t) + 1) * mpmath.mpf(10) ** (-(wdps // 2)):
-                        raise DivergenceError(f"step size collapsed to {mpmath.nstr(H, 3)} at t = {mpmath.nstr(t, 10)}: "
-                                              "the solution appears to blow up in finite time", float(t))
-                t = target
-                out_t.append(t)
-                out_y.append(y)
-        finally:
-            if bar is not None:
-                bar.close()
-        for s in out_y:
+        stepper = GBS(k, tol, wdps, first_step)
+        sol = solve(stepper, f, y, output_times(t_eval), max_steps=max_steps, max_norm=max_norm,
+                    progress=progress, desc="GBS", timeout=timeout, throw=throw, zero=mpmath.mpf(0))
+        for s in sol.states:
             check_finite_state(s, "GBS state")
-        rounding = mpmath.mpf(10) ** (-wdps) * n_evals * max(mpmath.mpf(1), max_abs(y))
-        return Trajectory(tuple(out_t), tuple(out_y), f"GBS extrapolation, {k} columns (order {2 * k})",
-                          total_err + rounding, dps, n_steps, n_evals,
-                          info={"columns": k, "working_dps": wdps, "rounding": rounding})
+        n_evals = sol.state.n_evals
+        rounding = mpmath.mpf(10) ** (-wdps) * n_evals * max(mpmath.mpf(1), max_abs(sol.states[-1]))
+        return Trajectory(sol.t, sol.states, f"GBS extrapolation, {k} columns (order {2 * k})",
+                          sol.error + rounding, dps, sol.n_steps, n_evals,
+                          info={"columns": k, "working_dps": wdps, "rounding": rounding},
+                          status=sol.status, message=sol.message)

@@ -1,229 +1,121 @@
 r"""Arbitrary-precision Taylor-series integration of polynomial matrix ODEs.
 
-Gradient-flow right-hand sides are polynomials in the layer matrices, built from
-sums, transposes, scalar multiples and products.  For such f the Taylor
-coefficients of the solution, x(t0 + h) = Σ_k x_k h^k, follow from the
-recurrences
+Gradient-flow right-hand sides are polynomials in the layer matrices.  Their
+Taylor coefficients come from the tape of :mod:`curvsym.integrate.tape`
+(O(K²) matrix products per product node for K coefficients).  Order and step
+follow Jorba & Zou (2005): K ≈ ½ ln(1/ε) + 1 and h = ρ e^{−2} with the radius ρ
+estimated from the last two coefficients,
 
-    x_{k+1} = [f(x)]_k / (k + 1),
-    [a + b]_k = a_k + b_k,   [c a]_k = c a_k,   [aᵀ]_k = (a_k)ᵀ,
-    [a b]_k  = Σ_{j=0}^{k} a_j b_{k−j}                      (Cauchy product).
+    ρ = min((s/‖x_K‖)^{1/K}, (s/‖x_{K−1}‖)^{1/(K−1)}),   s = max(1, ‖x‖),
+    h = min(ρ e^{−2−0.7/(K−1)}, (ε s/‖x_K‖)^{1/K}, (ε s/‖x_{K−1}‖)^{1/(K−1)}),
 
-:func:`trace_polynomial` runs the *generated* right-hand side once on tracer
-objects and records its operations on a tape; :func:`taylor_coefficients`
-replays the tape order by order (O(K²) matrix products per product node for K
-coefficients).  Order and step follow Jorba & Zou (2005): K ≈ ½ ln(1/ε) + 1
-and h = ρ e^{−2} with the radius ρ estimated from the last two coefficients,
 so that the last retained term is ≈ ε.  The local error estimate of a step is
-‖x_K‖ h^K (the first neglected term is smaller by a factor h/ρ ≈ e^{−2}).
+‖x_K‖ h^K (the first neglected term is smaller by a factor h/ρ ≈ e^{−2}), plus
+the rounding bound of the engine.  Inside a step the series is the dense
+output: y(t + s) = Σ_k x_k s^k for 0 ≤ s ≤ h.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, ClassVar
 
 import mpmath
-import numpy as np
 
 from ..codegen import GeneratedFunction
-from ..errors import DivergenceError, StepLimitError
-from .engines import MpmathEngine, make_engine
-from .state import check_finite_state, local_tolerance, output_times, progress_bar, to_mp, working_dps
+from ..errors import DivergenceError, OptionError
+from ..types import Data, Params, State, Times
+from .engines import make_engine
+from .runner import solve
+from .state import check_finite_state, local_tolerance, output_times, to_mp, working_dps
+from .stepper import AbstractStepper, Step
+from .tape import Tape, horner, taylor_coefficients, trace_polynomial
 from .trajectory import Trajectory
 
-
-class NotPolynomialError(TypeError):
-    """The traced right-hand side uses an operation outside the polynomial ones."""
-
-
-# --------------------------------------------------------------------------- tracing
-
-@dataclass(frozen=True)
-class Op:
-    kind: str  # 'var', 'const', 'add', 'sub', 'neg', 'scale', 'matmul', 'T'
-    args: tuple
-    value: Any = None  # const value, or scalar for 'scale'
-
-
-class Tracer:
-    """Records array operations on a shared tape (a list of :class:`Op`)."""
-
-    __array_ufunc__ = None  # make NumPy defer to our reflected operators
-    dtype = object
-
-    def __init__(self, tape: list, index: int):
-        self.tape, self.index = tape, index
-
-    def _new(self, kind, args, value=None) -> "Tracer":
-        self.tape.append(Op(kind, args, value))
-        return Tracer(self.tape, len(self.tape) - 1)
-
-    def _lift(self, other) -> int:
-        if isinstance(other, Tracer):
-            return other.index
-        if isinstance(other, np.ndarray):
-            self.tape.append(Op("const", (), other))
-            return len(self.tape) - 1
-        raise NotPolynomialError(f"cannot trace a matrix operation with {type(other).__name__}")
-
-    def __add__(self, o):
-        return self._new("add", (self.index, self._lift(o)))
-
-    __radd__ = __add__
-
-    def __sub__(self, o):
-        return self._new("sub", (self.index, self._lift(o)))
-
-    def __rsub__(self, o):
-        return self._new("sub", (self._lift(o), self.index))
-
-    def __neg__(self):
-        return self._new("neg", (self.index,))
-
-    def __mul__(self, c):
-        if isinstance(c, (Tracer, np.ndarray)):
-            raise NotPolynomialError("elementwise products are not matrix-polynomial operations")
-        return self._new("scale", (self.index,), c)
-
-    __rmul__ = __mul__
-
-    def __matmul__(self, o):
-        return self._new("matmul", (self.index, self._lift(o)))
-
-    def __rmatmul__(self, o):
-        return self._new("matmul", (self._lift(o), self.index))
-
-    @property
-    def mT(self):
-        return self._new("T", (self.index,))
-
-    T = mT
-
-    def __getattr__(self, name):
-        if name.startswith("_"):  # protocol probes (e.g. mpmath's ``_mpf_``) must see a plain AttributeError
-            raise AttributeError(name)
-        raise NotPolynomialError(f"the right-hand side uses '.{name}', which is not a polynomial operation")
+__all__ = ["Taylor", "integrate_taylor"]
 
 
 @dataclass(frozen=True)
-class Tape:
-    ops: tuple
-    outputs: tuple  # tape index of each velocity
-    n_vars: int
+class _TaylorState:
+    truncation: Any
+    rounding: Any
+
+
+class Taylor(AbstractStepper):
+    """Taylor series of order K from the tape, Jorba–Zou step (or a fixed ``step_size``), dense output.
+
+    ``engine`` does the arithmetic (:mod:`curvsym.integrate.engines`); ``tol`` is the
+    local tolerance per unit state size; ``wdps`` the working digits.
+    """
+
+    name: ClassVar[str] = "Taylor"
+    polynomial_only: ClassVar[bool] = True
+    arbitrary_precision: ClassVar[bool] = True
+    dense_output: ClassVar[bool] = True
+
+    def __init__(self, tape: Tape, engine, K: int, tol, wdps: int, step_size=None):
+        if K < 2:
+            raise OptionError(f"Taylor order must be at least 2, got {K}")
+        self.tape, self.engine, self.K, self.tol, self.wdps = tape, engine, K, tol, wdps
+        self.step_size = None if step_size is None else mpmath.mpf(step_size)
+        self.adaptive = step_size is None
+        self._tiny = mpmath.mpf(10) ** (-wdps)
+        self._safety = mpmath.exp(-2 - mpmath.mpf(0.7) / (K - 1))
 
     @property
-    def n_products(self) -> int:
-        return sum(op.kind == "matmul" for op in self.ops)
+    def order(self) -> int:
+        return self.K
+
+    def init(self, field, t0, y0) -> _TaylorState:
+        return _TaylorState(mpmath.mpf(0), mpmath.mpf(0))
+
+    def size(self, y: State):
+        return max(self.engine.max_abs(a) for a in y)
+
+    def output(self, y: State) -> State:
+        return tuple(self.engine.unload(a) for a in y)
+
+    def load(self, y: State) -> State:
+        """The user's mpf arrays in the engine's representation."""
+        return tuple(self.engine.load(a) for a in y)
+
+    def step(self, field, t, y, t_max, state: _TaylorState) -> Step:
+        eng, K, tol, tiny = self.engine, self.K, self.tol, self._tiny
+        c = taylor_coefficients(self.tape, y, K, eng)
+        scale = max(mpmath.mpf(1), self.size(y))
+        nK = max(max(eng.max_abs(ci[K]) for ci in c), tiny)
+        nK1 = max(max(eng.max_abs(ci[K - 1]) for ci in c), tiny)
+        if self.step_size is not None:
+            h = min(self.step_size, t_max - t)
+        else:
+            rho = min((scale / nK) ** (mpmath.mpf(1) / K), (scale / nK1) ** (mpmath.mpf(1) / (K - 1)))
+            h = min(rho * self._safety, (tol * scale / nK) ** (mpmath.mpf(1) / K),
+                    (tol * scale / nK1) ** (mpmath.mpf(1) / (K - 1)), t_max - t)
+            if h <= (abs(t) + 1) * mpmath.mpf(10) ** (-(self.wdps // 2)):
+                raise DivergenceError(
+                    f"Taylor: step size collapsed to {mpmath.nstr(h, 3)} at t = {mpmath.nstr(t, 10)}: "
+                    "the solution appears to blow up in finite time", float(t))
+        hs = eng.scalar(h)
+        x = tuple(horner(ci, hs) for ci in c)
+        rounding = max(eng.rounding_bound(a) for a in x) + tiny * scale
+        x = tuple(eng.midpoint(a) for a in x)
+        trunc = nK * h ** K
+        t_new = t_max if h == t_max - t else t + h
+
+        def dense(s):
+            ss = eng.scalar(s - t)
+            return tuple(eng.midpoint(horner(ci, ss)) for ci in c)
+
+        return Step(t_new, x, trunc + rounding, True,
+                    _TaylorState(state.truncation + trunc, state.rounding + rounding), dense)
 
 
-class _FakeXp:
-    def __getattr__(self, name):
-        if name.startswith("_"):  # protocol probes (e.g. mpmath's ``_mpf_``) must see a plain AttributeError
-            raise AttributeError(name)
-        raise NotPolynomialError(f"the right-hand side calls xp.{name}, which is not a polynomial operation")
-
-
-def trace_polynomial(rhs: GeneratedFunction, data: Sequence[np.ndarray], params: dict | None = None) -> Tape:
-    """Record the operations of ``rhs`` with weights as variables and data as constants.
-
-    Raises :class:`NotPolynomialError` if ``rhs`` is not a matrix polynomial.
-    """
-    tape: list = []
-    variables = []
-    for k in range(rhs.n_weights):
-        tape.append(Op("var", (k,)))
-        variables.append(Tracer(tape, k))
-    consts = []
-    for d in data:
-        tape.append(Op("const", (), d))
-        consts.append(Tracer(tape, len(tape) - 1))
-    try:
-        out = rhs.func(*variables, *consts, **(params or {}), xp=_FakeXp(), _like=variables[0])
-    except NotPolynomialError:
-        raise
-    except (TypeError, AttributeError) as exc:  # e.g. an mpf(...) * Tracer reaching mpmath
-        raise NotPolynomialError(str(exc)) from exc
-    outputs = []
-    for o in out:
-        if not isinstance(o, Tracer):
-            raise NotPolynomialError("a velocity does not depend on the weights")
-        outputs.append(o.index)
-    return Tape(tuple(tape), tuple(outputs), rhs.n_weights)
-
-
-# --------------------------------------------------------------------------- Taylor coefficients
-
-def taylor_coefficients(tape: Tape, x0: Sequence, order: int, engine=None) -> list[list]:
-    """Coefficients ``c[i][k]`` (k = 0..order) of the solution through ``x0``.
-
-    Node coefficients are stored in lists; an entry past a list's end, or
-    ``None``, is an exact zero (constants have only a 0-th coefficient).
-    """
-    engine = engine or MpmathEngine(mpmath.mp.dps)
-    ops = tape.ops
-    mul, tr = engine.matmul, engine.transpose
-    coef: list[list] = [[] for _ in ops]
-    for idx, op in enumerate(ops):
-        if op.kind == "var":
-            coef[idx] = [x0[op.args[0]]]
-        elif op.kind == "const":
-            coef[idx] = [engine.load(op.value)]
-    scalars = {idx: engine.scalar(op.value) for idx, op in enumerate(ops) if op.kind == "scale"}
-    var_nodes = [i for i, op in enumerate(ops) if op.kind == "var"]
-    inverses = [engine.scalar(mpmath.mpf(1) / (k + 1)) for k in range(order)]
-    zero = engine.scalar(0)
-    for k in range(order):
-        for idx, op in enumerate(ops):
-            kind = op.kind
-            if kind in ("var", "const"):
-                continue
-            a = coef[op.args[0]]
-            if kind == "matmul":
-                b = coef[op.args[1]]
-                acc = None
-                for j in range(0, k + 1):
-                    aj, bj = _get(a, j), _get(b, k - j)
-                    if aj is not None and bj is not None:
-                        acc = mul(aj, bj) if acc is None else acc + mul(aj, bj)
-                coef[idx].append(acc)
-            elif kind in ("add", "sub"):
-                ak, bk = _get(a, k), _get(coef[op.args[1]], k)
-                if bk is not None and kind == "sub":
-                    bk = -bk
-                coef[idx].append(ak if bk is None else (bk if ak is None else ak + bk))
-            else:
-                ak = _get(a, k)
-                if ak is None:
-                    coef[idx].append(None)
-                elif kind == "neg":
-                    coef[idx].append(-ak)
-                elif kind == "scale":
-                    coef[idx].append(scalars[idx] * ak)
-                else:  # transpose
-                    coef[idx].append(tr(ak))
-        for v, out in zip(var_nodes, tape.outputs):
-            fk = _get(coef[out], k)
-            coef[v].append(fk * inverses[k] if fk is not None else coef[v][0] * zero)
-    return [coef[v] for v in var_nodes]
-
-
-def _get(a: list, k: int):
-    return a[k] if k < len(a) else None
-
-
-def _horner(c: list, h) -> Any:
-    acc = c[-1]
-    for ck in reversed(c[:-1]):
-        acc = ck + acc * h
-    return acc
-
-
-def integrate_taylor(rhs: GeneratedFunction, weights: Sequence, data: Sequence, t_eval: Sequence, *,
-                     dps: int = 30, params: dict | None = None, order: int | None = None,
+def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval: Times, *,
+                     dps: int = 30, params: Params | None = None, order: int | None = None,
                      tol: Any = None, max_steps: int = 100_000, max_norm: float = 1e30,
-                     engine: str = "auto", progress: bool | None = None) -> Trajectory:
+                     engine: str = "auto", progress: bool | None = None, timeout: float | None = None,
+                     throw: bool = True) -> Trajectory:
     """Integrate the polynomial flow ``rhs`` (generated with ``backend="mpmath"``) at ``dps`` digits.
 
     Parameters
@@ -235,14 +127,21 @@ def integrate_taylor(rhs: GeneratedFunction, weights: Sequence, data: Sequence, 
     order : Taylor order K (default ⌈½ ln(1/tol)⌉ + 2, Jorba–Zou).
     engine : ``"flint"`` (arb_mat), ``"mpmath"`` (object arrays) or ``"auto"``.
     progress : tqdm bar over time: None = on a terminal for runs over 2 s, True, False.
+    timeout : wall-clock limit in seconds (None: none).
+    throw : False returns the trajectory reached so far with its ``status`` instead of raising.
 
     Returns a :class:`Trajectory` (states as object arrays of mpf) whose
     ``error_estimate`` is the sum of the local truncation estimates ‖x_K‖h^K
     plus the rounding bound — an estimate of the global error for flows that do
     not expand errors strongly.
 
-    Raises :class:`DivergenceError` if ‖W‖ exceeds ``max_norm`` or the step
-    collapses (finite-time blow-up), :class:`StepLimitError` past ``max_steps``.
+    Raises:
+        NotPolynomialError: ``rhs`` is not a matrix polynomial.
+        PrecisionError: ``dps`` < 15, or ``tol`` finer than the working precision resolves.
+        OptionError: an order below 2 or an unknown engine.
+        DivergenceError: ‖W‖ exceeds ``max_norm`` or the step collapses (finite-time blow-up).
+        StepLimitError: more than ``max_steps`` steps.
+        IntegrationTimeout: longer than ``timeout`` seconds.
     """
     wdps = working_dps(dps)
     eng = make_engine(engine, wdps)
@@ -250,60 +149,19 @@ def integrate_taylor(rhs: GeneratedFunction, weights: Sequence, data: Sequence, 
     with eng.context():
         tol = local_tolerance(tol, dps, wdps - 3)
         K = order if order is not None else int(math.ceil(0.5 * float(-mpmath.log(tol)))) + 2
-        if K < 2:
-            raise ValueError(f"Taylor order must be at least 2, got {K}")
         x_mp = to_mp(weights, wdps)
         d_mp = rhs.validate(x_mp, to_mp(data, wdps), params)  # shapes, finiteness, symmetric Σx
         tape = trace_polynomial(rhs, d_mp, params)
-        ts = output_times(t_eval)
-        x = tuple(eng.load(a) for a in x_mp)
-        t = ts[0]
-        out_t, out_x = [t], [x_mp]
-        trunc = rounding = mpmath.mpf(0)
-        tiny = mpmath.mpf(10) ** (-wdps)
-        inv_K, inv_K1 = mpmath.mpf(1) / K, mpmath.mpf(1) / (K - 1)
-        safety = mpmath.exp(-2 - mpmath.mpf(0.7) / (K - 1))
-        n_steps = 0
-        bar = progress_bar(progress, float(ts[-1] - ts[0]), "Taylor")
-        try:
-            for target in ts[1:]:
-                while t < target:
-                    if n_steps >= max_steps:
-                        raise StepLimitError(f"Taylor integration needed more than {max_steps} steps; "
-                                             f"reached t = {mpmath.nstr(t, 8)}", float(t))
-                    c = taylor_coefficients(tape, x, K, eng)
-                    scale = max(mpmath.mpf(1), max(eng.max_abs(a) for a in x))
-                    nK = max(max(eng.max_abs(ci[K]) for ci in c), tiny)
-                    nK1 = max(max(eng.max_abs(ci[K - 1]) for ci in c), tiny)
-                    rho = min((scale / nK) ** inv_K, (scale / nK1) ** inv_K1)
-                    h = min(rho * safety, (tol * scale / nK) ** inv_K, (tol * scale / nK1) ** inv_K1, target - t)
-                    if h <= (abs(t) + 1) * mpmath.mpf(10) ** (-(wdps // 2)):
-                        raise DivergenceError(
-                            f"step size collapsed to {mpmath.nstr(h, 3)} at t = {mpmath.nstr(t, 10)}: "
-                            "the solution appears to blow up in finite time", float(t))
-                    hs = eng.scalar(h)
-                    x = tuple(_horner(ci, hs) for ci in c)
-                    rounding += max(eng.rounding_bound(a) for a in x) + tiny * scale
-                    x = tuple(eng.midpoint(a) for a in x)
-                    trunc += nK * h ** K
-                    t = t + h
-                    n_steps += 1
-                    if bar is not None:
-                        bar.update(float(h))
-                    nx_ = max(eng.max_abs(a) for a in x)
-                    if not mpmath.isfinite(nx_) or nx_ > max_norm:
-                        raise DivergenceError(f"‖W‖_max = {mpmath.nstr(nx_, 5)} exceeded {max_norm:g} at "
-                                              f"t = {mpmath.nstr(t, 10)} (divergence)", float(t))
-                t = target
-                out_t.append(t)
-                out_x.append(tuple(eng.unload(a) for a in x))
-        finally:
-            if bar is not None:
-                bar.close()
-        for s_ in out_x:
+        stepper = Taylor(tape, eng, K, tol, wdps)
+        sol = solve(stepper, None, stepper.load(x_mp), output_times(t_eval), max_steps=max_steps,
+                    max_norm=max_norm, progress=progress, desc="Taylor", timeout=timeout, throw=throw,
+                    zero=mpmath.mpf(0))
+        for s_ in sol.states:
             check_finite_state(s_, "Taylor state")
-        return Trajectory(tuple(out_t), tuple(out_x), f"Taylor order {K} ({eng.name})", trunc + rounding, dps,
-                          n_steps, n_rhs=n_steps * K,
+        st = sol.state
+        return Trajectory(sol.t, sol.states, f"Taylor order {K} ({eng.name})", st.truncation + st.rounding, dps,
+                          sol.n_steps, n_rhs=sol.n_steps * K,
                           info={"order": K, "engine": eng.name, "working_dps": wdps,
                                 "products_per_step": tape.n_products * K * (K + 1) // 2,
-                                "truncation": trunc, "rounding": rounding})
+                                "truncation": st.truncation, "rounding": st.rounding},
+                          status=sol.status, message=sol.message)

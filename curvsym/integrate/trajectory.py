@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
+
+from ..types import Scalar, State
+from .stepper import Status
 
 
 @dataclass(frozen=True)
@@ -14,17 +16,26 @@ class Trajectory:
 
     ``error_estimate`` bounds (as an estimate, in the max-norm over all entries)
     the global error of every returned state; ``dps`` is the decimal precision
-    the result is meant to (None on the double path).
+    the result is meant to (None on the double path).  ``status`` is
+    ``Status.SUCCESS`` unless the run was made with ``throw=False`` and stopped
+    early; then ``t``/``states`` end where it stopped and ``message`` says why.
     """
 
     t: tuple
-    states: tuple
+    states: tuple[State, ...]
     method: str
-    error_estimate: Any
+    error_estimate: Scalar
     dps: int | None = None
     n_steps: int = 0
     n_rhs: int = 0
     info: dict = field(default_factory=dict)
+    status: Status = Status.SUCCESS
+    message: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """True if the run reached its last output time."""
+        return self.status is Status.SUCCESS
 
     @property
     def final(self) -> tuple:

@@ -1,9 +1,11 @@
-r"""Numerical kernels called by generated code (the nodes of :mod:`curvsym.matfuncs`).
+r"""Numerical kernels called by generated code (the nodes of :mod:`curvsym.symbolic.matfuncs`).
 
-Each kernel dispatches on its input: NumPy object arrays of ``mpmath.mpf`` use
-mpmath (eigsy, LU) — or python-flint for linear solves — at the ambient
-``mpmath.mp.dps``; anything else goes through the array namespace ``xp``
-(NumPy, CuPy, JAX, PyTorch, array-api-strict), with leading batch axes allowed.
+Each node declares two kernels (see :mod:`curvsym.symbolic.nodes`): the *array*
+kernel, written on the array API only — NumPy, CuPy, JAX, PyTorch,
+array-api-strict through the namespace ``xp``, with leading batch axes allowed —
+and the *mp* kernel for NumPy object arrays of ``mpmath.mpf``, which works at the
+ambient ``mpmath.mp.dps`` (eigsy, LU, or python-flint for linear solves).
+Generated mpmath code dispatches on the argument (object arrays → mp kernel).
 
 Rank decisions use a relative eigenvalue cutoff: 1e-10 in floating point,
 10^{−dps/2} in mpmath.  A *strict* inverse of a matrix whose smallest
@@ -18,9 +20,52 @@ import functools
 import mpmath
 import numpy as np
 
-from .errors import SingularPreconditionerError
+from ..errors import SingularPreconditionerError
 
 RCOND_FLOAT = 1e-10
+
+
+# --------------------------------------------------------------------------- constants of generated code
+
+def _eye(n: int, xp, like):
+    if getattr(like, "dtype", None) == object:
+        return np.eye(n, dtype=object)
+    kw = {"dtype": like.dtype}
+    dev = getattr(like, "device", None)
+    if dev is not None and xp is not np:
+        kw["device"] = dev
+    return xp.eye(n, **kw)
+
+
+def _zeros(r: int, c: int, xp, like):
+    if getattr(like, "dtype", None) == object:
+        return np.zeros((r, c), dtype=object) * like.flat[0]
+    return xp.zeros((r, c), dtype=like.dtype)
+
+
+def _trace(a, xp):
+    if getattr(a, "dtype", None) == object:
+        return np.trace(a, axis1=-2, axis2=-1)
+    return xp.linalg.trace(a) if hasattr(xp, "linalg") and hasattr(xp.linalg, "trace") else xp.trace(a)
+
+
+HELPERS = {"_eye": _eye, "_zeros": _zeros, "_trace": _trace}
+"""Functions every generated module may call besides the node kernels."""
+
+
+def kernel(name: str, array, mp):
+    """The kernel generated code calls as ``name``: ``mp`` on object arrays of mpf, ``array`` otherwise.
+
+    The returned function keeps both implementations as ``.array`` and ``.mp``; a file
+    written by :meth:`GeneratedFunction.write` inlines the source of ``.array`` only.
+    """
+    def dispatch(*args):
+        return mp(*args) if getattr(args[0], "dtype", None) == object else array(*args)
+
+    dispatch.__name__ = dispatch.__qualname__ = name
+    dispatch.__doc__ = array.__doc__
+    dispatch.array, dispatch.mp = array, mp
+    return dispatch
 
 
 def _rcond_mp():
@@ -72,30 +117,34 @@ def _xp_powers(xp, w, q, lam, strict, label, shape):
     return xp.where(keep, safe ** (-q), xp.zeros_like(w))
 
 
-def _psd_inv_power(X, q, lam, strict, xp, label: str = "X"):
-    """(X + λI)^{−q} (λ > 0) or (X⁺)^q (λ = 0) of symmetric PSD X."""
-    shape = X.shape
-    if _is_mp(X):
-        if q == 1:
-            n = shape[0]
-            Xd = X + lam * np.eye(n, dtype=object) if lam else X
-            inv = _mp_solve(Xd, np.eye(n, dtype=object))
-            if inv is not None:
-                return inv
-        return _mp_eig_apply(X, lambda w: _mp_powers(w, q, lam, strict, label, shape))
+def _psd_inv_power_array(X, q, lam, strict, xp, label: str = "X"):
+    """(X + λI)^{−q} (λ > 0) or (X⁺)^q (λ = 0) of symmetric PSD X: U f(w) Uᵀ from X = U diag(w) Uᵀ."""
     w, U = xp.linalg.eigh(X)
-    f = _xp_powers(xp, w, q, lam, strict, label, shape)
+    f = _xp_powers(xp, w, q, lam, strict, label, X.shape)
     return (U * f[..., None, :]) @ U.mT
 
 
-def _sqrt_psd(X, xp):
+def _psd_inv_power_mp(X, q, lam, strict, xp, label: str = "X"):
+    """The same at mpmath precision; q = 1 by an LU/ball solve when X (+ λI) is far from singular."""
+    shape = X.shape
+    if q == 1:
+        n = shape[0]
+        Xd = X + lam * np.eye(n, dtype=object) if lam else X
+        inv = _mp_solve(Xd, np.eye(n, dtype=object))
+        if inv is not None:
+            return inv
+    return _mp_eig_apply(X, lambda w: _mp_powers(w, q, lam, strict, label, shape))
+
+
+def _sqrt_psd_array(X, xp):
     """X^{½} of symmetric PSD X (negative round-off eigenvalues clipped to 0)."""
-    X.shape  # noqa: B018  (tracers refuse here: not a polynomial operation)
-    if _is_mp(X):
-        key = (mpmath.mp.prec, X.shape, tuple(X.flat))
-        return _mp_sqrt_cached(key)
     w, U = xp.linalg.eigh(X)
     return (U * xp.sqrt(xp.where(w > 0, w, xp.zeros_like(w)))[..., None, :]) @ U.mT
+
+
+def _sqrt_psd_mp(X, xp):
+    """X^{½} at mpmath precision (memoised: Σx^{½} depends only on the data)."""
+    return _mp_sqrt_cached((mpmath.mp.prec, X.shape, tuple(X.flat)))
 
 
 @functools.lru_cache(maxsize=64)
@@ -135,7 +184,7 @@ def _mp_solve(K: np.ndarray, B: np.ndarray) -> np.ndarray | None:
     """
     try:
         import flint
-        from .integrate.engines import FlintEngine, _mpf
+        from ..integrate.engines import FlintEngine, _mpf
     except ImportError:
         flint = None
     if flint is not None:
@@ -162,25 +211,30 @@ def _mp_solve(K: np.ndarray, B: np.ndarray) -> np.ndarray | None:
     return Y if growth < 1 / _rcond_mp() else None
 
 
-def _operator_inv_power(R, Ps, Qs, q, lam, strict, xp, label: str = "JJᵀ"):
-    """Y = 𝒦^{+q} R, or (𝒦 + λ)^{−q} R, for 𝒦(Y) = Σ_e P_e Y Q_e (symmetric PSD)."""
+def _operator_inv_power_mp(R, Ps, Qs, q, lam, strict, xp, label: str = "JJᵀ"):
+    """Y = 𝒦^{+q} R at mpmath precision: a ball/LU solve for q = 1 when 𝒦 is far from singular, else eigsy."""
     shape = R.shape
     m, k = shape[-2], shape[-1]
-    if _is_mp(R):
-        K = _mp_operator_matrix(Ps, Qs)
-        rv = np.reshape(np.asarray(R, dtype=object), (m * k, 1))
-        if q == 1:
-            Kd = K + lam * np.eye(m * k, dtype=object) if lam else K
-            y = _mp_solve(Kd, rv)  # None when singular: then the eigen route decides (pinv or error)
-            if y is not None:
-                return np.reshape(y, (m, k))
-        r = mpmath.matrix(rv.ravel().tolist())
-        E, Qm = mpmath.eigsy(mpmath.matrix(K.tolist()))
-        n = m * k
-        f = _mp_powers([E[i] for i in range(n)], q, lam, strict, label, (n, n))
-        coeff = [f[j] * mpmath.fsum(Qm[i, j] * r[i] for i in range(n)) for j in range(n)]
-        y = [mpmath.fsum(Qm[i, j] * coeff[j] for j in range(n)) for i in range(n)]
-        return np.array([[y[a * k + b] for b in range(k)] for a in range(m)], dtype=object)
+    K = _mp_operator_matrix(Ps, Qs)
+    rv = np.reshape(np.asarray(R, dtype=object), (m * k, 1))
+    if q == 1:
+        Kd = K + lam * np.eye(m * k, dtype=object) if lam else K
+        y = _mp_solve(Kd, rv)  # None when singular: then the eigen route decides (pinv or error)
+        if y is not None:
+            return np.reshape(y, (m, k))
+    r = mpmath.matrix(rv.ravel().tolist())
+    E, Qm = mpmath.eigsy(mpmath.matrix(K.tolist()))
+    n = m * k
+    f = _mp_powers([E[i] for i in range(n)], q, lam, strict, label, (n, n))
+    coeff = [f[j] * mpmath.fsum(Qm[i, j] * r[i] for i in range(n)) for j in range(n)]
+    y = [mpmath.fsum(Qm[i, j] * coeff[j] for j in range(n)) for i in range(n)]
+    return np.array([[y[a * k + b] for b in range(k)] for a in range(m)], dtype=object)
+
+
+def _operator_inv_power_array(R, Ps, Qs, q, lam, strict, xp, label: str = "JJᵀ"):
+    """Y = 𝒦^{+q} R, or (𝒦 + λ)^{−q} R, for 𝒦(Y) = Σ_e P_e Y Q_e (symmetric PSD), by eigh of 𝒦's matrix."""
+    shape = R.shape
+    m, k = shape[-2], shape[-1]
     K = operator_matrix(Ps, Qs, xp)
     batch = shape[:-2]
     r = xp.reshape(R, (*batch, m * k, 1))
@@ -190,4 +244,6 @@ def _operator_inv_power(R, Ps, Qs, q, lam, strict, xp, label: str = "JJᵀ"):
     return xp.reshape(y, shape)
 
 
-RUNTIME = {"_psd_inv_power": _psd_inv_power, "_operator_inv_power": _operator_inv_power, "_sqrt_psd": _sqrt_psd}
+_psd_inv_power = kernel("_psd_inv_power", _psd_inv_power_array, _psd_inv_power_mp)
+_sqrt_psd = kernel("_sqrt_psd", _sqrt_psd_array, _sqrt_psd_mp)
+_operator_inv_power = kernel("_operator_inv_power", _operator_inv_power_array, _operator_inv_power_mp)

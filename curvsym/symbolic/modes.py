@@ -1,6 +1,6 @@
 r"""Per-mode (singular-value) dynamics of every learning rule, derived from the matrix flow.
 
-Decoupled ansatz (Saxe et al. 2014; ``MATH.md`` §0.4, §1.4): whitened input
+Decoupled ansatz (Saxe et al. 2014; ``docs/mathematics.md`` §0.4, §1.4): whitened input
 (Σx = I), W_i = U_i diag(a_i) U_{i−1}ᵀ with orthogonal U_i, U_0 = V, U_N = U,
 T = U diag(s) Vᵀ.  Every rule here is equivariant under W_i ↦ O_i W_i O_{i−1}ᵀ
 (it is built from products, transposes and spectral functions of PSD matrices), so
@@ -23,19 +23,48 @@ from typing import Sequence
 import sympy as sp
 from sympy import Identity, MatAdd, MatMul, MatrixSymbol, Transpose, ZeroMatrix
 
+from ..errors import DecouplingError, OptionError, ShapeError
 from .derive import model
-from .matfuncs import OperatorInvPower, PsdInvPower, SqrtPsd
 from .network import chain
-from .rules import Rule
+from .rules import AbstractRule as Rule
 
 __all__ = ["ModeDynamics", "mode_ode", "explicit", "conserved_quantity", "balanced_sigma_ode",
            "solve_balanced", "scalar_system_function"]
 
 
-def _diag_power(X: sp.Matrix, q, lam) -> sp.Matrix:
+def _diag(X: sp.Matrix, what: str) -> sp.Matrix:
     if not X.is_diagonal():
-        raise ValueError("the decoupled ansatz produced a non-diagonal preconditioner; the modes do not decouple")
-    return sp.diag(*[((X[k, k] + lam) ** (-q)) if lam != 0 else (X[k, k] ** (-q)) for k in range(X.shape[0])])
+        raise DecouplingError(f"the decoupled ansatz produced a non-diagonal {what}; the modes do not decouple")
+    return X
+
+
+def _mat_add(expr, values, ev):
+    out = sp.zeros(*expr.shape)
+    for a in expr.args:
+        out += ev(a)
+    return out
+
+
+def _mat_mul(expr, values, ev):
+    out, coeff = None, sp.Integer(1)
+    for a in expr.args:
+        if isinstance(a, sp.MatrixExpr):
+            m = ev(a)
+            out = m if out is None else out * m
+        else:
+            coeff *= a
+    return coeff * out
+
+
+EXPLICIT = {
+    MatrixSymbol: lambda e, values, ev: values[e],
+    Identity: lambda e, values, ev: sp.eye(e.shape[0]),
+    ZeroMatrix: lambda e, values, ev: sp.zeros(*e.shape),
+    Transpose: lambda e, values, ev: ev(e.arg).T,
+    MatAdd: _mat_add,
+    MatMul: _mat_mul,
+}
+"""Explicit evaluation of SymPy's own matrix classes; curvsym's nodes answer through ``_eval_explicit``."""
 
 
 def explicit(expr, values: dict) -> sp.Matrix:
@@ -43,47 +72,22 @@ def explicit(expr, values: dict) -> sp.Matrix:
 
     Spectral nodes must meet diagonal arguments (as under the decoupled ansatz),
     where (X⁺)^q acts entrywise on the diagonal (assumed positive).
+
+    Raises:
+        DecouplingError: a spectral node meets a non-diagonal matrix.
+        ShapeError: a node has no explicit evaluation.
     """
-    if isinstance(expr, MatrixSymbol):
-        return values[expr]
-    if isinstance(expr, Identity):
-        return sp.eye(expr.shape[0])
-    if isinstance(expr, ZeroMatrix):
-        return sp.zeros(*expr.shape)
-    if isinstance(expr, Transpose):
-        return explicit(expr.arg, values).T
-    if isinstance(expr, MatAdd):
-        out = sp.zeros(*expr.shape)
-        for a in expr.args:
-            out += explicit(a, values)
-        return out
-    if isinstance(expr, MatMul):
-        out, coeff = None, sp.Integer(1)
-        for a in expr.args:
-            if isinstance(a, sp.MatrixExpr):
-                m = explicit(a, values)
-                out = m if out is None else out * m
-            else:
-                coeff *= a
-        return coeff * out
-    if isinstance(expr, PsdInvPower):
-        return _diag_power(explicit(expr.X, values), expr.q, expr.damping)
-    if isinstance(expr, SqrtPsd):
-        X = explicit(expr.X, values)
-        return _diag_power(X, -sp.Rational(1, 2), 0)
-    if isinstance(expr, OperatorInvPower):
-        R = explicit(expr.R, values)
-        Ps, Qs = expr.factors
-        Pm, Qm = [explicit(P, values) for P in Ps], [explicit(Q, values) for Q in Qs]
-        if not all(M.is_diagonal() for M in Pm + Qm):
-            raise ValueError("the decoupled ansatz produced a non-diagonal operator 𝒦; the modes do not decouple")
-        Y = sp.zeros(*R.shape)
-        for a in range(R.shape[0]):
-            for b in range(R.shape[1]):
-                k = sum(P[a, a] * Q[b, b] for P, Q in zip(Pm, Qm))
-                Y[a, b] = (k + expr.damping) ** (-expr.q) * R[a, b] if R[a, b] != 0 else 0
-        return Y
-    raise TypeError(f"cannot evaluate {type(expr).__name__} explicitly")
+    def ev(e):
+        hook = getattr(e, "_eval_explicit", None)
+        if hook is not None:
+            return hook(ev, _diag)
+        for cls in type(e).__mro__:
+            rule = EXPLICIT.get(cls)
+            if rule is not None:
+                return rule(e, values, ev)
+        raise ShapeError(f"cannot evaluate {type(e).__name__} explicitly")
+
+    return ev(expr)
 
 
 @dataclass(frozen=True)
@@ -122,7 +126,7 @@ def _simplify(e: sp.Expr) -> sp.Expr:
 def mode_ode(rule: Rule, N: int, modes: int = 2) -> ModeDynamics:
     """Derive ȧ_i and σ̇ of ``rule`` for depth N under the decoupled ansatz (whitened data)."""
     if N < 1:
-        raise ValueError("depth N must be ≥ 1")
+        raise OptionError("depth N must be ≥ 1")
     m = model(chain([modes] * (N + 1)), whitened=True)
     flow = rule.flow(m)
     a = [[sp.Symbol(f"a_{i + 1}{k + 1}", positive=True) for k in range(modes)] for i in range(N)]
@@ -134,7 +138,7 @@ def mode_ode(rule: Rule, N: int, modes: int = 2) -> ModeDynamics:
     for i, V in enumerate(vel):
         off = [sp.simplify(V[r, c]) for r in range(modes) for c in range(modes) if r != c]
         if any(x != 0 for x in off):
-            raise ValueError(f"{rule.name}: the decoupled ansatz is not invariant (layer {i + 1} gains coupling)")
+            raise DecouplingError(f"{rule.name}: the decoupled ansatz is not invariant (layer {i + 1} gains coupling)")
     mode1 = {x for x in (a[i][1:] for i in range(N)) for x in x} | set(s[1:])
     layer = []
     A = tuple(sp.Symbol(f"a_{i + 1}", positive=True) for i in range(N))
@@ -144,7 +148,7 @@ def mode_ode(rule: Rule, N: int, modes: int = 2) -> ModeDynamics:
     for i, V in enumerate(vel):
         e = sp.simplify(V[0, 0])
         if e.free_symbols & mode1:
-            raise ValueError(f"{rule.name}: mode 1 of layer {i + 1} depends on mode 2; the modes do not decouple")
+            raise DecouplingError(f"{rule.name}: mode 1 of layer {i + 1} depends on mode 2; the modes do not decouple")
         layer.append(_simplify(e.xreplace(rename)))
     sigma = sp.Mul(*A)
     sdot = _simplify(sp.Add(*[(sigma / A[i]) * layer[i] for i in range(N)]))
@@ -157,13 +161,13 @@ def conserved_quantity(dyn: ModeDynamics) -> tuple[sp.Lambda, bool]:
     Returns (φ as a Lambda, proved).  Needs ȧ_1/ȧ_2 to separate as g(a_1)/g(a_2).
     """
     if dyn.N < 2:
-        raise ValueError("a conserved difference needs depth N ≥ 2")
+        raise OptionError("a conserved difference needs depth N ≥ 2")
     a1, a2 = dyn.a[0], dyn.a[1]
     ratio = sp.simplify(sp.powsimp(dyn.layer[0] / dyn.layer[1], force=True))
     x = sp.Symbol("x", positive=True)
     g = sp.simplify(ratio.subs(a2, 1).subs(a1, x))
     if sp.simplify(sp.powsimp(ratio - g.subs(x, a1) / g.subs(x, a2), force=True)) != 0:
-        raise ValueError(f"{dyn.rule}: ȧ_1/ȧ_2 does not separate as g(a_1)/g(a_2); no invariant of this form")
+        raise DecouplingError(f"{dyn.rule}: ȧ_1/ȧ_2 does not separate as g(a_1)/g(a_2); no invariant of this form")
     phi = sp.simplify(sp.integrate(1 / g, x))
     proved = all(
         sp.simplify(sp.powsimp(sp.diff(phi, x).subs(x, dyn.a[i]) * dyn.layer[i]
@@ -205,7 +209,8 @@ def scalar_system_function(name: str, states: Sequence[sp.Symbol], rates: Sequen
     systems: products stay products, a^p with p ∉ ℕ and 1/x become PSD powers of
     1 × 1 (positive) matrices.
     """
-    from .codegen import generate
+    from ..codegen import generate
+    from .matfuncs import PsdInvPower
     mats = {x: MatrixSymbol(str(x), 1, 1) for x in (*states, *data)}
 
     def conv(e):
@@ -226,7 +231,7 @@ def scalar_system_function(name: str, states: Sequence[sp.Symbol], rates: Sequen
                 b = conv(base)
                 return MatMul(*([b] * int(p)), evaluate=False) if p > 1 else b
             return PsdInvPower(conv(base), -p, 0, True, str(base))
-        raise TypeError(f"cannot express {e} as a 1×1 matrix expression")
+        raise ShapeError(f"cannot express {e} as a 1×1 matrix expression")
 
     exprs = [conv(sp.expand(r)) if sp.expand(r).is_polynomial(*states) else conv(r) for r in rates]
     return generate(name, [mats[x] for x in (*states, *data)], exprs, (), backend, n_weights=len(states))

@@ -1,7 +1,7 @@
 r"""Learning rules from text, parsed safely (no ``eval``, no ``sympify``).
 
 A rule is written as one expression for the velocity of a layer, in the
-template symbols of :data:`curvsym.rules.template`::
+template symbols of :data:`curvsym.symbolic.rules.custom.template`::
 
     -power(G, -q) @ grad @ power(A, -q)            # fractional block correction
     -(1/N) * pinv(G) @ grad @ pinv(A)              # Bernacchia et al.
@@ -30,8 +30,9 @@ from pathlib import Path
 import sympy as sp
 from sympy import MatrixExpr
 
-from .errors import RuleParseError
-from .rules import Rule, custom, template
+from ...errors import RuleParseError
+from .base import AbstractRule
+from .custom import custom, template
 
 __all__ = ["parse_expression", "parse_rule", "load_rule_file"]
 
@@ -133,7 +134,7 @@ def _check_shapes(a, b) -> None:
         raise RuleParseError(f"shape mismatch in a product: {a} is {a.shape}, {b} is {b.shape}")
 
 
-def parse_rule(text: str, name: str = "custom rule", parameters: dict | None = None) -> Rule:
+def parse_rule(text: str, name: str = "custom rule", parameters: dict | None = None) -> AbstractRule:
     """A :class:`Rule` from a velocity expression given as text."""
     v = parse_expression(text)
     if not _is_matrix(v):
@@ -144,7 +145,7 @@ def parse_rule(text: str, name: str = "custom rule", parameters: dict | None = N
     return custom(name, v, parameters)
 
 
-def load_rule_file(path: str | Path) -> Rule:
+def load_rule_file(path: str | Path) -> AbstractRule:
     """Read a rule file (``name``, ``velocity`` and optional ``q``, ``lam``, ``N`` lines)."""
     fields: dict[str, str] = {}
     for lineno, raw in enumerate(Path(path).read_text().splitlines(), 1):

@@ -1,6 +1,6 @@
 r"""Symbolic derivation for deep linear networks (SymPy matrix calculus).
 
-Notation (``../shared/MATH.md`` §0): layers W_e on the edges of a DAG, input
+Notation (``docs/mathematics.md`` §0): layers W_e on the edges of a DAG, input
 covariance Σx (symmetric, ≻ 0), target T = Σyx Σx⁻¹, end-to-end map W and loss
 
     L = ½ tr((W − T) Σx (W − T)ᵀ),          ∂L/∂W = G := (W − T) Σx.
@@ -16,29 +16,38 @@ B(u) := R(u)ᵀ G = W_eᵀ B(v) backward — so that the generated code shares e
 prefix and suffix product (O(N) matrix products for depth N).  ``display``
 flattens them for printing.
 
-Conservation laws are proved exactly: a matrix identity built from products,
-sums and transposes is mapped into the free algebra with involution
-(noncommutative SymPy symbols X and Xᵀ, with Σxᵀ = Σx) and expanded; it holds for
-all matrices iff the expansion is 0.
+Time derivatives live in :mod:`curvsym.symbolic.calculus`, exact identities and
+conservation proofs in :mod:`curvsym.symbolic.algebra`; their names are
+re-exported here.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Sequence
+from typing import Sequence
 
 import sympy as sp
-from sympy import Identity, MatAdd, MatMul, MatrixExpr, MatrixSymbol, Transpose, ZeroMatrix
+from sympy import Identity, MatAdd, MatMul, MatrixExpr, MatrixSymbol, Transpose
 
-from .errors import ArchitectureError
+from ..errors import ArchitectureError, ShapeError
 from .network import IDENTITY, Edge, Network
 
 __all__ = [
     "Model", "Flow", "model", "forward_maps", "reverse_maps", "end_to_end", "residual", "loss",
     "output_gradient", "gradient", "gradient_flow", "scaled_flow", "end_to_end_velocity",
-    "block_maps", "balance", "layer_factors", "product", "time_derivative", "noncommutative", "is_identically_zero",
-    "ConservationProof", "prove_conserved", "display",
+    "block_maps", "balance", "layer_factors", "product", "display",
 ]
+
+_MOVED = {"time_derivative": ".calculus", "noncommutative": ".algebra", "is_identically_zero": ".algebra",
+          "ConservationProof": ".algebra", "prove_conserved": ".algebra"}
+
+
+def __getattr__(name: str):
+    """Names that moved to :mod:`.calculus` and :mod:`.algebra` stay importable from here."""
+    if name in _MOVED:
+        import importlib
+        return getattr(importlib.import_module(_MOVED[name], __package__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @dataclass(frozen=True)
@@ -86,7 +95,7 @@ def product(*factors: MatrixExpr | None) -> MatrixExpr:
     """Nested product of the factors, identities dropped (public form of the builder)."""
     out = _mul(*factors)
     if out is None:
-        raise ValueError("product of identities only; its size is unknown")
+        raise ShapeError("product of identities only; its size is unknown")
     return out
 
 
@@ -229,7 +238,7 @@ class Flow:
 
 
 def gradient_flow(m: Model) -> Flow:
-    """dW_e/dt = −∇_{W_e} L  (``MATH.md`` §0.2)."""
+    """dW_e/dt = −∇_{W_e} L  (``docs/mathematics.md`` §0.2)."""
     return Flow(m, tuple(MatMul(-1, g, evaluate=False) for g in gradient(m)), "gradient flow")
 
 
@@ -240,7 +249,7 @@ def scaled_flow(flow: Flow, scales: Sequence[sp.Expr | float]) -> Flow:
     negative control for balance conservation.
     """
     if len(scales) != len(flow.velocities):
-        raise ValueError(f"need one scale per layer ({len(flow.velocities)}), got {len(scales)}")
+        raise ShapeError(f"need one scale per layer ({len(flow.velocities)}), got {len(scales)}")
     cs = [sp.nsimplify(c) for c in scales]
     vel = tuple(MatMul(c, v, evaluate=False) for c, v in zip(cs, flow.velocities))
     return Flow(flow.model, vel, f"{flow.name}, layer step sizes {tuple(cs)}", flow.parameters)
@@ -269,120 +278,11 @@ def block_maps(m: Model) -> tuple[MatrixExpr, ...]:
 
 
 def balance(m: Model) -> tuple[MatrixExpr, ...]:
-    """C_i = B_{i+1}ᵀ B_{i+1} − B_i B_iᵀ for consecutive block maps B_i (``MATH.md`` §0.3)."""
+    """C_i = B_{i+1}ᵀ B_{i+1} − B_i B_iᵀ for consecutive block maps B_i (``docs/mathematics.md`` §0.3)."""
     B = block_maps(m)
     return tuple(MatAdd(MatMul(Transpose(b1), b1, evaluate=False),
                         MatMul(-1, b0, Transpose(b0), evaluate=False), evaluate=False)
                  for b0, b1 in zip(B[:-1], B[1:]))
-
-
-def time_derivative(expr: MatrixExpr, velocities: Mapping[MatrixSymbol, MatrixExpr]) -> MatrixExpr:
-    """d expr/dt along dX/dt = velocities[X] (product rule; other symbols constant)."""
-    if isinstance(expr, MatrixSymbol):
-        v = velocities.get(expr)
-        return ZeroMatrix(*expr.shape) if v is None else v
-    if isinstance(expr, (Identity, ZeroMatrix)):
-        return ZeroMatrix(*expr.shape)
-    if isinstance(expr, Transpose):
-        return Transpose(time_derivative(expr.arg, velocities))
-    if isinstance(expr, MatAdd):
-        return MatAdd(*[time_derivative(a, velocities) for a in expr.args], evaluate=False)
-    if isinstance(expr, MatMul):
-        args = expr.args
-        terms = []
-        for k, a in enumerate(args):
-            if isinstance(a, MatrixExpr):
-                terms.append(MatMul(*args[:k], time_derivative(a, velocities), *args[k + 1:], evaluate=False))
-        return MatAdd(*terms, evaluate=False) if len(terms) > 1 else terms[0]
-    raise TypeError(f"cannot differentiate {type(expr).__name__} in time: {expr}")
-
-
-# --------------------------------------------------------------------------- exact identities
-
-def noncommutative(expr: MatrixExpr, symmetric: Iterable[MatrixSymbol] = ()) -> sp.Expr:
-    """Map a matrix expression into the free algebra with involution.
-
-    Each MatrixSymbol X becomes a noncommutative symbol ``X`` and its transpose
-    ``X^T`` (or ``X`` itself if X is declared symmetric); transposes are pushed to
-    the leaves by (AB)ᵀ = BᵀAᵀ; identities become 1.  Any other matrix node
-    (a pseudo-inverse, a fractional power, an operator solve) becomes an *opaque*
-    symbol, one per distinct node, symmetric when the node is (``X.T == X``).
-    The result is expanded.
-    """
-    sym = set(symmetric)
-    cache: dict = {}
-    opaque: dict = {}
-
-    def opaque_symbol(x, t: bool) -> sp.Symbol:
-        if x not in opaque:
-            opaque[x] = f"{type(x).__name__}{len(opaque)}"
-        symmetric_node = x.transpose() == x
-        return sp.Symbol(opaque[x] + ("^T" if t and not symmetric_node else ""), commutative=False)
-
-    def leaf(x: MatrixSymbol, transposed: bool) -> sp.Symbol:
-        name = x.name + ("^T" if transposed and x not in sym else "")
-        return sp.Symbol(name, commutative=False)
-
-    def go(x, t: bool):
-        key = (x, t)
-        if key in cache:
-            return cache[key]
-        if not isinstance(x, MatrixExpr):
-            r = x  # a scalar coefficient
-        elif isinstance(x, MatrixSymbol):
-            r = leaf(x, t)
-        elif isinstance(x, Identity):
-            r = sp.Integer(1)
-        elif isinstance(x, ZeroMatrix):
-            r = sp.Integer(0)
-        elif isinstance(x, Transpose):
-            r = go(x.arg, not t)
-        elif isinstance(x, MatAdd):
-            r = sp.Add(*[go(a, t) for a in x.args])
-        elif isinstance(x, MatMul):
-            parts = [go(a, t) for a in x.args]
-            r = sp.Mul(*(reversed(parts) if t else parts))
-        else:
-            r = opaque_symbol(x, t)
-        cache[key] = r
-        return r
-
-    return sp.expand(go(expr, False))
-
-
-def is_identically_zero(expr: MatrixExpr, symmetric: Iterable[MatrixSymbol] = ()) -> bool:
-    """True iff ``expr`` = 0 for all matrices (exact, by noncommutative expansion)."""
-    return noncommutative(expr, symmetric) == 0
-
-
-@dataclass(frozen=True)
-class ConservationProof:
-    """Outcome of the symbolic proof that d Q/dt = 0 along a flow."""
-
-    quantity: str
-    derivative: sp.Expr  # expanded noncommutative form of dQ/dt
-    holds: bool
-
-    @property
-    def n_terms(self) -> int:
-        return len(sp.Add.make_args(self.derivative)) if self.derivative != 0 else 0
-
-
-def prove_conserved(flow: Flow, quantities: Sequence[MatrixExpr] | None = None,
-                    names: Sequence[str] | None = None) -> list[ConservationProof]:
-    """Prove (or refute) dQ/dt ≡ 0 along ``flow`` for each Q (default: balance C_i)."""
-    m = flow.model
-    if quantities is None:
-        quantities = balance(m)
-        names = [f"C_{i}" for i in range(1, len(quantities) + 1)]
-    names = names or [f"Q_{i}" for i in range(1, len(quantities) + 1)]
-    vel = dict(zip(m.weights, flow.velocities))
-    symmetric = [m.Sigma] if isinstance(m.Sigma, MatrixSymbol) else []
-    out = []
-    for name, q in zip(names, quantities):
-        d = noncommutative(time_derivative(q, vel), symmetric)
-        out.append(ConservationProof(name, d, d == 0))
-    return out
 
 
 def display(expr: MatrixExpr, m: Model | None = None) -> MatrixExpr:

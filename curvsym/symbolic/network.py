@@ -28,7 +28,7 @@ from typing import Hashable, Sequence
 
 import networkx as nx
 
-from .errors import ArchitectureError
+from ..errors import ArchitectureError
 
 WEIGHT = "weight"
 IDENTITY = "identity"

@@ -12,15 +12,12 @@ from __future__ import annotations
 import importlib
 from typing import Any, Sequence
 
-from .errors import CurvsymError
+from ..errors import BackendError
 
 __all__ = ["BackendError", "namespace", "available", "to_backend", "check_consistent", "has_gpu"]
 
 _EXTRA = {"torch": "torch", "jax": "jax", "cupy": "gpu", "array_api_strict": "test"}
 
-
-class BackendError(CurvsymError):
-    """An array backend is missing, or the arrays of one call do not agree."""
 
 
 def namespace(name: str):

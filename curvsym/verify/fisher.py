@@ -17,10 +17,10 @@ from typing import Sequence
 import mpmath
 import numpy as np
 
-from .codegen import generate_expressions
-from .derive import Model, end_to_end, layer_factors
-from .integrate.state import to_mp
-from .runtime import _sqrt_psd
+from ..codegen import generate_expressions
+from ..symbolic.derive import Model, end_to_end, layer_factors
+from ..integrate.state import to_mp
+from ..codegen.runtime import _sqrt_psd
 
 __all__ = ["flat", "unflat", "jacobian", "fisher", "dense_gradient", "dense_direction", "sym_power"]
 

@@ -1,0 +1,86 @@
+"""The array printer: SymPy matrix expressions as array-API Python.
+
+Generated code uses only ``a @ b``, ``a.mT``, ``+``, scalar ``*`` and calls of node
+kernels (``xp`` is an argument of the generated function), so one source runs on
+NumPy, CuPy, JAX, PyTorch and array-api-strict.  curvsym's own nodes print
+themselves through ``printmethod = "_curvsym_array"`` (the node protocol,
+:mod:`curvsym.symbolic.nodes`); SymPy's classes have ``_print_<Class>`` methods here.
+"""
+
+from __future__ import annotations
+
+import sympy as sp
+from sympy import MatrixSymbol, Transpose
+from sympy.printing.pycode import PythonCodePrinter
+
+__all__ = ["ArrayPrinter"]
+
+
+class ArrayPrinter(PythonCodePrinter):
+    """Prints matrix expressions as array-API Python (``@``, ``.mT``, ``xp.*``).
+
+    ``exact=True`` prints rational constants as ``mpf(p)/q`` so that they are
+    exact at the working precision of mpmath.
+    """
+
+    printmethod = "_curvsym_array"
+
+    def __init__(self, settings: dict | None = None, exact: bool = False):
+        super().__init__(settings or {})
+        self.exact = exact
+
+    def _paren(self, expr) -> str:
+        s = self._print(expr)
+        if isinstance(expr, (MatrixSymbol, sp.Symbol)) or (isinstance(expr, Transpose) and isinstance(expr.arg, (MatrixSymbol,))):
+            return s
+        if isinstance(expr, sp.Dummy) or s.isidentifier():
+            return s
+        return f"({s})"
+
+    def _print_MatMul(self, expr) -> str:
+        coeff, mats = expr.as_coeff_matrices()
+        body = " @ ".join(self._paren(m) for m in mats)
+        if coeff == 1:
+            return body
+        if coeff == -1:
+            return f"-{body}" if len(mats) == 1 and self._paren(mats[0]) == body else f"-({body})"
+        return f"{self._print(coeff)}*{body if len(mats) == 1 else '(' + body + ')'}"
+
+    def _print_MatAdd(self, expr) -> str:
+        parts = []
+        for k, a in enumerate(expr.args):
+            s = self._print(a)
+            if k and s.startswith("-"):
+                parts.append(f" - {s[1:]}")
+            else:
+                parts.append(("" if not k else " + ") + s)
+        return "".join(parts)
+
+    def _print_Transpose(self, expr) -> str:
+        return f"{self._paren(expr.arg)}.mT"
+
+    def _print_Identity(self, expr) -> str:
+        return f"_eye({expr.shape[0]}, xp, _like)"
+
+    def _print_ZeroMatrix(self, expr) -> str:
+        return f"_zeros({expr.shape[0]}, {expr.shape[1]}, xp, _like)"
+
+    def _print_Trace(self, expr) -> str:
+        return f"_trace({self._print(expr.arg)}, xp)"
+
+    def _print_Rational(self, expr) -> str:
+        if self.exact:
+            return f"(mpf({expr.p})/{expr.q})"
+        return f"({expr.p}/{expr.q})"
+
+    def _print_Half(self, expr) -> str:
+        return self._print_Rational(expr)
+
+    def _print_BooleanTrue(self, expr) -> str:
+        return "True"
+
+    def _print_BooleanFalse(self, expr) -> str:
+        return "False"
+
+    def _print_Float(self, expr) -> str:
+        return f"mpf('{expr}')" if self.exact else repr(float(expr))

@@ -1,0 +1,1 @@
+"""Problem instances and data sets: initial layers, input covariance Σx, target T."""

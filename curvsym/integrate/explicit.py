@@ -1,0 +1,152 @@
+r"""Explicit steppers on the array API, batched: RK4, Dormand–Prince 5(4) and the discrete step map.
+
+States carry a leading batch axis: W_i has shape (B, n_i, n_{i−1}); every member
+b has its own time t_b and, for adaptive steppers, its own step size, so member
+b follows exactly the step sequence it would follow alone.  They are driven by
+:func:`curvsym.integrate.ensemble.solve_batched`; ``step`` receives the mask of
+members still ``active`` and returns per-member times and an ``accepted`` mask.
+
+* :class:`RK4` — classical Runge–Kutta, order 4, each output interval split into
+  ⌈Δt/dt⌉ equal steps.
+* :class:`Dopri5` — Dormand–Prince 5(4) with the Hairer–Nørsett–Wanner controller:
+  err = RMS over all entries of e/(atol + rtol·max(|y|, |y_new|)), accept when
+  err ≤ 1, h ← h·clip(0.9 err^{−1/5}, 0.2, 5).
+* :class:`StepMap` — the discrete map θ_{k+1} = θ_k + η v(θ_k) of a rule (GD for
+  v = −∇L): one unit of "time" per step, η a number or one per member.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+from ..errors import DivergenceError
+from .stepper import AbstractStepper, Step
+
+__all__ = ["RK4", "Dopri5", "StepMap"]
+
+
+def _bshape(xp, v, B):
+    return xp.reshape(v, (B, 1, 1))
+
+
+class RK4(AbstractStepper):
+    """Classical fourth-order Runge–Kutta with steps of at most ``dt`` (equal steps per output interval)."""
+
+    name: ClassVar[str] = "RK4"
+    batched: ClassVar[bool] = True
+    adaptive: ClassVar[bool] = False
+
+    def __init__(self, dt: float):
+        self.dt = float(dt)
+
+    @property
+    def order(self) -> int:
+        return 4
+
+    def step(self, field, t, y, t_max, state, active=None, xp=None) -> Step:
+        """One RK4 step (shared time t): h = (t_max − t)/⌈(t_max − t)/dt⌉."""
+        remaining = float(t_max) - t
+        n = max(1, math.ceil(remaining / self.dt - 1e-12))
+        h = remaining / n
+        k1 = field(y)
+        k2 = field(tuple(a + (h / 2) * b for a, b in zip(y, k1)))
+        k3 = field(tuple(a + (h / 2) * b for a, b in zip(y, k2)))
+        k4 = field(tuple(a + h * b for a, b in zip(y, k3)))
+        y_new = tuple(a + (h / 6) * (b + 2 * c + 2 * d + e) for a, b, c, d, e in zip(y, k1, k2, k3, k4))
+        return Step(float(t_max) if n == 1 else t + h, y_new, 0.0, True, state)
+
+
+class StepMap(AbstractStepper):
+    """θ ↦ θ + η v(θ): the discrete step of a rule (explicit Euler on its flow, order 1); t counts steps."""
+
+    name: ClassVar[str] = "step map"
+    batched: ClassVar[bool] = True
+    adaptive: ClassVar[bool] = False
+
+    def __init__(self, eta: Any):
+        self.eta = eta
+
+    @property
+    def order(self) -> int:
+        return 1
+
+    def step(self, field, t, y, t_max, state, active=None, xp=None) -> Step:
+        eta = self.eta
+        return Step(t + 1, tuple(a + eta * v for a, v in zip(y, field(y))), 0.0, True, state)
+
+
+# Dormand–Prince 5(4) tableau
+_C = (0, 1 / 5, 3 / 10, 4 / 5, 8 / 9, 1, 1)
+_A = ((),
+      (1 / 5,),
+      (3 / 40, 9 / 40),
+      (44 / 45, -56 / 15, 32 / 9),
+      (19372 / 6561, -25360 / 2187, 64448 / 6561, -212 / 729),
+      (9017 / 3168, -355 / 33, 46732 / 5247, 49 / 176, -5103 / 18656),
+      (35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84))
+_B5 = (35 / 384, 0, 500 / 1113, 125 / 192, -2187 / 6784, 11 / 84, 0)
+_E = (71 / 57600, 0, -71 / 16695, 71 / 1920, -17253 / 339200, 22 / 525, -1 / 40)  # b5 − b4
+
+
+@dataclass(frozen=True)
+class _DopriState:
+    h: Any  # per-member step sizes, shape (B,)
+
+
+class Dopri5(AbstractStepper):
+    """Dormand–Prince 5(4) with one adaptive step size per member (see the module docstring)."""
+
+    name: ClassVar[str] = "Dopri5"
+    batched: ClassVar[bool] = True
+
+    def __init__(self, rtol: float = 1e-8, atol: float = 1e-10, first_step: float = 1e-2,
+                 step_size: float | None = None):
+        self.rtol, self.atol, self.first_step = rtol, atol, first_step
+        self.step_size = step_size
+        self.adaptive = step_size is None
+
+    @property
+    def order(self) -> int:
+        return 5
+
+    def init(self, field, t0, y0, xp=None, kw=None) -> _DopriState:
+        B = y0[0].shape[0]
+        return _DopriState(xp.full((B,), float(self.step_size or self.first_step), **kw))
+
+    def step(self, field, t, y, t_max, state: _DopriState, active=None, xp=None) -> Step:
+        B = y[0].shape[0]
+        h = state.h
+        remaining = float(t_max) - t
+        step = xp.where(active, xp.minimum(h, remaining), xp.zeros_like(h))
+        bs = _bshape(xp, step, B)
+        k = [field(y)]
+        for s in range(1, 7):
+            stage = tuple(yi + bs * sum(a * kj[i] for a, kj in zip(_A[s], k) if a != 0) for i, yi in enumerate(y))
+            k.append(field(stage))
+        y_new = tuple(yi + bs * sum(b * kj[i] for b, kj in zip(_B5, k) if b != 0) for i, yi in enumerate(y))
+        if self.step_size is not None:
+            return Step(t + step, y_new, 0.0, active, state)
+        n_entries = sum(math.prod(w.shape[1:]) for w in y)
+        err_sq = None
+        for i, (yi, yn) in enumerate(zip(y, y_new)):
+            e = bs * sum(c * kj[i] for c, kj in zip(_E, k) if c != 0)
+            scale = self.atol + self.rtol * xp.maximum(xp.abs(yi), xp.abs(yn))
+            part = xp.sum((e / scale) ** 2, axis=(-2, -1))
+            err_sq = part if err_sq is None else err_sq + part
+        err = xp.sqrt(err_sq / n_entries)
+        finite = xp.isfinite(err)
+        accept = active & finite & (err <= 1.0)
+        y_out = tuple(xp.where(_bshape(xp, accept, B), yn, yi) for yi, yn in zip(y, y_new))
+        t_out = xp.where(accept, t + step, t)
+        safe = xp.where(finite & (err > 0), err, xp.full_like(err, 1e-10))
+        fac = xp.clip(0.9 * safe ** (-0.2), 0.2, 5.0)
+        fac = xp.where(finite, fac, xp.full_like(fac, 0.2))
+        clipped = step < h  # a step shortened to land on t_eval says nothing against h
+        h_new = xp.where(accept & clipped, xp.maximum(h, step * fac), step * fac)
+        h = xp.where(active, h_new, h)
+        if bool(xp.any(active & (h < 1e-12 * max(1.0, abs(float(t_max)))))):
+            raise DivergenceError(f"Dopri5: step size collapsed before t = {float(t_max)} (divergence)",
+                                  float(xp.min(t)))
+        return Step(t_out, y_out, err, accept, _DopriState(h))

@@ -1,0 +1,76 @@
+r"""Time (directional) derivatives of matrix expressions, by dispatch on the node.
+
+Along a flow dX/dt = v[X] for the weight symbols X (all other symbols constant),
+
+    d/dt X = v[X],   d/dt (A + B) = Ȧ + Ḃ,   d/dt (AB) = ȦB + AḂ,   d/dt Aᵀ = (Ȧ)ᵀ,
+
+and I, 0 and data symbols are constant.  The same map is the directional
+derivative D_V e(W) = d/dε e(W + εV)|₀ when v[X] = V_X, which is how
+:mod:`curvsym.verify.sharpness` builds Hessian–vector products.
+
+SymPy's own classes are handled by the table :data:`RULES` (one function per
+class, looked up along the class hierarchy, like SymPy's ``_print_<Class>``);
+curvsym's nodes answer for themselves through
+:meth:`~curvsym.symbolic.nodes.MatrixNode._eval_time_derivative`.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+from sympy import Identity, MatAdd, MatMul, MatrixExpr, MatrixSymbol, Transpose, ZeroMatrix
+
+from ..errors import NotDifferentiableError
+
+__all__ = ["time_derivative", "RULES"]
+
+
+def _symbol(expr: MatrixSymbol, v: Mapping, d: Callable) -> MatrixExpr:
+    w = v.get(expr)
+    return ZeroMatrix(*expr.shape) if w is None else w
+
+
+def _constant(expr: MatrixExpr, v: Mapping, d: Callable) -> MatrixExpr:
+    return ZeroMatrix(*expr.shape)
+
+
+def _transpose(expr: Transpose, v: Mapping, d: Callable) -> MatrixExpr:
+    return Transpose(d(expr.arg))
+
+
+def _add(expr: MatAdd, v: Mapping, d: Callable) -> MatrixExpr:
+    return MatAdd(*[d(a) for a in expr.args], evaluate=False)
+
+
+def _mul(expr: MatMul, v: Mapping, d: Callable) -> MatrixExpr:
+    args = expr.args
+    terms = [MatMul(*args[:k], d(a), *args[k + 1:], evaluate=False)
+             for k, a in enumerate(args) if isinstance(a, MatrixExpr)]
+    return MatAdd(*terms, evaluate=False) if len(terms) > 1 else terms[0]
+
+
+RULES: dict[type, Callable] = {
+    MatrixSymbol: _symbol, Identity: _constant, ZeroMatrix: _constant,
+    Transpose: _transpose, MatAdd: _add, MatMul: _mul,
+}
+"""Derivative rules of SymPy's own matrix classes (curvsym's nodes carry their own)."""
+
+
+def time_derivative(expr: MatrixExpr, velocities: Mapping[MatrixSymbol, MatrixExpr]) -> MatrixExpr:
+    """d expr/dt along dX/dt = velocities[X] (product rule; other symbols constant).
+
+    Raises:
+        NotDifferentiableError: a node below ``expr`` has no closed-form derivative
+            (a fractional PSD power that moves, say), or ``expr`` is not a matrix expression.
+    """
+    def d(e: MatrixExpr) -> MatrixExpr:
+        hook = getattr(e, "_eval_time_derivative", None)
+        if hook is not None:
+            return hook(velocities, d)
+        for cls in type(e).__mro__:
+            rule = RULES.get(cls)
+            if rule is not None:
+                return rule(e, velocities, d)
+        raise NotDifferentiableError(f"cannot differentiate {type(e).__name__} in time: {e}")
+
+    return d(expr)

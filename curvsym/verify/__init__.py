@@ -1,0 +1,12 @@
+"""Verification: checks with residual, tolerance and verdict; theorems; reports; dense references.
+
+==============  ====================================================================
+module          holds
+==============  ====================================================================
+``checks``      conservation and exponential-law checks along trajectories
+``theorem``     theorem files: the decorator, discovery, running with timeouts
+``report``      verdict tables (text, JSON)
+``fisher``      dense Jacobian / Fisher: the independent reference route (small nets)
+``sharpness``   Hessian–vector products, λ_max / λ_min (dense, Lanczos)
+==============  ====================================================================
+"""
