@@ -21,7 +21,11 @@ _EXTRA = {"torch": "torch", "jax": "jax", "cupy": "gpu", "array_api_strict": "te
 
 
 def namespace(name: str):
-    """The array-API namespace of backend ``name`` (raises :class:`BackendError` if not installed)."""
+    """The array-API namespace of backend ``name`` (raises :class:`BackendError` if not installed).
+
+    Raises:
+        BackendError: the name is unknown, or the library is not installed (the message gives the pip extra).
+    """
     try:
         if name == "numpy":
             import array_api_compat.numpy as xp
@@ -84,7 +88,11 @@ def to_backend(arrays: Sequence[Any], name: str, dtype: str = "float64", device:
 
 
 def check_consistent(arrays: Sequence[Any], names: Sequence[str]) -> None:
-    """One array library, one device and one floating dtype for all ``arrays``."""
+    """One array library, one device and one floating dtype for all ``arrays``.
+
+    Raises:
+        BackendError: the arrays mix array libraries, devices or dtypes.
+    """
     from array_api_compat import array_namespace, device, is_numpy_array
 
     kinds = {type(a).__module__.split(".")[0] for a in arrays}

@@ -125,6 +125,13 @@ class GeneratedFunction:
 
         Σx must be symmetric to 1e-10 (relative) and positive definite; it is then
         replaced by (Σx + Σxᵀ)/2 so that every kernel sees the same matrix.
+
+        Raises:
+            ShapeError: the wrong number of arrays, an array of the wrong shape, or a Σx that is not
+                symmetric positive definite.
+            NonFiniteError: an array holds NaN or infinity.
+            ParameterError: a scalar parameter of the generated code is missing.
+            BackendError: the arrays mix libraries, devices or dtypes.
         """
         arrays = list(weights) + list(data)
         if len(weights) != self.n_weights:
@@ -152,7 +159,11 @@ class GeneratedFunction:
 
 def generate(name: str, args: Sequence[MatrixSymbol], exprs: Sequence[Any], parameters: Sequence[sp.Symbol] = (),
              backend: str = "numpy", n_weights: int | None = None) -> GeneratedFunction:
-    """lambdify ``exprs`` over matrix ``args`` and scalar ``parameters`` with :func:`matrix_cse`."""
+    """lambdify ``exprs`` over matrix ``args`` and scalar ``parameters`` with :func:`matrix_cse`.
+
+    Raises:
+        UnknownNameError: unknown backend …; choose one of ….
+    """
     if backend not in BACKENDS:
         raise UnknownNameError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
     xp_sym, like_sym = sp.Symbol("xp"), sp.Symbol("_like")

@@ -21,7 +21,11 @@ def namespace_of(arrays, backend: str):
 
 
 def symmetric_covariance(S):
-    """(Σ + Σᵀ)/2 after checking Σ is symmetric to 1e-10 and positive definite (NumPy or mpf arrays)."""
+    """(Σ + Σᵀ)/2 after checking Σ is symmetric to 1e-10 and positive definite (NumPy or mpf arrays).
+
+    Raises:
+        ShapeError: Σx is not symmetric to 1e-10 (relative) or not positive definite.
+    """
     Sf = np.asarray(np.vectorize(float, otypes=[float])(S) if getattr(S, "dtype", None) == object else S, dtype=float) \
         if isinstance(S, np.ndarray) else None
     if Sf is None:  # another array library: check through its namespace, symmetrise there
@@ -42,7 +46,12 @@ def symmetric_covariance(S):
 
 def check_array(name: str, a, shape: tuple[int, ...]) -> None:
     """Raise ShapeError / NonFiniteError unless ``a`` is a finite array of ``shape``
-    (leading batch axes allowed)."""
+    (leading batch axes allowed).
+
+    Raises:
+        ShapeError: ``a`` does not end in ``shape``.
+        NonFiniteError: ``a`` holds NaN or infinity.
+    """
     s = tuple(getattr(a, "shape", ()))
     if len(s) < len(shape) or tuple(s[len(s) - len(shape):]) != tuple(shape):
         raise ShapeError(f"{name} must have shape {tuple(shape)}, got {s}")

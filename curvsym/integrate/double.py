@@ -91,6 +91,11 @@ class DOP853(AbstractStepper):
         return y_new, K
 
     def step(self, field, t, y, t_max, state: _DOPState) -> Step:
+        """One accepted DOP853 step of at most t_max − t (rejected trials are retried with a smaller h).
+
+        Raises:
+            DivergenceError: the step size collapsed (finite-time blow-up).
+        """
         h, n_rhs = state.h, state.n_rhs
         if h == 0.0:
             h, used = self._initial_step(field, t, y, state.f, t_max)

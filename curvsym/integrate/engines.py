@@ -17,6 +17,8 @@ from typing import Any
 import mpmath
 import numpy as np
 
+from ..errors import UnknownNameError
+
 
 class MpmathEngine:
     name = "mpmath"
@@ -125,7 +127,11 @@ def _mpf(e) -> mpmath.mpf:
 
 
 def make_engine(name: str, dps: int):
-    """``"flint"``, ``"mpmath"`` or ``"auto"`` (flint when python-flint is installed)."""
+    """``"flint"``, ``"mpmath"`` or ``"auto"`` (flint when python-flint is installed).
+
+    Raises:
+        UnknownNameError: unknown arbitrary-precision engine …; use 'flint', 'mpmath' or 'auto'.
+    """
     if name == "auto":
         try:
             return FlintEngine(dps)
@@ -135,4 +141,4 @@ def make_engine(name: str, dps: int):
         return FlintEngine(dps)
     if name == "mpmath":
         return MpmathEngine(dps)
-    raise ValueError(f"unknown arbitrary-precision engine {name!r}; use 'flint', 'mpmath' or 'auto'")
+    raise UnknownNameError(f"unknown arbitrary-precision engine {name!r}; use 'flint', 'mpmath' or 'auto'")

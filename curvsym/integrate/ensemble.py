@@ -137,6 +137,7 @@ def solve_batched(stepper: AbstractStepper, field, y0: State, ts: Times, xp, B: 
                     if bool(bad[b]) and stopped[b] is None:
                         stopped[b] = float(t[b]) if per_member else t
                 alive = alive & finite
+            if any(x is not None for x in stopped):  # keep the diverged members frozen
                 y = tuple(xp.where(bshape(alive), yn, yo) for yn, yo in zip(s.y, y))
             else:
                 y = s.y

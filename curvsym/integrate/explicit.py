@@ -111,23 +111,35 @@ class Dopri5(AbstractStepper):
     def order(self) -> int:
         return 5
 
-    def init(self, field, t0, y0, xp=None, kw=None) -> _DopriState:
-        B = y0[0].shape[0]
-        return _DopriState(xp.full((B,), float(self.step_size or self.first_step), **kw))
+    def init(self, field, t0, y0, xp=None, kw=None) -> _DopriState | None:
+        if self.step_size is not None:  # fixed steps: a shared float time
+            return None
+        return _DopriState(xp.full((y0[0].shape[0],), float(self.first_step), **kw))
 
-    def step(self, field, t, y, t_max, state: _DopriState, active=None, xp=None) -> Step:
+    @staticmethod
+    def _stages(field, y, bs):
+        k = [field(y)]
+        for s in range(1, 7):
+            stage = tuple(yi + bs * sum(a * kj[i] for a, kj in zip(_A[s], k) if a != 0) for i, yi in enumerate(y))
+            k.append(field(stage))
+        return k, tuple(yi + bs * sum(b * kj[i] for b, kj in zip(_B5, k) if b != 0) for i, yi in enumerate(y))
+
+    def step(self, field, t, y, t_max, state: _DopriState | None, active=None, xp=None) -> Step:
+        """One step per active member (or one fixed step of ``step_size`` for all).
+
+        Raises:
+            DivergenceError: an active member's step size collapsed below 1e-12·max(1, |t_max|).
+        """
+        if self.step_size is not None:
+            h = min(self.step_size, float(t_max) - t)
+            _, y_new = self._stages(field, y, h)
+            return Step(float(t_max) if h == float(t_max) - t else t + h, y_new, 0.0, True, None)
         B = y[0].shape[0]
         h = state.h
         remaining = float(t_max) - t
         step = xp.where(active, xp.minimum(h, remaining), xp.zeros_like(h))
         bs = _bshape(xp, step, B)
-        k = [field(y)]
-        for s in range(1, 7):
-            stage = tuple(yi + bs * sum(a * kj[i] for a, kj in zip(_A[s], k) if a != 0) for i, yi in enumerate(y))
-            k.append(field(stage))
-        y_new = tuple(yi + bs * sum(b * kj[i] for b, kj in zip(_B5, k) if b != 0) for i, yi in enumerate(y))
-        if self.step_size is not None:
-            return Step(t + step, y_new, 0.0, active, state)
+        k, y_new = self._stages(field, y, bs)
         n_entries = sum(math.prod(w.shape[1:]) for w in y)
         err_sq = None
         for i, (yi, yn) in enumerate(zip(y, y_new)):

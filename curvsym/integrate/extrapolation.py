@@ -103,6 +103,11 @@ class GBS(AbstractStepper):
         return _GBSState(self.step_size or self.first_step, 0)
 
     def step(self, field, t, y, t_max, state: _GBSState) -> Step:
+        """One extrapolated step of at most t_max − t; rejected (shorter H) when err > tol·max(1, ‖y‖).
+
+        Raises:
+            DivergenceError: the step size collapsed (finite-time blow-up).
+        """
         k, tol = self.k, self.tol
         H = state.H
         h = min(H, t_max - t)

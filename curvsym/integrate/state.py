@@ -11,7 +11,7 @@ from typing import Sequence
 import mpmath
 import numpy as np
 
-from ..errors import NonFiniteError, PrecisionError
+from ..errors import NonFiniteError, OptionError, PrecisionError
 
 State = tuple
 
@@ -47,6 +47,11 @@ def max_abs(arrays: Sequence):
 
 
 def check_finite_state(arrays: Sequence, what: str = "state") -> None:
+    """Check that every array of a state is finite (float or mpf).
+
+    Raises:
+        NonFiniteError: an array holds NaN or infinity.
+    """
     for k, a in enumerate(arrays):
         if a.dtype == object:
             if not all(mpmath.isfinite(v) for v in a.flat):
@@ -56,7 +61,11 @@ def check_finite_state(arrays: Sequence, what: str = "state") -> None:
 
 
 def working_dps(dps: int, guard: int = 10) -> int:
-    """Working precision for a result wanted to ``dps`` digits."""
+    """Working precision for a result wanted to ``dps`` digits.
+
+    Raises:
+        PrecisionError: high-precision integration needs dps ≥ 15 (use the double path below that), got ….
+    """
     if isinstance(dps, bool) or not isinstance(dps, int) or dps < 15:
         raise PrecisionError(
             f"high-precision integration needs dps ≥ 15 (use the double path below that), got {dps!r}")
@@ -92,15 +101,23 @@ def progress_bar(progress: bool | None, total: float, desc: str):
 
 
 def output_times(t_eval) -> list:
-    """``t_eval`` as mpf at the ambient precision, checked non-empty, finite and non-decreasing."""
+    """``t_eval`` as mpf at the ambient precision, checked non-empty, finite and non-decreasing.
+
+    Raises:
+        OptionError: t_eval must be a non-empty, finite, non-decreasing sequence of times.
+    """
     ts = [mpmath.mpf(t) for t in t_eval]
     if not ts or any(b < a for a, b in zip(ts[:-1], ts[1:])) or not all(mpmath.isfinite(t) for t in ts):
-        raise ValueError("t_eval must be a non-empty, finite, non-decreasing sequence of times")
+        raise OptionError("t_eval must be a non-empty, finite, non-decreasing sequence of times")
     return ts
 
 
 def local_tolerance(tol, dps: int, resolvable_digits: int):
-    """The local error tolerance (default 10^−(dps+2)); PrecisionError if finer than 10^−resolvable_digits."""
+    """The local error tolerance (default 10^−(dps+2)); PrecisionError if finer than 10^−resolvable_digits.
+
+    Raises:
+        PrecisionError: tolerance … is below what the working precision can resolve (… digits).
+    """
     tol = mpmath.mpf(10) ** (-(dps + 2)) if tol is None else mpmath.mpf(tol)
     if tol < mpmath.mpf(10) ** (-resolvable_digits):
         raise PrecisionError(f"tolerance {mpmath.nstr(tol, 3)} is below what the working precision can resolve "

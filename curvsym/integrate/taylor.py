@@ -81,6 +81,11 @@ class Taylor(AbstractStepper):
         return tuple(self.engine.load(a) for a in y)
 
     def step(self, field, t, y, t_max, state: _TaylorState) -> Step:
+        """One Taylor step of at most t_max − t, with the series as dense output.
+
+        Raises:
+            DivergenceError: the Jorba–Zou step collapsed (finite-time blow-up).
+        """
         eng, K, tol, tiny = self.engine, self.K, self.tol, self._tiny
         c = taylor_coefficients(self.tape, y, K, eng)
         scale = max(mpmath.mpf(1), self.size(y))

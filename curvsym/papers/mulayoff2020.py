@@ -58,6 +58,9 @@ def balanced_minimum(T: np.ndarray, widths: Sequence[int], rng: np.random.Genera
     """W_i = U_i S^{1/N} U_{i−1}ᵀ with T = U S Vᵀ (thin SVD), U_0 = V, U_N = U, random orthonormal hidden U_i.
 
     Needs every hidden width ≥ rank(T) (no bottleneck).  W_N ⋯ W_1 = T exactly (up to round-off).
+
+    Raises:
+        ShapeError: a hidden width below rank(T) = … is a bottleneck: no balanced factorisation.
     """
     rng = rng or np.random.default_rng(0)
     N = len(widths) - 1
@@ -71,7 +74,11 @@ def balanced_minimum(T: np.ndarray, widths: Sequence[int], rng: np.random.Genera
 
 
 def random_minimum(T: np.ndarray, N: int, rng: np.random.Generator, spread: float = 1.0) -> tuple:
-    """A random global minimum of a square net: W_1..W_{N−1} random, W_N = T (W_{N−1}⋯W_1)⁻¹."""
+    """A random global minimum of a square net: W_1..W_{N−1} random, W_N = T (W_{N−1}⋯W_1)⁻¹.
+
+    Raises:
+        ShapeError: random_minimum samples square networks (T must be square).
+    """
     d = T.shape[0]
     if T.shape != (d, d):
         raise ShapeError("random_minimum samples square networks (T must be square)")

@@ -92,7 +92,11 @@ def model(network: Network, whitened: bool = False) -> Model:
 # ``None`` stands for an identity map whose size is implied by its neighbours.
 
 def product(*factors: MatrixExpr | None) -> MatrixExpr:
-    """Nested product of the factors, identities dropped (public form of the builder)."""
+    """Nested product of the factors, identities dropped (public form of the builder).
+
+    Raises:
+        ShapeError: product of identities only; its size is unknown.
+    """
     out = _mul(*factors)
     if out is None:
         raise ShapeError("product of identities only; its size is unknown")
@@ -247,6 +251,9 @@ def scaled_flow(flow: Flow, scales: Sequence[sp.Expr | float]) -> Flow:
 
     With unequal c_e this leaves the Jacobian row space, so it is the natural
     negative control for balance conservation.
+
+    Raises:
+        ShapeError: not one scale per layer.
     """
     if len(scales) != len(flow.velocities):
         raise ShapeError(f"need one scale per layer ({len(flow.velocities)}), got {len(scales)}")
@@ -264,7 +271,11 @@ def end_to_end_velocity(flow: Flow) -> MatrixExpr:
 
 
 def block_maps(m: Model) -> tuple[MatrixExpr, ...]:
-    """The map of each block between consecutive cut nodes (W_i, or I + A_i)."""
+    """The map of each block between consecutive cut nodes (W_i, or I + A_i).
+
+    Raises:
+        ArchitectureError: a block between consecutive cut nodes holds other than exactly one weight.
+    """
     net = m.network
     out = []
     cuts = net.cut_nodes()

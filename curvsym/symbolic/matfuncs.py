@@ -132,7 +132,11 @@ class OperatorInvPower(MatrixNode):
 
     @classmethod
     def of(cls, R, Ps, Qs, q=1, damping=0, strict=False, label: str = "JJᵀ") -> "OperatorInvPower":
-        """𝒦^{+q}[R] for 𝒦(Y) = Σ_e Ps[e] Y Qs[e]."""
+        """𝒦^{+q}[R] for 𝒦(Y) = Σ_e Ps[e] Y Qs[e].
+
+        Raises:
+            OptionError: need as many left factors P_e as right factors Q_e.
+        """
         if len(Ps) != len(Qs):
             raise OptionError("need as many left factors P_e as right factors Q_e")
         return cls(R, q, damping, strict, label, *Ps, *Qs)

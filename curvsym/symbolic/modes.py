@@ -124,7 +124,12 @@ def _simplify(e: sp.Expr) -> sp.Expr:
 
 
 def mode_ode(rule: Rule, N: int, modes: int = 2) -> ModeDynamics:
-    """Derive ȧ_i and σ̇ of ``rule`` for depth N under the decoupled ansatz (whitened data)."""
+    """Derive ȧ_i and σ̇ of ``rule`` for depth N under the decoupled ansatz (whitened data).
+
+    Raises:
+        OptionError: depth N must be ≥ 1.
+        DecouplingError: the rule couples the modes (off-diagonal velocities, or mode 1 depends on mode 2).
+    """
     if N < 1:
         raise OptionError("depth N must be ≥ 1")
     m = model(chain([modes] * (N + 1)), whitened=True)
@@ -159,6 +164,10 @@ def conserved_quantity(dyn: ModeDynamics) -> tuple[sp.Lambda, bool]:
     """Derive φ with d/dt[φ(a_i) − φ(a_j)] = 0 and prove it for every pair (i, j).
 
     Returns (φ as a Lambda, proved).  Needs ȧ_1/ȧ_2 to separate as g(a_1)/g(a_2).
+
+    Raises:
+        OptionError: a conserved difference needs depth N ≥ 2.
+        DecouplingError: ȧ_1/ȧ_2 does not separate as g(a_1)/g(a_2); no invariant of this form.
     """
     if dyn.N < 2:
         raise OptionError("a conserved difference needs depth N ≥ 2")

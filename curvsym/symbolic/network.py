@@ -132,6 +132,11 @@ def from_graph(graph: nx.DiGraph) -> Network:
     Node attribute ``width`` (positive int) is required.  Edge attribute
     ``kind`` is ``"weight"`` (default) or ``"identity"``; a weight may carry a
     ``name`` (default ``W_1, W_2, …`` in topological order).
+
+    Raises:
+        ArchitectureError: not a DiGraph, fewer than two nodes, a cycle, not exactly one input and one
+            output, a missing or non-positive width, an identity between unequal widths, a bad or repeated
+            weight name, an unknown edge kind, or no weight edge at all.
     """
     if not isinstance(graph, nx.DiGraph):
         raise ArchitectureError(f"a network must be a networkx DiGraph, got {type(graph).__name__}")
@@ -180,7 +185,11 @@ def from_graph(graph: nx.DiGraph) -> Network:
 
 
 def chain(widths: Sequence[int]) -> Network:
-    """Plain chain ``x ↦ W_N ⋯ W_1 x``, ``W_i ∈ R^{n_i × n_{i−1}}``, widths (n_0, …, n_N)."""
+    """Plain chain ``x ↦ W_N ⋯ W_1 x``, ``W_i ∈ R^{n_i × n_{i−1}}``, widths (n_0, …, n_N).
+
+    Raises:
+        ArchitectureError: fewer than two widths, or a width that is not a positive integer.
+    """
     widths = list(widths)
     if len(widths) < 2:
         raise ArchitectureError(

@@ -18,6 +18,7 @@ import mpmath
 import numpy as np
 
 from ..codegen import generate_expressions
+from ..errors import UnknownNameError
 from ..symbolic.derive import Model, end_to_end, layer_factors
 from ..integrate.state import to_mp
 from ..codegen.runtime import _sqrt_psd
@@ -115,6 +116,9 @@ def dense_direction(rule: str, m: Model, weights, data, q=1, damping=0) -> tuple
     """Reference velocity of ``rule`` ∈ {gd, ngd, kfac, bernacchia} from dense matrices.
 
     gd: −g;  ngd: −(F⁺)^q g;  kfac: −blockdiag((G_e ⊗ A_e)⁺)^q g;  bernacchia: kfac/N.
+
+    Raises:
+        UnknownNameError: ``rule`` is none of gd, ngd, kfac, bernacchia.
     """
     g = dense_gradient(m, weights, data)
     if rule == "gd":
@@ -133,7 +137,7 @@ def dense_direction(rule: str, m: Model, weights, data, q=1, damping=0) -> tuple
         if rule == "bernacchia":
             v = v / len(weights)
     else:
-        raise ValueError(f"no dense reference for rule {rule!r}")
+        raise UnknownNameError(f"no dense reference for rule {rule!r}")
     return unflat(v, weights)
 
 

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterable
 
+from ..errors import TheoremFileError
 from .checks import CheckResult
 
 __all__ = ["Evidence", "Theorem", "TheoremReport", "theorem", "discover", "run_theorem"]
@@ -105,12 +106,16 @@ def _check_dict(c: CheckResult) -> dict:
 
 
 def discover(paths: Iterable[str | Path]) -> list[Theorem]:
-    """Import every ``*.py`` file (not starting with ``_``) under ``paths`` and collect its theorems."""
+    """Import every ``*.py`` file (not starting with ``_``) under ``paths`` and collect its theorems.
+
+    Raises:
+        TheoremFileError: a path does not exist.
+    """
     found: list[Theorem] = []
     for p in paths:
         p = Path(p)
         if not p.exists():
-            raise FileNotFoundError(f"no such theorem file or folder: {p}")
+            raise TheoremFileError(f"no such theorem file or folder: {p}")
         files = sorted(p.glob("*.py")) if p.is_dir() else [p]
         for f in files:
             if f.name.startswith("_"):
@@ -126,13 +131,18 @@ def discover(paths: Iterable[str | Path]) -> list[Theorem]:
 
 
 def run_theorem(th: Theorem, digits: int | None = None) -> TheoremReport:
-    """Run one theorem, timing it; an exception becomes a failed report naming the error."""
+    """Run one theorem, timing it; an exception becomes a failed report naming the error.
+
+    Raises:
+        TheoremFileError: never: a theorem that returns something other than Evidence, or raises,
+            becomes a failed report with the error named.
+    """
     d = digits or th.digits
     start = time.perf_counter()
     try:
         ev = th(d)
         if not isinstance(ev, Evidence):
-            raise TypeError(f"theorem {th.name!r} returned {type(ev).__name__}, not Evidence")
+            raise TheoremFileError(f"theorem {th.name!r} returned {type(ev).__name__}, not Evidence")
         return TheoremReport(th.name, th.statement, ev, time.perf_counter() - start, d)
     except Exception as exc:  # reported, never swallowed silently
         msg = f"{type(exc).__name__}: {exc}"

@@ -53,7 +53,12 @@ def _is_matrix(x) -> bool:
 
 
 def parse_expression(text: str) -> sp.Basic:
-    """Parse one rule expression into SymPy without evaluating any code."""
+    """Parse one rule expression into SymPy without evaluating any code.
+
+    Raises:
+        RuleParseError: not text, too long or too deep, not an expression, or a construct outside the
+            whitelist (the message names it).
+    """
     if not isinstance(text, str):
         raise RuleParseError(f"a rule must be text, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
@@ -135,7 +140,12 @@ def _check_shapes(a, b) -> None:
 
 
 def parse_rule(text: str, name: str = "custom rule", parameters: dict | None = None) -> AbstractRule:
-    """A :class:`Rule` from a velocity expression given as text."""
+    """A :class:`Rule` from a velocity expression given as text.
+
+    Raises:
+        RuleParseError: the text does not parse (see :func:`parse_expression`), or the velocity is a scalar
+            or does not have the shape of ``grad``.
+    """
     v = parse_expression(text)
     if not _is_matrix(v):
         raise RuleParseError("the rule's velocity must be a matrix expression (it evaluates to a scalar)")
@@ -146,7 +156,12 @@ def parse_rule(text: str, name: str = "custom rule", parameters: dict | None = N
 
 
 def load_rule_file(path: str | Path) -> AbstractRule:
-    """Read a rule file (``name``, ``velocity`` and optional ``q``, ``lam``, ``N`` lines)."""
+    """Read a rule file (``name``, ``velocity`` and optional ``q``, ``lam``, ``N`` lines).
+
+    Raises:
+        RuleParseError: a line is not ``key = value``, a key is unknown or repeated, ``velocity`` is
+            missing, a parameter is not a number, or the velocity does not parse.
+    """
     fields: dict[str, str] = {}
     for lineno, raw in enumerate(Path(path).read_text().splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
