@@ -21,6 +21,7 @@ from typing import Callable, Mapping
 from sympy import Identity, MatAdd, MatMul, MatrixExpr, MatrixSymbol, Transpose, ZeroMatrix
 
 from ..errors import NotDifferentiableError
+from .nodes import walker
 
 __all__ = ["time_derivative", "RULES"]
 
@@ -63,14 +64,5 @@ def time_derivative(expr: MatrixExpr, velocities: Mapping[MatrixSymbol, MatrixEx
         NotDifferentiableError: a node below ``expr`` has no closed-form derivative
             (a fractional PSD power that moves, say), or ``expr`` is not a matrix expression.
     """
-    def d(e: MatrixExpr) -> MatrixExpr:
-        hook = getattr(e, "_eval_time_derivative", None)
-        if hook is not None:
-            return hook(velocities, d)
-        for cls in type(e).__mro__:
-            rule = RULES.get(cls)
-            if rule is not None:
-                return rule(e, velocities, d)
-        raise NotDifferentiableError(f"cannot differentiate {type(e).__name__} in time: {e}")
-
-    return d(expr)
+    refuse = lambda e: NotDifferentiableError(f"cannot differentiate {type(e).__name__} in time: {e}")
+    return walker("_eval_time_derivative", RULES, velocities, refuse)(expr)

@@ -38,7 +38,7 @@ from sympy import Basic, Identity, MatAdd, MatMul, MatrixExpr
 from sympy.core.symbol import Str
 
 from ..codegen import runtime
-from ..errors import OptionError
+from ..errors import DecouplingError, OptionError
 from .nodes import MatrixNode
 
 
@@ -48,6 +48,13 @@ def _flag(x) -> sp.Basic:
 
 def _label(x) -> Str:
     return x if isinstance(x, Str) else Str(str(x))
+
+
+def _diagonal(X: sp.Matrix, what: str) -> sp.Matrix:
+    """X itself if it is diagonal (the decoupled ansatz), else DecouplingError."""
+    if not X.is_diagonal():
+        raise DecouplingError(f"the decoupled ansatz produced a non-diagonal {what}; the modes do not decouple")
+    return X
 
 
 def _sum(terms: list, shape) -> MatrixExpr:
@@ -110,9 +117,9 @@ class PsdInvPower(_SymmetricFunction):
                      MatMul(self, self, Xdot, proj, evaluate=False),
                      MatMul(proj, Xdot, self, self, evaluate=False)], self.shape)
 
-    def _eval_explicit(self, ev, diagonal):
+    def _eval_explicit(self, values, ev):
         """(X + λ)^{−q} entrywise on an explicit diagonal X (the decoupled ansatz)."""
-        X = diagonal(ev(self.X), "preconditioner")
+        X = _diagonal(ev(self.X), "preconditioner")
         lam, q = self.damping, self.q
         return sp.diag(*[((X[k, k] + lam) ** (-q)) if lam != 0 else (X[k, k] ** (-q)) for k in range(X.shape[0])])
 
@@ -188,12 +195,12 @@ class OperatorInvPower(MatrixNode):
         rhs = _sum([d(self.R), MatMul(-1, Kdot_Y, evaluate=False)], self.shape)
         return OperatorInvPower(rhs, *self.args[1:])
 
-    def _eval_explicit(self, ev, diagonal):
+    def _eval_explicit(self, values, ev):
         """𝒦 is diagonal on the matrix units E_ab when every P_e, Q_e is: Y_ab = (Σ_e P_aa Q_bb + λ)^{−q} R_ab."""
         R = ev(self.R)
         Ps, Qs = self.factors
-        Pm = [diagonal(ev(P), "operator 𝒦") for P in Ps]
-        Qm = [diagonal(ev(Q), "operator 𝒦") for Q in Qs]
+        Pm = [_diagonal(ev(P), "operator 𝒦") for P in Ps]
+        Qm = [_diagonal(ev(Q), "operator 𝒦") for Q in Qs]
         Y = sp.zeros(*R.shape)
         for a in range(R.shape[0]):
             for b in range(R.shape[1]):
@@ -221,6 +228,6 @@ class SqrtPsd(_SymmetricFunction):
     def kernel_arguments(self, printer) -> str:
         return f"{printer._print(self.X)}, xp"
 
-    def _eval_explicit(self, ev, diagonal):
-        X = diagonal(ev(self.X), "square root argument")
+    def _eval_explicit(self, values, ev):
+        X = _diagonal(ev(self.X), "square root argument")
         return sp.diag(*[sp.sqrt(X[k, k]) for k in range(X.shape[0])])

@@ -25,17 +25,12 @@ from sympy import Identity, MatAdd, MatMul, MatrixSymbol, Transpose, ZeroMatrix
 
 from ..errors import DecouplingError, OptionError, ShapeError
 from .derive import model
+from .nodes import walker
 from .network import chain
 from .rules import AbstractRule as Rule
 
 __all__ = ["ModeDynamics", "mode_ode", "explicit", "conserved_quantity", "balanced_sigma_ode",
            "solve_balanced", "scalar_system_function"]
-
-
-def _diag(X: sp.Matrix, what: str) -> sp.Matrix:
-    if not X.is_diagonal():
-        raise DecouplingError(f"the decoupled ansatz produced a non-diagonal {what}; the modes do not decouple")
-    return X
 
 
 def _mat_add(expr, values, ev):
@@ -77,17 +72,8 @@ def explicit(expr, values: dict) -> sp.Matrix:
         DecouplingError: a spectral node meets a non-diagonal matrix.
         ShapeError: a node has no explicit evaluation.
     """
-    def ev(e):
-        hook = getattr(e, "_eval_explicit", None)
-        if hook is not None:
-            return hook(ev, _diag)
-        for cls in type(e).__mro__:
-            rule = EXPLICIT.get(cls)
-            if rule is not None:
-                return rule(e, values, ev)
-        raise ShapeError(f"cannot evaluate {type(e).__name__} explicitly")
-
-    return ev(expr)
+    refuse = lambda e: ShapeError(f"cannot evaluate {type(e).__name__} explicitly")
+    return walker("_eval_explicit", EXPLICIT, values, refuse)(expr)
 
 
 @dataclass(frozen=True)

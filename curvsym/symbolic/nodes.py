@@ -33,13 +33,13 @@ differentiator or the integrators; they dispatch on these methods.
 
 from __future__ import annotations
 
-from typing import Callable, ClassVar, Mapping
+from typing import Any, Callable, ClassVar, Mapping
 
 from sympy import MatrixExpr, ZeroMatrix
 
 from ..errors import NotDifferentiableError
 
-__all__ = ["MatrixNode", "KERNELS"]
+__all__ = ["MatrixNode", "KERNELS", "walker"]
 
 
 KERNELS: dict[str, Callable] = {}
@@ -81,3 +81,23 @@ class MatrixNode(MatrixExpr):
         raise NotDifferentiableError(
             f"{type(self).__name__} has no symbolic time derivative in curvsym; it depends on "
             f"{sorted(map(str, self.free_symbols & set(velocities)))}")
+
+
+def walker(hook: str, table: Mapping[type, Callable], context: Any, refuse: Callable[[Any], Exception]) -> Callable:
+    """A recursive evaluator that dispatches on the node, like SymPy's printers.
+
+    ``go(e)`` calls ``e.<hook>(context, go)`` for curvsym's nodes and
+    ``table[cls](e, context, go)`` for SymPy's own classes (looked up along the
+    class hierarchy); anything else raises ``refuse(e)``.
+    """
+    def go(e):
+        method = getattr(e, hook, None)
+        if method is not None:
+            return method(context, go)
+        for cls in type(e).__mro__:
+            rule = table.get(cls)
+            if rule is not None:
+                return rule(e, context, go)
+        raise refuse(e)
+
+    return go

@@ -28,7 +28,7 @@ gradient is not (its 𝒦⁺ *is* the definition).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
+from typing import Callable, ClassVar
 
 import sympy as sp
 from sympy import Identity, MatMul, MatrixExpr, Transpose
@@ -77,21 +77,18 @@ class GradientDescent(AbstractRule):
 
 
 @dataclass(frozen=True)
-class NaturalGradient(AbstractRule):
-    r"""Full natural gradient −(F⁺)^q ∇L (min-norm for q = 1), by a row-space solve.
+class _CurvatureCorrected(AbstractRule):
+    """A rule with a correction exponent q ∈ [0, 1], a damping λ ≥ 0 and an inverse mode.
 
-    V_e = −R_eᵀ Y Σx^{½} M_eᵀ,  Y = 𝒦^{+q}[(W − T) Σx^{½}],  𝒦(Y) = Σ_e R_eR_eᵀ Y Σx^{½}M_eᵀM_eΣx^{½}.
+    Subclasses name their q = 1 and fractional variants (``variants`` keys, in that
+    order) and the display name of the fractional rule (``fractional_title``).
     """
 
     q: sp.Expr = sp.Integer(1)
     damping: sp.Expr = sp.Integer(0)
     inverse: Inverse = Inverse.PSEUDO
 
-    title = "natural gradient (min-norm)"
-    formula = r"\dot\theta = -(F^{+})^{q}\nabla L = -J^{T}(JJ^{T})^{+q}(W-T)\Sigma_x^{1/2}"
-    text = "dθ/dt = −(F⁺)^q ∇L = −Jᵀ 𝒦^{+q}[(W − T)Σx^½],  𝒦 = JJᵀ (row-space solve; q = 1: min-norm NGD)"
-    references = ("Huh, ICML 2020", "Amari, Neural Computation 1998")
-    variants = {"ngd": {}, "ngd-frac": {"q": sp.Rational(1, 2)}}
+    fractional_title: ClassVar[str] = "fractional rule"
 
     def __post_init__(self):
         object.__setattr__(self, "q", check_q(self.q))
@@ -100,20 +97,36 @@ class NaturalGradient(AbstractRule):
 
     @property
     def key(self) -> str:  # type: ignore[override]
-        return "ngd" if self.q == 1 else "ngd-frac"
+        whole, fractional = self.variants
+        return whole if self.q == 1 else fractional
 
     @property
     def name(self) -> str:
-        base = self.title if self.q == 1 else f"fractional natural gradient q={self.q}"
+        base = self.title if self.q == 1 else f"{self.fractional_title} q={self.q}"
         return base + _damping_suffix(self.damping)
-
-    @property
-    def row_space(self) -> bool:
-        return self.damping == 0
 
     @property
     def parameters(self) -> tuple:
         return free_symbols(self.q, self.damping)
+
+
+@dataclass(frozen=True)
+class NaturalGradient(_CurvatureCorrected):
+    r"""Full natural gradient −(F⁺)^q ∇L (min-norm for q = 1), by a row-space solve.
+
+    V_e = −R_eᵀ Y Σx^{½} M_eᵀ,  Y = 𝒦^{+q}[(W − T) Σx^{½}],  𝒦(Y) = Σ_e R_eR_eᵀ Y Σx^{½}M_eᵀM_eΣx^{½}.
+    """
+
+    title = "natural gradient (min-norm)"
+    fractional_title = "fractional natural gradient"
+    formula = r"\dot\theta = -(F^{+})^{q}\nabla L = -J^{T}(JJ^{T})^{+q}(W-T)\Sigma_x^{1/2}"
+    text = "dθ/dt = −(F⁺)^q ∇L = −Jᵀ 𝒦^{+q}[(W − T)Σx^½],  𝒦 = JJᵀ (row-space solve; q = 1: min-norm NGD)"
+    references = ("Huh, ICML 2020", "Amari, Neural Computation 1998")
+    variants = {"ngd": {}, "ngd-frac": {"q": sp.Rational(1, 2)}}
+
+    @property
+    def row_space(self) -> bool:
+        return self.damping == 0
 
     def velocities(self, m: Model) -> tuple:
         half = SqrtPsd(m.Sigma)
@@ -140,36 +153,17 @@ def _block(m: Model, q, lam, strict: bool, scale=1) -> tuple:
 
 
 @dataclass(frozen=True)
-class BlockNaturalGradient(AbstractRule):
+class BlockNaturalGradient(_CurvatureCorrected):
     """Block-diagonal natural gradient (K-FAC, exact for linear nets): V_e = −(G_e⁺)^q ∇_e L (A_e⁺)^q."""
 
-    q: sp.Expr = sp.Integer(1)
-    damping: sp.Expr = sp.Integer(0)
     inverse: Inverse = Inverse.STRICT
 
     title = "K-FAC (block-diagonal NGD)"
+    fractional_title = "fractional block correction"
     formula = r"\dot W_e = -(G_e^{+})^{q}\,\nabla_{W_e} L\,(A_e^{+})^{q}"
     text = "dW_e/dt = −(G_e⁺)^q ∇_{W_e}L (A_e⁺)^q,  G_e = W_>ᵀW_>,  A_e = W_< Σx W_<ᵀ  (q = 1: K-FAC)"
     references = ("Martens & Grosse, ICML 2015", "Huh, ICML 2020 (fractional q)")
     variants = {"kfac": {}, "kfac-frac": {"q": sp.Rational(1, 2)}}
-
-    def __post_init__(self):
-        object.__setattr__(self, "q", check_q(self.q))
-        object.__setattr__(self, "damping", check_damping(self.damping))
-        object.__setattr__(self, "inverse", Inverse.of(self.inverse))
-
-    @property
-    def key(self) -> str:  # type: ignore[override]
-        return "kfac" if self.q == 1 else "kfac-frac"
-
-    @property
-    def name(self) -> str:
-        base = self.title if self.q == 1 else f"fractional block correction q={self.q}"
-        return base + _damping_suffix(self.damping)
-
-    @property
-    def parameters(self) -> tuple:
-        return free_symbols(self.q, self.damping)
 
     def velocities(self, m: Model) -> tuple:
         return _block(m, self.q, self.damping, self.inverse.strict)
