@@ -31,16 +31,51 @@ import importlib as _importlib
 import sys as _sys
 
 from .codegen import GeneratedFunction, generate_expressions, generate_flow
-from .errors import (ArchitectureError, BackendError, CurvsymError, DecouplingError, DivergenceError,
-                     IntegrationError, IntegrationTimeout, NonFiniteError, NotDifferentiableError,
-                     NotPolynomialError, OptionError, ParameterError, PrecisionError, RuleParseError, ShapeError,
-                     SingularPreconditionerError, StepLimitError, TheoremFileError, UnknownNameError)
-from .integrate import (Status, Trajectory, integrate, integrate_double, integrate_extrapolation, integrate_taylor,
-                        to_float, to_mp)
+from .errors import (
+    ArchitectureError,
+    BackendError,
+    CurvsymError,
+    DecouplingError,
+    DivergenceError,
+    IntegrationError,
+    IntegrationTimeout,
+    NonFiniteError,
+    NotDifferentiableError,
+    NotPolynomialError,
+    OptionError,
+    ParameterError,
+    PrecisionError,
+    RuleParseError,
+    ShapeError,
+    SingularPreconditionerError,
+    StepLimitError,
+    TheoremFileError,
+    UnknownNameError,
+)
+from .integrate import (
+    Status,
+    Trajectory,
+    integrate,
+    integrate_double,
+    integrate_extrapolation,
+    integrate_taylor,
+    to_float,
+    to_mp,
+)
 from .symbolic.algebra import prove_conserved
 from .symbolic.calculus import time_derivative
-from .symbolic.derive import (Flow, Model, balance, end_to_end, end_to_end_velocity, gradient, gradient_flow, loss,
-                              model, scaled_flow)
+from .symbolic.derive import (
+    Flow,
+    Model,
+    balance,
+    end_to_end,
+    end_to_end_velocity,
+    gradient,
+    gradient_flow,
+    loss,
+    model,
+    scaled_flow,
+)
 from .symbolic.network import Network, chain, deep_chain, from_graph, resnet
 from .verify.checks import CheckResult, balance_residual, check_balance, check_conservation, check_exponential_law
 from .verify.theorem import Evidence, theorem

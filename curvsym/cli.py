@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from .errors import CurvsymError
 
@@ -21,7 +21,7 @@ def _widths(text: str) -> list[int]:
     return ws
 
 
-def cmd_prove(args) -> int:
+def cmd_prove(args: Any) -> int:
     from .verify.report import table, write_json
     from .verify.theorem import discover, run_theorem
     theorems = discover(args.paths)
@@ -42,7 +42,7 @@ def cmd_prove(args) -> int:
     return 0 if all(r.passed for r in reports) else 1
 
 
-def cmd_derive(args) -> int:
+def cmd_derive(args: Any) -> int:
     from .symbolic import derive, network
     net = network.resnet(args.widths[0], len(args.widths) - 1) if args.resnet else network.chain(args.widths)
     m = derive.model(net, whitened=args.whitened)
@@ -56,7 +56,7 @@ def cmd_derive(args) -> int:
     return 0
 
 
-def cmd_rules(args) -> int:
+def cmd_rules(args: Any) -> int:
     from .symbolic import derive, network
     from .symbolic.rules import RULES, get_rule
     if args.file or args.show:
@@ -85,7 +85,7 @@ def cmd_rules(args) -> int:
     return 0
 
 
-def cmd_bench(args) -> int:
+def cmd_bench(args: Any) -> int:
     from .bench import bench_ensemble, run, table
     rows = run(parts=args.only, quick=args.quick) if args.only else []
     if args.backend:

@@ -109,3 +109,17 @@ def test_the_lint_can_fail(tmp_path):
     assert [_raised_name(r) for r in _own_raises(funcs["f"])] == ["ShapeError"]
     assert "Raises" not in (ast.get_docstring(funcs["f"]) or "")
     assert _raised_name(_own_raises(funcs["g"])[0]) in BUILTIN_EXCEPTIONS
+
+
+@pytest.mark.parametrize("path", SOURCES, ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_public_functions_have_type_hints(path):
+    """Every public function and method annotates its arguments and its result."""
+    tree = ast.parse(path.read_text())
+    bare = []
+    for qual, func, public in _functions(tree):
+        if not public or func.name.startswith("_"):
+            continue
+        args = [a for a in func.args.args + func.args.kwonlyargs if a.arg not in ("self", "cls")]
+        if func.returns is None or any(a.annotation is None for a in args):
+            bare.append(f"{path.name}:{func.lineno} {qual}")
+    assert not bare, "add type hints:\n" + "\n".join(bare)

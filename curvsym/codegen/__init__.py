@@ -13,8 +13,15 @@ module          holds
 """
 
 from .cse import matrix_cse
-from .generate import (BACKENDS, GeneratedFunction, generate, generate_expressions, generate_flow, is_polynomial,
-                       runtime_namespace)
+from .generate import (
+                       BACKENDS,
+                       GeneratedFunction,
+                       generate,
+                       generate_expressions,
+                       generate_flow,
+                       is_polynomial,
+                       runtime_namespace,
+)
 from .printer import ArrayPrinter
 from .validate import check_array, symmetric_covariance
 

@@ -20,7 +20,7 @@ _EXTRA = {"torch": "torch", "jax": "jax", "cupy": "gpu", "array_api_strict": "te
 
 
 
-def namespace(name: str):
+def namespace(name: str) -> Any:
     """The array-API namespace of backend ``name`` (raises :class:`BackendError` if not installed).
 
     Raises:

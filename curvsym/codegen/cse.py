@@ -23,8 +23,8 @@ def _is_leaf(x) -> bool:
         isinstance(x, Transpose) and isinstance(x.arg, MatrixSymbol))
 
 
-def matrix_cse(exprs: Sequence[Any], symbols=None, optimizations=None, postprocess=None,
-               order="canonical", ignore=(), list=True):
+def matrix_cse(exprs: Sequence[Any], symbols: Any=None, optimizations: Any=None, postprocess: Any=None,
+               order: Any="canonical", ignore: Any=(), list: bool=True) -> tuple:
     """Common-subexpression elimination that respects matrix products.
 
     Every distinct product, sum or function node becomes one temporary

@@ -116,7 +116,7 @@ class GeneratedFunction:
         path.write_text(header + self.source)
         return path
 
-    def raw(self, *arrays, xp=np, **params):
+    def raw(self, *arrays, xp: Any=np, **params) -> tuple:
         """Call without validation (hot loops); arrays in ``arg_names`` order."""
         return self.func(*arrays, **params, xp=xp, _like=arrays[0])
 

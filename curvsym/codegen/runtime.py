@@ -16,11 +16,13 @@ naming the preconditioner; damping λ > 0 replaces X by X + λI.
 from __future__ import annotations
 
 import functools
+from typing import Any, Callable
 
 import mpmath
 import numpy as np
 
 from ..errors import SingularPreconditionerError
+from ..types import Array
 
 RCOND_FLOAT = 1e-10
 
@@ -53,7 +55,7 @@ HELPERS = {"_eye": _eye, "_zeros": _zeros, "_trace": _trace}
 """Functions every generated module may call besides the node kernels."""
 
 
-def kernel(name: str, array, mp):
+def kernel(name: str, array: Callable, mp: Callable) -> Callable:
     """The kernel generated code calls as ``name``: ``mp`` on object arrays of mpf, ``array`` otherwise.
 
     The returned function keeps both implementations as ``.array`` and ``.mp``; a file
@@ -160,7 +162,7 @@ def _mp_sqrt_cached(key) -> np.ndarray:
 
 # --------------------------------------------------------------------------- operator solve
 
-def operator_matrix(Ps, Qs, xp=np):
+def operator_matrix(Ps: Any, Qs: Any, xp: Any=np) -> Array:
     """The (mk × mk) matrix of 𝒦(Y) = Σ_e P_e Y Q_e on row-major vec(Y) (Q_e symmetric)."""
     m, k = Ps[0].shape[-1], Qs[0].shape[-1]
     batch = Ps[0].shape[:-2]
@@ -184,6 +186,7 @@ def _mp_solve(K: np.ndarray, B: np.ndarray) -> np.ndarray | None:
     """
     try:
         import flint
+
         from ..integrate.engines import FlintEngine, _mpf
     except ImportError:
         flint = None

@@ -6,21 +6,24 @@ point (``GeneratedFunction.__call__`` / ``validate``); hot loops call ``raw``.
 
 from __future__ import annotations
 
+from typing import Any, Sequence
+
 import numpy as np
 
 from ..errors import NonFiniteError, ShapeError
+from ..types import Array
 
 __all__ = ["symmetric_covariance", "check_array", "namespace_of"]
 
 
-def namespace_of(arrays, backend: str):
+def namespace_of(arrays: Sequence, backend: str) -> Any:
     if backend in ("numpy", "mpmath"):
         return np
     from array_api_compat import array_namespace
     return array_namespace(*arrays)
 
 
-def symmetric_covariance(S):
+def symmetric_covariance(S: Array) -> Array:
     """(Σ + Σᵀ)/2 after checking Σ is symmetric to 1e-10 and positive definite (NumPy or mpf arrays).
 
     Raises:
@@ -44,7 +47,7 @@ def symmetric_covariance(S):
     return (S + np.swapaxes(S, -1, -2)) / 2
 
 
-def check_array(name: str, a, shape: tuple[int, ...]) -> None:
+def check_array(name: str, a: Any, shape: tuple[int, ...]) -> None:
     """Raise ShapeError / NonFiniteError unless ``a`` is a finite array of ``shape``
     (leading batch axes allowed).
 

@@ -28,9 +28,8 @@ from .extrapolation import GBS, integrate_extrapolation
 from .runner import Solution, solve
 from .state import to_float, to_mp
 from .stepper import AbstractStepper, Status, Step
-from .tape import trace_polynomial
+from .tape import taylor_coefficients, trace_polynomial
 from .taylor import Taylor, integrate_taylor
-from .tape import taylor_coefficients
 from .trajectory import Trajectory
 
 __all__ = ["integrate", "integrate_double", "integrate_extrapolation", "integrate_taylor", "taylor_coefficients",

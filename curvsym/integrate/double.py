@@ -14,14 +14,14 @@ h ← h · max(0.2, 0.9 err^{−1/8})).  Dense output is the 7th-order interpola
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Callable, ClassVar
 
 import numpy as np
 from scipy.integrate._ivp import dop853_coefficients as dop
 
 from ..codegen import GeneratedFunction
 from ..errors import DivergenceError, OptionError
-from ..types import Data, Params, State, Times
+from ..types import Data, Params, State, Time, Times
 from .runner import solve
 from .state import check_finite_state, flatten, unflattener
 from .stepper import AbstractStepper, Step
@@ -60,10 +60,10 @@ class DOP853(AbstractStepper):
     def order(self) -> int:
         return 8
 
-    def size(self, y) -> float:
+    def size(self, y: State) -> float:
         return float(np.max(np.abs(y))) if y.size else 0.0
 
-    def init(self, field, t0, y0) -> _DOPState:
+    def init(self, field: Callable, t0: Time, y0: State) -> _DOPState:
         f0 = field(y0)
         return _DOPState(self.step_size or 0.0, f0, 1)
 
@@ -90,7 +90,7 @@ class DOP853(AbstractStepper):
         K[_NS] = field(y_new)
         return y_new, K
 
-    def step(self, field, t, y, t_max, state: _DOPState) -> Step:
+    def step(self, field: Callable, t: Time, y: State, t_max: Time, state: _DOPState) -> Step:
         """One accepted DOP853 step of at most t_max − t (rejected trials are retried with a smaller h).
 
         Raises:

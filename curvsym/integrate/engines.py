@@ -26,36 +26,36 @@ class MpmathEngine:
     def __init__(self, dps: int):
         self.dps = dps
 
-    def context(self):
+    def context(self) -> Any:
         return mpmath.workdps(self.dps)
 
-    def load(self, a: np.ndarray):
+    def load(self, a: np.ndarray) -> Any:
         return np.asarray(a, dtype=object) if a.dtype == object else np.vectorize(mpmath.mpf, otypes=[object])(a)
 
-    def unload(self, a) -> np.ndarray:
+    def unload(self, a: Any) -> np.ndarray:
         return a
 
-    def scalar(self, c) -> Any:
+    def scalar(self, c: Any) -> Any:
         return mpmath.mpf(c) if not isinstance(c, (int, mpmath.mpf)) else c
 
     @staticmethod
-    def matmul(a, b):
+    def matmul(a: Any, b: Any) -> Any:
         return a @ b
 
     @staticmethod
-    def transpose(a):
+    def transpose(a: Any) -> Any:
         return a.T
 
     @staticmethod
-    def max_abs(a) -> mpmath.mpf:
+    def max_abs(a: Any) -> mpmath.mpf:
         return max((abs(v) for v in a.flat), default=mpmath.mpf(0))
 
     @staticmethod
-    def rounding_bound(a) -> mpmath.mpf:
+    def rounding_bound(a: Any) -> mpmath.mpf:
         return mpmath.mpf(0)
 
     @staticmethod
-    def midpoint(a):
+    def midpoint(a: Any) -> Any:
         return a
 
 
@@ -68,7 +68,7 @@ class FlintEngine:
         self.prec = int(dps * 3.3219280948873626) + 8
 
     @contextlib.contextmanager
-    def context(self):
+    def context(self) -> Any:
         import flint
         with flint.ctx.workprec(self.prec), mpmath.workdps(self.dps):
             yield
@@ -85,37 +85,37 @@ class FlintEngine:
         q = flint.fmpq(man * 2 ** exp) if exp >= 0 else flint.fmpq(man, 2 ** (-exp))
         return flint.arb(q)  # exact: the mantissa fits in the working precision
 
-    def load(self, a: np.ndarray):
+    def load(self, a: np.ndarray) -> Any:
         import flint
         a = np.asarray(a)
         return flint.arb_mat([[self._arb(v) for v in row] for row in a])
 
-    def unload(self, a) -> np.ndarray:
+    def unload(self, a: Any) -> np.ndarray:
         return np.array([[_mpf(e) for e in row] for row in a.tolist()], dtype=object)
 
     @staticmethod
-    def midpoint(a):
+    def midpoint(a: Any) -> Any:
         """Drop the error radii (they would otherwise inflate through the recurrences)."""
         return a.mid()
 
-    def scalar(self, c):
+    def scalar(self, c: Any) -> Any:
         return self._arb(c)
 
     @staticmethod
-    def matmul(a, b):
+    def matmul(a: Any, b: Any) -> Any:
         return a * b
 
     @staticmethod
-    def transpose(a):
+    def transpose(a: Any) -> Any:
         return a.transpose()
 
     @staticmethod
-    def max_abs(a) -> mpmath.mpf:
+    def max_abs(a: Any) -> mpmath.mpf:
         m = max((abs(e.mid()) for e in a.entries()), default=None)
         return mpmath.mpf(0) if m is None else _mpf(m)
 
     @staticmethod
-    def rounding_bound(a) -> mpmath.mpf:
+    def rounding_bound(a: Any) -> mpmath.mpf:
         m = max((e.rad() for e in a.entries()), default=None)
         return mpmath.mpf(0) if m is None else _mpf(m)
 
@@ -126,7 +126,7 @@ def _mpf(e) -> mpmath.mpf:
     return mpmath.mpf((int(man), int(exp)))
 
 
-def make_engine(name: str, dps: int):
+def make_engine(name: str, dps: int) -> Any:
     """``"flint"``, ``"mpmath"`` or ``"auto"`` (flint when python-flint is installed).
 
     Raises:

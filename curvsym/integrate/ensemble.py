@@ -23,7 +23,7 @@ go on); with ``throw=True`` the first divergence raises.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 from ..codegen import GeneratedFunction
 from ..errors import DivergenceError, OptionError, ShapeError, StepLimitError
@@ -86,7 +86,7 @@ def _prepare(rhs: GeneratedFunction, weights, data, params):
     return xp, field, batch[0]
 
 
-def solve_batched(stepper: AbstractStepper, field, y0: State, ts: Times, xp, B: int, *, max_steps: int = 100_000,
+def solve_batched(stepper: AbstractStepper, field: Callable, y0: State, ts: Times, xp: Any, B: int, *, max_steps: int = 100_000,
                   throw: bool = True, rhs_per_step: int = 1) -> EnsembleTrajectory:
     """Drive a batched stepper through the output times ``ts``, member by member.
 

@@ -19,9 +19,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 from ..errors import DivergenceError
+from ..types import State, Time
 from .stepper import AbstractStepper, Step
 
 __all__ = ["RK4", "Dopri5", "StepMap"]
@@ -45,7 +46,7 @@ class RK4(AbstractStepper):
     def order(self) -> int:
         return 4
 
-    def step(self, field, t, y, t_max, state, active=None, xp=None) -> Step:
+    def step(self, field: Callable, t: Time, y: State, t_max: Time, state: Any, active: Any=None, xp: Any=None) -> Step:
         """One RK4 step (shared time t): h = (t_max − t)/⌈(t_max − t)/dt⌉."""
         remaining = float(t_max) - t
         n = max(1, math.ceil(remaining / self.dt - 1e-12))
@@ -72,7 +73,7 @@ class StepMap(AbstractStepper):
     def order(self) -> int:
         return 1
 
-    def step(self, field, t, y, t_max, state, active=None, xp=None) -> Step:
+    def step(self, field: Callable, t: Time, y: State, t_max: Time, state: Any, active: Any=None, xp: Any=None) -> Step:
         eta = self.eta
         return Step(t + 1, tuple(a + eta * v for a, v in zip(y, field(y))), 0.0, True, state)
 
@@ -111,7 +112,7 @@ class Dopri5(AbstractStepper):
     def order(self) -> int:
         return 5
 
-    def init(self, field, t0, y0, xp=None, kw=None) -> _DopriState | None:
+    def init(self, field: Callable, t0: Time, y0: State, xp: Any=None, kw: Any=None) -> _DopriState | None:
         if self.step_size is not None:  # fixed steps: a shared float time
             return None
         return _DopriState(xp.full((y0[0].shape[0],), float(self.first_step), **kw))
@@ -124,7 +125,7 @@ class Dopri5(AbstractStepper):
             k.append(field(stage))
         return k, tuple(yi + bs * sum(b * kj[i] for b, kj in zip(_B5, k) if b != 0) for i, yi in enumerate(y))
 
-    def step(self, field, t, y, t_max, state: _DopriState | None, active=None, xp=None) -> Step:
+    def step(self, field: Callable, t: Time, y: State, t_max: Time, state: _DopriState | None, active: Any=None, xp: Any=None) -> Step:
         """One step per active member (or one fixed step of ``step_size`` for all).
 
         Raises:

@@ -23,13 +23,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import mpmath
 
 from ..codegen import GeneratedFunction
 from ..errors import DivergenceError
-from ..types import Data, Params, State, Times
+from ..types import Data, Params, State, Time, Times
 from .runner import solve
 from .state import check_finite_state, local_tolerance, max_abs, output_times, to_mp, working_dps
 from .stepper import AbstractStepper, Step
@@ -53,7 +53,7 @@ def _midpoint(f, y, H, n):
     return tuple((a + b + h * c) / 2 for a, b, c in zip(z1, z0, fz)), n + 1
 
 
-def gbs_step(f, y, H, k: int):
+def gbs_step(f: Callable, y: State, H: Any, k: int) -> tuple:
     """One extrapolated step of size H with k columns: (T_kk, err, evaluations)."""
     rows: list[list] = []
     evals = 0
@@ -99,10 +99,10 @@ class GBS(AbstractStepper):
     def order(self) -> int:
         return 2 * self.k
 
-    def init(self, field, t0, y0) -> _GBSState:
+    def init(self, field: Callable, t0: Time, y0: State) -> _GBSState:
         return _GBSState(self.step_size or self.first_step, 0)
 
-    def step(self, field, t, y, t_max, state: _GBSState) -> Step:
+    def step(self, field: Callable, t: Time, y: State, t_max: Time, state: _GBSState) -> Step:
         """One extrapolated step of at most t_max − t; rejected (shorter H) when err > tol·max(1, ‖y‖).
 
         Raises:

@@ -6,12 +6,13 @@ double path, NumPy object arrays of ``mpmath.mpf`` on the high-precision path.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
 import mpmath
 import numpy as np
 
 from ..errors import NonFiniteError, OptionError, PrecisionError
+from ..types import Times
 
 State = tuple
 
@@ -32,7 +33,7 @@ def to_float(arrays: Sequence) -> tuple:
                  if np.asarray(a).dtype == object else np.asarray(a, dtype=float) for a in arrays)
 
 
-def max_abs(arrays: Sequence):
+def max_abs(arrays: Sequence) -> Any:
     """max_ij |a_ij| over all arrays (mpf for object arrays)."""
     m = 0
     for a in arrays:
@@ -76,7 +77,7 @@ def flatten(arrays: Sequence[np.ndarray]) -> np.ndarray:
     return np.concatenate([np.ravel(a) for a in arrays])
 
 
-def unflattener(shapes: Sequence[tuple[int, int]]):
+def unflattener(shapes: Sequence[tuple[int, int]]) -> Callable:
     """Return ``split(vector) -> tuple of views`` with the given shapes."""
     sizes = [int(np.prod(s)) for s in shapes]
     offsets = np.cumsum([0] + sizes)
@@ -87,7 +88,7 @@ def unflattener(shapes: Sequence[tuple[int, int]]):
     return split
 
 
-def progress_bar(progress: bool | None, total: float, desc: str):
+def progress_bar(progress: bool | None, total: float, desc: str) -> Any:
     """A tqdm bar over integration time, or None.
 
     ``progress=None`` (the default of the integrators) shows one only on an
@@ -100,7 +101,7 @@ def progress_bar(progress: bool | None, total: float, desc: str):
     return tqdm(total=total, unit="t", desc=desc, leave=False, delay=0 if progress else 2.0)
 
 
-def output_times(t_eval) -> list:
+def output_times(t_eval: Times) -> list:
     """``t_eval`` as mpf at the ambient precision, checked non-empty, finite and non-decreasing.
 
     Raises:
@@ -112,7 +113,7 @@ def output_times(t_eval) -> list:
     return ts
 
 
-def local_tolerance(tol, dps: int, resolvable_digits: int):
+def local_tolerance(tol: Any, dps: int, resolvable_digits: int) -> Any:
     """The local error tolerance (default 10^−(dps+2)); PrecisionError if finer than 10^−resolvable_digits.
 
     Raises:

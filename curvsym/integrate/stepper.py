@@ -82,7 +82,7 @@ class AbstractStepper(ABC):
     def step(self, field: Callable[[State], State], t: Time, y: State, t_max: Time, state: Any) -> Step:
         """Advance from (t, y) by one step of at most t_max − t."""
 
-    def size(self, y: State):
+    def size(self, y: State) -> Any:
         """max_ij |y_ij| over all layers (used for divergence checks)."""
         from .state import max_abs
         return max_abs(y)

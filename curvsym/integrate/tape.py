@@ -19,7 +19,7 @@ nodes contribute operations through their ``taylor_rule`` (the node protocol of
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Sequence
 
 import mpmath
 import numpy as np
@@ -47,10 +47,10 @@ class TapeOp:
     args: tuple
     kind: ClassVar[str] = "op"
 
-    def coefficient(self, k: int, coef: list, engine) -> Any:  # pragma: no cover - abstract
+    def coefficient(self, k: int, coef: list, engine: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def bind(self, engine):
+    def bind(self, engine: Any) -> Callable:
         """``(k, coef) ↦ coefficient`` with whatever can be precomputed for ``engine`` done once."""
         return lambda k, coef: self.coefficient(k, coef, engine)
 
@@ -78,7 +78,7 @@ class Const(TapeOp):
 class Add(TapeOp):
     kind: ClassVar[str] = "add"
 
-    def coefficient(self, k, coef, engine):
+    def coefficient(self, k: int, coef: list, engine: Any) -> Any:
         a, b = _get(coef[self.args[0]], k), _get(coef[self.args[1]], k)
         return a if b is None else (b if a is None else a + b)
 
@@ -87,7 +87,7 @@ class Add(TapeOp):
 class Sub(TapeOp):
     kind: ClassVar[str] = "sub"
 
-    def coefficient(self, k, coef, engine):
+    def coefficient(self, k: int, coef: list, engine: Any) -> Any:
         a, b = _get(coef[self.args[0]], k), _get(coef[self.args[1]], k)
         if b is None:
             return a
@@ -98,7 +98,7 @@ class Sub(TapeOp):
 class Neg(TapeOp):
     kind: ClassVar[str] = "neg"
 
-    def coefficient(self, k, coef, engine):
+    def coefficient(self, k: int, coef: list, engine: Any) -> Any:
         a = _get(coef[self.args[0]], k)
         return None if a is None else -a
 
@@ -110,10 +110,10 @@ class Scale(TapeOp):
     value: Any = None
     kind: ClassVar[str] = "scale"
 
-    def coefficient(self, k, coef, engine):
+    def coefficient(self, k: int, coef: list, engine: Any) -> Any:
         return self.bind(engine)(k, coef)
 
-    def bind(self, engine):
+    def bind(self, engine: Any) -> Callable:
         c, i = engine.scalar(self.value), self.args[0]
 
         def rule(k, coef):
@@ -128,7 +128,7 @@ class MatMul(TapeOp):
 
     kind: ClassVar[str] = "matmul"
 
-    def coefficient(self, k, coef, engine):
+    def coefficient(self, k: int, coef: list, engine: Any) -> Any:
         a, b = coef[self.args[0]], coef[self.args[1]]
         acc = None
         for j in range(0, k + 1):
@@ -143,7 +143,7 @@ class MatMul(TapeOp):
 class Transpose(TapeOp):
     kind: ClassVar[str] = "T"
 
-    def coefficient(self, k, coef, engine):
+    def coefficient(self, k: int, coef: list, engine: Any) -> Any:
         a = _get(coef[self.args[0]], k)
         return None if a is None else engine.transpose(a)
 
@@ -210,7 +210,7 @@ class Tracer:
         return self.record(MatMul((self._lift(o), self.index)))
 
     @property
-    def mT(self):
+    def mT(self) -> 'Tracer':
         return self.record(Transpose((self.index,)))
 
     T = mT
@@ -287,7 +287,7 @@ def trace_polynomial(rhs: GeneratedFunction, data: Sequence[np.ndarray], params:
 
 # --------------------------------------------------------------------------- coefficients
 
-def taylor_coefficients(tape: Tape, x0: Sequence, order: int, engine=None) -> list[list]:
+def taylor_coefficients(tape: Tape, x0: Sequence, order: int, engine: Any=None) -> list[list]:
     """Coefficients ``c[i][k]`` (k = 0..order) of the solution through ``x0``.
 
     Node coefficients are stored in lists; an entry past a list's end, or
@@ -315,7 +315,7 @@ def taylor_coefficients(tape: Tape, x0: Sequence, order: int, engine=None) -> li
     return [coef[v] for v in var_nodes]
 
 
-def horner(c: list, h) -> Any:
+def horner(c: list, h: Any) -> Any:
     """Σ_k c_k h^k by Horner's rule."""
     acc = c[-1]
     for ck in reversed(c[:-1]):

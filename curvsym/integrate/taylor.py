@@ -19,13 +19,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import mpmath
 
 from ..codegen import GeneratedFunction
 from ..errors import DivergenceError, OptionError
-from ..types import Data, Params, State, Times
+from ..types import Data, Params, State, Time, Times
 from .engines import make_engine
 from .runner import solve
 from .state import check_finite_state, local_tolerance, output_times, to_mp, working_dps
@@ -67,10 +67,10 @@ class Taylor(AbstractStepper):
     def order(self) -> int:
         return self.K
 
-    def init(self, field, t0, y0) -> _TaylorState:
+    def init(self, field: Callable, t0: Time, y0: State) -> _TaylorState:
         return _TaylorState(mpmath.mpf(0), mpmath.mpf(0))
 
-    def size(self, y: State):
+    def size(self, y: State) -> Any:
         return max(self.engine.max_abs(a) for a in y)
 
     def output(self, y: State) -> State:
@@ -80,7 +80,7 @@ class Taylor(AbstractStepper):
         """The user's mpf arrays in the engine's representation."""
         return tuple(self.engine.load(a) for a in y)
 
-    def step(self, field, t, y, t_max, state: _TaylorState) -> Step:
+    def step(self, field: Callable, t: Time, y: State, t_max: Time, state: _TaylorState) -> Step:
         """One Taylor step of at most t_max − t, with the series as dense output.
 
         Raises:

@@ -33,6 +33,8 @@ Nodes
 
 from __future__ import annotations
 
+from typing import Any
+
 import sympy as sp
 from sympy import Basic, Identity, MatAdd, MatMul, MatrixExpr
 from sympy.core.symbol import Str
@@ -99,7 +101,7 @@ class PsdInvPower(_SymmetricFunction):
         base = rf"{X}^{{+}}" if len(X) < 4 else rf"\left({X}\right)^{{+}}"
         return base if q == 1 else rf"\left({base}\right)^{{{printer._print(q)}}}"
 
-    def kernel_arguments(self, printer) -> str:
+    def kernel_arguments(self, printer: Any) -> str:
         return (f"{printer._print(self.X)}, {printer._print(self.q)}, "
                 f"{printer._print(self.damping)}, {self.strict}, xp, {self.args[4].name!r}")
 
@@ -138,7 +140,7 @@ class OperatorInvPower(MatrixNode):
         return Basic.__new__(cls, R, sp.sympify(q), sp.sympify(damping), _flag(strict), _label(label), *factors)
 
     @classmethod
-    def of(cls, R, Ps, Qs, q=1, damping=0, strict=False, label: str = "JJᵀ") -> "OperatorInvPower":
+    def of(cls, R: Any, Ps: Any, Qs: Any, q: Any=1, damping: Any=0, strict: bool=False, label: str = "JJᵀ") -> "OperatorInvPower":
         """𝒦^{+q}[R] for 𝒦(Y) = Σ_e Ps[e] Y Qs[e].
 
         Raises:
@@ -160,7 +162,7 @@ class OperatorInvPower(MatrixNode):
         return rest[:n], rest[n:]
 
     @property
-    def shape(self):
+    def shape(self) -> tuple:
         return self.R.shape
 
     def _latex(self, printer):
@@ -172,14 +174,14 @@ class OperatorInvPower(MatrixNode):
             op = rf"{K}^{{+}}" if q == 1 else rf"\left({K}^{{+}}\right)^{{{printer._print(q)}}}"
         return rf"{op}\left[{printer._print(self.R)}\right]"
 
-    def kernel_arguments(self, printer) -> str:
+    def kernel_arguments(self, printer: Any) -> str:
         Ps, Qs = self.factors
         ps = ", ".join(printer._print(p) for p in Ps)
         qs = ", ".join(printer._print(p) for p in Qs)
         return (f"{printer._print(self.R)}, ({ps},), ({qs},), {printer._print(self.q)}, "
                 f"{printer._print(self.damping)}, {self.strict}, xp, {self.args[4].name!r}")
 
-    def apply(self, Z: MatrixExpr, Ps=None, Qs=None) -> MatrixExpr:
+    def apply(self, Z: MatrixExpr, Ps: Any=None, Qs: Any=None) -> MatrixExpr:
         """𝒦(Z) = Σ_e P_e Z Q_e (with the node's own factors unless others are given)."""
         P0, Q0 = self.factors
         Ps, Qs = Ps or P0, Qs or Q0
@@ -225,7 +227,7 @@ class SqrtPsd(_SymmetricFunction):
     def _latex(self, printer):
         return rf"{printer._print(self.X)}^{{1/2}}"
 
-    def kernel_arguments(self, printer) -> str:
+    def kernel_arguments(self, printer: Any) -> str:
         return f"{printer._print(self.X)}, xp"
 
     def _eval_explicit(self, values, ev):

@@ -18,15 +18,15 @@ mode 1's equations do not involve mode 2 (the modes decouple), and reads off
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Sequence
 
 import sympy as sp
 from sympy import Identity, MatAdd, MatMul, MatrixSymbol, Transpose, ZeroMatrix
 
 from ..errors import DecouplingError, OptionError, ShapeError
 from .derive import model
-from .nodes import walker
 from .network import chain
+from .nodes import walker
 from .rules import AbstractRule as Rule
 
 __all__ = ["ModeDynamics", "mode_ode", "explicit", "conserved_quantity", "balanced_sigma_ode",
@@ -62,7 +62,7 @@ EXPLICIT = {
 """Explicit evaluation of SymPy's own matrix classes; curvsym's nodes answer through ``_eval_explicit``."""
 
 
-def explicit(expr, values: dict) -> sp.Matrix:
+def explicit(expr: Any, values: dict) -> sp.Matrix:
     """Evaluate a matrix expression with explicit SymPy matrices substituted for its symbols.
 
     Spectral nodes must meet diagonal arguments (as under the decoupled ansatz),
@@ -178,7 +178,7 @@ def balanced_sigma_ode(dyn: ModeDynamics) -> sp.Expr:
     return sp.simplify(sp.powsimp(dyn.sigma.xreplace(sub), force=True))
 
 
-def solve_balanced(dyn: ModeDynamics, sigma0: sp.Expr | None = None):
+def solve_balanced(dyn: ModeDynamics, sigma0: sp.Expr | None = None) -> Any:
     """Closed form σ(t) of the balanced mode ODE by ``sympy.dsolve`` (None if it finds none)."""
     t = sp.Symbol("t", nonnegative=True)
     sig = sp.Function("sigma")
@@ -197,7 +197,7 @@ def solve_balanced(dyn: ModeDynamics, sigma0: sp.Expr | None = None):
 
 
 def scalar_system_function(name: str, states: Sequence[sp.Symbol], rates: Sequence[sp.Expr],
-                           data: Sequence[sp.Symbol] = (), backend: str = "mpmath"):
+                           data: Sequence[sp.Symbol] = (), backend: str = "mpmath") -> Any:
     """Generated code for a scalar ODE system, as a flow on 1 × 1 matrices.
 
     Lets the matrix integrators (Taylor, GBS, DOP853) integrate reduced mode

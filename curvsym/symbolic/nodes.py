@@ -68,7 +68,7 @@ class MatrixNode(MatrixExpr):
         k = cls.kernel
         return getattr(k, "__func__", k).__name__
 
-    def kernel_arguments(self, printer) -> str:  # pragma: no cover - abstract
+    def kernel_arguments(self, printer: Any) -> str:  # pragma: no cover - abstract
         raise NotImplementedError(f"{type(self).__name__} must print its kernel arguments")
 
     def _curvsym_array(self, printer) -> str:

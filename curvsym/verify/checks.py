@@ -16,10 +16,10 @@ import mpmath
 import numpy as np
 
 from ..codegen import GeneratedFunction, generate_expressions
-from ..symbolic.derive import Model, balance, end_to_end, loss
 from ..errors import PrecisionError
 from ..integrate.state import max_abs, to_mp
 from ..integrate.trajectory import Trajectory
+from ..symbolic.derive import Model, balance, end_to_end, loss
 
 __all__ = ["CheckResult", "conservation_residual", "check_conservation", "balance_function", "balance_residual",
            "check_balance", "check_exponential_law", "evaluate_along"]

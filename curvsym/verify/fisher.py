@@ -12,16 +12,17 @@ ambient precision.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import mpmath
 import numpy as np
 
 from ..codegen import generate_expressions
-from ..errors import UnknownNameError
-from ..symbolic.derive import Model, end_to_end, layer_factors
-from ..integrate.state import to_mp
 from ..codegen.runtime import _sqrt_psd
+from ..errors import UnknownNameError
+from ..integrate.state import to_mp
+from ..symbolic.derive import Model, end_to_end, layer_factors
+from ..types import Data, State
 
 __all__ = ["flat", "unflat", "jacobian", "fisher", "dense_gradient", "dense_direction", "sym_power"]
 
@@ -68,13 +69,13 @@ def jacobian(m: Model, weights: Sequence[np.ndarray], data: Sequence[np.ndarray]
     return np.stack(cols, axis=1)
 
 
-def fisher(m: Model, weights, data) -> np.ndarray:
+def fisher(m: Model, weights: State, data: Data) -> np.ndarray:
     """F = JᵀJ (P × P)."""
     J = jacobian(m, weights, data)
     return J.T @ J
 
 
-def dense_gradient(m: Model, weights, data) -> np.ndarray:
+def dense_gradient(m: Model, weights: State, data: Data) -> np.ndarray:
     """∇L = Jᵀ vec((W − T) Σx^{½}) as a flat vector."""
     S, T = _split_data(m, data)
     backend = "mpmath" if weights[0].dtype == object else "numpy"
@@ -83,7 +84,7 @@ def dense_gradient(m: Model, weights, data) -> np.ndarray:
     return jacobian(m, weights, data).T @ np.ravel(r)
 
 
-def sym_power(F: np.ndarray, q, damping=0) -> np.ndarray:
+def sym_power(F: np.ndarray, q: Any, damping: Any=0) -> np.ndarray:
     """(F⁺)^q (or (F + λI)^{−q}) of a symmetric PSD matrix by eigendecomposition.
 
     Eigenvalues below a relative cutoff (1e-10; 10^{−dps/2} in mpmath) count as zero.
@@ -112,7 +113,7 @@ def _kron_block(G, A):
          for i in range(G.shape[0]) for j in range(A.shape[0])], dtype=object)
 
 
-def dense_direction(rule: str, m: Model, weights, data, q=1, damping=0) -> tuple:
+def dense_direction(rule: str, m: Model, weights: State, data: Data, q: Any=1, damping: Any=0) -> tuple:
     """Reference velocity of ``rule`` ∈ {gd, ngd, kfac, bernacchia} from dense matrices.
 
     gd: −g;  ngd: −(F⁺)^q g;  kfac: −blockdiag((G_e ⊗ A_e)⁺)^q g;  bernacchia: kfac/N.
@@ -141,6 +142,6 @@ def dense_direction(rule: str, m: Model, weights, data, q=1, damping=0) -> tuple
     return unflat(v, weights)
 
 
-def as_mp(weights, data, dps):
+def as_mp(weights: State, data: Data, dps: int) -> tuple:
     """Object-array copies at ``dps`` digits (a convenience for mpmath references)."""
     return to_mp(weights, dps), to_mp(data, dps)

@@ -24,6 +24,7 @@ from sympy import MatrixSymbol
 from ..codegen import GeneratedFunction, generate
 from ..symbolic.calculus import time_derivative
 from ..symbolic.derive import Model, gradient
+from ..types import Data, State
 from .fisher import flat, unflat
 
 __all__ = ["hvp_function", "dense_hessian", "sharpness", "min_curvature"]
@@ -84,13 +85,13 @@ def _eig(m, weights, data, which: str, method: str):
     return float(vals[0])
 
 
-def sharpness(m: Model, weights, data, method: str = "auto") -> float:
+def sharpness(m: Model, weights: State, data: Data, method: str = "auto") -> float:
     """λ_max of the Hessian at ``weights``: ``"dense"``, ``"lanczos"`` or ``"auto"`` (dense for P ≤ 400)."""
     P = sum(w.size for w in weights)
     return _eig(m, weights, data, "LA", ("dense" if P <= 400 else "lanczos") if method == "auto" else method)
 
 
-def min_curvature(m: Model, weights, data, method: str = "auto") -> float:
+def min_curvature(m: Model, weights: State, data: Data, method: str = "auto") -> float:
     """λ_min of the Hessian (negative away from minima; used for GD–GF comparisons)."""
     P = sum(w.size for w in weights)
     return _eig(m, weights, data, "SA", ("dense" if P <= 400 else "lanczos") if method == "auto" else method)

@@ -15,8 +15,18 @@ from typing import Callable
 
 from ...errors import UnknownNameError
 from .base import AbstractRule, Inverse
-from .builtin import (BUILTIN, Bernacchia, BlockNaturalGradient, GradientDescent, NaturalGradient, _factory,
-                      bernacchia, gd, kfac, natural_gradient)
+from .builtin import (
+    BUILTIN,
+    Bernacchia,
+    BlockNaturalGradient,
+    GradientDescent,
+    NaturalGradient,
+    _factory,
+    bernacchia,
+    gd,
+    kfac,
+    natural_gradient,
+)
 from .custom import CustomRule, custom, template
 from .text import load_rule_file, parse_expression, parse_rule
 

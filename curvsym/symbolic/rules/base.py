@@ -24,7 +24,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from enum import Enum
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import sympy as sp
 
@@ -59,7 +59,7 @@ class Inverse(str, Enum):
         return self is Inverse.STRICT
 
 
-def number(x) -> sp.Expr:
+def number(x: Any) -> sp.Expr:
     """Exact SymPy number from an int/float/str/Rational, or a Symbol unchanged.
 
     Raises:
@@ -75,7 +75,7 @@ def number(x) -> sp.Expr:
         raise OptionError(f"expected a number, got {x!r}") from None
 
 
-def check_q(q) -> sp.Expr:
+def check_q(q: Any) -> sp.Expr:
     """The correction exponent q ∈ [0, 1] (or a symbol).
 
     Raises:
@@ -87,7 +87,7 @@ def check_q(q) -> sp.Expr:
     return q
 
 
-def check_damping(lam) -> sp.Expr:
+def check_damping(lam: Any) -> sp.Expr:
     """The damping λ ≥ 0 (or a symbol).
 
     Raises:

@@ -28,7 +28,7 @@ gradient is not (its 𝒦⁺ *is* the definition).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import Any, Callable, ClassVar
 
 import sympy as sp
 from sympy import Identity, MatMul, MatrixExpr, Transpose
@@ -205,7 +205,7 @@ def gd() -> GradientDescent:
     return GradientDescent()
 
 
-def natural_gradient(q=1, damping=0, strict: bool = False) -> NaturalGradient:
+def natural_gradient(q: Any=1, damping: Any=0, strict: bool = False) -> NaturalGradient:
     """Full natural gradient −(F⁺)^q ∇L (min-norm for q = 1); see :class:`NaturalGradient`.
 
     Raises:
@@ -214,7 +214,7 @@ def natural_gradient(q=1, damping=0, strict: bool = False) -> NaturalGradient:
     return NaturalGradient(q, damping, Inverse.of(strict))
 
 
-def kfac(q=1, damping=0, strict: bool = True) -> BlockNaturalGradient:
+def kfac(q: Any=1, damping: Any=0, strict: bool = True) -> BlockNaturalGradient:
     """Block-diagonal natural gradient (K-FAC): −(G_e⁺)^q ∇_e L (A_e⁺)^q; see :class:`BlockNaturalGradient`.
 
     Raises:
@@ -223,7 +223,7 @@ def kfac(q=1, damping=0, strict: bool = True) -> BlockNaturalGradient:
     return BlockNaturalGradient(q, damping, Inverse.of(strict))
 
 
-def bernacchia(damping=0, strict: bool = True) -> Bernacchia:
+def bernacchia(damping: Any=0, strict: bool = True) -> Bernacchia:
     """Bernacchia et al.'s exact natural gradient −(1/N) G_e⁺ ∇_e L A_e⁺; see :class:`Bernacchia`.
 
     Raises:
