@@ -1,40 +1,84 @@
-"""Command line: ``curvsym prove``, ``curvsym derive``.
+"""Command line: ``curvsym prove``, ``derive``, ``rules``, ``bench``.
 
 Numbers flow one way: the CLI only parses arguments, calls the library and
-prints what it returns.
+prints what it returns.  Every mistake a user can make on the command line ends
+in one line naming it (``curvsym: error: …`` or argparse's own usage line), never
+in a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import re
 import sys
 from typing import Any, Sequence
 
 from .errors import CurvsymError
+
+RULE_FILE_HELP = """\
+A rule file holds `key = value` lines (`#` starts a comment):
+
+  name     = half block                                  # optional display name
+  velocity = -power(G, -q) @ grad @ power(A, -q)         # required, exactly once
+  q        = 1/2                                         # optional numbers: q, lam, N
+
+The velocity is one layer's dW/dt in the template symbols grad (= dL/dW),
+W, G (= W_>ᵀW_>), A (= W_< Σx W_<ᵀ), W_gt, W_lt, Sigma_x, E (= W − T), the
+scalars q, lam, N, and the functions inv, pinv, power(X, e), damped_power(X, e, λ),
+sqrt, with + - * / @ ** and .T.  The text is parsed without eval: anything else
+(attributes, calls, subscripts, keywords) is refused, and so is what cannot run
+(division by zero or by a parameter that may be zero, powers of non-square or
+non-symmetric matrices).  Example: examples/half_block.rule.
+"""
 
 
 def _widths(text: str) -> list[int]:
     try:
         ws = [int(x) for x in text.split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"widths must be comma-separated integers, got {text!r}")
+        raise argparse.ArgumentTypeError(f"widths must be comma-separated integers, got {text!r}") from None
+    bad = [w for w in ws if w < 1]
+    if bad:
+        raise argparse.ArgumentTypeError(f"every width must be a positive integer, got {bad[0]} in {text!r}")
     return ws
 
 
+def _digits(text: str) -> int:
+    try:
+        d = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--digits must be an integer, got {text!r}") from None
+    if d < 15:
+        raise argparse.ArgumentTypeError(
+            f"--digits must be at least 15 (the high-precision integrators need ≥ 15 digits), got {d}")
+    return d
+
+
+def _positive(kind: type, what: str):
+    def parse(text: str) -> Any:
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a positive number, got {text!r}") from None
+        if not v > 0:
+            raise argparse.ArgumentTypeError(f"{what} must be positive, got {text!r}")
+        return v
+    return parse
+
+
 def cmd_prove(args: Any) -> int:
+    """``curvsym prove``: run theorem files, print the verdict table; 0 iff every theorem passed."""
     from .verify.report import table, write_json
-    from .verify.theorem import discover, run_theorem
+    from .verify.theorem import discover, prove
     theorems = discover(args.paths)
     if args.select:
         theorems = [t for t in theorems if args.select.lower() in t.name.lower()]
     if not theorems:
-        print(f"no theorems found in {', '.join(args.paths)}", file=sys.stderr)
+        print(f"curvsym: error: no theorems found in {', '.join(args.paths)}", file=sys.stderr)
         return 2
-    reports = []
-    for th in theorems:
-        if not args.quiet:
-            print(f"… {th.name}", file=sys.stderr, flush=True)
-        reports.append(run_theorem(th, args.digits))
+    start = None if args.quiet else (lambda th: print(f"… {th.name}", file=sys.stderr, flush=True))
+    reports = prove(theorems, args.digits, args.timeout, args.jobs, on_start=start)
     print(table(reports))
     if args.json:
         write_json(reports, args.json)
@@ -43,13 +87,27 @@ def cmd_prove(args: Any) -> int:
 
 
 def cmd_derive(args: Any) -> int:
+    """``curvsym derive``: the gradient flow of a chain or linear ResNet, as LaTeX and/or code.
+
+    Raises:
+        ArchitectureError: ``--resnet`` with unequal widths.
+    """
+    from .errors import ArchitectureError
     from .symbolic import derive, network
-    net = network.resnet(args.widths[0], len(args.widths) - 1) if args.resnet else network.chain(args.widths)
+    if args.resnet:
+        if len(set(args.widths)) != 1:
+            raise ArchitectureError(f"a linear ResNet has one width (its skips are identities), got "
+                               f"{','.join(map(str, args.widths))}; repeat one width, e.g. "
+                               f"{','.join([str(args.widths[0])] * len(args.widths))}")
+        net = network.resnet(args.widths[0], len(args.widths) - 1)
+    else:
+        net = network.chain(args.widths)
     m = derive.model(net, whitened=args.whitened)
     flow = derive.gradient_flow(m)
     print(f"% {net.describe()}")
-    print(flow.latex())
-    if args.code:
+    if not args.no_latex:
+        print(flow.latex(expand=args.expand))
+    if args.code or args.no_latex:
         from .codegen import generate_flow
         gen = generate_flow(flow, backend=args.backend)
         print(f"\n# generated ({gen.n_products} matrix products per evaluation)\n{gen.source}")
@@ -57,23 +115,20 @@ def cmd_derive(args: Any) -> int:
 
 
 def cmd_rules(args: Any) -> int:
+    """``curvsym rules``: list the rules, or derive one (``--show``) or a rule file (``--file``)."""
     from .symbolic import derive, network
-    from .symbolic.rules import RULES, get_rule
+    from .symbolic.algebra import prove_conserved
+    from .symbolic.rules import RULES, get_rule, load_rule_file
     if args.file or args.show:
-        if args.file:
-            from .symbolic.rules import load_rule_file
-            rule = load_rule_file(args.file)
-        else:
-            rule = get_rule(args.show)
+        rule = load_rule_file(args.file) if args.file else get_rule(args.show)
         m = derive.model(network.chain(args.widths), whitened=args.whitened)
         flow = rule.flow(m)
         print(f"% {rule.name} on {m.network.describe()}")
-        print(flow.latex())
-        from .symbolic.algebra import prove_conserved
+        print(flow.latex(expand=args.expand))
         proofs = prove_conserved(flow) if m.depth > 1 else []
         if proofs:
-            print("% balance C_i conserved (exact): " + ", ".join(f"{p.quantity}: {'yes' if p.holds else 'no'}"
-                                                               for p in proofs))
+            print("% balance C_i conserved (exact): " + ", ".join(
+                f"{p.quantity}: {'yes' if p.holds else p.status}" for p in proofs))
         return 0
     print("available learning rules (curvsym rules --show KEY --widths 2,3,2 derives one):\n")
     for key in RULES:
@@ -86,6 +141,7 @@ def cmd_rules(args: Any) -> int:
 
 
 def cmd_bench(args: Any) -> int:
+    """``curvsym bench``: benchmark rows with ratios against named references."""
     from .bench import bench_ensemble, run, table
     rows = run(parts=args.only, quick=args.quick) if args.only else []
     if args.backend:
@@ -98,32 +154,56 @@ def cmd_bench(args: Any) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="curvsym", description="Symbolic-numeric learning dynamics of deep linear networks.")
-    sub = p.add_subparsers(dest="command", required=True)
+class _Parser(argparse.ArgumentParser):
+    """argparse with one-line errors: ``curvsym derive: error: … (see curvsym derive --help)``."""
 
-    pr = sub.add_parser("prove", help="run theorem files and print a verdict table")
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``curvsym`` argument parser (subcommands prove, derive, rules, bench)."""
+    from . import __version__
+    p = _Parser(prog="curvsym", description="Symbolic-numeric learning dynamics of deep networks.")
+    p.add_argument("--version", action="version", version=f"curvsym {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    pr = sub.add_parser("prove", help="run theorem files and print a verdict table",
+                        description="Run every theorem in the given files and folders (sub-folders included) and "
+                                    "print a verdict table.  Theorem files are ordinary Python run with your "
+                                    "rights: trust them like any script.")
     pr.add_argument("paths", nargs="+", help="theorem files or folders of them")
     pr.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    pr.add_argument("--digits", type=int, default=None, help="override every theorem's working digits")
+    pr.add_argument("--digits", type=_digits, default=None, help="override every theorem's working digits (≥ 15)")
     pr.add_argument("-k", "--select", metavar="TEXT", help="only theorems whose name contains TEXT")
+    pr.add_argument("-j", "--jobs", type=_positive(int, "--jobs"), default=os.cpu_count() or 1,
+                    help="theorems run in this many processes at once (default: all cores)")
+    pr.add_argument("--timeout", type=_positive(float, "--timeout"), default=900.0, metavar="SECONDS",
+                    help="wall-clock limit per theorem; one that runs out is reported as TIMEOUT (default 900)")
     pr.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     pr.set_defaults(func=cmd_prove)
 
     de = sub.add_parser("derive", help="print the gradient-flow ODEs (LaTeX) and optionally the generated code")
-    de.add_argument("widths", type=_widths, help="layer widths n_0,n_1,…,n_N")
-    de.add_argument("--resnet", action="store_true", help="linear ResNet of width n_0 and depth len(widths)−1")
+    de.add_argument("widths", type=_widths, help="layer widths n_0,n_1,…,n_N (positive integers)")
+    de.add_argument("--resnet", action="store_true", help="linear ResNet of width n (give n repeated depth+1 times)")
     de.add_argument("--whitened", action="store_true", help="Σx = I")
+    de.add_argument("--expand", action="store_true", help="print every velocity flattened instead of named "
+                                                          "intermediates")
     de.add_argument("--code", action="store_true", help="also print the generated Python")
+    de.add_argument("--no-latex", action="store_true", help="print the generated Python only")
     de.add_argument("--backend", default="numpy", choices=("numpy", "mpmath", "array_api"))
     de.set_defaults(func=cmd_derive)
 
-    ru = sub.add_parser("rules", help="list the learning rules with their formulas, or derive one")
+    ru = sub.add_parser("rules", help="list the learning rules with their formulas, or derive one",
+                        description="List the learning rules, derive one (--show KEY), or derive a rule from a "
+                                    "rule file (--file).", epilog=RULE_FILE_HELP,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
     ru.add_argument("--latex", action="store_true", help="print formulas as LaTeX")
     ru.add_argument("--show", metavar="KEY", help="derive the flow of this rule")
     ru.add_argument("--file", metavar="RULE_FILE", help="derive a user rule from a rule file (parsed safely)")
     ru.add_argument("--widths", type=_widths, default=[2, 3, 2], help="widths for --show/--file (default 2,3,2)")
     ru.add_argument("--whitened", action="store_true", help="Σx = I")
+    ru.add_argument("--expand", action="store_true", help="print the velocities flattened")
     ru.set_defaults(func=cmd_rules)
 
     be = sub.add_parser("bench", help="benchmarks: ratios against named references, measured side by side")
@@ -135,8 +215,24 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_NEGATIVE_LIST = re.compile(r"^-\d[\d,\-]*$")
+
+
+def _protect_negative_lists(argv: list[str]) -> list[str]:
+    """``derive -1,2`` would read ``-1,2`` as an option; put ``--`` before such a value so that its
+    validation can name the bad width."""
+    for k, a in enumerate(argv):
+        if a == "--":
+            break
+        if _NEGATIVE_LIST.match(a) and not re.match(r"^-\d+$", a):
+            return argv[:k] + ["--"] + argv[k:]
+    return argv
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run the command line; returns the exit status (2 for a usage or input error)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser().parse_args(_protect_negative_lists(argv))
     try:
         return args.func(args)
     except CurvsymError as exc:

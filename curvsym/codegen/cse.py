@@ -13,7 +13,7 @@ from typing import Any, Sequence
 import sympy as sp
 from sympy import Identity, MatAdd, MatMul, MatrixExpr, MatrixSymbol, Transpose, ZeroMatrix
 
-__all__ = ["matrix_cse"]
+__all__ = ["matrix_cse", "hash_cons"]
 
 
 def _is_leaf(x) -> bool:
@@ -32,6 +32,12 @@ def matrix_cse(exprs: Sequence[Any], symbols: Any=None, optimizations: Any=None,
     is computed once); transposes of temporaries stay inline as views.  Has the
     signature of :func:`sympy.cse`, so ``lambdify(..., cse=matrix_cse)`` uses it.
     """
+    replacements, reduced, _ = hash_cons(exprs)
+    return replacements, reduced
+
+
+def hash_cons(exprs: Sequence[Any], prefix: str = "x") -> tuple[list, list, dict]:
+    """(replacements, reduced, names): :func:`matrix_cse` plus the map original subtree → temporary."""
     names: dict = {}
     replacements: list = []
 
@@ -48,10 +54,10 @@ def matrix_cse(exprs: Sequence[Any], symbols: Any=None, optimizations: Any=None,
             names[x] = node  # a scalar multiple of one matrix stays inline
             return node
         k = len(replacements)
-        sym = MatrixSymbol(f"x{k}", *x.shape) if isinstance(x, MatrixExpr) else sp.Symbol(f"x{k}")
+        sym = MatrixSymbol(f"{prefix}{k}", *x.shape) if isinstance(x, MatrixExpr) else sp.Symbol(f"{prefix}{k}")
         replacements.append((sym, node))
         names[x] = sym
         return sym
 
     reduced = [visit(e) for e in exprs]
-    return replacements, reduced
+    return replacements, reduced, names

@@ -25,9 +25,10 @@ class ArrayPrinter(PythonCodePrinter):
 
     printmethod = "_curvsym_array"
 
-    def __init__(self, settings: dict | None = None, exact: bool = False):
+    def __init__(self, settings: dict | None = None, exact: bool = False, like: str = "_like"):
         super().__init__(settings or {})
         self.exact = exact
+        self.like = like  # the argument whose dtype and device constants (I, 0) take
 
     def _paren(self, expr) -> str:
         s = self._print(expr)
@@ -60,10 +61,10 @@ class ArrayPrinter(PythonCodePrinter):
         return f"{self._paren(expr.arg)}.mT"
 
     def _print_Identity(self, expr) -> str:
-        return f"_eye({expr.shape[0]}, xp, _like)"
+        return f"_eye({expr.shape[0]}, xp, {self.like})"
 
     def _print_ZeroMatrix(self, expr) -> str:
-        return f"_zeros({expr.shape[0]}, {expr.shape[1]}, xp, _like)"
+        return f"_zeros({expr.shape[0]}, {expr.shape[1]}, xp, {self.like})"
 
     def _print_Trace(self, expr) -> str:
         return f"_trace({self._print(expr.arg)}, xp)"

@@ -250,3 +250,43 @@ def _operator_inv_power_array(R, Ps, Qs, q, lam, strict, xp, label: str = "JJᵀ
 _psd_inv_power = kernel("_psd_inv_power", _psd_inv_power_array, _psd_inv_power_mp)
 _sqrt_psd = kernel("_sqrt_psd", _sqrt_psd_array, _sqrt_psd_mp)
 _operator_inv_power = kernel("_operator_inv_power", _operator_inv_power_array, _operator_inv_power_mp)
+
+
+# --------------------------------------------------------------------------- standalone modules
+
+_ERROR_FALLBACK = '''try:
+    from curvsym.errors import SingularPreconditionerError
+except ImportError:  # runs without curvsym
+    class SingularPreconditionerError(ValueError):
+        """A preconditioner must be inverted but is singular and no damping was given."""
+'''
+
+
+def standalone_source(source: str, backend: str) -> str:
+    """Imports and runtime code a generated ``source`` needs to run as its own module.
+
+    The helpers (``_eye``, ``_zeros``, ``_trace``) and the array kernels of the
+    nodes it calls are inlined, so a NumPy or array-API module needs only NumPy;
+    an mpmath module that calls node kernels imports them from curvsym.
+    """
+    import inspect
+
+    from ..symbolic.nodes import KERNELS
+    lines = ["from __future__ import annotations", "", "import numpy as np"]
+    if backend == "mpmath":
+        lines.append("from mpmath import mpf")
+    helpers = [n for n in HELPERS if f"{n}(" in source]
+    kernels = [n for n in KERNELS if f"{n}(" in source]
+    if backend == "mpmath" and kernels:
+        lines.append(f"from curvsym.codegen.runtime import {', '.join(kernels)}")
+        kernels = []
+    parts = ["\n".join(lines)]
+    if kernels:
+        support = [_xp_powers, _singular] + ([operator_matrix] if "_operator_inv_power" in kernels else [])
+        parts.append(_ERROR_FALLBACK + f"RCOND_FLOAT = {RCOND_FLOAT!r}")
+        parts += [inspect.getsource(f) for f in support]
+        for name in kernels:
+            impl = KERNELS[name].array
+            parts.append(inspect.getsource(impl).replace(f"def {impl.__name__}(", f"def {name}(", 1))
+    parts += [inspect.getsource(HELPERS[n]) for n in helpers]
+    return "\n\n\n".join(p.rstrip() for p in parts)

@@ -179,10 +179,10 @@ def integrate_double(rhs: GeneratedFunction, weights: State, data: Data, t_eval:
     if t_eval.ndim != 1 or len(t_eval) < 1 or np.any(np.diff(t_eval) < 0) or not np.all(np.isfinite(t_eval)):
         raise OptionError("t_eval must be a non-empty, finite, non-decreasing 1-D sequence of times")
     split = unflattener([w.shape for w in weights])
-    f, like = rhs.func, weights[0]
+    f = rhs.func
 
     def field(y):
-        return np.concatenate([np.ravel(v) for v in f(*split(y), *data, **params, xp=np, _like=like)])
+        return np.concatenate([np.ravel(v) for v in f(*split(y), *data, **params, xp=np)])
 
     stepper = DOP853(rtol, atol)
     sol = solve(stepper, field, flatten(weights), [float(t) for t in t_eval], max_steps=max_steps,

@@ -78,10 +78,9 @@ def _prepare(rhs: GeneratedFunction, weights, data, params):
         if w.shape[:-2] != batch:
             raise ShapeError("all layers must share the batch size")
     f = rhs.func
-    like = weights[0]
 
     def field(state):
-        return f(*state, *data, **params, xp=xp, _like=like)
+        return f(*state, *data, **params, xp=xp)
 
     return xp, field, batch[0]
 

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 import mpmath
+import numpy as np
 
 from ..codegen import GeneratedFunction
 from ..errors import DivergenceError
@@ -163,10 +164,9 @@ def integrate_extrapolation(rhs: GeneratedFunction, weights: State, data: Data, 
         y = to_mp(weights, wdps)
         d = rhs.validate(y, to_mp(data, wdps), params)  # shapes, finiteness, symmetric Σx
         func = rhs.func
-        like = y[0]
 
         def f(state):
-            return func(*state, *d, **params, xp=None, _like=like)
+            return func(*state, *d, **params, xp=np)
 
         stepper = GBS(k, tol, wdps, first_step)
         sol = solve(stepper, f, y, output_times(t_eval), max_steps=max_steps, max_norm=max_norm,

@@ -89,16 +89,20 @@ def unflattener(shapes: Sequence[tuple[int, int]]) -> Callable:
 
 
 def progress_bar(progress: bool | None, total: float, desc: str) -> Any:
-    """A tqdm bar over integration time, or None.
+    """A tqdm bar over simulated time (unit: time units of the flow), or None.
 
-    ``progress=None`` (the default of the integrators) shows one only on an
-    interactive terminal and only for runs longer than 2 s; ``False`` never does.
+    ``progress=None`` (the default of every integrator) shows one for runs that
+    last longer than 2 s — on a terminal, in a notebook and in a log alike (a log
+    gets a line every 10 s at most); ``True`` shows it at once; ``False`` never.
     """
     import sys
-    if progress is False or (progress is None and not sys.stderr.isatty()):
+    if progress is False:
         return None
     from tqdm.auto import tqdm
-    return tqdm(total=total, unit="t", desc=desc, leave=False, delay=0 if progress else 2.0)
+    tty = sys.stderr.isatty()
+    return tqdm(total=total, unit="t", unit_scale=False, desc=desc, leave=False, delay=0 if progress else 2.0,
+                mininterval=0.1 if tty else 10.0, bar_format="{desc}: {percentage:3.0f}%|{bar}| t = {n:.4g} of "
+                "{total:.4g} [{elapsed}<{remaining}]")
 
 
 def output_times(t_eval: Times) -> list:

@@ -272,7 +272,7 @@ def trace_polynomial(rhs: GeneratedFunction, data: Sequence[np.ndarray], params:
         tape.append(Const((), d))
         consts.append(Tracer(tape, len(tape) - 1))
     try:
-        out = func(*variables, *consts, **(params or {}), xp=_FakeXp(), _like=variables[0])
+        out = func(*variables, *consts, **(params or {}), xp=_FakeXp())
     except NotPolynomialError:
         raise
     except (TypeError, AttributeError) as exc:  # e.g. an mpf(...) * Tracer reaching mpmath

@@ -63,6 +63,7 @@ class Model:
     Sigma: MatrixExpr
     T: MatrixSymbol
     whitened: bool = False
+    _memo: dict = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def depth(self) -> int:
@@ -141,6 +142,21 @@ def _path_sums(m: Model, edges: Sequence[Edge], start, order) -> dict:
     return maps
 
 
+def _memoised(fn):
+    """Cache ``fn(m, *args)`` on the model: derivations are pure, and sharing their results makes
+    every later comparison of the (deep) expression trees an identity check."""
+    import functools
+
+    @functools.wraps(fn)
+    def wrapper(m: Model, *args):
+        key = (fn.__name__, args)
+        if key not in m._memo:
+            m._memo[key] = fn(m, *args)
+        return m._memo[key]
+    return wrapper
+
+
+@_memoised
 def forward_maps(m: Model) -> dict:
     """``{v: M(v)}``, the map from the input to node v (None = identity)."""
     net = m.network
@@ -157,6 +173,7 @@ def _accumulate_backward(m: Model, seed: MatrixExpr | None, term) -> dict:
     return maps
 
 
+@_memoised
 def reverse_maps(m: Model) -> dict:
     """``{v: R(v)}``, the map from node v to the output (None = identity): R(u) = Σ_{u→w} R(w) W_e."""
     return _accumulate_backward(m, None, lambda e, R: _mul(R, m.symbol_of(e)))
@@ -173,11 +190,13 @@ def layer_factors(m: Model) -> tuple[tuple[MatrixExpr, MatrixExpr], ...]:
     return tuple((_materialise(M[e.source], net.n_in), _materialise(R[e.target], net.n_out)) for e in net.weights)
 
 
+@_memoised
 def end_to_end(m: Model) -> MatrixExpr:
     """W = Σ_paths Π edge maps (for a chain, W_N ⋯ W_1)."""
     return _materialise(forward_maps(m)[m.network.output], m.network.n_in)
 
 
+@_memoised
 def residual(m: Model) -> MatrixExpr:
     """W − T."""
     return MatAdd(end_to_end(m), MatMul(-1, m.T, evaluate=False), evaluate=False)
@@ -189,11 +208,13 @@ def loss(m: Model) -> sp.Expr:
     return sp.Rational(1, 2) * sp.Trace(_mul(e, m.Sigma, Transpose(e)))
 
 
+@_memoised
 def output_gradient(m: Model) -> MatrixExpr:
     """G = ∂L/∂W = (W − T) Σx."""
     return _materialise(_mul(residual(m), m.Sigma), m.network.n_in)
 
 
+@_memoised
 def _backward_maps(m: Model, G: MatrixExpr) -> dict:
     """B(v) = R(v)ᵀ G, by B(u) = Σ_{u→w} W_eᵀ B(w) (reverse-mode accumulation)."""
     return _accumulate_backward(m, G, lambda e, B: _mul(_T(m.symbol_of(e)), B))
@@ -231,8 +252,16 @@ class Flow:
         return [sp.Eq(sp.Derivative(sp.Function(w.name)(t), t), display(v, self.model), evaluate=False)
                 for w, v in zip(self.model.weights, self.velocities)]
 
-    def latex(self) -> str:
-        """The ODEs as a LaTeX ``aligned`` block, ``\\dot{W}_{i} &= …``."""
+    def latex(self, expand: bool = False) -> str:
+        """The ODEs as a LaTeX ``aligned`` block.
+
+        By default shared subexpressions are printed once under names (M_v, W, E,
+        B_v, X_k; see :mod:`curvsym.symbolic.printing`) and the velocities in those
+        names; ``expand=True`` prints every velocity flattened, ``\\dot{W}_{i} &= …``.
+        """
+        if not expand:
+            from .printing import named_latex
+            return named_latex(self)
         rows = [rf"\dot{{{sp.latex(w)}}} &= {sp.latex(display(v, self.model))}"
                 for w, v in zip(self.model.weights, self.velocities)]
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"

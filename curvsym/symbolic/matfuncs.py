@@ -185,7 +185,8 @@ class OperatorInvPower(MatrixNode):
         """𝒦(Z) = Σ_e P_e Z Q_e (with the node's own factors unless others are given)."""
         P0, Q0 = self.factors
         Ps, Qs = Ps or P0, Qs or Q0
-        return _sum([MatMul(P, Z, Q, evaluate=False) for P, Q in zip(Ps, Qs)], Z.shape)
+        terms = [[f for f in (P, Z, Q) if not isinstance(f, Identity)] for P, Q in zip(Ps, Qs)]
+        return _sum([t[0] if len(t) == 1 else MatMul(*t, evaluate=False) for t in terms], Z.shape)
 
     def _eval_time_derivative(self, velocities, d):
         moving = self.free_symbols & set(velocities)

@@ -23,6 +23,7 @@ Constructors:
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass
 from typing import Hashable, Sequence
 
@@ -153,9 +154,9 @@ def from_graph(graph: nx.DiGraph) -> Network:
     widths = {}
     for v, data in graph.nodes(data=True):
         n = data.get("width")
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < 1:
             raise ArchitectureError(f"node {v!r} needs a positive integer 'width', got {n!r}")
-        widths[v] = n
+        widths[v] = int(n)  # NumPy integers are welcome
     order = tuple(nx.lexicographical_topological_sort(graph, key=str))
     position = {v: i for i, v in enumerate(order)}
     raw = sorted(_edge_items(graph), key=lambda e: (position[e[0]], position[e[1]]))

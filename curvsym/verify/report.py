@@ -25,13 +25,13 @@ def table(reports: Sequence[TheoremReport]) -> str:
     for r in reports:
         e = r.evidence
         if e is None:
-            rows.append((r.name, "—", "—", "—", "—", "—", f"{r.seconds:.1f}s", "ERROR"))
+            rows.append((r.name, "—", "—", "—", "—", "—", f"{r.seconds:.1f}s", r.verdict))
             continue
         neg = "n/a" if e.negative is None else (
             f"rejected ({_fmt_res(e.negative.residual)})" if r.negative_rejected else
             f"NOT rejected ({_fmt_res(e.negative.residual)})")
         rows.append((r.name, e.symbolic, _fmt_res(e.numeric.residual), _fmt_digits(e.numeric.digits),
-                     f"{e.numeric.tolerance:.0e}", neg, f"{r.seconds:.1f}s", "PASS" if r.passed else "FAIL"))
+                     f"{e.numeric.tolerance:.0e}", neg, f"{r.seconds:.1f}s", r.verdict))
     widths = [max(len(str(x)) for x in col) for col in zip(head, *rows)]
     line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
     out = [line(head), line("-" * w for w in widths)] + [line(r) for r in rows]

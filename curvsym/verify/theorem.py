@@ -9,23 +9,26 @@ rule or setting where the claim is false, which the same check must reject.
 A theorem passes iff its symbolic part is not refuted, its numerical check
 passes, and its negative control is rejected.  Theorem files are code written
 by the user and are imported as such; rule *text* is never evaluated (see
-:mod:`curvsym.rules_text`).
+:mod:`curvsym.symbolic.rules.text`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
+import signal
 import sys
+import threading
 import time
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Sequence
 
 from ..errors import TheoremFileError
 from .checks import CheckResult
 
-__all__ = ["Evidence", "Theorem", "TheoremReport", "theorem", "discover", "run_theorem"]
+__all__ = ["Evidence", "Theorem", "TheoremReport", "theorem", "discover", "run_theorem", "prove"]
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,16 @@ class TheoremReport:
     seconds: float
     digits: int
     error: str | None = None
+    timed_out: bool = False
+
+    @property
+    def verdict(self) -> str:
+        """PASS, FAIL, ERROR (it raised) or TIMEOUT."""
+        if self.timed_out:
+            return "TIMEOUT"
+        if self.evidence is None:
+            return "ERROR"
+        return "PASS" if self.passed else "FAIL"
 
     @property
     def negative_rejected(self) -> bool | None:
@@ -86,7 +99,7 @@ class TheoremReport:
 
     def as_dict(self) -> dict:
         e = self.evidence
-        out = {"theorem": self.name, "statement": self.statement, "passed": self.passed,
+        out = {"theorem": self.name, "statement": self.statement, "passed": self.passed, "verdict": self.verdict,
                "digits_requested": self.digits, "seconds": round(self.seconds, 3), "error": self.error}
         if e is not None:
             out.update({
@@ -105,8 +118,23 @@ def _check_dict(c: CheckResult) -> dict:
             "details": {k: (v if isinstance(v, (int, float, str, type(None))) else str(v)) for k, v in c.details.items()}}
 
 
+def _broken(path: Path, exc: BaseException) -> Theorem:
+    """A stand-in for a theorem file that cannot be imported: running it reports the error."""
+    where = f"{path}:{exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else str(path)
+    message = f"{type(exc).__name__} in {where}: {getattr(exc, 'msg', None) or exc}"
+
+    def fail(digits: int) -> Evidence:
+        raise TheoremFileError(message)
+    return Theorem(f"{path.name} (not importable)", "the file could not be imported", fail, 0, str(path))
+
+
 def discover(paths: Iterable[str | Path]) -> list[Theorem]:
-    """Import every ``*.py`` file (not starting with ``_``) under ``paths`` and collect its theorems.
+    """Import every ``*.py`` file (not starting with ``_``) under ``paths``, sub-folders included.
+
+    A file that cannot be imported (a syntax error, an exception at import) is not
+    fatal: it yields one stand-in theorem whose run reports the error as an ERROR
+    row, and the other files still run.  Theorem files are ordinary Python and run
+    with the user's rights: trust them like any script.
 
     Raises:
         TheoremFileError: a path does not exist.
@@ -116,22 +144,55 @@ def discover(paths: Iterable[str | Path]) -> list[Theorem]:
         p = Path(p)
         if not p.exists():
             raise TheoremFileError(f"no such theorem file or folder: {p}")
-        files = sorted(p.glob("*.py")) if p.is_dir() else [p]
+        files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
         for f in files:
-            if f.name.startswith("_"):
+            if f.name.startswith("_") or any(part.startswith((".", "_")) for part in f.relative_to(p).parts[:-1]
+                                             if p.is_dir()):
                 continue
-            mod_name = f"curvsym_theorem_{f.stem}_{abs(hash(str(f.resolve())))}"
-            spec = importlib.util.spec_from_file_location(mod_name, f)
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[mod_name] = module
-            spec.loader.exec_module(module)
-            ths = [v for v in vars(module).values() if isinstance(v, Theorem)]
-            found.extend(Theorem(t.name, t.statement, t.func, t.digits, str(f)) for t in ths)
+            found.extend(_load(f))
     return found
 
 
-def run_theorem(th: Theorem, digits: int | None = None) -> TheoremReport:
-    """Run one theorem, timing it; an exception becomes a failed report naming the error.
+def _load(f: Path) -> list[Theorem]:
+    mod_name = f"curvsym_theorem_{f.stem}_{abs(hash(str(f.resolve())))}"
+    try:
+        spec = importlib.util.spec_from_file_location(mod_name, f)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[mod_name] = module
+        spec.loader.exec_module(module)
+    except Exception as exc:  # reported as a row, the other files still run
+        sys.modules.pop(mod_name, None)
+        return [_broken(f, exc)]
+    ths = [v for v in vars(module).values() if isinstance(v, Theorem)]
+    return [Theorem(t.name, t.statement, t.func, t.digits, str(f)) for t in ths]
+
+
+class TheoremTimeout(Exception):
+    """Raised inside a theorem whose wall-clock time ran out (becomes a TIMEOUT row)."""
+
+
+@contextlib.contextmanager
+def _alarm(seconds: float | None):
+    """Raise :class:`TheoremTimeout` in this thread after ``seconds`` (main thread, POSIX; else no limit)."""
+    usable = (seconds is not None and seconds > 0 and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def expire(signum, frame):
+        raise TheoremTimeout(f"stopped after the timeout of {seconds:g} s")
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+def run_theorem(th: Theorem, digits: int | None = None, timeout: float | None = None) -> TheoremReport:
+    """Run one theorem, timing it; an exception or a timeout becomes a failed report naming it.
 
     Raises:
         TheoremFileError: never: a theorem that returns something other than Evidence, or raises,
@@ -140,11 +201,55 @@ def run_theorem(th: Theorem, digits: int | None = None) -> TheoremReport:
     d = digits or th.digits
     start = time.perf_counter()
     try:
-        ev = th(d)
+        with _alarm(timeout):
+            ev = th(d)
         if not isinstance(ev, Evidence):
             raise TheoremFileError(f"theorem {th.name!r} returned {type(ev).__name__}, not Evidence")
         return TheoremReport(th.name, th.statement, ev, time.perf_counter() - start, d)
+    except TheoremTimeout as exc:
+        return TheoremReport(th.name, th.statement, None, time.perf_counter() - start, d, str(exc), timed_out=True)
     except Exception as exc:  # reported, never swallowed silently
         msg = f"{type(exc).__name__}: {exc}"
-        tb = traceback.format_exc(limit=3)
-        return TheoremReport(th.name, th.statement, None, time.perf_counter() - start, d, msg + "\n" + tb)
+        tb = "" if isinstance(exc, TheoremFileError) else "\n" + traceback.format_exc(limit=3)
+        return TheoremReport(th.name, th.statement, None, time.perf_counter() - start, d, msg + tb)
+
+
+def _run_in_worker(source: str, index: int, digits: int | None, timeout: float | None) -> TheoremReport:
+    """Worker side of :func:`prove`: import the file again, run its ``index``-th theorem."""
+    th = _load(Path(source))[index]
+    return run_theorem(th, digits, timeout)
+
+
+def prove(theorems: Sequence[Theorem], digits: int | None = None, timeout: float | None = None, jobs: int = 1,
+          on_start: Callable[[Theorem], None] | None = None) -> list[TheoremReport]:
+    """Run ``theorems`` (``jobs`` processes at once) and return their reports in the given order.
+
+    Each theorem gets its own wall-clock ``timeout`` (seconds); one that runs out
+    is reported as TIMEOUT and the others go on.  With ``jobs > 1`` the theorem
+    files are imported again in worker processes (``concurrent.futures``).
+    """
+    if jobs <= 1 or len(theorems) <= 1:
+        out = []
+        for th in theorems:
+            if on_start is not None:
+                on_start(th)
+            out.append(run_theorem(th, digits, timeout))
+        return out
+    import concurrent.futures as cf
+    import multiprocessing as mp
+    index = {}
+    for th in theorems:  # the position of each theorem inside its own file
+        same = [t for t in theorems if t.source == th.source]
+        index[id(th)] = [t.name for t in same].index(th.name)
+    context = mp.get_context("fork") if "fork" in mp.get_all_start_methods() else None
+    with cf.ProcessPoolExecutor(max_workers=jobs, mp_context=context) as pool:
+        futures = []
+        for th in theorems:
+            if on_start is not None:
+                on_start(th)
+            if th.source and Path(th.source).exists() and not th.name.endswith("(not importable)"):
+                futures.append(pool.submit(_run_in_worker, th.source, index[id(th)], digits, timeout))
+            else:
+                futures.append(None)
+        return [f.result() if f is not None else run_theorem(th, digits, timeout)
+                for f, th in zip(futures, theorems)]

@@ -139,8 +139,15 @@ class NaturalGradient(_CurvatureCorrected):
 
 
 def _block(m: Model, q, lam, strict: bool, scale=1) -> tuple:
-    """V_e = −scale · (G_e⁺)^q ∇_e L (A_e⁺)^q for every weight edge."""
+    """V_e = −scale · (G_e⁺)^q ∇_e L (A_e⁺)^q for every weight edge.
+
+    A weight leaving the input node has M_e = I, so A_e = Σx and ∇_e L = R_eᵀ(W − T)Σx;
+    for q = 1 and λ = 0 the product Σx Σx⁺ = I (Σx ≻ 0) is cancelled exactly:
+    V_e = −scale · G_e⁺ R_eᵀ(W − T).
+    """
     out = []
+    cancel = q == 1 and lam == 0 and not m.whitened
+    bare = gradient(m, residual(m)) if cancel else ()  # R_eᵀ (W − T) M_eᵀ: the gradient without Σx
     for k, ((M, R), g) in enumerate(zip(layer_factors(m), gradient(m))):
         G = R if isinstance(R, Identity) else product(Transpose(R), R)
         A = m.Sigma if isinstance(M, Identity) else _maybe(product, M, m.Sigma, _tr(M))
@@ -148,6 +155,8 @@ def _block(m: Model, q, lam, strict: bool, scale=1) -> tuple:
         # (I⁺)^q = I is dropped by PsdInvPower itself; a damped identity is kept: (1 + λ)^{−q} I
         left = PsdInvPower(G, q, lam, strict, f"G for {name} (W_>ᵀW_>)")
         right = PsdInvPower(A, q, lam, strict, f"A for {name} (W_< Σx W_<ᵀ)")
+        if cancel and isinstance(M, Identity):
+            g, right = bare[k], Identity(A.shape[0])
         out.append(MatMul(-scale, *[x for x in (left, g, right) if not isinstance(x, Identity)], evaluate=False))
     return tuple(out)
 

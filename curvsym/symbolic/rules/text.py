@@ -25,6 +25,7 @@ A rule *file* holds ``key = value`` lines (``#`` comments)::
 from __future__ import annotations
 
 import ast
+import math
 from pathlib import Path
 
 import sympy as sp
@@ -67,7 +68,7 @@ def parse_expression(text: str) -> sp.Basic:
         tree = ast.parse(text.replace("^", "**").strip(), mode="eval")
     except SyntaxError as exc:
         raise RuleParseError(f"not a valid expression: {exc.msg} at column {exc.offset}") from None
-    return _build(tree.body, 0)
+    return _finite(_build(tree.body, 0), "the expression")
 
 
 def _build(node: ast.AST, depth: int):
@@ -77,6 +78,8 @@ def _build(node: ast.AST, depth: int):
     if isinstance(node, ast.Constant):
         if isinstance(node.value, bool) or not isinstance(node.value, (int, float)):
             raise RuleParseError(f"only numeric constants are allowed, got {node.value!r}")
+        if not math.isfinite(node.value):
+            raise RuleParseError(f"the constant {node.value!r} is not finite")
         return sp.nsimplify(node.value, rational=True)
     if isinstance(node, ast.Name):
         if node.id not in _NAMES:
@@ -104,13 +107,15 @@ def _build(node: ast.AST, depth: int):
         if isinstance(op, ast.Div):
             if _is_matrix(b):
                 raise RuleParseError("division by a matrix is not defined; use inv(X) or pinv(X)")
+            _check_divisor(b)
             return a / b
         if isinstance(op, ast.Pow):
             if _is_matrix(b):
                 raise RuleParseError("a matrix cannot be an exponent")
             if _is_matrix(a):
+                _check_psd_argument(a, "'**'")
                 return template.power(a, b)
-            return a ** b
+            return _finite(a ** b, "a power")
         raise RuleParseError(f"operator {type(op).__name__} is not allowed")
     if isinstance(node, ast.Attribute):
         if node.attr != "T":
@@ -130,8 +135,40 @@ def _build(node: ast.AST, depth: int):
         args = [_build(a, d) for a in node.args]
         if not _is_matrix(args[0]) or any(_is_matrix(x) for x in args[1:]):
             raise RuleParseError(f"{node.func.id} takes a matrix, then scalars")
+        _check_psd_argument(args[0], node.func.id)
         return f(*args)
     raise RuleParseError(f"{type(node).__name__} is not allowed in a rule expression")
+
+
+_MAY_VANISH = {template.q: "q ∈ [0, 1]", template.lam: "λ ≥ 0"}
+
+
+def _check_divisor(b) -> None:
+    """Refuse a scalar divisor that is 0 or may be 0 (q and λ may; N may not)."""
+    if b.is_number and b == 0:
+        raise RuleParseError("division by zero")
+    for s, why in _MAY_VANISH.items():
+        if s in b.free_symbols and b.subs(s, 0) == 0:
+            raise RuleParseError(f"division by {b}, which is 0 when {s} = 0 ({why}); use damped_power or a constant")
+
+
+def _finite(x, what: str):
+    if isinstance(x, sp.Basic) and x.has(sp.zoo, sp.nan, sp.oo, -sp.oo):
+        raise RuleParseError(f"{what} is not finite: {x}")
+    return x
+
+
+def _check_psd_argument(X, where: str) -> None:
+    """inv, pinv, power, damped_power, sqrt and ``**`` act on symmetric PSD matrices: X must be square and
+    symmetric (as an identity of the free algebra, G, A and Σx being symmetric)."""
+    from ..algebra import noncommutative
+    if sp.simplify(X.shape[0] - X.shape[1]) != 0:
+        raise RuleParseError(f"{where} needs a square, symmetric PSD matrix, but {X} is {X.shape[0]} × {X.shape[1]}")
+    t = template
+    symmetric = [t.G, t.A, t.Sigma_x]
+    if noncommutative(X, symmetric) != noncommutative(sp.Transpose(X), symmetric):
+        raise RuleParseError(f"{where} needs a symmetric PSD matrix (G, A, Sigma_x, X @ X.T, …), but {X} is not "
+                             "symmetric")
 
 
 def _check_shapes(a, b) -> None:
@@ -162,8 +199,19 @@ def load_rule_file(path: str | Path) -> AbstractRule:
         RuleParseError: a line is not ``key = value``, a key is unknown or repeated, ``velocity`` is
             missing, a parameter is not a number, or the velocity does not parse.
     """
+    path = Path(path)
+    if not path.exists():
+        raise RuleParseError(f"no such rule file: {path}")
+    if not path.is_file():
+        raise RuleParseError(f"{path} is not a file (a rule file is text: name = …, velocity = …)")
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise RuleParseError(f"{path} is not a text file (rule files are UTF-8 text)") from None
+    if "\x00" in text:
+        raise RuleParseError(f"{path} is not a text file (it contains NUL bytes)")
     fields: dict[str, str] = {}
-    for lineno, raw in enumerate(Path(path).read_text().splitlines(), 1):
+    for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
             continue
@@ -172,6 +220,8 @@ def load_rule_file(path: str | Path) -> AbstractRule:
         key, value = (s.strip() for s in line.split("=", 1))
         if key not in ("name", "velocity", "q", "lam", "N"):
             raise RuleParseError(f"{path}:{lineno}: unknown key {key!r}")
+        if key in fields:
+            raise RuleParseError(f"{path}:{lineno}: a second {key!r} line (each key may appear once)")
         fields[key] = value
     if "velocity" not in fields:
         raise RuleParseError(f"{path}: no 'velocity = …' line")

@@ -1,0 +1,147 @@
+"""The command line and the first-hour mistakes: each ends in one line naming the problem."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+
+import curvsym as cs
+from curvsym.cli import main
+from curvsym.rules_text import load_rule_file, parse_rule
+
+
+def _run(capsys, *argv):
+    try:
+        code = main(list(argv))
+    except SystemExit as exc:  # argparse usage errors
+        code = exc.code
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def _one_line_error(err, *needles):
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert "error" in lines[0] and all(n in lines[0] for n in needles), lines[0]
+
+
+@pytest.mark.parametrize("argv, needles", [
+    (["prove", "no/such/folder"], ["no such theorem file or folder"]),
+    (["rules", "--file", "no_such.rule"], ["no such rule file"]),
+    (["rules", "--show", "adam"], ["unknown rule 'adam'", "gd, ngd"]),
+    (["prove", "proofs/", "--digits", "0"], ["--digits must be at least 15"]),
+    (["prove", "proofs/", "--digits", "-5"], ["--digits must be at least 15"]),
+    (["derive", "-1,2"], ["every width must be a positive integer, got -1"]),
+    (["derive", "2,x"], ["comma-separated integers"]),
+    (["derive", "2,3,2", "--resnet"], ["one width", "2,2,2"]),
+    (["prove", "proofs/", "--jobs", "0"], ["--jobs must be positive"]),
+])
+def test_everyday_mistakes_end_in_one_line(capsys, argv, needles):
+    code, out, err = _run(capsys, *argv)
+    assert code == 2
+    _one_line_error(err, *needles)
+
+
+def test_rule_file_that_is_a_folder_or_binary_or_repeats_a_key(tmp_path, capsys):
+    folder = tmp_path / "dir.rule"
+    folder.mkdir()
+    binary = tmp_path / "bin.rule"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n\x00\xff\xfe")
+    twice = tmp_path / "twice.rule"
+    twice.write_text("velocity = -grad\nvelocity = -2 * grad\n")
+    for path, needle in [(folder, "is not a file"), (binary, "not a text file"), (twice, "a second 'velocity'")]:
+        code, _, err = _run(capsys, "rules", "--file", str(path))
+        assert code == 2
+        _one_line_error(err, needle)
+
+
+@pytest.mark.parametrize("text, needle", [
+    ("grad / 0", "division by zero"),
+    ("grad / q", "0 when q = 0"),
+    ("grad ** 0.5", "square, symmetric PSD"),
+    ("pinv(W) @ grad", "square, symmetric PSD"),
+    ("pinv(G @ A) @ grad", "shape mismatch"),
+    ("grad * 1e999", "not finite"),
+])
+def test_rule_parser_rejects_what_cannot_run(text, needle):
+    with pytest.raises(cs.RuleParseError, match=needle):
+        parse_rule(text)
+
+
+def test_the_shipped_example_rule_file_is_the_half_block_rule():
+    import sympy as sp
+    rule = load_rule_file("examples/half_block.rule")
+    net = cs.chain([2, 3, 2])
+    m = cs.model(net)
+    inst = cs.problems.conditioned_instance(cs.chain([3, 3, 3]), seed=1)
+    m = cs.model(cs.chain([3, 3, 3]))
+    a = cs.generate_flow(rule.flow(m))(inst.weights, *inst.data())
+    b = cs.generate_flow(cs.rules.kfac(q=sp.Rational(1, 2), strict=False).flow(m))(inst.weights, *inst.data())
+    for x, y in zip(a, b):
+        np.testing.assert_allclose(x, y, rtol=1e-12)
+
+
+def test_rules_help_documents_the_file_format(capsys):
+    with pytest.raises(SystemExit):
+        main(["rules", "--help"])
+    out = capsys.readouterr().out
+    assert "velocity = -power(G, -q) @ grad @ power(A, -q)" in out and "parsed without eval" in out
+
+
+def test_version(capsys):
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert capsys.readouterr().out.strip() == f"curvsym {cs.__version__}"
+
+
+def test_numpy_integer_widths_are_accepted():
+    net = cs.chain([np.int64(2), np.int32(3), 2])
+    assert net.n_in == 2 and isinstance(net.widths[1], int) and net.depth == 2
+
+
+def test_broken_and_slow_theorem_files_are_rows_not_crashes(tmp_path, capsys):
+    (tmp_path / "broken.py").write_text("def oops(:\n    pass\n")
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    (sub / "slow.py").write_text(textwrap.dedent('''
+        import time
+        import curvsym as cs
+        from curvsym.checks import CheckResult
+
+        @cs.theorem("a slow claim", "demo", digits=16)
+        def slow(digits):
+            time.sleep(30)
+
+        @cs.theorem("a quick claim", "demo", digits=16)
+        def quick(digits):
+            return cs.Evidence("n/a", CheckResult("claim", 0.0, 1e-10, True),
+                               CheckResult("control", 1.0, 1e-10, False))
+    '''))
+    code, out, _ = _run(capsys, "prove", str(tmp_path), "-q", "--timeout", "1", "--jobs", "1")
+    assert code == 1
+    rows = {ln.split("  ")[0]: ln for ln in out.splitlines()}
+    assert "ERROR" in rows["broken.py (not importable)"] and "SyntaxError in" in out and "broken.py:1" in out
+    assert rows["a slow claim"].rstrip().endswith("TIMEOUT") and rows["a quick claim"].rstrip().endswith("PASS")
+    assert "1/3 theorems passed" in out
+
+
+def test_parallel_prove_keeps_the_order_and_the_verdicts(capsys):
+    code, out, _ = _run(capsys, "prove", "proofs/", "-q", "-k", "coupled", "--jobs", "2")
+    assert code == 0 and "1/1 theorems passed" in out
+
+
+def test_derive_prints_named_intermediates_and_handles_200_layers():
+    run = subprocess.run([sys.executable, "-m", "curvsym", "derive", ",".join(["2"] * 201), "--whitened"],
+                         capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    lines = run.stdout.splitlines()
+    assert lines[0].startswith("% chain, depth N=200")
+    assert any(ln.startswith(r"\dot{W_{200}} &=") for ln in lines) and "M_{200}" not in run.stdout
+    assert sum(ln.startswith("M_{") for ln in lines) == 198  # M_2 = W_2 W_1 … M_199; M_200 is W
+
+
+def test_derive_code_only(capsys):
+    code, out, _ = _run(capsys, "derive", "2,3,2", "--no-latex")
+    assert code == 0 and "begin{aligned}" not in out and "def gradient_flow(W_1, W_2, Sigma_x, T, xp=np)" in out
