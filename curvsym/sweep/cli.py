@@ -40,9 +40,13 @@ def cmd_run(args) -> int:
     if args.scheduler and args.workers:
         print("curvsym: note: --workers is ignored with --scheduler (the cluster has the workers it has)",
               file=sys.stderr)
-    summary = run_sweep(spec, scheduler=args.scheduler, workers=None if args.scheduler else args.workers,
-                        resume=args.resume, retry_failed=args.retry_failed, progress=not args.no_progress,
-                        points_per_task=args.points_per_task)
+    try:
+        summary = run_sweep(spec, scheduler=args.scheduler, workers=None if args.scheduler else args.workers,
+                            resume=args.resume, retry_failed=args.retry_failed, progress=not args.no_progress,
+                            points_per_task=args.points_per_task)
+    except KeyboardInterrupt:  # outside the collection loop (start-up, shutdown): nothing half-written
+        print("interrupted: every committed point is stored; continue with --resume", file=sys.stderr)
+        return 130
     print(summary)
     if summary.interrupted:
         return 130

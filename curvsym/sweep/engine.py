@@ -100,7 +100,8 @@ class SweepSummary:
             lines.append(f"{self.n_not_run} points could not be run and are not stored (first: {self.first_not_run}); "
                          "run again with --resume")
         if self.interrupted:
-            lines.append("interrupted: every finished point is stored; continue with --resume")
+            lines.append("interrupted: every committed point is stored (those received in the last "
+                         "commit interval are recomputed); continue with --resume")
         return "\n".join(lines)
 
 
