@@ -27,7 +27,14 @@ from curvsym.sweep import (ResultsCorruptError, ResultsExistError, SweepBusyErro
                            load_spec)
 from curvsym.sweep.spec import expand_range
 
-pa = pytest.importorskip("pyarrow")
+
+
+@pytest.fixture
+def store_deps():
+    """The results store needs pyarrow and building needs cloudpickle (optional dependencies, with dask;
+    the spec and analysis tests need neither)."""
+    pytest.importorskip("cloudpickle")
+    return pytest.importorskip("pyarrow")
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE = REPO / "examples" / "sweeps" / "gd_threshold.toml"
@@ -209,7 +216,7 @@ def test_record_must_be_flat_numbers(tmp_path):
 
 def test_generated_functions_ship_by_value():
     """What the engine ships: cloudpickle of a GeneratedFunction (its exec'd code by value) computes the same."""
-    import cloudpickle
+    cloudpickle = pytest.importorskip("cloudpickle")
     m = cs.model(cs.deep_chain(3, 2), whitened=True)
     rhs = cs.generate_flow(cs.gradient_flow(m))
     with pytest.raises(Exception):  # the plain pickle cannot: the function lives in no importable module
@@ -301,7 +308,7 @@ def _local_commit(spec_path: Path, resume=False):
     return spec
 
 
-def test_store_detects_corrupt_and_truncated_files_and_never_overwrites_them(tmp_path, capsys):
+def test_store_detects_corrupt_and_truncated_files_and_never_overwrites_them(tmp_path, capsys, store_deps):
     spec_path = write_sweep(tmp_path, [0.5, 1.0, -1.0, 2.0])
     spec = _local_commit(spec_path)
     out = spec.output
@@ -346,7 +353,7 @@ def test_store_detects_corrupt_and_truncated_files_and_never_overwrites_them(tmp
     assert part.name in capsys.readouterr().err and results.read_bytes() == good
 
 
-def test_consolidation_never_counts_a_point_twice(tmp_path):
+def test_consolidation_never_counts_a_point_twice(tmp_path, store_deps):
     """A writer killed between writing results.parquet and deleting the parts it absorbed leaves those
     parts behind: they are recognised (recorded in the new file) and skipped, then removed."""
     spec_path = write_sweep(tmp_path, [0.5, 1.0])
@@ -381,6 +388,7 @@ def test_consolidation_never_counts_a_point_twice(tmp_path):
 
 @pytest.fixture(scope="module")
 def cluster():
+    pytest.importorskip("pyarrow")
     pytest.importorskip("distributed")
     from curvsym.sweep.engine import local_cluster
     cl = local_cluster(2)
@@ -493,6 +501,7 @@ def test_dry_run_of_the_shipped_example(tmp_path, capsys):
 
 
 def test_dry_run_estimates_from_sample_points(tmp_path, capsys):
+    pytest.importorskip("cloudpickle")
     spec_path = write_sweep(tmp_path, [0.5, 1.0, 2.0, -1.0])
     assert main(["sweep", "run", str(spec_path), "--dry-run", "--workers", "2", "--sample", "4"]) == 0
     text = capsys.readouterr().out
@@ -500,7 +509,7 @@ def test_dry_run_estimates_from_sample_points(tmp_path, capsys):
     assert not (tmp_path / "out").exists()  # a dry run writes nothing
 
 
-def test_plots_heat_map_and_lines(tmp_path, capsys):
+def test_plots_heat_map_and_lines(tmp_path, capsys, store_deps):
     pytest.importorskip("matplotlib")
     spec_path = tmp_path / "s.toml"
     spec_path.write_text('[sweep]\nanalysis = "gf_loss"\noutput = "out"\n[parameters]\nwidth = 2\n'

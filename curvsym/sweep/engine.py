@@ -154,10 +154,14 @@ def build_blobs(plan: SweepPlan, architectures) -> tuple[dict, float]:
     """{architecture: pickled build} for the given architectures (built here, once each), and the time taken.
 
     Raises:
+        SweepDependencyError: cloudpickle (a dependency of dask.distributed) is not installed.
         Exception: whatever ``build`` raises — a build failure is a bug or a bad architecture for
             every point that shares it, so it stops the sweep before anything is submitted.
     """
-    import cloudpickle
+    try:
+        import cloudpickle
+    except ModuleNotFoundError:
+        raise SweepDependencyError("sweeps ship built code with cloudpickle: pip install 'dask[distributed]'") from None
     t0 = time.perf_counter()
     blobs = {arch: cloudpickle.dumps(plan.analysis.build_for(arch)) for arch in architectures}
     return blobs, time.perf_counter() - t0
