@@ -212,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
                     "backends, e.g. numpy,torch,jax,cupy (GPU used when the backend sees one)")
     be.add_argument("--quick", action="store_true", help="smaller sizes and spans (a smoke run)")
     be.set_defaults(func=cmd_bench)
+    from .sweep.cli import add_parser as add_sweep_parser
+    add_sweep_parser(sub)
     return p
 
 
