@@ -232,6 +232,9 @@ def run(parts: str = "abcd", quick: bool = False) -> list[BenchRow]:
         rows += bench_double(repeats=3 if quick else 7)
     if "d" in parts:
         rows += bench_derivation(depths=(4, 16) if quick else (4, 16, 64))
+    if "f" in parts:
+        from .sweep.bench import run_sweep_bench
+        rows += run_sweep_bench(quick)
     return rows
 
 

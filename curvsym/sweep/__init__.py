@@ -15,8 +15,15 @@ that ``--resume`` completes and ``curvsym sweep plot`` draws (:mod:`.plot`).
 {'x_squared': 9.0}
 """
 
-from .errors import (AnalysisError, ResultsCorruptError, ResultsExistError, ScanError, SweepBusyError,
-                     SweepDependencyError, SweepSpecError)
+from .errors import (
+    AnalysisError,
+    ResultsCorruptError,
+    ResultsExistError,
+    ScanError,
+    SweepBusyError,
+    SweepDependencyError,
+    SweepSpecError,
+)
 from .registry import Analysis, Param, analysis, load_analyses, param
 from .spec import SweepSpec, load_spec, parse_spec
 

@@ -24,9 +24,11 @@ Haar-random U, V) or ``"gaussian"`` (a Gaussian matrix rescaled).
 from __future__ import annotations
 
 import math
+from typing import Any, Callable
 
 import numpy as np
 
+from ..types import Data, State
 from .errors import ScanError, SweepSpecError
 from .registry import analysis, param
 
@@ -97,7 +99,7 @@ def _instance(p: dict, whitened: bool):
     return tuple(inst.weights), ((T,) if whitened else (inst.Sigma, T)), T
 
 
-def lambda_max(hvp, weights, data) -> float:
+def lambda_max(hvp: Callable, weights: State, data: Data) -> float:
     """λ_max of the Hessian from a generated Hessian–vector product ``hvp(W, V, data)``:
     dense eigvalsh of the P × P matrix for P ≤ 400 parameters, else Lanczos (``eigsh``)."""
     from curvsym.fisher import flat, unflat
@@ -166,7 +168,7 @@ def _build_gd(widths: tuple) -> dict:
     return _generated(widths, True, hvp=True)
 
 
-def gd_converged(rhs, weights, T: np.ndarray, etas: np.ndarray, n_steps: int, rtol: float):
+def gd_converged(rhs: Any, weights: State, T: np.ndarray, etas: np.ndarray, n_steps: int, rtol: float) -> Any:
     """Run GD from the same ``weights`` at every η in ``etas`` (one batch member each).
 
     Converged ⇔ the final loss ½‖W − T‖_F² is finite and ≤ rtol·½‖T‖_F².  Returns the boolean

@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import sys
 from pathlib import Path
+from typing import Any
 
 __all__ = ["add_parser"]
 
@@ -30,7 +31,7 @@ def _key_value(text: str) -> tuple[str, object]:
     return name.strip(), value
 
 
-def cmd_run(args) -> int:
+def cmd_run(args: Any) -> int:
     from .engine import dry_run, run_sweep
     from .spec import load_spec
     spec = load_spec(args.file)
@@ -72,7 +73,7 @@ def _labels_and_table(source: Path):
     return labels, table, source
 
 
-def cmd_plot(args) -> int:
+def cmd_plot(args: Any) -> int:
     from .plot import plot_results, save_figure
     labels, table, folder = _labels_and_table(Path(args.source))
     labels.update(dict(args.label or []))
@@ -85,7 +86,7 @@ def cmd_plot(args) -> int:
     return 0
 
 
-def cmd_analyses(args) -> int:
+def cmd_analyses(args: Any) -> int:
     from .registry import ModuleSet, load_analyses
     modules = [str(Path(m).resolve()) if m.endswith(".py") else m for m in (args.module or [])]
     for name, an in sorted(load_analyses(ModuleSet.from_spec(modules)).items()):
@@ -98,7 +99,7 @@ def cmd_analyses(args) -> int:
     return 0
 
 
-def add_parser(subparsers) -> argparse.ArgumentParser:
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``sweep`` (with ``run``, ``plot``, ``analyses``) on the ``curvsym`` sub-command parsers."""
     sw = subparsers.add_parser("sweep", help="parameter sweeps on Dask (run, resume, plot)",
                                description="Parameter sweeps on Dask with results that are never lost "

@@ -41,7 +41,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from .errors import SweepDependencyError, SweepSpecError
 from .plan import SweepPlan, canonical_json, plan_sweep
-from .registry import ModuleSet, load_analyses
+from .registry import load_analyses
 from .spec import SweepSpec
 from .store import ResultStore, git_revision, read_results
 
@@ -150,7 +150,7 @@ def run_point(task: PointTask, context: tuple) -> dict:
 
 # --------------------------------------------------------------------------- client side
 
-def build_blobs(plan: SweepPlan, architectures) -> tuple[dict, float]:
+def build_blobs(plan: SweepPlan, architectures: Any) -> tuple[dict, float]:
     """{architecture: pickled build} for the given architectures (built here, once each), and the time taken.
 
     Raises:
@@ -175,7 +175,7 @@ def _need_dask():
     return distributed
 
 
-def local_cluster(workers: int | None = None):
+def local_cluster(workers: int | None = None) -> Any:
     """The embedded cluster: ``workers`` processes (default: the cores) of one thread each.
 
     Its scheduler does not queue tasks (``distributed.scheduler.worker-saturation = inf``): every

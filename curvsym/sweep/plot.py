@@ -82,9 +82,9 @@ def _edges(centres: np.ndarray, log: bool) -> np.ndarray:
     return np.exp(e) if log else e
 
 
-def plot_results(table, *, x: str, z: str, y: str | None = None, hue: str | None = None, overlay: str | None = None,
+def plot_results(table: Any, *, x: str, z: str, y: str | None = None, hue: str | None = None, overlay: str | None = None,
                  agg: str = "mean", where: Mapping[str, Any] | None = None, logx: bool = False, logy: bool = False,
-                 labels: Mapping[str, str] | None = None, title: str | None = None, ax=None):
+                 labels: Mapping[str, str] | None = None, title: str | None = None, ax: Any=None) -> Any:
     """A matplotlib ``Figure`` (heat map with ``y``, else line plot); see the module docstring.
 
     With ``ax`` (a matplotlib Axes) the plot is drawn there and its figure is returned, so that
@@ -178,7 +178,7 @@ def _plain_log_ticks(axis) -> None:
     axis.set_minor_formatter(NullFormatter())
 
 
-def save_figure(fig, path: str | Path) -> Path:
+def save_figure(fig: Any, path: str | Path) -> Path:
     """Write the figure (format from the suffix: .png, .pdf, .svg)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -214,12 +214,13 @@ def flat_record(rec: Any, name: str = "analysis", reserved: set | frozenset = fr
         if k in reserved:
             raise AnalysisError(f"analysis {name!r}: record key {k!r} collides with a parameter or a stored column")
         try:
-            if isinstance(v, (str, bytes)) or getattr(v, "ndim", 0) != 0:
-                raise TypeError
-            out[k] = float(v)
+            number = None if isinstance(v, (str, bytes)) or getattr(v, "ndim", 0) != 0 else float(v)
         except (TypeError, ValueError):
+            number = None
+        if number is None:
             raise AnalysisError(f"analysis {name!r}: record value {k!r} = {v!r} is not a number "
-                                "(a record is flat: one number per name)") from None
+                                "(a record is flat: one number per name)")
+        out[k] = number
     return out
 
 

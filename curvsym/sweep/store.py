@@ -203,7 +203,7 @@ def _concat(tables: Sequence, sources: Sequence[str]):
     return table
 
 
-def read_results(root: str | Path):
+def read_results(root: str | Path) -> Any:
     """All stored rows of a results folder as one ``pyarrow.Table`` (read-only; no lock).
 
     Raises:
@@ -334,7 +334,7 @@ class ResultStore:
         return False
 
     # ------------------------------------------------------------------ reading
-    def table(self):
+    def table(self) -> Any:
         """Every stored row (validated).
 
         Raises:
