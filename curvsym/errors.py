@@ -49,3 +49,7 @@ class PrecisionError(CurvsymError):
 
 class RuleParseError(CurvsymError):
     """A learning rule given as text is not a safe, well-formed expression."""
+
+
+class EngineError(CurvsymError):
+    """An unknown or unusable arithmetic engine was requested."""

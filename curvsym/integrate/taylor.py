@@ -28,7 +28,7 @@ import mpmath
 import numpy as np
 
 from ..codegen import GeneratedFunction
-from ..errors import DivergenceError, StepLimitError
+from ..errors import DivergenceError, PrecisionError, StepLimitError
 from .engines import MpmathEngine, make_engine
 from .state import check_finite_state, local_tolerance, output_times, progress_bar, to_mp, working_dps
 from .trajectory import Trajectory
@@ -155,15 +155,19 @@ def trace_polynomial(rhs: GeneratedFunction, data: Sequence[np.ndarray], params:
 
 # --------------------------------------------------------------------------- Taylor coefficients
 
-def taylor_coefficients(tape: Tape, x0: Sequence, order: int, engine=None) -> list[list]:
-    """Coefficients ``c[i][k]`` (k = 0..order) of the solution through ``x0``.
+def taylor_coefficients(tape: Tape, x0: Sequence, order: int, engine=None, scale: Any = 1) -> list[list]:
+    """Coefficients ``c[i][k]`` (k = 0..order) of τ ↦ x(t₀ + sτ) through ``x0`` (s = ``scale``: s^k x_k).
 
-    Node coefficients are stored in lists; an entry past a list's end, or
-    ``None``, is an exact zero (constants have only a 0-th coefficient).
+    The tape is replayed op by op with the engine's arithmetic; every result is
+    reduced to its midpoint (flint: the ball radius is dropped, so that the next
+    operation starts from an exact value).  Node coefficients are stored in
+    lists; an entry past a list's end, or ``None``, is an exact zero (constants
+    have only a 0-th coefficient).  For a stacked, compiled evaluation use the
+    engine's ``taylor_series`` (the multi-word engine has one).
     """
     engine = engine or MpmathEngine(mpmath.mp.dps)
     ops = tape.ops
-    mul, tr = engine.matmul, engine.transpose
+    mul, tr, mid = engine.matmul, engine.transpose, engine.midpoint
     coef: list[list] = [[] for _ in ops]
     for idx, op in enumerate(ops):
         if op.kind == "var":
@@ -172,7 +176,7 @@ def taylor_coefficients(tape: Tape, x0: Sequence, order: int, engine=None) -> li
             coef[idx] = [engine.load(op.value)]
     scalars = {idx: engine.scalar(op.value) for idx, op in enumerate(ops) if op.kind == "scale"}
     var_nodes = [i for i, op in enumerate(ops) if op.kind == "var"]
-    inverses = [engine.scalar(mpmath.mpf(1) / (k + 1)) for k in range(order)]
+    factors = [engine.scalar(mpmath.mpf(scale) / (k + 1)) for k in range(order)]
     zero = engine.scalar(0)
     for k in range(order):
         for idx, op in enumerate(ops):
@@ -186,13 +190,13 @@ def taylor_coefficients(tape: Tape, x0: Sequence, order: int, engine=None) -> li
                 for j in range(0, k + 1):
                     aj, bj = _get(a, j), _get(b, k - j)
                     if aj is not None and bj is not None:
-                        acc = mul(aj, bj) if acc is None else acc + mul(aj, bj)
+                        acc = mid(mul(aj, bj)) if acc is None else mid(acc + mid(mul(aj, bj)))
                 coef[idx].append(acc)
             elif kind in ("add", "sub"):
                 ak, bk = _get(a, k), _get(coef[op.args[1]], k)
                 if bk is not None and kind == "sub":
                     bk = -bk
-                coef[idx].append(ak if bk is None else (bk if ak is None else ak + bk))
+                coef[idx].append(ak if bk is None else (bk if ak is None else mid(ak + bk)))
             else:
                 ak = _get(a, k)
                 if ak is None:
@@ -200,24 +204,17 @@ def taylor_coefficients(tape: Tape, x0: Sequence, order: int, engine=None) -> li
                 elif kind == "neg":
                     coef[idx].append(-ak)
                 elif kind == "scale":
-                    coef[idx].append(scalars[idx] * ak)
+                    coef[idx].append(mid(scalars[idx] * ak))
                 else:  # transpose
                     coef[idx].append(tr(ak))
         for v, out in zip(var_nodes, tape.outputs):
             fk = _get(coef[out], k)
-            coef[v].append(fk * inverses[k] if fk is not None else coef[v][0] * zero)
+            coef[v].append(mid(fk * factors[k]) if fk is not None else coef[v][0] * zero)
     return [coef[v] for v in var_nodes]
 
 
 def _get(a: list, k: int):
     return a[k] if k < len(a) else None
-
-
-def _horner(c: list, h) -> Any:
-    acc = c[-1]
-    for ck in reversed(c[:-1]):
-        acc = ck + acc * h
-    return acc
 
 
 def integrate_taylor(rhs: GeneratedFunction, weights: Sequence, data: Sequence, t_eval: Sequence, *,
@@ -229,41 +226,56 @@ def integrate_taylor(rhs: GeneratedFunction, weights: Sequence, data: Sequence, 
     Parameters
     ----------
     weights, data : initial layers and data (Σx, T); floats convert exactly,
-        strings/mpf keep their digits.
+        strings/mpf keep their digits (to the engine's precision).
     t_eval : non-decreasing output times, starting at the initial time.
     tol : local error tolerance per unit state size (default 10^−(dps+2)).
     order : Taylor order K (default ⌈½ ln(1/tol)⌉ + 2, Jorba–Zou).
-    engine : ``"flint"`` (arb_mat), ``"mpmath"`` (object arrays) or ``"auto"``.
+    engine : ``"auto"`` (multi-word float64 up to 62 digits, flint above), ``"multiword"``,
+        ``"dd"``/``"td"``/``"qd"`` (2/3/4 words), ``"flint"`` (arb_mat) or ``"mpmath"`` (object arrays).
     progress : tqdm bar over time: None = on a terminal for runs over 2 s, True, False.
 
-    Returns a :class:`Trajectory` (states as object arrays of mpf) whose
-    ``error_estimate`` is the sum of the local truncation estimates ‖x_K‖h^K
-    plus the rounding bound — an estimate of the global error for flows that do
-    not expand errors strongly.
+    Each step computes the Taylor coefficients x̃_k = s^k x_k of τ ↦ x(t + sτ)
+    (s = 1 for the arbitrary-precision engines; the multi-word engine keeps
+    s ≥ h so that θ = h/s ≤ 1 and no rounding error is amplified by θ^k), takes
+    θ = min(e^{−2−0.7/(K−1)} ρ/s, (tol·‖x‖/‖x̃_K‖)^{1/K}, (tol·‖x‖/‖x̃_{K−1}‖)^{1/(K−1)}),
+    ρ/s = min((‖x‖/‖x̃_K‖)^{1/K}, (‖x‖/‖x̃_{K−1}‖)^{1/(K−1)}), and sets x ← Σ_k x̃_k θ^k.
 
-    Raises :class:`DivergenceError` if ‖W‖ exceeds ``max_norm`` or the step
-    collapses (finite-time blow-up), :class:`StepLimitError` past ``max_steps``.
+    Returns a :class:`Trajectory` (states as object arrays of mpf) whose
+    ``error_estimate`` is the sum of the local truncation estimates ‖x̃_K‖θ^K
+    plus the engine's rounding estimates — an estimate of the global error for
+    flows that do not expand errors strongly.
+
+    Raises:
+        DivergenceError: ‖W‖ exceeds ``max_norm`` or the step collapses (finite-time blow-up).
+        StepLimitError: more than ``max_steps`` steps.
+        PrecisionError: dps < 15, a tolerance finer than the working precision resolves, or a
+            multi-word engine asked for more digits than it carries.
+        NotPolynomialError: the right-hand side is not a matrix polynomial.
+        EngineError: unknown engine name.
     """
     wdps = working_dps(dps)
-    eng = make_engine(engine, wdps)
+    eng = make_engine(engine, dps, wdps)
     params = params or {}
     with eng.context():
-        tol = local_tolerance(tol, dps, wdps - 3)
+        tol = local_tolerance(tol, dps, eng.resolvable_digits)
         K = order if order is not None else int(math.ceil(0.5 * float(-mpmath.log(tol)))) + 2
         if K < 2:
-            raise ValueError(f"Taylor order must be at least 2, got {K}")
+            raise PrecisionError(f"Taylor order must be at least 2, got {K}")
         x_mp = to_mp(weights, wdps)
         d_mp = rhs.validate(x_mp, to_mp(data, wdps), params)  # shapes, finiteness, symmetric Σx
         tape = trace_polynomial(rhs, d_mp, params)
         ts = output_times(t_eval)
         x = tuple(eng.load(a) for a in x_mp)
+        program = eng.compile(tape, x[0])
         t = ts[0]
         out_t, out_x = [t], [x_mp]
         trunc = rounding = mpmath.mpf(0)
-        tiny = mpmath.mpf(10) ** (-wdps)
-        inv_K, inv_K1 = mpmath.mpf(1) / K, mpmath.mpf(1) / (K - 1)
+        tiny = eng.unit
+        one = mpmath.mpf(1)
+        inv_K, inv_K1 = one / K, one / (K - 1)
         safety = mpmath.exp(-2 - mpmath.mpf(0.7) / (K - 1))
-        n_steps = 0
+        s = one  # time scale of the coefficients
+        n_steps = n_series = 0
         bar = progress_bar(progress, float(ts[-1] - ts[0]), "Taylor")
         try:
             for target in ts[1:]:
@@ -271,23 +283,34 @@ def integrate_taylor(rhs: GeneratedFunction, weights: Sequence, data: Sequence, 
                     if n_steps >= max_steps:
                         raise StepLimitError(f"Taylor integration needed more than {max_steps} steps; "
                                              f"reached t = {mpmath.nstr(t, 8)}", float(t))
-                    c = taylor_coefficients(tape, x, K, eng)
-                    scale = max(mpmath.mpf(1), max(eng.max_abs(a) for a in x))
-                    nK = max(max(eng.max_abs(ci[K]) for ci in c), tiny)
-                    nK1 = max(max(eng.max_abs(ci[K - 1]) for ci in c), tiny)
-                    rho = min((scale / nK) ** inv_K, (scale / nK1) ** inv_K1)
-                    h = min(rho * safety, (tol * scale / nK) ** inv_K, (tol * scale / nK1) ** inv_K1, target - t)
-                    if h <= (abs(t) + 1) * mpmath.mpf(10) ** (-(wdps // 2)):
+                    scale = max(one, max(eng.max_abs(a) for a in x))
+                    for _ in range(3):
+                        c, rnd = eng.taylor_series(program, x, K, s)
+                        n_series += 1
+                        nK = max(max(eng.max_abs(ci[K]) for ci in c), tiny)
+                        nK1 = max(max(eng.max_abs(ci[K - 1]) for ci in c), tiny)
+                        rho = min((scale / nK) ** inv_K, (scale / nK1) ** inv_K1)  # ρ / s
+                        free = min(rho * safety, (tol * scale / nK) ** inv_K, (tol * scale / nK1) ** inv_K1)
+                        theta = min(free, (target - t) / s)
+                        if not eng.needs_scaling or (theta <= 1 and free >= mpmath.mpf("0.25")):
+                            break
+                        # recompute with s ≈ h: θ ≤ 1 (no amplification of absolute errors), and s not ≫ ρ
+                        s = s * theta if theta > 1 else s * free * mpmath.mpf("1.25")
+                    if eng.needs_scaling:
+                        theta = min(theta, one)
+                    h = s * theta
+                    if not mpmath.isfinite(h) or h <= (abs(t) + 1) * mpmath.mpf(10) ** (-(wdps // 2)):
                         raise DivergenceError(
                             f"step size collapsed to {mpmath.nstr(h, 3)} at t = {mpmath.nstr(t, 10)}: "
                             "the solution appears to blow up in finite time", float(t))
-                    hs = eng.scalar(h)
-                    x = tuple(_horner(ci, hs) for ci in c)
-                    rounding += max(eng.rounding_bound(a) for a in x) + tiny * scale
-                    x = tuple(eng.midpoint(a) for a in x)
-                    trunc += nK * h ** K
+                    x = tuple(eng.horner(ci, theta) for ci in c)
+                    rounding += rnd * eng.rounding_weight(theta, K) + tiny * scale
+                    trunc += nK * theta ** K
+                    clipped = h >= target - t
                     t = t + h
                     n_steps += 1
+                    if eng.needs_scaling and not clipped:
+                        s = h * mpmath.mpf("1.25")
                     if bar is not None:
                         bar.update(float(h))
                     nx_ = max(eng.max_abs(a) for a in x)
@@ -304,6 +327,7 @@ def integrate_taylor(rhs: GeneratedFunction, weights: Sequence, data: Sequence, 
             check_finite_state(s_, "Taylor state")
         return Trajectory(tuple(out_t), tuple(out_x), f"Taylor order {K} ({eng.name})", trunc + rounding, dps,
                           n_steps, n_rhs=n_steps * K,
-                          info={"order": K, "engine": eng.name, "working_dps": wdps,
+                          info={"order": K, "engine": eng.name, "working_dps": getattr(eng, "format_digits", wdps),
                                 "products_per_step": tape.n_products * K * (K + 1) // 2,
+                                "series_per_step": n_series / max(1, n_steps),
                                 "truncation": trunc, "rounding": rounding})
