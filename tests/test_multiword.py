@@ -133,10 +133,11 @@ def test_flint_delivers_the_digits_asked_for(widths, dps):
     assert err <= ours.error_estimate <= 1e4 * max(err, 10.0 ** -(2 * dps))
 
 
-def test_auto_selects_by_digits():
-    assert isinstance(make_engine("auto", 30), MultiwordEngine) and make_engine("auto", 30).words == 2
-    assert make_engine("auto", 50).words == 4
-    assert make_engine("auto", 80).name in ("flint", "mpmath")
+def test_auto_selects_by_digits_and_width():
+    assert isinstance(make_engine("auto", 30, width=16), MultiwordEngine) and make_engine("auto", 30).words == 2
+    assert make_engine("auto", 50, width=16).words == 4
+    assert make_engine("auto", 80, width=16).name in ("flint", "mpmath")
+    assert make_engine("auto", 30, width=3).name in ("flint", "mpmath")
     assert make_engine("qd", 30).words == 4  # more words than needed: allowed
 
 

@@ -230,7 +230,8 @@ def integrate_taylor(rhs: GeneratedFunction, weights: Sequence, data: Sequence, 
     t_eval : non-decreasing output times, starting at the initial time.
     tol : local error tolerance per unit state size (default 10^−(dps+2)).
     order : Taylor order K (default ⌈½ ln(1/tol)⌉ + 2, Jorba–Zou).
-    engine : ``"auto"`` (multi-word float64 up to 62 digits, flint above), ``"multiword"``,
+    engine : ``"auto"`` (multi-word float64 up to 62 digits for matrices of width ≥ 8, flint otherwise),
+        ``"multiword"``,
         ``"dd"``/``"td"``/``"qd"`` (2/3/4 words), ``"flint"`` (arb_mat) or ``"mpmath"`` (object arrays).
     progress : tqdm bar over time: None = on a terminal for runs over 2 s, True, False.
 
@@ -254,7 +255,8 @@ def integrate_taylor(rhs: GeneratedFunction, weights: Sequence, data: Sequence, 
         EngineError: unknown engine name.
     """
     wdps = working_dps(dps)
-    eng = make_engine(engine, dps, wdps)
+    width = max((max(np.shape(a)) for a in list(weights) + list(data) if np.ndim(a) == 2), default=1)
+    eng = make_engine(engine, dps, wdps, width)
     params = params or {}
     with eng.context():
         tol = local_tolerance(tol, dps, eng.resolvable_digits)
