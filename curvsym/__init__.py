@@ -37,6 +37,7 @@ from .errors import (
     CurvsymError,
     DecouplingError,
     DivergenceError,
+    EngineError,
     IntegrationError,
     IntegrationTimeout,
     NonFiniteError,
@@ -109,6 +110,6 @@ __all__ = [
     "CurvsymError", "ArchitectureError", "ShapeError", "NonFiniteError", "OptionError", "ParameterError",
     "UnknownNameError", "SingularPreconditionerError", "NotPolynomialError", "NotDifferentiableError",
     "DecouplingError", "IntegrationError", "DivergenceError", "StepLimitError", "IntegrationTimeout",
-    "PrecisionError", "RuleParseError", "TheoremFileError", "BackendError",
+    "PrecisionError", "RuleParseError", "TheoremFileError", "BackendError", "EngineError",
     *(name for name in MODULES if name != "theorem"),
 ]

@@ -19,6 +19,7 @@ NonFiniteError                 an input or a state holds NaN or infinity
 OptionError                    an option or parameter value is out of range
 ParameterError                 a generated function misses a scalar parameter
 UnknownNameError               a rule, backend, engine or stepper name is unknown
+EngineError                    an unknown or unusable arithmetic engine (an UnknownNameError)
 SingularPreconditionerError    a strict inverse meets a singular matrix
 NotPolynomialError             a Taylor method meets a non-polynomial operation
 NotDifferentiableError         a node has no symbolic time derivative
@@ -39,7 +40,7 @@ __all__ = [
     "CurvsymError", "ArchitectureError", "ShapeError", "NonFiniteError", "OptionError", "ParameterError",
     "UnknownNameError", "SingularPreconditionerError", "NotPolynomialError", "NotDifferentiableError",
     "DecouplingError", "IntegrationError", "DivergenceError", "StepLimitError", "IntegrationTimeout",
-    "PrecisionError", "RuleParseError", "TheoremFileError", "BackendError",
+    "PrecisionError", "RuleParseError", "TheoremFileError", "BackendError", "EngineError",
 ]
 
 
@@ -124,3 +125,7 @@ class TheoremFileError(CurvsymError, FileNotFoundError):
 
 class BackendError(CurvsymError):
     """An array backend is missing, or the arrays of one call do not agree."""
+
+
+class EngineError(UnknownNameError):
+    """An unknown or unusable arithmetic engine was requested."""

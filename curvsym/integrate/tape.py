@@ -131,11 +131,12 @@ class MatMul(TapeOp):
     def coefficient(self, k: int, coef: list, engine: Any) -> Any:
         a, b = coef[self.args[0]], coef[self.args[1]]
         acc = None
+        mid = engine.midpoint
         for j in range(0, k + 1):
             aj, bj = _get(a, j), _get(b, k - j)
             if aj is not None and bj is not None:
-                p = engine.matmul(aj, bj)
-                acc = p if acc is None else acc + p
+                p = mid(engine.matmul(aj, bj))
+                acc = p if acc is None else mid(acc + p)
         return acc
 
 
@@ -287,11 +288,16 @@ def trace_polynomial(rhs: GeneratedFunction, data: Sequence[np.ndarray], params:
 
 # --------------------------------------------------------------------------- coefficients
 
-def taylor_coefficients(tape: Tape, x0: Sequence, order: int, engine: Any=None) -> list[list]:
-    """Coefficients ``c[i][k]`` (k = 0..order) of the solution through ``x0``.
+def taylor_coefficients(tape: Tape, x0: Sequence, order: int, engine: Any = None, scale: Any = 1) -> list[list]:
+    """Coefficients ``c[i][k]`` (k = 0..order) of τ ↦ x(t₀ + sτ) through ``x0`` (s = ``scale``: s^k x_k).
 
-    Node coefficients are stored in lists; an entry past a list's end, or
-    ``None``, is an exact zero (constants have only a 0-th coefficient).
+    The tape is replayed op by op with the engine's arithmetic, every result
+    reduced to its midpoint (python-flint: the ball radius is dropped, so that
+    the next operation starts from an exact value — arb computes the midpoint of
+    a product of wide balls at reduced precision).  Node coefficients are stored
+    in lists; an entry past a list's end, or ``None``, is an exact zero
+    (constants have only a 0-th coefficient).  Compiled engines (multi-word)
+    have their own ``taylor_series``.
     """
     from .engines import MpmathEngine
     engine = engine or MpmathEngine(mpmath.mp.dps)
@@ -304,14 +310,16 @@ def taylor_coefficients(tape: Tape, x0: Sequence, order: int, engine: Any=None) 
             coef[idx] = [engine.load(op.value)]
     var_nodes = [i for i, op in enumerate(ops) if isinstance(op, Var)]
     active = [(idx, op.bind(engine)) for idx, op in enumerate(ops) if not isinstance(op, (Var, Const))]
-    inverses = [engine.scalar(mpmath.mpf(1) / (k + 1)) for k in range(order)]
+    factors = [engine.scalar(mpmath.mpf(scale) / (k + 1)) for k in range(order)]
     zero = engine.scalar(0)
+    mid = engine.midpoint
     for k in range(order):
         for idx, rule in active:
-            coef[idx].append(rule(k, coef))
+            value = rule(k, coef)
+            coef[idx].append(None if value is None else mid(value))
         for v, out in zip(var_nodes, tape.outputs):
             fk = _get(coef[out], k)
-            coef[v].append(fk * inverses[k] if fk is not None else coef[v][0] * zero)
+            coef[v].append(mid(fk * factors[k]) if fk is not None else coef[v][0] * zero)
     return [coef[v] for v in var_nodes]
 
 

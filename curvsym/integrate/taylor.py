@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 import mpmath
+import numpy as np
 
 from ..codegen import GeneratedFunction
 from ..errors import DivergenceError, OptionError
@@ -30,7 +31,7 @@ from .engines import make_engine
 from .runner import solve
 from .state import check_finite_state, local_tolerance, output_times, to_mp, working_dps
 from .stepper import AbstractStepper, Step
-from .tape import Tape, horner, taylor_coefficients, trace_polynomial
+from .tape import Tape, trace_polynomial
 from .trajectory import Trajectory
 
 __all__ = ["Taylor", "integrate_taylor"]
@@ -40,13 +41,18 @@ __all__ = ["Taylor", "integrate_taylor"]
 class _TaylorState:
     truncation: Any
     rounding: Any
+    scale: Any       # s: the time scale of the coefficients x̃_k = s^k x_k
+    n_series: int    # Taylor series computed (a multi-word step may recompute with a better s)
 
 
 class Taylor(AbstractStepper):
     """Taylor series of order K from the tape, Jorba–Zou step (or a fixed ``step_size``), dense output.
 
     ``engine`` does the arithmetic (:mod:`curvsym.integrate.engines`); ``tol`` is the
-    local tolerance per unit state size; ``wdps`` the working digits.
+    local tolerance per unit state size; ``wdps`` the working digits.  Engines that
+    need it (the multi-word one) compute the coefficients x̃_k = s^k x_k of
+    τ ↦ x(t + sτ) with s ≈ h, so that θ = h/s ≤ 1 and no rounding error is amplified
+    by θ^k; the others use s = 1.
     """
 
     name: ClassVar[str] = "Taylor"
@@ -54,21 +60,24 @@ class Taylor(AbstractStepper):
     arbitrary_precision: ClassVar[bool] = True
     dense_output: ClassVar[bool] = True
 
-    def __init__(self, tape: Tape, engine, K: int, tol, wdps: int, step_size=None):
+    def __init__(self, tape: Tape, engine: Any, K: int, tol: Any, wdps: int, step_size: Any = None):
         if K < 2:
             raise OptionError(f"Taylor order must be at least 2, got {K}")
         self.tape, self.engine, self.K, self.tol, self.wdps = tape, engine, K, tol, wdps
         self.step_size = None if step_size is None else mpmath.mpf(step_size)
         self.adaptive = step_size is None
-        self._tiny = mpmath.mpf(10) ** (-wdps)
+        self._tiny = getattr(engine, "unit", mpmath.mpf(10) ** (-wdps))
         self._safety = mpmath.exp(-2 - mpmath.mpf(0.7) / (K - 1))
+        self._program = None
 
     @property
     def order(self) -> int:
         return self.K
 
     def init(self, field: Callable, t0: Time, y0: State) -> _TaylorState:
-        return _TaylorState(mpmath.mpf(0), mpmath.mpf(0))
+        self._program = self.engine.compile(self.tape, y0[0])
+        s = self.step_size if (self.step_size is not None and self.engine.needs_scaling) else mpmath.mpf(1)
+        return _TaylorState(mpmath.mpf(0), mpmath.mpf(0), s, 0)
 
     def size(self, y: State) -> Any:
         return max(self.engine.max_abs(a) for a in y)
@@ -87,33 +96,43 @@ class Taylor(AbstractStepper):
             DivergenceError: the Jorba–Zou step collapsed (finite-time blow-up).
         """
         eng, K, tol, tiny = self.engine, self.K, self.tol, self._tiny
-        c = taylor_coefficients(self.tape, y, K, eng)
-        scale = max(mpmath.mpf(1), self.size(y))
-        nK = max(max(eng.max_abs(ci[K]) for ci in c), tiny)
-        nK1 = max(max(eng.max_abs(ci[K - 1]) for ci in c), tiny)
-        if self.step_size is not None:
-            h = min(self.step_size, t_max - t)
-        else:
-            rho = min((scale / nK) ** (mpmath.mpf(1) / K), (scale / nK1) ** (mpmath.mpf(1) / (K - 1)))
-            h = min(rho * self._safety, (tol * scale / nK) ** (mpmath.mpf(1) / K),
-                    (tol * scale / nK1) ** (mpmath.mpf(1) / (K - 1)), t_max - t)
-            if h <= (abs(t) + 1) * mpmath.mpf(10) ** (-(self.wdps // 2)):
-                raise DivergenceError(
-                    f"Taylor: step size collapsed to {mpmath.nstr(h, 3)} at t = {mpmath.nstr(t, 10)}: "
-                    "the solution appears to blow up in finite time", float(t))
-        hs = eng.scalar(h)
-        x = tuple(horner(ci, hs) for ci in c)
-        rounding = max(eng.rounding_bound(a) for a in x) + tiny * scale
-        x = tuple(eng.midpoint(a) for a in x)
-        trunc = nK * h ** K
-        t_new = t_max if h == t_max - t else t + h
+        one = mpmath.mpf(1)
+        scale = max(one, self.size(y))
+        s, n_series = state.scale, state.n_series
+        remaining = t_max - t
+        for _ in range(3):
+            c, rnd = eng.taylor_series(self._program, y, K, s)
+            n_series += 1
+            nK = max(max(eng.max_abs(ci[K]) for ci in c), tiny)
+            nK1 = max(max(eng.max_abs(ci[K - 1]) for ci in c), tiny)
+            if self.step_size is not None:
+                theta = min(self.step_size, remaining) / s
+                break
+            rho = min((scale / nK) ** (one / K), (scale / nK1) ** (one / (K - 1)))  # ρ/s
+            free = min(rho * self._safety, (tol * scale / nK) ** (one / K), (tol * scale / nK1) ** (one / (K - 1)))
+            theta = min(free, remaining / s)
+            if not eng.needs_scaling or (theta <= 1 and free >= mpmath.mpf("0.25")):
+                break
+            # recompute with s ≈ h: θ ≤ 1 (no amplification of absolute errors), and s not ≫ ρ
+            s = s * theta if theta > 1 else s * free * mpmath.mpf("1.25")
+        if eng.needs_scaling:
+            theta = min(theta, one)
+        h = s * theta
+        clipped = h >= remaining
+        if self.step_size is None and (not mpmath.isfinite(h) or h <= (abs(t) + 1) * mpmath.mpf(10) ** (-(self.wdps // 2))):
+            raise DivergenceError(
+                f"Taylor: step size collapsed to {mpmath.nstr(h, 3)} at t = {mpmath.nstr(t, 10)}: "
+                "the solution appears to blow up in finite time", float(t))
+        x = tuple(eng.horner(ci, theta) for ci in c)
+        rounding = rnd * eng.rounding_weight(theta, K) + tiny * scale
+        trunc = nK * theta ** K
+        s_next = h * mpmath.mpf("1.25") if eng.needs_scaling and not clipped and self.step_size is None else s
 
-        def dense(s):
-            ss = eng.scalar(s - t)
-            return tuple(eng.midpoint(horner(ci, ss)) for ci in c)
+        def dense(sigma, c=c, t0=t, s=s):
+            return tuple(eng.horner(ci, (sigma - t0) / s) for ci in c)
 
-        return Step(t_new, x, trunc + rounding, True,
-                    _TaylorState(state.truncation + trunc, state.rounding + rounding), dense)
+        return Step(t_max if clipped else t + h, x, trunc + rounding, True,
+                    _TaylorState(state.truncation + trunc, state.rounding + rounding, s_next, n_series), dense)
 
 
 def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval: Times, *,
@@ -130,7 +149,8 @@ def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval:
     t_eval : non-decreasing output times, starting at the initial time.
     tol : local error tolerance per unit state size (default 10^−(dps+2)).
     order : Taylor order K (default ⌈½ ln(1/tol)⌉ + 2, Jorba–Zou).
-    engine : ``"flint"`` (arb_mat), ``"mpmath"`` (object arrays) or ``"auto"``.
+    engine : ``"auto"`` (multi-word float64 up to 62 digits for matrices of width ≥ 8, flint otherwise),
+        ``"multiword"``, ``"dd"``/``"td"``/``"qd"`` (2/3/4 words), ``"flint"`` (arb_mat) or ``"mpmath"``.
     progress : tqdm bar over time: None = on a terminal for runs over 2 s, True, False.
     timeout : wall-clock limit in seconds (None: none).
     throw : False returns the trajectory reached so far with its ``status`` instead of raising.
@@ -142,17 +162,20 @@ def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval:
 
     Raises:
         NotPolynomialError: ``rhs`` is not a matrix polynomial.
-        PrecisionError: ``dps`` < 15, or ``tol`` finer than the working precision resolves.
-        OptionError: an order below 2 or an unknown engine.
+        PrecisionError: ``dps`` < 15, ``tol`` finer than the working precision resolves, or a
+            multi-word engine asked for more digits than it carries.
+        OptionError: an order below 2.
+        EngineError: an unknown engine name.
         DivergenceError: ‖W‖ exceeds ``max_norm`` or the step collapses (finite-time blow-up).
         StepLimitError: more than ``max_steps`` steps.
         IntegrationTimeout: longer than ``timeout`` seconds.
     """
     wdps = working_dps(dps)
-    eng = make_engine(engine, wdps)
+    width = max((max(np.shape(a)) for a in list(weights) + list(data) if np.ndim(a) == 2), default=1)
+    eng = make_engine(engine, dps, wdps, width)
     params = params or {}
     with eng.context():
-        tol = local_tolerance(tol, dps, wdps - 3)
+        tol = local_tolerance(tol, dps, eng.resolvable_digits)
         K = order if order is not None else int(math.ceil(0.5 * float(-mpmath.log(tol)))) + 2
         x_mp = to_mp(weights, wdps)
         d_mp = rhs.validate(x_mp, to_mp(data, wdps), params)  # shapes, finiteness, symmetric Σx
@@ -166,7 +189,9 @@ def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval:
         st = sol.state
         return Trajectory(sol.t, sol.states, f"Taylor order {K} ({eng.name})", st.truncation + st.rounding, dps,
                           sol.n_steps, n_rhs=sol.n_steps * K,
-                          info={"order": K, "engine": eng.name, "working_dps": wdps,
+                          info={"order": K, "engine": eng.name,
+                                "working_dps": getattr(eng, "format_digits", wdps),
                                 "products_per_step": tape.n_products * K * (K + 1) // 2,
+                                "series_per_step": st.n_series / max(1, sol.n_steps),
                                 "truncation": st.truncation, "rounding": st.rounding},
                           status=sol.status, message=sol.message)
