@@ -118,9 +118,10 @@ def resnet_flat(digits: int) -> cs.Evidence:
     st, v = np.linalg.norm(Tt, 2), np.linalg.svd(Tt)[2][0]
     lower = N * st ** (2 - 2 / N) * float(v @ S @ v) ** (1 / N)
     upper = N * st ** (2 - 2 / N) * float(np.max(w)) ** (1 / N)
+    verdict = "is NOT" if found < lam_n else "may be"
     notes = (f"whitened: {'; '.join(f'{k}: {v}' for k, v in details.items())}. Near-zero start: λ_max {lam_a:.6f}, "
              f"excess {excess_a:.1e}. Non-white Σx: zero-init limit λ_max {lam_n:.4f}, an explicit minimum has "
-             f"{found:.4f} (§3.4 bounds on the flattest value [{lower:.4f}, {upper:.4f}]): the limit is NOT the "
-             f"flattest minimum")
+             f"{found:.4f} (docs/mathematics.md §3.4 bounds on the flattest value [{lower:.4f}, {upper:.4f}]): "
+             f"the limit {verdict} the flattest minimum")
     return cs.Evidence("n/a (balance C_i = 0 is conserved exactly: see the balance theorem)", numeric, negative,
                        notes)
