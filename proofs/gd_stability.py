@@ -1,16 +1,35 @@
 """Gradient descent cannot converge to a global minimum for η > 2/(N‖T‖^{2−2/N}).
 
-Statement (MATH.md §3.6.4, whitened).  GD with step η is linearly stable only at minima with
-λ_max ≤ 2/η; since the flattest global minimum has λ_max = N‖T‖₂^{2−2/N}, GD converges to no
-global minimum when η > η* = 2/(N‖T‖₂^{2−2/N}).  From a small initialisation GD approaches the
-flat minima, so the measured threshold should sit just below η*.
+Statement (docs/mathematics.md §3.6 item 4; whitened Σx = I, square layers, no bottleneck).
+GD with step η is linearly stable only at minima with λ_max ≤ 2/η; since every global minimum
+has λ_max ≥ N‖T‖₂^{2−2/N} (§3.3), GD converges to no global minimum when
+η > η* = 2/(N‖T‖₂^{2−2/N}).  From a small random initialisation GD approaches the flattest
+(balanced) minima, so the largest step at which it still converges lies within 1% below η*.
 
-Numeric check: a batched scan (curvsym.ensemble.gd, one η per member) of N = 3, d = 2 from a
-small random start, η/η* ∈ {0.80, 0.82, …, 1.20}, 6000 steps; converged ⇔ loss < 1e-20.  The
-residual is |η_measured/η* − 1| with η_measured the largest converged η, and no η above η*
-may converge; tolerance 0.03 (the grid step plus one).
+Numeric check: batched GD scans (curvsym.ensemble.gd, one η per member) on three instances —
+N = 3, d = 2, T = [[2, .3], [.1, .5]]; N = 2, d = 2, T = [[1.5, −.4], [.2, .8]]; N = 3, d = 3, T
+Gaussian — from W_i(0) = 0.1·Gaussian, on the grid η/η* ∈ {0.900, 0.905, …, 1.100} (step 0.5%),
+6000 steps each; converged ⇔ final loss < 1e-20.  Residual: max over instances of
+|η_c/η* − 1|, η_c the largest converged grid step; every η > η* must fail to converge; tolerance
+0.01 (two grid steps).
 
-Negative control: the same measured threshold against the depth-N+1 prediction.
+Why 6000 steps and 1e-20.  Near a minimum with top curvature λ the loss contracts by
+(1 − ηλ)² per step; at the flattest minimum ηλ = 2η/η*, so from L ≤ 1 the loss is below 1e-20
+after n ≥ 11.5/(1 − η/η*) steps: 2300 at the grid point 0.995 (measured on these instances:
+2035–2327 steps including the escape from the small start), so 6000 steps leave a margin of
+2.5.  Converged runs end at the round-off floor (≤ 1e-27); runs above η* settle on period-two
+orbits with losses ≥ 1e-3, and runs at exactly η* decay only algebraically (≥ 5e-5 after 6000
+steps): 1e-20 lies many orders of magnitude from each.
+
+Negative control: the same measured thresholds against thresholds 5% too high and 5% too low,
+(1 ± 0.05)η*; both must be rejected on every instance (residual: the smallest
+|η_c/((1 ± 0.05)η*) − 1|).
+
+Why this control is the nearest.  The claim is a number, so its nearest wrong versions are
+nearby numbers; ±5% is the smallest perturbation an honest reader would still call a
+different threshold, and the 0.5% grid with a 1% tolerance resolves it with margin.  The
+previous control, the depth-(N+1) threshold, was ~50% away and would have been rejected by
+almost any scan.
 """
 
 import numpy as np
@@ -20,38 +39,45 @@ from curvsym import ensemble
 from curvsym import sharpness as sh
 from curvsym.checks import CheckResult
 
-N, D = 3, 2
-RATIOS = np.round(np.arange(0.80, 1.2001, 0.02), 2)
+RATIOS = np.round(np.arange(0.900, 1.10001, 0.005), 3)
+N_STEPS = 6000
+INSTANCES = (  # (N, d, T, seed of the initial layers)
+    (3, 2, np.array([[2.0, 0.3], [0.1, 0.5]]), 3),
+    (2, 2, np.array([[1.5, -0.4], [0.2, 0.8]]), 2),
+    (3, 3, np.random.default_rng(1).standard_normal((3, 3)), 1),
+)
 
 
-def measured_threshold(T, eta_ref, n_steps=6000, seed=3):
-    m = cs.model(cs.deep_chain(N, D), whitened=True)
+def converged_ratios(N, d, T, seed, n_steps=N_STEPS, scale=0.1):
+    """Boolean per grid ratio: GD at η = ratio·η* from a small start ends with loss < 1e-20."""
+    m = cs.model(cs.deep_chain(N, d), whitened=True)
     rhs = cs.generate_flow(cs.gradient_flow(m))
     rng = np.random.default_rng(seed)
     B = len(RATIOS)
-    W0 = [np.broadcast_to(0.1 * rng.standard_normal((D, D)), (B, D, D)).copy() for _ in range(N)]
+    W0 = [np.broadcast_to(scale * rng.standard_normal((d, d)), (B, d, d)).copy() for _ in range(N)]
+    eta_star = 2 / sh.flat_bound(T, N)
     with np.errstate(all="ignore"):
-        traj = ensemble.gd(rhs, W0, [T], eta=eta_ref * RATIOS, n_steps=n_steps, record_every=n_steps)
-    W = traj.final
-    P = W[2] @ W[1] @ W[0]
+        traj = ensemble.gd(rhs, W0, [T], eta=eta_star * RATIOS, n_steps=n_steps, record_every=n_steps)
+    P = traj.final[0]
+    for w in traj.final[1:]:
+        P = w @ P
     loss = 0.5 * np.sum((P - T) ** 2, axis=(1, 2))
-    converged = np.isfinite(loss) & (loss < 1e-20)
-    return RATIOS, converged
+    return np.isfinite(loss) & (loss < 1e-20)
 
 
 @cs.theorem("GD threshold η* = 2/(N‖T‖^{2−2/N})", __doc__.split("\n\n")[1], digits=16)
 def gd_stability(digits: int) -> cs.Evidence:
-    T = np.array([[2.0, 0.3], [0.1, 0.5]])
-    eta_star = 2 / sh.flat_bound(T, N)
-    ratios, ok = measured_threshold(T, eta_star)
-    measured = float(ratios[ok].max()) * eta_star if ok.any() else 0.0
-    above = bool(ok[ratios > 1.0 + 1e-9].any())
-    res = abs(measured / eta_star - 1)
-    numeric = CheckResult("|η_measured/η* − 1| (and no convergence above η*)", res, 0.03, res <= 0.03 and not above,
-                          {"eta_star": eta_star, "eta_measured": measured})
-    eta_wrong = 2 / sh.flat_bound(T, N + 1)
-    neg = abs(measured / eta_wrong - 1)
-    negative = CheckResult("the same threshold against the depth-(N+1) prediction", neg, 0.03, neg <= 0.03)
-    return cs.Evidence("n/a", numeric, negative,
-                       notes=f"η* = {eta_star:.4f}, measured {measured:.4f} (largest converged on a 2% grid); "
-                             f"converged for η/η* in {ratios[ok].min():.2f}…{ratios[ok].max():.2f}")
+    measured, above, notes = [], False, []
+    for N, d, T, seed in INSTANCES:
+        ok = converged_ratios(N, d, T, seed)
+        r = float(RATIOS[ok].max()) if ok.any() else 0.0
+        measured.append(r)
+        above |= bool(ok[RATIOS > 1.0 + 1e-9].any())
+        notes.append(f"N={N} d={d}: η* = {2 / sh.flat_bound(T, N):.4f}, converged up to η/η* = {r:.3f}")
+    res = max(abs(r - 1) for r in measured)
+    numeric = CheckResult("|η_c/η* − 1| (and no convergence above η*)", res, 0.01, res <= 0.01 and not above,
+                          {"eta_c/eta*": measured, "converged above eta*": above})
+    wrong = [abs(r / (1 + sign * 0.05) - 1) for r in measured for sign in (1, -1)]
+    negative = CheckResult("the same thresholds against (1 ± 5%)η*", min(wrong), 0.01, min(wrong) <= 0.01,
+                           {"gaps": [round(w, 4) for w in wrong]})
+    return cs.Evidence("n/a", numeric, negative, notes="; ".join(notes) + " (0.5% grid, 6000 steps)")

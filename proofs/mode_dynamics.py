@@ -6,7 +6,7 @@ GD ȧ_i = (s−σ)σ/a_i with invariant a_i² − a_j²; NGD ȧ_i = (s−σ)(σ/
 invariant a_i² − a_j²; K-FAC ȧ_i = (s−σ)a_i/σ, σ̇ = N(s−σ), invariant ln a_i − ln a_j;
 fractional block q: invariant a_i^{2−2q} − a_j^{2−2q}.  On the balanced manifold GD with
 N = 2 is Saxe's sigmoid σ(t) = sσ0e^{2st}/(s + σ0(e^{2st} − 1)), NGD and K-FAC are the
-exponentials σ = s − (s − σ0)e^{−t}, e^{−Nt} (MATH.md §1.4, §6).
+exponentials σ = s − (s − σ0)e^{−t}, e^{−Nt} (docs/mathematics.md §1.4, §6).
 
 Symbolic: the ODEs are derived from the matrix flows (off-diagonal velocities ≡ 0, modes
 independent), the invariants derived and proved, the closed forms found by dsolve.
@@ -14,8 +14,16 @@ independent), the invariants derived and proved, the closed forms found by dsolv
 Numeric check: the *matrix* flows (2 modes, random orthogonal U_i, balanced decoupled
 init) integrated at ``digits`` digits follow the dsolve closed forms of both modes.
 
-Negative control: Saxe's sigmoid is a balanced-manifold law: from an unbalanced init
-with the same σ0 the GD mode does not follow it.
+Negative control: the GD matrix flow from a start 10% off balance in every mode
+(a_1 = 1.1·a, a_2 = a/1.1: the same σ0) against Saxe's sigmoid, by the same check.
+
+Why this control is the nearest.  Saxe's sigmoid is routinely applied to any small
+initialisation, but it is a law of the balanced manifold: balance is its one hypothesis
+beyond the decoupled ansatz, and the NGD and K-FAC laws above do not need it (their σ̇ does
+not depend on the a_i).  A 10% imbalance at the same σ0 is the smallest departure from that
+hypothesis an experiment would still call unbalanced; the mode then follows the hyperbola
+a_1² − a_2² = const instead, and the check must tell the difference.  The previous control
+(a 4:1 imbalance) was far from the claim.
 """
 
 import mpmath
@@ -91,8 +99,10 @@ def mode_dynamics(digits: int) -> cs.Evidence:
               closed_form_residual(rules.kfac(), 3, a3, s, [0, 0.5, 1], digits, laws["kfac"]))
     tol = 10.0 ** (-(digits - 10))
     numeric = CheckResult("|σ_k(t) − closed form| (GD N=2, NGD N=3, K-FAC N=3)", float(res), tol, float(res) <= tol)
-    unbal = [[mpmath.mpf("0.6"), mpmath.mpf("0.4")], [mpmath.mpf("0.15"), mpmath.mpf("0.1")]]  # same σ0 = 0.09, 0.04
+    with mpmath.workdps(digits + 10):  # 10% off balance, same σ0 = 0.09, 0.04
+        off = mpmath.mpf("1.1")
+        unbal = [[mpmath.mpf("0.3") * off, mpmath.mpf("0.2") * off], [mpmath.mpf("0.3") / off, mpmath.mpf("0.2") / off]]
     neg = closed_form_residual(rules.gd(), 2, unbal, s, [0, 1, 2, 4], digits, laws["gd"])
-    negative = CheckResult("unbalanced GD against Saxe's sigmoid", float(neg), tol, float(neg) <= tol)
+    negative = CheckResult("GD 10% off balance against Saxe's sigmoid", float(neg), tol, float(neg) <= tol)
     return cs.Evidence("proved: ODEs derived, invariants proved, dsolve closed forms" if proved else "refuted",
                        numeric, negative)

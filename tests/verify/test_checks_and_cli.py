@@ -3,10 +3,10 @@ import textwrap
 
 import pytest
 import sympy as sp
+from curvsym.problems import random_instance
 
 import curvsym as cs
 from curvsym.cli import main
-from curvsym.problems import random_instance
 
 
 @pytest.fixture(scope="module")
@@ -46,15 +46,34 @@ def test_double_path_balance(setting):
     assert cs.balance_residual(m, traj, inst.data()) < 1e-9
 
 
+SHIPPED_THEOREMS = {
+    "gradient flow conserves layer balance",
+    "min-norm NGD conserves balance; K-FAC does not",
+    "Bernacchia NG solves F d = ∇L, not min-norm",
+    "natural gradient: W(t) − T = (W(0) − T)e^{−t}",
+    "K-FAC: W(t) − T = (W(0) − T)e^{−Nt}",
+    "NGD through a bottleneck: tangent-space law, not e^{−t}",
+    "mode ODEs, invariants and closed forms from the matrix flows",
+    "NGD follows the GD path with clock dτ/dt = |J|²",
+    "fractional block q<1 keeps balance and bounded speeds; K-FAC does not",
+    "flattest minima: |w_i| = |y|^{1/N}; λ_max ≥ N‖T‖^{2−2/N}",
+    "flat minima are coupled with gains s₁^{i/N}",
+    "linear ResNet from zero init reaches the flattest minimum",
+    "GD threshold η* = 2/(N‖T‖^{2−2/N})",
+}
+
+
 def test_prove_cli_on_shipped_proofs(tmp_path, capsys):
-    """Every shipped theorem passes at 20 digits (tolerance 1e-10) and rejects its negative control."""
+    """Every shipped theorem passes at 20 digits (tolerance 1e-10) and rejects its negative control;
+    the set of theorems is exactly the one documented in the README."""
     out = tmp_path / "r.json"
     code = main(["prove", "proofs/", "--digits", "20", "--json", str(out), "-q"])
     text = capsys.readouterr().out
     assert code == 0, text
     assert "gradient flow conserves layer balance" in text and "PASS" in text and "rejected" in text
     data = json.loads(out.read_text())
-    assert len(data) >= 6
+    assert len(data) == len(SHIPPED_THEOREMS)  # no theorem twice
+    assert {row["theorem"] for row in data} == SHIPPED_THEOREMS
     for row in data:
         assert row["passed"] and row["negative_control_rejected"], row
         assert row["numeric"]["residual"] <= row["numeric"]["tolerance"]

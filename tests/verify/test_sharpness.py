@@ -4,12 +4,12 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
+from curvsym.fisher import flat, unflat
+from curvsym.problems import random_instance
 
 import curvsym as cs
 from curvsym import fisher
 from curvsym import sharpness as sh
-from curvsym.fisher import flat, unflat
-from curvsym.problems import random_instance
 
 
 @pytest.mark.parametrize("net", [cs.chain([2, 3, 2]), cs.resnet(2, 3), cs.chain([3, 2, 4, 2])],

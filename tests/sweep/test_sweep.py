@@ -36,7 +36,7 @@ def store_deps():
     pytest.importorskip("cloudpickle")
     return pytest.importorskip("pyarrow")
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 EXAMPLE = REPO / "examples" / "sweeps" / "gd_threshold.toml"
 
 # A user analysis module, shipped to the workers as source.  L = ½‖W − 0‖_F² with W = x·I_width, so the
