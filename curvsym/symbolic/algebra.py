@@ -6,7 +6,7 @@ X becomes a noncommutative symbol ``X`` and its transpose ``X^T`` (``X`` itself
 when X is declared symmetric, as Σx is), transposes are pushed to the leaves by
 (AB)ᵀ = BᵀAᵀ, identities become 1, and the result is expanded.
 
-What the verdicts mean (``docs/mathematics.md`` §0.7):
+What the verdicts mean (``docs/mathematics.md`` §7):
 
 * **proved** — the expansion is 0.  Every substitution of matrices of compatible
   sizes is an algebra homomorphism, so the identity holds for matrices of *all*

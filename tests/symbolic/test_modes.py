@@ -11,7 +11,7 @@ a1, a2, a3 = sp.symbols("a_1 a_2 a_3", positive=True)
 s = sp.Symbol("s", positive=True)
 sig = a1 * a2 * a3
 J2 = (sig / a1) ** 2 + (sig / a2) ** 2 + (sig / a3) ** 2
-TABLE = {  # ȧ_1 and σ̇ for N = 3 (MATH.md §6)
+TABLE = {  # ȧ_1 and σ̇ for N = 3 (docs/mathematics.md §6)
     "gd": ((s - sig) * sig / a1, (s - sig) * J2),
     "ngd": ((s - sig) * (sig / a1) / J2, s - sig),
     "kfac": ((s - sig) * a1 / sig, 3 * (s - sig)),

@@ -126,7 +126,8 @@ class NaturalGradient(_CurvatureCorrected):
 
     @property
     def row_space(self) -> bool:
-        return self.damping == 0
+        """Always: −Jᵀ(JJᵀ + λ)^{−q}r is of the form Jᵀ(·) for every q and λ (docs/mathematics.md §0.3)."""
+        return True
 
     def velocities(self, m: Model) -> tuple:
         half = SqrtPsd(m.Sigma)
