@@ -200,19 +200,25 @@ def bench_double(N: int = 4, d: int = 16, t_end: float = 10.0, repeats: int = 7)
     rhs = generate_flow(derive.gradient_flow(m))
     inst = random_instance(net, seed=1, scale=1.0, target_scale=0.5)
     ws, (S, T) = inst.weights, inst.data()
-    shapes = [w.shape for w in ws]
+    size = d * d  # a lean reference: views at fixed offsets, one preallocated output vector
+    out = np.empty(N * size)
 
     def hand(t, y):
-        parts = np.split(y, np.cumsum([int(np.prod(s)) for s in shapes])[:-1])
-        return np.concatenate([v.ravel() for v in gf_reference([p.reshape(s) for p, s in zip(parts, shapes)], S, T)])
+        layers = [y[k * size:(k + 1) * size].reshape(d, d) for k in range(N)]
+        for k, v in enumerate(gf_reference(layers, S, T)):
+            out[k * size:(k + 1) * size] = v.ravel()
+        return out.copy()
 
     y0 = np.concatenate([w.ravel() for w in ws])
-    ours_f = lambda: integrate_double(rhs, ws, (S, T), [0, t_end], rtol=1e-10, atol=1e-12)
+    ours_f = lambda: integrate_double(rhs, ws, (S, T), [0, t_end], rtol=1e-10, atol=1e-12, progress=False)
     ref_f = lambda: solve_ivp(hand, (0, t_end), y0, method="DOP853", rtol=1e-10, atol=1e-12)
+    a, b = ours_f().final, ref_f().y[:, -1]
+    err = float(np.max(np.abs(np.concatenate([w.ravel() for w in a]) - b)))
     ours, ref = _interleaved([ours_f, ref_f], repeats)
     ratio = ours / ref
     return [BenchRow(f"c. double precision N={N} d={d} t∈[0,{t_end:g}]", ours, ref,
-                     "solve_ivp DOP853, hand-written RHS", "ratio ≤ 1.2", ratio <= 1.2)]
+                     "solve_ivp DOP853, lean hand-written RHS", "ratio ≤ 1.2", ratio <= 1.2,
+                     f"max |ours − reference| = {err:.1e}; medians of {repeats} interleaved runs")]
 
 
 # --------------------------------------------------------------------------- d. derivation

@@ -78,6 +78,11 @@ def is_polynomial(exprs: Sequence[Any]) -> bool:
     return True
 
 
+def _plain_float64(arrays: Sequence[Any]) -> bool:
+    """All NumPy float64 arrays: one library, one device, one dtype — nothing more to check."""
+    return all(type(a) is np.ndarray and a.dtype == np.float64 for a in arrays)
+
+
 @dataclass(frozen=True)
 class GeneratedFunction:
     """A generated numerical function with its source.
@@ -163,9 +168,10 @@ class GeneratedFunction:
         missing = set(self.parameters) - set(params or {})
         if missing:
             raise ParameterError(f"{self.name}: missing parameter(s) {sorted(missing)}")
-        if self.backend != "mpmath" and not any(getattr(a, "dtype", None) == object for a in arrays):
-            from .backends import check_consistent
-            check_consistent(arrays, self.arg_names)
+        if self.backend != "mpmath" and not _plain_float64(arrays):
+            if not any(getattr(a, "dtype", None) == object for a in arrays):
+                from .backends import check_consistent
+                check_consistent(arrays, self.arg_names)
         names = self.arg_names[self.n_weights:]
         return tuple(symmetric_covariance(d) if n == "Sigma_x" else d for n, d in zip(names, data))
 
@@ -206,14 +212,33 @@ def generate(name: str, args: Sequence[MatrixSymbol], exprs: Sequence[Any], para
                              n_weights if n_weights is not None else len(args), is_polynomial(exprs), len(exprs))
 
 
+def _cached(m: Model, key: tuple, make: Callable[[], GeneratedFunction]) -> GeneratedFunction:
+    """Generated code is a pure function of its expressions: build it once per model (``Model._memo``)."""
+    key = ("generated",) + key
+    if key not in m._memo:
+        m._memo[key] = make()
+    return m._memo[key]
+
+
 def generate_flow(flow: Flow, backend: str = "numpy") -> GeneratedFunction:
-    """Generate the right-hand side ``(W_1..W_N, [Σx,] T) ↦ (dW_1/dt, …, dW_N/dt)``."""
+    """Generate the right-hand side ``(W_1..W_N, [Σx,] T) ↦ (dW_1/dt, …, dW_N/dt)`` (cached per model).
+
+    Raises:
+        UnknownNameError: an unknown ``backend``.
+    """
     m = flow.model
-    return generate(flow.name, [*m.weights, *m.data_symbols], flow.velocities, flow.parameters,
-                    backend, n_weights=m.depth)
+    return _cached(m, (flow.name, flow.velocities, flow.parameters, backend),
+                   lambda: generate(flow.name, [*m.weights, *m.data_symbols], flow.velocities, flow.parameters,
+                                    backend, n_weights=m.depth))
 
 
 def generate_expressions(m: Model, name: str, exprs: Sequence[Any], parameters: Sequence[sp.Symbol] = (),
                          backend: str = "numpy") -> GeneratedFunction:
-    """Generate any quantities of ``m`` (loss, balance C_i, end-to-end map …)."""
-    return generate(name, [*m.weights, *m.data_symbols], exprs, parameters, backend, n_weights=m.depth)
+    """Generate any quantities of ``m`` (loss, balance C_i, end-to-end map …), cached per model.
+
+    Raises:
+        UnknownNameError: an unknown ``backend``.
+    """
+    return _cached(m, (name, tuple(exprs), tuple(parameters), backend),
+                   lambda: generate(name, [*m.weights, *m.data_symbols], exprs, parameters, backend,
+                                    n_weights=m.depth))

@@ -42,8 +42,12 @@ def symmetric_covariance(S: Array) -> Array:
     asym = float(np.max(np.abs(Sf - np.swapaxes(Sf, -1, -2)))) / scale
     if asym > 1e-10:
         raise ShapeError(f"Sigma_x must be symmetric; its relative asymmetry is {asym:.1e}")
-    if np.min(np.linalg.eigvalsh((Sf + np.swapaxes(Sf, -1, -2)) / 2)) <= 1e-14 * scale:
-        raise ShapeError("Sigma_x must be positive definite (an input covariance Σx ≻ 0)")
+    sym = (Sf + np.swapaxes(Sf, -1, -2)) / 2
+    # positive definite with smallest eigenvalue > 1e-14·max|Σ|: Cholesky of Σ − 1e-14·max|Σ|·I succeeds
+    try:
+        np.linalg.cholesky(sym - (1e-14 * scale) * np.eye(sym.shape[-1]))
+    except np.linalg.LinAlgError:
+        raise ShapeError("Sigma_x must be positive definite (an input covariance Σx ≻ 0)") from None
     return (S + np.swapaxes(S, -1, -2)) / 2
 
 
@@ -56,8 +60,12 @@ def check_array(name: str, a: Any, shape: tuple[int, ...]) -> None:
         NonFiniteError: ``a`` holds NaN or infinity.
     """
     s = tuple(getattr(a, "shape", ()))
-    if len(s) < len(shape) or tuple(s[len(s) - len(shape):]) != tuple(shape):
+    if len(s) < len(shape) or s[len(s) - len(shape):] != tuple(shape):
         raise ShapeError(f"{name} must have shape {tuple(shape)}, got {s}")
+    if type(a) is np.ndarray and a.dtype == np.float64:
+        if not np.isfinite(a).all():
+            raise NonFiniteError(f"{name} contains NaN or infinity")
+        return
     if getattr(a, "dtype", None) == object:
         import mpmath
         if not all(mpmath.isfinite(v) for v in np.asarray(a).flat):

@@ -179,6 +179,7 @@ def reverse_maps(m: Model) -> dict:
     return _accumulate_backward(m, None, lambda e, R: _mul(R, m.symbol_of(e)))
 
 
+@_memoised
 def layer_factors(m: Model) -> tuple[tuple[MatrixExpr, MatrixExpr], ...]:
     """For each weight edge e = u → v: (M(u), R(v)), the maps below and above it.
 
@@ -220,6 +221,7 @@ def _backward_maps(m: Model, G: MatrixExpr) -> dict:
     return _accumulate_backward(m, G, lambda e, B: _mul(_T(m.symbol_of(e)), B))
 
 
+@_memoised
 def gradient(m: Model, G: MatrixExpr | None = None) -> tuple[MatrixExpr, ...]:
     """∇_{W_e} L = R(v)ᵀ G M(u)ᵀ for every weight edge e = u → v.
 

@@ -34,11 +34,15 @@ def hvp_function(m: Model, backend: str = "numpy") -> GeneratedFunction:
     """Generated ``(W, V, data) ↦ H(W)·V`` (as layer matrices), H the Hessian of L.
 
     Call as ``f(weights, *V, *data)``: the directions V_e follow the weights.
+    Built once per model and backend (cached on the model).
     """
-    Vs = [MatrixSymbol(f"V_{k + 1}", *w.shape) for k, w in enumerate(m.weights)]
-    hv = [time_derivative(g, dict(zip(m.weights, Vs))) for g in gradient(m)]
-    return generate("hessian_vector_product", [*m.weights, *Vs, *m.data_symbols], hv, (), backend,
-                    n_weights=m.depth)
+    key = ("hessian_vector_product", backend)
+    if key not in m._memo:
+        Vs = [MatrixSymbol(f"V_{k + 1}", *w.shape) for k, w in enumerate(m.weights)]
+        hv = [time_derivative(g, dict(zip(m.weights, Vs))) for g in gradient(m)]
+        m._memo[key] = generate("hessian_vector_product", [*m.weights, *Vs, *m.data_symbols], hv, (), backend,
+                                n_weights=m.depth)
+    return m._memo[key]
 
 
 def _hv_flat(f: GeneratedFunction, weights, data):
