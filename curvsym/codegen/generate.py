@@ -31,10 +31,10 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 import sympy as sp
-from sympy import Identity, MatAdd, MatMul, MatrixSymbol, Transpose, ZeroMatrix
+from sympy import HadamardProduct, Identity, MatAdd, MatMul, MatrixSymbol, OneMatrix, Transpose, ZeroMatrix
 
 from ..errors import ParameterError, ShapeError, UnknownNameError
-from ..symbolic import matfuncs  # noqa: F401  (registers the node kernels)
+from ..symbolic import activations, matfuncs  # noqa: F401  (register the node kernels)
 from ..symbolic.derive import Flow, Model
 from ..symbolic.nodes import KERNELS, MatrixNode
 from .cse import matrix_cse
@@ -43,7 +43,7 @@ from .runtime import HELPERS
 from .validate import check_array, namespace_of, symmetric_covariance
 
 __all__ = ["GeneratedFunction", "generate", "generate_flow", "generate_expressions", "runtime_namespace",
-           "is_polynomial", "BACKENDS"]
+           "is_polynomial", "is_piecewise", "BACKENDS"]
 
 BACKENDS = ("numpy", "mpmath", "array_api")
 
@@ -55,15 +55,17 @@ def runtime_namespace(backend: str) -> dict:
             **KERNELS}
 
 
-_POLYNOMIAL = (MatrixSymbol, Identity, ZeroMatrix, Transpose, MatAdd, MatMul)
+_POLYNOMIAL = (MatrixSymbol, Identity, ZeroMatrix, OneMatrix, Transpose, MatAdd, MatMul, HadamardProduct)
 
 
 def is_polynomial(exprs: Sequence[Any]) -> bool:
-    """True if every expression is a matrix polynomial of the weights.
+    """True if every expression has a Taylor rule: a matrix polynomial of the weights, or built from nodes with rules.
 
-    Allowed below it: matrix symbols, I, 0, transposes, sums, products, scalar
-    coefficients, and curvsym nodes that declare a Taylor rule.  Anything else
-    (a pseudo-inverse, a PSD power, SymPy's ``Inverse`` or ``Trace``) is not.
+    Allowed below it: matrix symbols, I, 0, the all-ones matrix, transposes, sums,
+    products, Hadamard products, scalar coefficients, and curvsym nodes that
+    declare a Taylor rule (analytic ones such as tanh, and piecewise-linear ones
+    such as ReLU, whose kinks the Taylor stepper treats as events).  Anything
+    else (a pseudo-inverse, a PSD power, SymPy's ``Inverse`` or ``Trace``) is not.
     """
     for e in exprs:
         if not isinstance(e, sp.MatrixExpr):
@@ -78,6 +80,12 @@ def is_polynomial(exprs: Sequence[Any]) -> bool:
     return True
 
 
+def is_piecewise(exprs: Sequence[Any]) -> bool:
+    """True if a node with kinks (``piecewise``, e.g. ReLU) occurs: the function is only piecewise smooth."""
+    return any(isinstance(node, MatrixNode) and node.piecewise
+               for e in exprs if isinstance(e, sp.Basic) for node in sp.preorder_traversal(e))
+
+
 @dataclass(frozen=True)
 class GeneratedFunction:
     """A generated numerical function with its source.
@@ -85,7 +93,10 @@ class GeneratedFunction:
     Call signature of ``func``: positional arrays in the order of ``arg_names``,
     then keyword scalar parameters, then ``xp`` (array namespace) and ``_like``
     (an array whose dtype/device constants should take).  ``__call__`` is the
-    validating entry point: ``f(weights, Sigma_x, T, **params)``.
+    validating entry point: ``f(weights, Sigma_x, T, **params)``.  ``polynomial``:
+    every node has a Taylor rule; ``piecewise``: a node has kinks (ReLU), so only a
+    stepper that lands on them (the Taylor stepper's events) integrates it to
+    high precision.
     """
 
     name: str
@@ -97,6 +108,7 @@ class GeneratedFunction:
     backend: str
     n_weights: int
     polynomial: bool = True
+    piecewise: bool = False
 
     @property
     def n_products(self) -> int:
@@ -182,17 +194,22 @@ def generate(name: str, args: Sequence[MatrixSymbol], exprs: Sequence[Any], para
     return GeneratedFunction(name, source, namespace[fn_name], tuple(a.name for a in args),
                              tuple(tuple(int(d) for d in a.shape) for a in args),
                              tuple(p.name for p in parameters), backend,
-                             n_weights if n_weights is not None else len(args), is_polynomial(exprs))
+                             n_weights if n_weights is not None else len(args), is_polynomial(exprs),
+                             is_piecewise(exprs))
 
 
 def generate_flow(flow: Flow, backend: str = "numpy") -> GeneratedFunction:
-    """Generate the right-hand side ``(W_1..W_N, [Σx,] T) ↦ (dW_1/dt, …, dW_N/dt)``."""
+    """Generate the right-hand side ``(W_1..W_N, [Σx,] T) ↦ (dW_1/dt, …, dW_N/dt)``.
+
+    For a nonlinear model (:mod:`curvsym.symbolic.nonlinear`) the state is every
+    trainable array (weights and biases) and the data are (X, Y).
+    """
     m = flow.model
     return generate(flow.name, [*m.weights, *m.data_symbols], flow.velocities, flow.parameters,
-                    backend, n_weights=m.depth)
+                    backend, n_weights=len(m.weights))
 
 
 def generate_expressions(m: Model, name: str, exprs: Sequence[Any], parameters: Sequence[sp.Symbol] = (),
                          backend: str = "numpy") -> GeneratedFunction:
     """Generate any quantities of ``m`` (loss, balance C_i, end-to-end map …)."""
-    return generate(name, [*m.weights, *m.data_symbols], exprs, parameters, backend, n_weights=m.depth)
+    return generate(name, [*m.weights, *m.data_symbols], exprs, parameters, backend, n_weights=len(m.weights))

@@ -1,7 +1,7 @@
 """The array printer: SymPy matrix expressions as array-API Python.
 
-Generated code uses only ``a @ b``, ``a.mT``, ``+``, scalar ``*`` and calls of node
-kernels (``xp`` is an argument of the generated function), so one source runs on
+Generated code uses only ``a @ b``, ``a.mT``, ``+``, ``*`` (scalars, and entrywise for a
+Hadamard product A ⊙ B) and calls of node kernels (``xp`` is an argument of the generated function), so one source runs on
 NumPy, CuPy, JAX, PyTorch and array-api-strict.  curvsym's own nodes print
 themselves through ``printmethod = "_curvsym_array"`` (the node protocol,
 :mod:`curvsym.symbolic.nodes`); SymPy's classes have ``_print_<Class>`` methods here.
@@ -55,6 +55,13 @@ class ArrayPrinter(PythonCodePrinter):
             else:
                 parts.append(("" if not k else " + ") + s)
         return "".join(parts)
+
+    def _print_HadamardProduct(self, expr) -> str:
+        """A ⊙ B ⊙ … as the entrywise product ``a * b * …``."""
+        return " * ".join(self._paren(a) for a in expr.args)
+
+    def _print_OneMatrix(self, expr) -> str:
+        return f"_ones({expr.shape[0]}, {expr.shape[1]}, xp, _like)"
 
     def _print_Transpose(self, expr) -> str:
         return f"{self._paren(expr.arg)}.mT"

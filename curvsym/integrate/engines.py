@@ -4,8 +4,11 @@
 * ``FlintEngine`` — python-flint ``arb_mat`` (C, ball arithmetic: every entry
   carries a rigorous bound on its accumulated rounding error).
 
-Both expose the few operations a polynomial tape needs (matmul, transpose,
-scale, ±) and convert to and from object arrays of ``mpf`` exactly.  The
+Both expose the few operations a tape needs — matmul, transpose, scale, ±,
+and for elementwise (activation) rules the Hadamard product ``hadamard``, the
+entrywise quotient ``divide``, entrywise functions ``elementwise(a, name, *p)``
+(``tanh``, ``exp``, ``sigmoid``, ``softplus``) and the entries as ``mpf``
+(``entries``) — and convert to and from object arrays of ``mpf`` exactly.  The
 precision is set only inside :meth:`context`, never globally.
 """
 
@@ -57,6 +60,40 @@ class MpmathEngine:
     @staticmethod
     def midpoint(a: Any) -> Any:
         return a
+
+    @staticmethod
+    def hadamard(a: Any, b: Any) -> Any:
+        return a * b
+
+    @staticmethod
+    def divide(a: Any, b: Any) -> Any:
+        return a / b
+
+    @staticmethod
+    def elementwise(a: Any, name: str, *params: Any) -> Any:
+        f = _MP_FUNCTIONS[name]
+        return np.vectorize(lambda v: f(v, *params), otypes=[object])(a)
+
+    @staticmethod
+    def entries(a: Any) -> list:
+        return [[mpmath.mpf(v) for v in row] for row in np.asarray(a).tolist()]
+
+    @staticmethod
+    def shape(a: Any) -> tuple:
+        return tuple(np.asarray(a).shape)
+
+
+def _sigmoid(v, beta=1):
+    return 1 / (1 + mpmath.exp(-beta * v))
+
+
+def _softplus(v, beta=1):
+    x = beta * v
+    return (max(x, 0) + mpmath.log1p(mpmath.exp(-abs(x)))) / beta
+
+
+_MP_FUNCTIONS = {"tanh": lambda v: mpmath.tanh(v), "exp": lambda v: mpmath.exp(v), "sigmoid": _sigmoid,
+                 "softplus": _softplus}
 
 
 class FlintEngine:
@@ -118,6 +155,43 @@ class FlintEngine:
     def rounding_bound(a: Any) -> mpmath.mpf:
         m = max((e.rad() for e in a.entries()), default=None)
         return mpmath.mpf(0) if m is None else _mpf(m)
+
+    @staticmethod
+    def hadamard(a: Any, b: Any) -> Any:
+        import flint
+        return flint.arb_mat([[x * y for x, y in zip(ra, rb)] for ra, rb in zip(a.tolist(), b.tolist())])
+
+    @staticmethod
+    def divide(a: Any, b: Any) -> Any:
+        import flint
+        return flint.arb_mat([[x / y for x, y in zip(ra, rb)] for ra, rb in zip(a.tolist(), b.tolist())])
+
+    def elementwise(self, a: Any, name: str, *params: Any) -> Any:
+        import flint
+        ps = [self._arb(p) for p in params]
+        f = _ARB_FUNCTIONS[name]
+        return flint.arb_mat([[f(x, *ps) for x in row] for row in a.tolist()])
+
+    @staticmethod
+    def entries(a: Any) -> list:
+        return [[_mpf(e) for e in row] for row in a.tolist()]
+
+    @staticmethod
+    def shape(a: Any) -> tuple:
+        return (a.nrows(), a.ncols())
+
+
+def _arb_sigmoid(x, beta=1):
+    return 1 / (1 + (-beta * x).exp())
+
+
+def _arb_softplus(x, beta=1):
+    y = beta * x
+    return (y.nonnegative_part() + (-(abs(y))).exp().log1p()) / beta
+
+
+_ARB_FUNCTIONS = {"tanh": lambda x: x.tanh(), "exp": lambda x: x.exp(), "sigmoid": _arb_sigmoid,
+                  "softplus": _arb_softplus}
 
 
 def _mpf(e) -> mpmath.mpf:

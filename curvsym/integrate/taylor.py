@@ -13,6 +13,19 @@ so that the last retained term is ≈ ε.  The local error estimate of a step is
 ‖x_K‖ h^K (the first neglected term is smaller by a factor h/ρ ≈ e^{−2}), plus
 the rounding bound of the engine.  Inside a step the series is the dense
 output: y(t + s) = Σ_k x_k s^k for 0 ≤ s ≤ h.
+
+*Events* (piecewise-smooth flows: ReLU, leaky ReLU).  When the tape has switch
+operations (:mod:`curvsym.integrate.tape`), the stepper carries the *region* —
+the sign pattern of every ReLU pre-activation — and asks it for its event
+functions, the entries of those pre-activations, whose Taylor series it already
+has.  A step never crosses a kink: if an entry leaves its side within the step,
+the step is cut at the first exit s* (certified root search,
+:mod:`curvsym.integrate.events`), the state is the series at s*, and the region
+flips that entry.  At the start of the next step every entry within the landing
+tolerance of 0 must move into its new side (ς ż > 0); an entry pushed back by
+both sides is a sliding mode (the Filippov solution stays on the kink) and
+raises :class:`~curvsym.errors.NonSmoothError`.  Every crossing is reported
+(``Trajectory.info["crossings"]``, ``info["events"]``).
 """
 
 from __future__ import annotations
@@ -24,13 +37,14 @@ from typing import Any, Callable, ClassVar
 import mpmath
 
 from ..codegen import GeneratedFunction
-from ..errors import DivergenceError, OptionError
+from ..errors import DivergenceError, NonSmoothError, OptionError
 from ..types import Data, Params, State, Time, Times
 from .engines import make_engine
+from .events import Crossing, boundary_entries, locate
 from .runner import solve
 from .state import check_finite_state, local_tolerance, output_times, to_mp, working_dps
 from .stepper import AbstractStepper, Step
-from .tape import Tape, horner, taylor_coefficients, trace_polynomial
+from .tape import Expansion, Tape, _get, horner, taylor_expansion, trace_polynomial
 from .trajectory import Trajectory
 
 __all__ = ["Taylor", "integrate_taylor"]
@@ -40,13 +54,16 @@ __all__ = ["Taylor", "integrate_taylor"]
 class _TaylorState:
     truncation: Any
     rounding: Any
+    region: dict | None = None  # {switch argument index: boolean mask} (piecewise flows)
 
 
 class Taylor(AbstractStepper):
     """Taylor series of order K from the tape, Jorba–Zou step (or a fixed ``step_size``), dense output.
 
     ``engine`` does the arithmetic (:mod:`curvsym.integrate.engines`); ``tol`` is the
-    local tolerance per unit state size; ``wdps`` the working digits.
+    local tolerance per unit state size; ``wdps`` the working digits.  A tape with
+    switches (ReLU) makes the stepper track its region and stop at every kink
+    (see the module docstring); ``Step.events`` lists the crossings of a step.
     """
 
     name: ClassVar[str] = "Taylor"
@@ -68,7 +85,7 @@ class Taylor(AbstractStepper):
         return self.K
 
     def init(self, field: Callable, t0: Time, y0: State) -> _TaylorState:
-        return _TaylorState(mpmath.mpf(0), mpmath.mpf(0))
+        return _TaylorState(mpmath.mpf(0), mpmath.mpf(0), None)
 
     def size(self, y: State) -> Any:
         return max(self.engine.max_abs(a) for a in y)
@@ -85,9 +102,15 @@ class Taylor(AbstractStepper):
 
         Raises:
             DivergenceError: the Jorba–Zou step collapsed (finite-time blow-up).
+            NonSmoothError: a ReLU pre-activation slides along its kink or touches it tangentially.
         """
         eng, K, tol, tiny = self.engine, self.K, self.tol, self._tiny
-        c = taylor_coefficients(self.tape, y, K, eng)
+        switches = self.tape.switches
+        events: list = []
+        ex = taylor_expansion(self.tape, y, K, eng, state.region)
+        if switches:  # the first step places entries that start on a kink (no crossing to report)
+            ex, boundary = self._settle(t, y, ex, events if state.region is not None else [])
+        c = ex.variables
         scale = max(mpmath.mpf(1), self.size(y))
         nK = max(max(eng.max_abs(ci[K]) for ci in c), tiny)
         nK1 = max(max(eng.max_abs(ci[K - 1]) for ci in c), tiny)
@@ -101,6 +124,18 @@ class Taylor(AbstractStepper):
                 raise DivergenceError(
                     f"Taylor: step size collapsed to {mpmath.nstr(h, 3)} at t = {mpmath.nstr(t, 10)}: "
                     "the solution appears to blow up in finite time", float(t))
+        region = ex.region
+        if switches:
+            try:
+                crossing = locate(eng, [ex.nodes[a] for a in switches], [region[a] for a in switches], h,
+                                  boundary, t)
+            except NonSmoothError as exc:
+                raise NonSmoothError(f"Taylor: {exc} (step from t = {mpmath.nstr(t, 15)})", float(t)) from None
+            if crossing is not None and crossing.t - t < h:
+                h = crossing.t - t
+                a = switches[crossing.switch]
+                region = {**region, a: _flipped(region[a], crossing.row, crossing.column)}
+                events.append(crossing)
         hs = eng.scalar(h)
         x = tuple(horner(ci, hs) for ci in c)
         rounding = max(eng.rounding_bound(a) for a in x) + tiny * scale
@@ -113,7 +148,59 @@ class Taylor(AbstractStepper):
             return tuple(eng.midpoint(horner(ci, ss)) for ci in c)
 
         return Step(t_new, x, trunc + rounding, True,
-                    _TaylorState(state.truncation + trunc, state.rounding + rounding), dense)
+                    _TaylorState(state.truncation + trunc, state.rounding + rounding, region), dense,
+                    tuple(events))
+
+    def _landing_tolerance(self, values: list) -> Any:
+        """|z| below which a pre-activation counts as sitting on its kink: 10³·tol·max(1, ‖Z‖_max)."""
+        zmax = max((abs(v) for row in values for v in row), default=mpmath.mpf(0))
+        return 1000 * max(self.tol, mpmath.mpf(10) ** (-self.wdps)) * max(mpmath.mpf(1), zmax)
+
+    def _settle(self, t: Time, y: State, ex: Expansion, events: list) -> tuple[Expansion, list]:
+        """Put every pre-activation entry that sits on its kink on the side it moves into.
+
+        An entry with |z| within the landing tolerance and ς ż < 0 (moving out of its
+        side ς) flips, and the expansion is recomputed; an entry that would flip
+        back (pushed towards the kink from both sides) is a sliding mode.
+
+        Raises:
+            NonSmoothError: a sliding mode (or an entry that cannot be settled).
+        """
+        eng, switches = self.engine, self.tape.switches
+        flipped: set = set()
+        for _ in range(4 * sum(int(ex.region[a].size) for a in switches) + 2):
+            boundary, flips = [], []
+            for k, a in enumerate(switches):
+                z0 = eng.entries(ex.nodes[a][0])
+                z1 = _get(ex.nodes[a], 1)
+                z1 = eng.entries(z1) if z1 is not None else [[0] * len(r) for r in z0]
+                mask = ex.region[a]
+                on_kink = set(boundary_entries(z0, self._landing_tolerance(z0)))
+                boundary.append(on_kink)
+                for i, j in sorted(on_kink):
+                    side = 1 if mask[i, j] else -1
+                    if side * z1[i][j] < 0:
+                        flips.append((k, a, i, j))
+            if not flips:
+                return ex, boundary
+            region = dict(ex.region)
+            for k, a, i, j in flips:
+                if (a, i, j) in flipped:
+                    raise NonSmoothError(
+                        f"Taylor: sliding mode at t = {mpmath.nstr(t, 15)}: pre-activation {k}, neuron {i}, "
+                        f"example {j} sits on the ReLU kink and both sides push it back (the Filippov solution "
+                        "stays on the kink; curvsym does not integrate sliding motion)", float(t))
+                flipped.add((a, i, j))
+                region[a] = _flipped(region[a], i, j)
+                events.append(Crossing(t, k, i, j, not ex.region[a][i, j]))
+            ex = taylor_expansion(self.tape, y, self.K, eng, region)
+        raise NonSmoothError(f"Taylor: could not settle the ReLU regions at t = {mpmath.nstr(t, 15)}", float(t))
+
+
+def _flipped(mask, i: int, j: int):
+    out = mask.copy()
+    out[i, j] = not out[i, j]
+    return out
 
 
 def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval: Times, *,
@@ -147,6 +234,12 @@ def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval:
         DivergenceError: ‖W‖ exceeds ``max_norm`` or the step collapses (finite-time blow-up).
         StepLimitError: more than ``max_steps`` steps.
         IntegrationTimeout: longer than ``timeout`` seconds.
+        NonSmoothError: a piecewise (ReLU) flow slides along a kink or touches one tangentially.
+
+    For a piecewise flow (``rhs.piecewise``) the trajectory's ``info`` also reports
+    ``crossings`` (how many times a pre-activation entry crossed 0), ``events``
+    (each a :class:`~curvsym.integrate.events.Crossing`) and ``switches`` (how many
+    ReLU pre-activations the right-hand side has).
     """
     wdps = working_dps(dps)
     eng = make_engine(engine, wdps)
@@ -164,9 +257,11 @@ def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval:
         for s_ in sol.states:
             check_finite_state(s_, "Taylor state")
         st = sol.state
-        return Trajectory(sol.t, sol.states, f"Taylor order {K} ({eng.name})", st.truncation + st.rounding, dps,
-                          sol.n_steps, n_rhs=sol.n_steps * K,
-                          info={"order": K, "engine": eng.name, "working_dps": wdps,
-                                "products_per_step": tape.n_products * K * (K + 1) // 2,
-                                "truncation": st.truncation, "rounding": st.rounding},
-                          status=sol.status, message=sol.message)
+        info = {"order": K, "engine": eng.name, "working_dps": wdps,
+                "products_per_step": tape.n_products * K * (K + 1) // 2,
+                "truncation": st.truncation if st else mpmath.mpf(0), "rounding": st.rounding if st else 0}
+        if tape.switches:
+            info.update({"crossings": len(sol.events), "events": sol.events, "switches": len(tape.switches)})
+        err = st.truncation + st.rounding if st else mpmath.mpf(0)
+        return Trajectory(sol.t, sol.states, f"Taylor order {K} ({eng.name})", err, dps,
+                          sol.n_steps, n_rhs=sol.n_steps * K, info=info, status=sol.status, message=sol.message)
