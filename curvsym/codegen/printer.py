@@ -10,7 +10,7 @@ themselves through ``printmethod = "_curvsym_array"`` (the node protocol,
 from __future__ import annotations
 
 import sympy as sp
-from sympy import MatrixSymbol, Transpose
+from sympy import MatrixSymbol, OneMatrix, Transpose
 from sympy.printing.pycode import PythonCodePrinter
 
 __all__ = ["ArrayPrinter"]
@@ -39,6 +39,10 @@ class ArrayPrinter(PythonCodePrinter):
 
     def _print_MatMul(self, expr) -> str:
         coeff, mats = expr.as_coeff_matrices()
+        if len(mats) == 2 and isinstance(mats[1], OneMatrix) and mats[1].shape[0] == 1:
+            # b 1ᵀ (a bias added to every example): a broadcast view, not an outer product
+            body = f"_broadcast({self._print(mats[0])}, {mats[1].shape[1]}, xp)"
+            return body if coeff == 1 else f"{self._print(coeff)}*{body}"
         body = " @ ".join(self._paren(m) for m in mats)
         if coeff == 1:
             return body

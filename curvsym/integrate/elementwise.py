@@ -31,7 +31,7 @@ import mpmath
 import numpy as np
 
 from ..errors import NotPolynomialError
-from .tape import TapeOp, Tracer, _get
+from .tape import TapeOp, Tracer, _get, square_coefficient
 
 __all__ = ["MaskedLinear", "TanhOp", "SigmoidOp", "SoftplusOp", "SoftmaxOp", "SoftplusRule", "positive_mask"]
 
@@ -153,7 +153,7 @@ class TanhOp(TapeOp):
             acc = _cauchy(engine, z, u, k, start=1, weight=True)
             yk = None if acc is None else acc * engine.scalar(1 / mpmath.mpf(k))
             y.append(yk)
-            sq = _cauchy(engine, y, y, k)
+            sq = square_coefficient(y, k, engine)
             u.append(None if sq is None else -sq)
             return yk
         return rule
@@ -181,7 +181,7 @@ class SigmoidOp(TapeOp):
             acc = _cauchy(engine, z, v, k, start=1, weight=True)
             sk = None if acc is None else acc * (beta * engine.scalar(1 / mpmath.mpf(k)))
             s.append(sk)
-            sq = _cauchy(engine, s, s, k)
+            sq = square_coefficient(s, k, engine)
             v.append(sk if sq is None else (-sq if sk is None else sk - sq))
             return sk
         return rule

@@ -159,12 +159,22 @@ class FlintEngine:
     @staticmethod
     def hadamard(a: Any, b: Any) -> Any:
         import flint
-        return flint.arb_mat([[x * y for x, y in zip(ra, rb)] for ra, rb in zip(a.tolist(), b.tolist())])
+        r, c = a.nrows(), a.ncols()
+        out = flint.arb_mat(r, c)
+        for i in range(r):
+            for j in range(c):
+                out[i, j] = a[i, j] * b[i, j]
+        return out
 
     @staticmethod
     def divide(a: Any, b: Any) -> Any:
         import flint
-        return flint.arb_mat([[x / y for x, y in zip(ra, rb)] for ra, rb in zip(a.tolist(), b.tolist())])
+        r, c = a.nrows(), a.ncols()
+        out = flint.arb_mat(r, c)
+        for i in range(r):
+            for j in range(c):
+                out[i, j] = a[i, j] / b[i, j]
+        return out
 
     def elementwise(self, a: Any, name: str, *params: Any) -> Any:
         import flint

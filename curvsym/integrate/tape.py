@@ -40,7 +40,8 @@ from ..errors import NotPolynomialError
 from ..symbolic.nodes import KERNELS
 
 __all__ = ["TapeOp", "Var", "Const", "Add", "Sub", "Neg", "Scale", "Shift", "MatMul", "Hadamard", "Transpose",
-           "Tape", "Tracer", "Expansion", "trace_polynomial", "taylor_expansion", "taylor_coefficients", "horner"]
+           "Tape", "Tracer", "Expansion", "trace_polynomial", "taylor_expansion", "taylor_coefficients", "horner",
+           "square_coefficient"]
 
 
 # --------------------------------------------------------------------------- operations
@@ -166,6 +167,8 @@ class Hadamard(TapeOp):
 
     def coefficient(self, k: int, coef: list, engine: Any) -> Any:
         a, b = coef[self.args[0]], coef[self.args[1]]
+        if self.args[0] == self.args[1]:
+            return square_coefficient(a, k, engine)
         acc = None
         for j in range(0, k + 1):
             aj, bj = _get(a, j), _get(b, k - j)
@@ -173,6 +176,24 @@ class Hadamard(TapeOp):
                 p = engine.hadamard(aj, bj)
                 acc = p if acc is None else acc + p
         return acc
+
+
+def square_coefficient(a: list, k: int, engine: Any) -> Any:
+    """[a ⊙ a]_k = 2 Σ_{j < k/2} a_j ⊙ a_{k−j} + [k even] a_{k/2} ⊙ a_{k/2} (half the products of the Cauchy sum)."""
+    acc = None
+    for j in range(0, (k + 1) // 2):
+        aj, bj = _get(a, j), _get(a, k - j)
+        if aj is not None and bj is not None:
+            p = engine.hadamard(aj, bj)
+            acc = p if acc is None else acc + p
+    if acc is not None:
+        acc = acc * engine.scalar(2)
+    if k % 2 == 0:
+        h = _get(a, k // 2)
+        if h is not None:
+            p = engine.hadamard(h, h)
+            acc = p if acc is None else acc + p
+    return acc
 
 
 @dataclass(frozen=True)
@@ -304,6 +325,8 @@ class _FakeXp:
 def _tracing_namespace() -> dict:
     """Generated code's globals for tracing: node kernels record their Taylor rule or refuse."""
     ns = {**HELPERS, "mpf": mpmath.mpf, "np": np}
+    # b 1ᵀ is a broadcast view in generated code; on the tape it is the product with a constant row of ones
+    ns["_broadcast"] = lambda b, m, xp: b @ np.ones((1, m), dtype=object)
     from ..symbolic.nodes import MatrixNode
 
     def node_classes(cls):

@@ -19,8 +19,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-from sympy import (HadamardProduct, Identity, MatAdd, MatMul, MatrixExpr, MatrixSymbol, OneMatrix, Transpose,
-                   ZeroMatrix)
+from sympy import HadamardProduct, Identity, MatAdd, MatMul, MatrixExpr, MatrixSymbol, OneMatrix, Transpose, ZeroMatrix
 
 from ..errors import NotDifferentiableError
 from .nodes import walker

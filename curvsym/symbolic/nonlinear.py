@@ -65,9 +65,10 @@ identity with SymPy; tanh (zσ' − σ = −⅔z³ + …) and softplus
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Hashable, Sequence
+from typing import Any, Hashable
 
 import numpy as np
 import sympy as sp
@@ -80,7 +81,7 @@ from .network import IDENTITY, Edge, Network
 
 __all__ = ["Loss", "NonlinearModel", "data_model", "Forward", "forward", "backward", "output_adjoint", "loss",
            "gradient", "gradient_flow", "layer_balance", "neuron_balance", "balanced_nodes", "NeuronBalanceProof",
-           "prove_neuron_balance", "homogeneity_identity", "data_arrays", "one_hot"]
+           "prove_neuron_balance", "homogeneity_identity", "data_arrays", "one_hot", "shapes", "init_parameters"]
 
 
 class Loss(str, Enum):
@@ -390,7 +391,12 @@ def homogeneity_identity(act: Any) -> tuple[bool, tuple | None]:
     0 where the difference is non-zero.
     """
     from .activations import activation
-    act = activation(act)
+    return _homogeneity(activation(act))
+
+
+@functools.lru_cache(maxsize=64)
+def _homogeneity(act: Any) -> tuple[bool, tuple | None]:
+    """Memoised body of :func:`homogeneity_identity` (activations are immutable)."""
     z = sp.Symbol("z", real=True)
     diff = sp.piecewise_fold(z * act.scalar(z, 1) - act.scalar(z, 0))
     if sp.simplify(diff) == 0:
@@ -471,6 +477,30 @@ def prove_neuron_balance(flow: Flow) -> list[NeuronBalanceProof]:
 
 
 # --------------------------------------------------------------------------- data
+
+def shapes(m: NonlinearModel) -> tuple[tuple[int, int], ...]:
+    """The shapes of the state arrays, in state order."""
+    return tuple((int(w.shape[0]), int(w.shape[1])) for w in m.weights)
+
+
+def init_parameters(m: NonlinearModel, seed: int = 0, scale: float = 1.0, bias: float = 0.0) -> tuple[np.ndarray, ...]:
+    """Initial state: W_e with N(0, scale²/fan_in) entries, b_e with N(0, bias²) entries (0 by default).
+
+    Raises:
+        OptionError: a negative or non-finite scale.
+    """
+    if not (np.isfinite(scale) and np.isfinite(bias) and scale >= 0 and bias >= 0):
+        raise OptionError(f"scales must be finite and ≥ 0, got scale={scale!r}, bias={bias!r}")
+    rng = np.random.default_rng(seed)
+    bias_names = {e.bias for e in m.network.weights if e.bias}
+    out = []
+    for w, (r, c) in zip(m.weights, shapes(m)):
+        if w.name in bias_names:
+            out.append(bias * rng.standard_normal((r, c)))
+        else:
+            out.append(scale * rng.standard_normal((r, c)) / np.sqrt(c))
+    return tuple(out)
+
 
 def one_hot(labels: Array, n_classes: int) -> np.ndarray:
     """The n_classes × m matrix with a 1 in row labels[b] of column b.
