@@ -63,13 +63,12 @@ def reference_backprop(params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarra
     return grads
 
 
-def _numpy_row(repeats: int, examples: int) -> BenchRow:
+def _numpy_row(repeats: int, examples: int, inner: int = 20) -> BenchRow:
     m, params, X, Y = relu_problem(examples)
     grad = generate_expressions(m, "gradient", list(m.gradient()))
     ours = grad.raw(*params, X, Y)
     ref = reference_backprop(params, X, Y)
     err = max(float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300)) for a, b in zip(ours, ref))
-    inner = 20
     t_ours, t_ref = _interleaved([lambda: [grad.raw(*params, X, Y) for _ in range(inner)],
                                   lambda: [reference_backprop(params, X, Y) for _ in range(inner)]], repeats)
     ratio = t_ours / t_ref
@@ -117,7 +116,7 @@ def _torch_row(repeats: int, examples: int) -> BenchRow:
                     "torch.autograd", "ratio ≤ 1.5", ratio <= 1.5 and err < 1e-12, f"agreement {err:.1e}")
 
 
-def run_nonlinear(quick: bool) -> list[BenchRow]:
+def run_nonlinear(quick: bool, examples: int = 1000) -> list[BenchRow]:
     """Part f: generated ReLU-network gradients against hand-written backprop (NumPy) and torch.autograd."""
-    repeats = 5 if quick else 21
-    return [_numpy_row(repeats, 1000), _torch_row(repeats, 1000)]
+    repeats = 3 if quick else 21
+    return [_numpy_row(repeats, examples, 5 if quick else 20), _torch_row(repeats, examples)]

@@ -88,6 +88,9 @@ def cmd_rules(args: Any) -> int:
 def cmd_bench(args: Any) -> int:
     from .bench import bench_ensemble, run, table
     rows = run(parts=args.only, quick=args.quick) if args.only else []
+    if "f" in (args.only or ""):
+        from .bench_nonlinear import run_nonlinear
+        rows += run_nonlinear(args.quick)
     if args.backend:
         names = [b.strip() for b in args.backend.split(",") if b.strip()]
         if "numpy" not in names:
@@ -127,7 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     ru.set_defaults(func=cmd_rules)
 
     be = sub.add_parser("bench", help="benchmarks: ratios against named references, measured side by side")
-    be.add_argument("--only", default="abcd", help="which parts a–d to run, e.g. 'ac' (default abcd; '' for none)")
+    be.add_argument("--only", default="abcdf", help="which parts a–f to run, e.g. 'ac' (default abcdf; '' for none; "
+                    "f: nonlinear-network gradients)")
     be.add_argument("--backend", metavar="NAMES", help="also (e) batched-ensemble throughput on these array "
                     "backends, e.g. numpy,torch,jax,cupy (GPU used when the backend sees one)")
     be.add_argument("--quick", action="store_true", help="smaller sizes and spans (a smoke run)")

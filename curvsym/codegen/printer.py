@@ -35,6 +35,8 @@ class ArrayPrinter(PythonCodePrinter):
             return s
         if isinstance(expr, sp.Dummy) or s.isidentifier():
             return s
+        if isinstance(expr, OneMatrix) or (isinstance(expr, Transpose) and isinstance(expr.arg, OneMatrix)):
+            return s  # a helper call: atomic
         return f"({s})"
 
     def _print_MatMul(self, expr) -> str:
@@ -68,6 +70,8 @@ class ArrayPrinter(PythonCodePrinter):
         return f"_ones({expr.shape[0]}, {expr.shape[1]}, xp, _like)"
 
     def _print_Transpose(self, expr) -> str:
+        if isinstance(expr.arg, OneMatrix):  # 1ᵀ is the all-ones matrix of the transposed shape
+            return self._print(OneMatrix(expr.arg.shape[1], expr.arg.shape[0]))
         return f"{self._paren(expr.arg)}.mT"
 
     def _print_Identity(self, expr) -> str:

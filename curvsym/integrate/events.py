@@ -17,10 +17,11 @@ first such s in (0, h], certified:
 * once q(b) < 0 and q' < 0 on [a, b] (d_1 < 0 and |d_1| > Σ_{k≥2} k|d_k|(b − a)^{k−1}),
   the unique root is refined by safeguarded Newton to the working precision.
 
-An interval that shrinks below ``h·2^{−60}`` without a sign change is a tangential
-contact with the kink: :class:`~curvsym.errors.NonSmoothError`.  :func:`locate`
-applies this to every entry of every switch argument of a Taylor expansion and
-returns the earliest :class:`Crossing`.
+An interval that shrinks below ``h·2^{−60}`` without a sign change is a graze
+(the entry touches the kink without crossing it) and is not an event.  An
+entry that sits on the kink and whose Taylor coefficients all vanish (a dead
+unit) stays there.  :func:`locate` applies this to every entry of every switch
+argument of a Taylor expansion and returns the earliest :class:`Crossing`.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ import numpy as np
 
 from ..errors import NonSmoothError
 
-__all__ = ["Crossing", "first_exit", "locate", "boundary_entries", "taylor_shift"]
+__all__ = ["Crossing", "first_exit", "locate", "boundary_entries", "taylor_shift", "leading_sign"]
 
 
 @dataclass(frozen=True)
@@ -103,18 +104,37 @@ def _refine(q: Sequence, a: Any, b: Any, qa: Any, qb: Any) -> Any:
     return (a + b) / 2
 
 
-def first_exit(q: Sequence, h: Any, boundary: bool = False) -> Any:
+def _leading(q: Sequence, start: int, negligible: Any) -> int | None:
+    """Index of the first coefficient from ``start`` on with |q_k| > negligible, or None."""
+    for k in range(start, len(q)):
+        if abs(q[k]) > negligible:
+            return k
+    return None
+
+
+def first_exit(q: Sequence, h: Any, boundary: bool = False, negligible: Any = 0) -> Any:
     """Smallest s ∈ (0, h] with q(s) < 0, or None; q = Σ_k q_k s^k with q(0) ≥ 0 (q_0 = 0 if ``boundary``).
 
+    For an entry on the kink (``boundary``) the direction is that of the first
+    coefficient above ``negligible``; if there is none the entry stays on the kink
+    for the whole step (a dead unit whose pre-activation does not move) and does
+    not exit.  A graze — q coming within the bisection resolution of 0 without a
+    sign change — is not an exit.
+
     Raises:
-        NonSmoothError: q touches 0 tangentially (no sign change resolvable at the working precision).
+        NonSmoothError: the search does not terminate (a pathological polynomial).
     """
     q = [mpmath.mpf(c) for c in q]
     if boundary:
         q[0] = mpmath.mpf(0)
+        lead = _leading(q, 1, negligible)
+        if lead is None:
+            return None
+    else:
+        lead = 0
     if not boundary and q[0] > _tail(q, h, 1) * h:
         return None
-    if boundary and q[1] > _tail(q, h, 2) * h:
+    if boundary and q[lead] > _tail(q, h, lead + 1) * h:
         return None
     tiny = h * mpmath.mpf(2) ** (-60)
     stack = [(mpmath.mpf(0), mpmath.mpf(h))]
@@ -126,26 +146,31 @@ def first_exit(q: Sequence, h: Any, boundary: bool = False) -> Any:
         d = taylor_shift(q, a) if a != 0 else q
         at_boundary = boundary and a == 0
         if at_boundary:
-            if d[1] > _tail(d, L, 2) * L:
+            if d[lead] > _tail(d, L, lead + 1) * L:
                 continue
         elif d[0] > _tail(d, L, 1) * L:
             continue
         qb = _polyval(q, b)
-        if qb < 0 and len(d) > 1 and d[1] < 0 and -d[1] > _tail(d, L, 2, weight=True) * L:
-            qa = d[0]
-            if at_boundary:  # the root at 0 is the start itself; q < 0 just after it
-                return a
-            return _refine(q, a, b, qa, qb)
-        if L < tiny or visited > 20_000:
+        if qb < 0 and not at_boundary and len(d) > 1 and d[1] < 0 and -d[1] > _tail(d, L, 2, weight=True) * L:
+            return _refine(q, a, b, d[0], qb)
+        if L < tiny:
             if qb < 0:
                 return b if at_boundary else _refine(q, a, b, d[0], qb)
-            raise NonSmoothError(
-                f"a pre-activation touches 0 tangentially (no sign change resolvable within {mpmath.nstr(L, 3)} "
-                "time units); the flow has no unique smooth continuation there", 0.0)
+            continue  # a graze: within the resolution of 0, no sign change
+        if visited > 20_000:
+            raise NonSmoothError("the kink search did not terminate (a pre-activation oscillates about 0 within "
+                                 "one step)", 0.0)
         mid = (a + b) / 2
         stack.append((mid, b))
         stack.append((a, mid))
     return None
+
+
+def leading_sign(coefficients: Sequence, negligible: Any) -> int:
+    """Sign of the first coefficient c_1, c_2, … above ``negligible`` (0 if none): the direction in which an
+    entry sitting on its kink moves."""
+    k = _leading(list(coefficients), 1, negligible)
+    return 0 if k is None else (1 if coefficients[k] > 0 else -1)
 
 
 def boundary_entries(values: list, eps: Any) -> list[tuple[int, int]]:
@@ -154,14 +179,15 @@ def boundary_entries(values: list, eps: Any) -> list[tuple[int, int]]:
 
 
 def locate(engine: Any, coefficients: Sequence[list], masks: Sequence[np.ndarray], h: Any,
-           boundary: Sequence[set], t: Any) -> Crossing | None:
+           boundary: Sequence[set], t: Any, negligible: Any = 0) -> Crossing | None:
     """The earliest crossing in (0, h] over every entry of every switch argument, or None.
 
     ``coefficients[a]`` are the Taylor coefficient matrices c_0 … c_K of argument a
-    (``None`` = 0), ``masks[a]`` its region, ``boundary[a]`` the entries that start on the kink.
+    (``None`` = 0), ``masks[a]`` its region, ``boundary[a]`` the entries that start on
+    the kink, ``negligible`` the size below which a coefficient counts as 0.
 
     Raises:
-        NonSmoothError: an entry touches 0 tangentially.
+        NonSmoothError: the search for an entry does not terminate.
     """
     best: tuple | None = None
     for a, (coefs, mask) in enumerate(zip(coefficients, masks)):
@@ -174,7 +200,7 @@ def locate(engine: Any, coefficients: Sequence[list], masks: Sequence[np.ndarray
                 sign = 1 if mask[i, j] else -1
                 q = [sign * values[k][i][j] for k in range(K + 1)]
                 limit = h if best is None else best[0]
-                s = first_exit(q, limit, (i, j) in boundary[a])
+                s = first_exit(q, limit, (i, j) in boundary[a], negligible)
                 if s is not None and (best is None or s < best[0]):
                     best = (s, a, i, j, not mask[i, j])
     if best is None:

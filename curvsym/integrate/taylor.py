@@ -22,9 +22,11 @@ has.  A step never crosses a kink: if an entry leaves its side within the step,
 the step is cut at the first exit s* (certified root search,
 :mod:`curvsym.integrate.events`), the state is the series at s*, and the region
 flips that entry.  At the start of the next step every entry within the landing
-tolerance of 0 must move into its new side (ς ż > 0); an entry pushed back by
-both sides is a sliding mode (the Filippov solution stays on the kink) and
-raises :class:`~curvsym.errors.NonSmoothError`.  Every crossing is reported
+tolerance of 0 must move into its new side (its first non-vanishing Taylor
+coefficient has the sign of the side); an entry pushed back by both sides is a
+sliding mode (the Filippov solution stays on the kink) and raises
+:class:`~curvsym.errors.NonSmoothError`; an entry that does not move at all (a
+dead unit: every coefficient vanishes) stays on the kink with σ'(0) = 0.  Every crossing is reported
 (``Trajectory.info["crossings"]``, ``info["events"]``).
 """
 
@@ -40,11 +42,11 @@ from ..codegen import GeneratedFunction
 from ..errors import DivergenceError, NonSmoothError, OptionError
 from ..types import Data, Params, State, Time, Times
 from .engines import make_engine
-from .events import Crossing, boundary_entries, locate
+from .events import Crossing, boundary_entries, leading_sign, locate
 from .runner import solve
 from .state import check_finite_state, local_tolerance, output_times, to_mp, working_dps
 from .stepper import AbstractStepper, Step
-from .tape import Expansion, Tape, _get, horner, taylor_expansion, trace_polynomial
+from .tape import Expansion, Tape, horner, taylor_expansion, trace_polynomial
 from .trajectory import Trajectory
 
 __all__ = ["Taylor", "integrate_taylor"]
@@ -78,6 +80,7 @@ class Taylor(AbstractStepper):
         self.step_size = None if step_size is None else mpmath.mpf(step_size)
         self.adaptive = step_size is None
         self._tiny = mpmath.mpf(10) ** (-wdps)
+        self._negligible = mpmath.mpf(10) ** (-(wdps - 5))
         self._safety = mpmath.exp(-2 - mpmath.mpf(0.7) / (K - 1))
 
     @property
@@ -128,7 +131,7 @@ class Taylor(AbstractStepper):
         if switches:
             try:
                 crossing = locate(eng, [ex.nodes[a] for a in switches], [region[a] for a in switches], h,
-                                  boundary, t)
+                                  boundary, t, self._negligible)
             except NonSmoothError as exc:
                 raise NonSmoothError(f"Taylor: {exc} (step from t = {mpmath.nstr(t, 15)})", float(t)) from None
             if crossing is not None and crossing.t - t < h:
@@ -159,9 +162,11 @@ class Taylor(AbstractStepper):
     def _settle(self, t: Time, y: State, ex: Expansion, events: list) -> tuple[Expansion, list]:
         """Put every pre-activation entry that sits on its kink on the side it moves into.
 
-        An entry with |z| within the landing tolerance and ς ż < 0 (moving out of its
-        side ς) flips, and the expansion is recomputed; an entry that would flip
-        back (pushed towards the kink from both sides) is a sliding mode.
+        An entry with |z| within the landing tolerance that moves out of its side ς
+        (the first non-negligible Taylor coefficient z_k, k ≥ 1, has ς z_k < 0) flips,
+        and the expansion is recomputed; an entry that would flip back (pushed
+        towards the kink from both sides) is a sliding mode.  An entry whose
+        coefficients all vanish (a dead unit on its kink) stays.
 
         Raises:
             NonSmoothError: a sliding mode (or an entry that cannot be settled).
@@ -172,14 +177,16 @@ class Taylor(AbstractStepper):
             boundary, flips = [], []
             for k, a in enumerate(switches):
                 z0 = eng.entries(ex.nodes[a][0])
-                z1 = _get(ex.nodes[a], 1)
-                z1 = eng.entries(z1) if z1 is not None else [[0] * len(r) for r in z0]
                 mask = ex.region[a]
                 on_kink = set(boundary_entries(z0, self._landing_tolerance(z0)))
                 boundary.append(on_kink)
+                if not on_kink:
+                    continue
+                series = [eng.entries(c) if c is not None else None for c in ex.nodes[a][1:]]
                 for i, j in sorted(on_kink):
                     side = 1 if mask[i, j] else -1
-                    if side * z1[i][j] < 0:
+                    coefs = [0] + [c[i][j] if c is not None else 0 for c in series]
+                    if side * leading_sign(coefs, self._negligible) < 0:
                         flips.append((k, a, i, j))
             if not flips:
                 return ex, boundary

@@ -265,7 +265,11 @@ def autoencoder(widths: Sequence[int] = (64, 32, 16, 32, 64), activation: str = 
 
 @dataclass(frozen=True)
 class Curve:
-    """One training run: test MSE (per pixel, ‖X̂ − X‖²/(m n_0)) after each epoch, and the training seconds."""
+    """One training run: test MSE (per pixel, ‖X̂ − X‖²/(m n_0)) after each epoch, and the training seconds.
+
+    A run whose test error became non-finite stops there: ``diverged`` is True and
+    the curves end at the last finite value.
+    """
 
     optimizer: str
     setting: str
@@ -273,6 +277,7 @@ class Curve:
     epochs: tuple
     seconds: tuple
     test_mse: tuple
+    diverged: bool = False
 
 
 def _blas_limit(threads: int | None):
@@ -316,22 +321,25 @@ def _train(optimizer, net, train_X, test_X, epochs, batch, seed, init_scale) -> 
 
     ep, secs, mse = [0], [0.0], [test_mse(params)]
     clock = 0.0
+    diverged = False
     n_batches = train_X.shape[1] // batch
-    for k in range(1, epochs + 1):
-        perm = rng.permutation(train_X.shape[1])
-        t0 = time.perf_counter()
-        for j in range(n_batches):
-            Xb = np.ascontiguousarray(train_X[:, perm[j * batch:(j + 1) * batch]])
-            params, _ = optimizer.step(prog, params, Xb, Xb)
-        clock += time.perf_counter() - t0
-        value = test_mse(params)
-        ep.append(k)
-        secs.append(clock)
-        mse.append(value)
-        if not np.isfinite(value):
-            break
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is detected and reported below
+        for k in range(1, epochs + 1):
+            perm = rng.permutation(train_X.shape[1])
+            t0 = time.perf_counter()
+            for j in range(n_batches):
+                Xb = np.ascontiguousarray(train_X[:, perm[j * batch:(j + 1) * batch]])
+                params, _ = optimizer.step(prog, params, Xb, Xb)
+            clock += time.perf_counter() - t0
+            value = test_mse(params)
+            if not np.isfinite(value) or value > 1e6 * mse[0]:
+                diverged = True
+                break
+            ep.append(k)
+            secs.append(clock)
+            mse.append(value)
     setting = f"lr {optimizer.lr:g}" if isinstance(optimizer, SGD) else f"α {optimizer.alpha:g}, R {optimizer.repeats}"
-    return Curve(optimizer.name, setting, seed, tuple(ep), tuple(secs), tuple(mse))
+    return Curve(optimizer.name, setting, seed, tuple(ep), tuple(secs), tuple(mse), diverged)
 
 
 def autoencoder_experiment(X: Array, widths: Sequence[int] = (64, 32, 16, 32, 64), seeds: Sequence[int] = (0, 1, 2),

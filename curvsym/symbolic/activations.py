@@ -516,6 +516,13 @@ def activation(spec: Any = None) -> Activation:
     if len(raw) > len(defaults):
         raise OptionError(f"{key} takes {len(defaults)} parameter(s), got {len(raw)}: {spec!r}")
     params = tuple(_parameter(r, key) for r in raw) + defaults[len(raw):]
+    for p in params:
+        try:
+            finite = math.isfinite(float(p))
+        except OverflowError:
+            finite = False
+        if not finite:
+            raise OptionError(f"{key}: parameter {p} is not a finite double-precision number")
     if key == "leaky_relu" and not (0 <= params[0] < 1):
         raise OptionError(f"leaky_relu slope α must lie in [0, 1), got {params[0]}")
     if key == "softplus" and not params[0] > 0:
