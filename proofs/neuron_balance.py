@@ -76,7 +76,7 @@ def _drift(act: str, digits: int, name: str):
     return check, traj
 
 
-@cs.theorem("gradient flow conserves per-neuron balance (homogeneous activations)", __doc__.split("\n\n")[1],
+@cs.theorem("per-neuron balance is invariant under gradient flow (homogeneous activations)", __doc__.split("\n\n")[1],
             digits=50)
 def neuron_balance(digits: int) -> cs.Evidence:
     proved, refuted, summary = _symbolic()

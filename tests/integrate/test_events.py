@@ -136,3 +136,17 @@ def test_tanh_taylor_is_consistent_across_precisions_and_engines():
         d_ab = max(abs(x - y) for u, v in zip(a.final, b.final) for x, y in zip(u.flat, v.flat))
         d_ac = max(abs(x - y) for u, v in zip(a.final, c.final) for x, y in zip(u.flat, v.flat))
     assert d_ab < mpmath.mpf(10) ** -22 and d_ac < mpmath.mpf(10) ** -22
+
+
+def test_per_neuron_balance_is_conserved_across_the_kinks_only_for_homogeneous_activations():
+    """25 digits along a trajectory with 5 kink crossings (ReLU); tanh from the same start drifts at O(1e-2)."""
+    results = {}
+    for act in ("relu", "tanh"):
+        model, params, X, Y = _relu_problem(seed=9, act=act)
+        traj = cs.integrate(cs.generate_flow(nl.gradient_flow(model), "mpmath"), params, (X, Y), [0, 1, 2], dps=25)
+        q = generate_expressions(model, "q", list(nl.neuron_balance(model)), backend="mpmath")
+        results[act] = cs.check_conservation(act, traj, q, (X, Y))
+        if act == "relu":
+            assert traj.info["crossings"] == 5
+    assert results["relu"].passed and results["relu"].residual < 1e-24
+    assert not results["tanh"].passed and results["tanh"].residual > 1e-3
