@@ -5,6 +5,9 @@ module                      paper
 ==========================  ==============================================================
 ``mulayoff2020``            R. Mulayoff, T. Michaeli. Unique Properties of Flat Minima in Deep
                             Networks. ICML 2020 (arXiv:2002.04710) — flat minima, coupling.
+``bernacchia2018``          A. Bernacchia, M. Lengyel, G. Hennequin. Exact natural gradient in
+                            deep linear networks and its application to the nonlinear case.
+                            NeurIPS 2018 — the online natural gradient, the autoencoder experiment.
 ==========================  ==============================================================
 
 The other papers behind curvsym enter through the library itself: Huh (ICML 2020,
