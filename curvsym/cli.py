@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "backends, e.g. numpy,torch,jax,cupy (GPU used when the backend sees one)")
     be.add_argument("--quick", action="store_true", help="smaller sizes and spans (a smoke run)")
     be.set_defaults(func=cmd_bench)
+
+    from .cli_discrete import add_parser as add_discrete
+    add_discrete(sub)
     return p
 
 
