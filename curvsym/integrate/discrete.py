@@ -260,13 +260,13 @@ def iterate_sweep(rhs: GeneratedFunction, weights: State, data: Data, etas: Sequ
     for b, e in enumerate(etas):
         stopped = traj.t_stopped[b] if traj.t_stopped else None
         keep = [j for j, t in enumerate(times) if stopped is None or t <= stopped * (1 + 1e-12)]
-        states = tuple(tuple(s[i][b] for i in range(len(weights))) for s in (traj.states[j] for j in keep))
+        states = tuple(tuple(s[i][b, ...] for i in range(len(weights))) for s in (traj.states[j] for j in keep))
         steps = tuple(int(round(times[j] / e)) for j in keep)
         info: dict = {"eta": e, "steps": steps, "divergence": None}
         status, message = Status.SUCCESS, ""
         if stopped is not None:
             k_last = int(round(stopped / e))
-            last = tuple(w[b] for w in traj.final)  # frozen at the last finite iterate
+            last = tuple(w[b, ...] for w in traj.final)  # frozen at the last finite iterate
             div = Divergence(e, k_last + 1, (k_last + 1) * e, _loss_value(loss, last),
                              f"non-finite or ‖W‖_max > {max_norm:g}")
             info["divergence"] = div
