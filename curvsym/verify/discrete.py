@@ -403,7 +403,10 @@ def gap_study(flow: Flow, weights: State, data: Data, etas: Sequence[float], t_e
         non_polynomial = not generate_flow(flow, "mpmath").polynomial
     grid = common_times(etas, t_end, 20 if non_polynomial and max_points and max_points > 20 else max_points)
     notes = []
-    L = loss_function(flow, data)
+    try:  # the loss only labels divergence reports; a model without a derived loss simply has none
+        L = loss_function(flow, data)
+    except (CurvsymError, AttributeError, TypeError):
+        L = None
     # iterates
     if iterates == "double":
         runs_raw = iterate_sweep(generate_flow(flow), weights, data, etas, grid, params=params, loss=L)
