@@ -12,7 +12,7 @@ regulariser of Barrett & Dherin (ICLR 2021).
 Symbolic proof: f₁, f′f′f and f″(f, f) are built as directional derivatives of the derived
 velocities (curvsym.symbolic.discrete); f₁ + ¼∇‖∇L‖² expands to exactly 0 in the free algebra,
 ∇‖∇L‖² being differentiated word by word from the trace polynomial Σ_e tr(∇_e∇_eᵀ), for chains of
-depth 2…5 (non-white Σx) and a linear ResNet of depth 3.  The coefficient −½ in place of −¼ is
+depth 2…5 (non-white Σx) and a linear ResNet of depth 2.  The coefficient −½ in place of −¼ is
 refuted (a numeric counterexample at the model's widths).
 
 Numeric check: chain 2-3-2, non-white Σx; GD iterates at `digits` digits, and the flows of f̃₀ = f,
@@ -36,6 +36,7 @@ from curvsym.symbolic.discrete import ETA, modified_equation, prove_implicit_reg
 from curvsym.verify.discrete import modified_equation_orders
 
 ETAS = [0.04, 0.02, 0.01]
+TOL = "1e-18"  # the rules' flows by GBS: a local tolerance far below the smallest distance measured (≈ 1e-10)
 
 
 def _implicit_euler_flow(flow):
@@ -49,11 +50,11 @@ def _implicit_euler_flow(flow):
 @cs.theorem("GD follows its modified equations at orders 1, 2, 3", __doc__.split("\n\n")[1], digits=50)
 def modified_equations(digits: int) -> cs.Evidence:
     models = [cs.model(cs.chain(w)) for w in ([2, 3, 2], [2, 3, 3, 2], [2, 2, 3, 2, 2], [3, 2, 2, 2, 2, 3])]
-    models.append(cs.model(cs.resnet(2, 3)))
+    models.append(cs.model(cs.resnet(2, 2)))
     proved = all(p.holds for m in models for p in prove_implicit_regulariser(m))
     wrong = prove_implicit_regulariser(models[0], sp.Rational(-1, 2))
     refuted = all(p.status == "refuted" for p in wrong)
-    symbolic = ("proved f₁ = −¼∇‖∇L‖² (N = 2…5, ResNet N = 3)" if proved else "refuted") + (
+    symbolic = ("proved f₁ = −¼∇‖∇L‖² (N = 2…5, ResNet N = 2)" if proved else "refuted") + (
         "; −½ refuted" if refuted else "; CONTROL −½ NOT REFUTED")
     if not refuted:
         symbolic = "refuted: the coefficient −½ was not refuted"
@@ -85,8 +86,8 @@ inverse −PẊP and the operator solve 𝒦⁻¹(Ṙ − 𝒦̇Y) for q = 1 (st
 block rule (q = ½) the Fréchet derivative of the PSD power (Daleckii–Krein node PsdPowerDerivative),
 which differentiates again into itself.  Numeric check: chain 2-2-2, non-white Σx, orthogonal start;
 K-FAC, min-norm NGD (strict: 𝒦 is invertible here), Bernacchia et al. and the q = ½ block rule; iterates
-and the flows of f̃₀, f̃₁, f̃₂ (GBS extrapolation, their code is not polynomial) at min(digits, 20) digits,
-at t = 0.04 for η ∈ {0.04, 0.02, 0.01}; residual max over rules and r of |fitted order − (r + 1)|
+and the flows of f̃₀, f̃₁, f̃₂ (GBS extrapolation, their code is not polynomial; local tolerance 1e-18) at
+min(digits, 20) digits, at t = 0.04 for η ∈ {0.04, 0.02, 0.01}; residual max over rules and r of |fitted order − (r + 1)|
 (tolerance 0.1).  Negative control: as for GD, implicit Euler's sign f + (η/2)f′f claimed at order 2, for K-FAC.
 """
 
@@ -102,13 +103,13 @@ def modified_equations_of_rules(digits: int) -> cs.Evidence:
              cs.rules.kfac(q=sp.Rational(1, 2))]
     orders, dev = {}, 0.0
     for rule in rules:
-        res = modified_equation_orders(rule.flow(m), inst.weights, inst.data(), ETAS, 0.04, dps=dps)
+        res = modified_equation_orders(rule.flow(m), inst.weights, inst.data(), ETAS, 0.04, dps=dps, tol=TOL)
         orders[rule.name] = tuple(round(res.orders[r].slope, 4) for r in (0, 1, 2))
         dev = max(dev, max(abs(res.orders[r].slope - (r + 1)) for r in (0, 1, 2)))
     numeric = CheckResult("max over rules and r of |fitted order − (r + 1)|", dev, 0.1, dev <= 0.1,
                           {k: str(v) for k, v in orders.items()})
     kfac = rules[0].flow(m)
-    bad = modified_equation_orders(kfac, inst.weights, inst.data(), ETAS, 0.04, orders=(1,), dps=dps,
+    bad = modified_equation_orders(kfac, inst.weights, inst.data(), ETAS, 0.04, orders=(1,), dps=dps, tol=TOL,
                                    modified={1: _implicit_euler_flow(kfac)})
     dev_bad = abs(bad.orders[1].slope - 2)
     negative = CheckResult("|order − 2| for K-FAC's f + (η/2)f′f", dev_bad, 0.1, dev_bad <= 0.1,

@@ -263,6 +263,11 @@ def power_divided_difference(points: list, q: Any, eps: Any) -> Any:
     if k == 0:
         return pts[0] ** (-q)
     lo, hi = pts[0], pts[-1]
+    if lo == hi:  # one point, repeated: f^{(k)}(y)/k! = binom(−q, k) y^{−q−k}
+        a = lo ** (-q)
+        for n in range(1, k + 1):
+            a = a * (-q - n + 1) / (n * lo)
+        return a
     c = (lo + hi) / 2
     if hi - lo > c / 4:
         return (power_divided_difference(pts[1:], q, eps) - power_divided_difference(pts[:-1], q, eps)) / (hi - lo)
@@ -288,7 +293,15 @@ def power_divided_difference(points: list, q: Any, eps: Any) -> Any:
 
 
 def _divided_difference_tensor(y: list, q: Any, k: int, eps: Any, kernel_mask: list) -> dict:
-    """{(i_0, …, i_k): f[y_{i_0}, …, y_{i_k}]} with the constant-rank convention on the kernel (k = 1 only)."""
+    """{(i_0, …, i_k): f[y_{i_0}, …, y_{i_k}]} with the constant-rank convention on the kernel (k = 1 only).
+
+    Memoised: one matrix X usually enters several derivative nodes of the same evaluation.
+    """
+    return _dd_tensor_cached(tuple(y), q, k, eps, tuple(kernel_mask), mpmath.mp.prec)
+
+
+@functools.lru_cache(maxsize=256)
+def _dd_tensor_cached(y: tuple, q: Any, k: int, eps: Any, kernel_mask: tuple, prec: int) -> dict:
     import itertools
     n = len(y)
     out = {}
@@ -375,12 +388,18 @@ def _psd_power_derivative_array(X, q, lam, strict, xp, label, *Es):
     return xp.asarray(out, dtype=X.dtype, device=device(X))
 
 
+@functools.lru_cache(maxsize=256)
+def _mp_eigsy_cached(values: tuple, n: int, prec: int) -> tuple:
+    """(eigenvalues, eigenvectors as rows of lists) of a symmetric mpf matrix (pure, memoised)."""
+    with mpmath.workprec(prec):
+        Ev, Q = mpmath.eigsy(mpmath.matrix([list(values[i * n:(i + 1) * n]) for i in range(n)]))
+        return [Ev[i] for i in range(n)], [[Q[a, b] for b in range(n)] for a in range(n)]
+
+
 def _psd_power_derivative_mp(X, q, lam, strict, xp, label, *Es):
     """The same at mpmath precision (eigsy, divided differences in mpf)."""
     n = X.shape[0]
-    Ev, Q = mpmath.eigsy(mpmath.matrix(((X + X.T) / 2).tolist()))
-    w = [Ev[i] for i in range(n)]
-    U = [[Q[a, b] for b in range(n)] for a in range(n)]
+    w, U = _mp_eigsy_cached(tuple(((X + X.T) / 2).flat), n, mpmath.mp.prec)
     wmax = max((abs(v) for v in w), default=mpmath.mpf(0))
     res = _spectral_frechet(w, U, [np.asarray(E, dtype=object).tolist() for E in Es], mpmath.mpf(q),
                             mpmath.mpf(lam), strict, label, mpmath.eps, wmax * _rcond_mp(), mpmath.mpf(0), X.shape)

@@ -254,22 +254,16 @@ def curvature_along(flow: Flow, t: Sequence[float], states: Sequence[State], dat
 
 # --------------------------------------------------------------------------- the sweep
 
-def loss_function(flow: Flow, data: Data, backend: str = "numpy", params: Params | None = None) -> Any:
-    """``state ↦ L(state)`` for the flow's model (generated from :func:`curvsym.symbolic.derive.loss`)."""
+def loss_function(flow: Flow, data: Data) -> Any:
+    """``state ↦ L(state)`` as a float, for float64 or mpf states (generated from :func:`curvsym.symbolic.derive.loss`)."""
     m = flow.model
-    fn = generate_expressions(m, "loss", [loss(m)], backend=backend)
-    cache: dict = {}
+    fn = generate_expressions(m, "loss", [loss(m)])
+    d = tuple(np.asarray(x, dtype=float) for x in data)
 
     def L(state):
-        exact = getattr(state[0], "dtype", None) == object
-        key = "mp" if exact else "float"
-        if key not in cache:
-            from ..integrate.state import to_mp
-            cache[key] = to_mp(data, mpmath.mp.dps) if exact else tuple(np.asarray(x, dtype=float) for x in data)
-        if exact and fn.backend != "mpmath":
+        if getattr(state[0], "dtype", None) == object:
             state = to_float(state)
-            return fn.raw(*state, *tuple(np.asarray(x, dtype=float) for x in data))[0]
-        return fn.raw(*state, *cache[key])[0]
+        return float(fn.raw(*state, *d)[0])
     return L
 
 
@@ -398,9 +392,7 @@ def gap_study(flow: Flow, weights: State, data: Data, etas: Sequence[float], t_e
     params = dict(params or {})
     weights = tuple(np.asarray(w, dtype=float) for w in weights)
     data = tuple(np.asarray(x, dtype=float) for x in data)
-    non_polynomial = False
-    if dps is not None:
-        non_polynomial = not generate_flow(flow, "mpmath").polynomial
+    non_polynomial = dps is not None and not generate_flow(flow, "mpmath").polynomial
     grid = common_times(etas, t_end, 20 if non_polynomial and max_points and max_points > 20 else max_points)
     notes = []
     try:  # the loss only labels divergence reports; a model without a derived loss simply has none
@@ -513,7 +505,7 @@ class ModifiedOrders:
     """Distances ‖θ_n − θ̃_r(nη)‖ between iterates and modified flows of order r, and their fitted orders."""
 
     etas: tuple
-    t_end: tuple            #: n η per step size (exact)
+    times: tuple            #: n η per step size (exact, mpf)
     errors: dict            #: r ↦ tuple of distances
     orders: dict            #: r ↦ FittedOrder
     methods: dict           #: r ↦ integrator used
@@ -521,7 +513,8 @@ class ModifiedOrders:
 
 def modified_equation_orders(flow: Flow, weights: State, data: Data, etas: Sequence[float], t_end: float, *,
                              orders: Sequence[int] = (0, 1, 2), dps: int = 50, params: Params | None = None,
-                             modified: dict | None = None, timeout: float | None = None) -> ModifiedOrders:
+                             modified: dict | None = None, tol: Any = None,
+                             timeout: float | None = None) -> ModifiedOrders:
     """Iterates at ``dps`` digits against the flows of f̃_r = f + … + η^r f_r (r in ``orders``) at t = nη.
 
     n = t_end/η must be a whole number for every η.  The iterates follow
@@ -529,7 +522,8 @@ def modified_equation_orders(flow: Flow, weights: State, data: Data, etas: Seque
     ``dps`` digits by :func:`curvsym.integrate.integrate` (Taylor for polynomial rules, GBS
     otherwise) with ``eta`` set to the same η, to the same time n η.  Expected orders: r + 1.
     ``modified`` maps r to a ready :class:`~curvsym.symbolic.derive.Flow` (a negative control
-    passes its own f̃ here).
+    passes its own f̃ here); ``tol`` is the integrators' local tolerance (default 10^−(dps+2)),
+    which need only be well below the smallest distance measured.
 
     Raises:
         OptionError: a bad η, or t_end not a whole number of steps of some η.
@@ -561,7 +555,7 @@ def modified_equation_orders(flow: Flow, weights: State, data: Data, etas: Seque
             p = dict(params)
             if flows[r].parameters and any(s.name == "eta" for s in flows[r].parameters):
                 p["eta"] = it.info["eta"]
-            traj = integrate(rhs[r], weights, data, [0, end], dps=dps, params=p, timeout=timeout)
+            traj = integrate(rhs[r], weights, data, [0, end], dps=dps, params=p, tol=tol, timeout=timeout)
             methods[r] = traj.method
             with mpmath.workdps(dps + 10):
                 errors[r].append(distance(it.states[-1], traj.states[-1]))
