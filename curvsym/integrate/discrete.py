@@ -153,25 +153,52 @@ class SweepStepMap(StepMap):
         k, eta = state
         B = y[0].shape[0]
         e = xp.reshape(eta, (B, 1, 1))
-        if isinstance(y[0], np.ndarray) and not bool(np.all(active)):
-            # NumPy: evaluate the field on the moving members only (a sub-batch) and scatter
-            idx = np.flatnonzero(active)
-            v = field(tuple(w[idx] for w in y))
-            y_new = tuple(w.copy() for w in y)
-            for wn, w, vv in zip(y_new, y, v):
-                wn[idx] = w[idx] + e[idx] * vv
+        if isinstance(y[0], np.ndarray):
+            y_new = self._numpy_step(field, y, np.asarray(active), e)
         else:
             a = xp.reshape(active, (B, 1, 1))
             y_new = tuple(xp.where(a, w + e * v, w) for w, v in zip(y, field(y)))
-        size = None
-        for w in y_new:
-            m = xp.max(xp.abs(w), axis=(-2, -1))
-            size = m if size is None else xp.maximum(size, m)
-        over = xp.reshape(size > self.max_norm, (B, 1, 1))
-        if bool(xp.any(over)):
-            y_new = tuple(xp.where(over, xp.full_like(w, float("nan")), w) for w in y_new)
+            size = None
+            for w in y_new:
+                m = xp.max(xp.abs(w), axis=(-2, -1))
+                size = m if size is None else xp.maximum(size, m)
+            over = xp.reshape(size > self.max_norm, (B, 1, 1))
+            if bool(xp.any(over)):
+                y_new = tuple(xp.where(over, xp.full_like(w, float("nan")), w) for w in y_new)
         k_new = xp.where(active, k + 1, k)
         return Step(k_new * eta, y_new, 0.0, active, (k_new, eta))
+
+    def _numpy_step(self, field: Callable, y: State, active: np.ndarray, e: np.ndarray) -> tuple:
+        """The moving members only (a slice when they are contiguous, as in a sweep sorted by η), then scatter."""
+        idx = np.flatnonzero(active)
+        B = y[0].shape[0]
+        if idx.size == B:
+            sel: Any = slice(None)
+        elif idx.size and idx[-1] - idx[0] + 1 == idx.size:
+            sel = slice(int(idx[0]), int(idx[-1]) + 1)
+        else:
+            sel = idx
+        sub = tuple(w[sel] for w in y)
+        es = e[sel]
+        moved = []
+        size = None
+        for w, v in zip(sub, field(sub)):
+            s = es * v
+            s += w
+            moved.append(s)
+            m = np.max(np.abs(s), axis=(-2, -1))
+            size = m if size is None else np.maximum(size, m)
+        over = size > self.max_norm
+        if over.any():  # made non-finite: the runner freezes these members at their last iterate inside
+            moved = [np.where(over[:, None, None], np.nan, s) for s in moved]
+        if idx.size == B:
+            return tuple(moved)
+        out = []
+        for w, s in zip(y, moved):
+            wn = w.copy()
+            wn[sel] = s
+            out.append(wn)
+        return tuple(out)
 
 
 class PreciseStepMap(StepMap):
@@ -245,6 +272,8 @@ def iterate_sweep(rhs: GeneratedFunction, weights: State, data: Data, etas: Sequ
         raise ShapeError("iterate_sweep takes one network's layers (2-D arrays); the sweep adds the batch axis")
     params = params or {}
     B = len(etas)
+    order = sorted(range(B), key=lambda b: -etas[b])  # largest η first: the moving members stay a slice
+    etas_sorted = [etas[b] for b in order]
     xp = _namespace(list(weights))
     Wb = tuple(xp.concat([w[None, ...]] * B, axis=0) for w in weights)
     d = rhs.validate(Wb, data, params)
@@ -255,9 +284,12 @@ def iterate_sweep(rhs: GeneratedFunction, weights: State, data: Data, etas: Sequ
 
     max_steps = int(math.ceil(times[-1] / min(etas) - times[0] / max(etas))) + 2
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        traj = solve_batched(SweepStepMap(etas, max_norm), field, Wb, times, xp, B, max_steps=max_steps, throw=False)
+        traj = solve_batched(SweepStepMap(etas_sorted, max_norm), field, Wb, times, xp, B, max_steps=max_steps,
+                             throw=False)
     out = []
-    for b, e in enumerate(etas):
+    position = {b: j for j, b in enumerate(order)}
+    for b0, e in enumerate(etas):
+        b = position[b0]
         stopped = traj.t_stopped[b] if traj.t_stopped else None
         keep = [j for j, t in enumerate(times) if stopped is None or t <= stopped * (1 + 1e-12)]
         states = tuple(tuple(s[i][b, ...] for i in range(len(weights))) for s in (traj.states[j] for j in keep))

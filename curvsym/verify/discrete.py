@@ -37,7 +37,7 @@ import mpmath
 import numpy as np
 from sympy import MatrixSymbol
 
-from ..codegen import GeneratedFunction, generate, generate_expressions, generate_flow
+from ..codegen import generate, generate_expressions, generate_flow
 from ..errors import CurvsymError, OptionError
 from ..integrate import integrate, integrate_double, to_float
 from ..integrate.discrete import Divergence, common_times, iterate_precise, iterate_sweep, step_sizes
