@@ -25,9 +25,10 @@ the envelope itself, and the GD–GF gap below it, grow only like log(1/ε) (not
 is large only where the error source ‖∇²L∇L‖ is small.  Numeric check: N = 2 (4-4-1) and N = 3
 (4-4-4-1), ε ∈ {0.3, 0.1, 0.03}, paths to t = 32 (converged) by DOP853 (rtol 10⁻¹³; the quantity is
 an eigenvalue integral on 2000 samples); residual max_N |slope of ∫|λ₋| against log(1/ε) − (N − 1)|
-/ (N − 1), tolerance 0.15.  Negative control: "∫|λ₋| stays O(1) as ε → 0", slope 0 — the reading
-of "almost non-negative along GF from near zero" that our own reference notes (MATH.md §5.2, a
-derived hypothesis) made; the same check rejects it.
+/ (N − 1), tolerance 0.2 (an O(1) offset does not move the slope over the range log 10).  Negative
+control: "∫|λ₋| stays O(1) as ε → 0", slope 0 — the literal reading of "almost non-negative along GF
+from near zero", and the hypothesis our own reference page carried (docs/mathematics.md §5.2, a
+derived claim, not the paper's); the same check rejects it.
 """
 
 import numpy as np
@@ -113,7 +114,7 @@ def negative_curvature_integral(digits: int) -> cs.Evidence:
 
     def check(name, predicted):
         res = max(abs(slopes[N] - predicted(N)) / (N - 1) for N in slopes)
-        return CheckResult(name, res, 0.15, res <= 0.15, {f"slope_N{N}": s for N, s in slopes.items()})
+        return CheckResult(name, res, 0.2, res <= 0.2, {f"slope_N{N}": s for N, s in slopes.items()})
 
     numeric = check("max_N |d∫|λ₋|/d log(1/ε) − (N − 1)| / (N − 1)", lambda N: N - 1)
     negative = check("the same against ∫|λ₋| = O(1) (slope 0)", lambda N: 0)

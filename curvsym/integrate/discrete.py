@@ -239,7 +239,7 @@ def _loss_value(loss: Callable | None, state: State) -> float | None:
 def iterate_sweep(rhs: GeneratedFunction, weights: State, data: Data, etas: Sequence[float], times: Times,
                   params: Params | None = None, loss: Callable[[State], Scalar] | None = None,
                   max_norm: float = 1e12, throw: bool = False) -> tuple[Trajectory, ...]:
-    """GD (the step map of ``rhs``) for every η of a sweep, at the common output ``times``: one batched run.
+    """The step map of ``rhs`` (GD for the gradient flow) for every η of a sweep, at common ``times``: one batched run.
 
     ``weights`` are one network's layers (2-D arrays, NumPy or any array-API library); every
     member starts there.  Every time in ``times`` (the first is the start, usually 0) must be a
