@@ -83,8 +83,12 @@ def _prepare(rhs: GeneratedFunction, weights, data, params):
     f = rhs.func
     like = weights[0]
 
-    def field(state):
-        return f(*state, *data, **params, xp=xp, _like=like)
+    if params:
+        def field(state):
+            return f(*state, *data, **params, xp=xp, _like=like)
+    else:  # the hot loop of GD: no keyword dictionary to build per call
+        def field(state):
+            return f(*state, *data, xp=xp, _like=like)
 
     return xp, field, batch[0]
 
@@ -130,7 +134,10 @@ def solve_batched(stepper: AbstractStepper, field: Callable, y0: State, ts: Time
             # one cheap test first: a finite sum of every entry means every entry is finite
             # (NaN and ±inf propagate through sums); only otherwise test member by member
             if isinstance(s.y[0], np.ndarray):  # NumPy: the array method skips the namespace wrapper
-                total_finite = math.isfinite(sum(float(w.sum()) for w in s.y))
+                total = 0.0
+                for w in s.y:
+                    total += float(w.sum())
+                total_finite = math.isfinite(total)
             else:
                 total = None
                 for w in s.y:
