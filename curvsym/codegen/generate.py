@@ -239,7 +239,9 @@ def generate(name: str, args: Sequence[MatrixSymbol], exprs: Sequence[Any], para
     xp_sym = sp.Symbol("xp")
     printer = ArrayPrinter({"fully_qualified_modules": False, "inline": True, "allow_unknown_functions": True},
                            exact=(backend == "mpmath"), like=args[0].name)
-    fn_name = "".join(c if c.isalnum() else "_" for c in name).strip("_") or "generated"
+    fn_name = "".join(c if ("_" + c).isidentifier() else "_" for c in name).strip("_") or "generated"
+    if not fn_name.isidentifier():  # e.g. it starts with a digit
+        fn_name = "f_" + fn_name
     f = sp.lambdify([*args, *parameters, xp_sym], list(exprs), modules=[runtime_namespace(backend)],
                     printer=printer, cse=matrix_cse, dummify=False, docstring_limit=0)
     source = inspect.getsource(f).replace("def _lambdifygenerated(", f"def {fn_name}(", 1)

@@ -264,7 +264,167 @@ def _operator_inv_power_array(R, Ps, Qs, q, lam, strict, xp, label: str = "JJᵀ
     return xp.reshape(y, shape)
 
 
+# --------------------------------------------------------------------------- Fréchet derivatives of PSD powers
+
+def power_divided_difference(points: list, q: Any, eps: Any) -> Any:
+    """f[y_0, …, y_k] for f(y) = y^{−q} at positive points (floats or mpf), accurate for clustered points.
+
+    Points whose spread is at most a quarter of their midpoint c use the Taylor series about c,
+    f[y_0..y_k] = Σ_{n≥k} f^{(n)}(c)/n! · h_{n−k}(y_0 − c, …, y_k − c) (h_j the complete homogeneous
+    symmetric polynomials; the terms fall by ≤ 1/8 per degree); wider sets use the recursion
+    f[y_0..y_k] = (f[y_1..y_k] − f[y_0..y_{k−1}])/(y_k − y_0) on sorted points, whose denominator is the
+    full spread, so that no digits are lost to cancellation.  ``eps`` is the relative accuracy wanted.
+    """
+    pts = sorted(points)
+    k = len(pts) - 1
+    if k == 0:
+        return pts[0] ** (-q)
+    lo, hi = pts[0], pts[-1]
+    if lo == hi:  # one point, repeated: f^{(k)}(y)/k! = binom(−q, k) y^{−q−k}
+        a = lo ** (-q)
+        for n in range(1, k + 1):
+            a = a * (-q - n + 1) / (n * lo)
+        return a
+    c = (lo + hi) / 2
+    if hi - lo > c / 4:
+        return (power_divided_difference(pts[1:], q, eps) - power_divided_difference(pts[:-1], q, eps)) / (hi - lo)
+    z = [y - c for y in pts]
+    a = c ** (-q)                                  # f^{(n)}(c)/n! for n = 0, 1, …
+    H = [1] * (k + 1)                              # H[m] = h_j(z_0, …, z_m) for the current degree j (j = 0)
+    total, small = 0, 0
+    for n in range(1, 2000):
+        a = a * (-q - n + 1) / (n * c)
+        if n < k:
+            continue
+        if n > k:                                  # raise the degree: h_j(z_0..z_m) = h_j(z_0..z_{m−1}) + z_m h_{j−1}(z_0..z_m)
+            prev = 0
+            for m in range(k + 1):
+                prev = prev + z[m] * H[m]
+                H[m] = prev
+        term = a * H[k]
+        total = total + term
+        small = small + 1 if abs(term) <= eps * abs(total) else 0
+        if small >= 3:
+            break
+    return total
+
+
+def _divided_difference_tensor(y: list, q: Any, k: int, eps: Any, kernel_mask: list) -> dict:
+    """{(i_0, …, i_k): f[y_{i_0}, …, y_{i_k}]} with the constant-rank convention on the kernel (k = 1 only).
+
+    Memoised: one matrix X usually enters several derivative nodes of the same evaluation.
+    """
+    return _dd_tensor_cached(tuple(y), q, k, eps, tuple(kernel_mask), mpmath.mp.prec)
+
+
+@functools.lru_cache(maxsize=256)
+def _dd_tensor_cached(y: tuple, q: Any, k: int, eps: Any, kernel_mask: tuple, prec: int) -> dict:
+    import itertools
+    n = len(y)
+    out = {}
+    for idx in itertools.product(range(n), repeat=k + 1):
+        if any(kernel_mask[i] for i in idx):
+            if all(kernel_mask[i] for i in idx):
+                out[idx] = 0 * y[0]                      # kernel–kernel: no change at constant rank
+            else:                                        # f[λ, 0] = f(λ)/λ (f(0) := 0 on the kernel)
+                lam_ = y[idx[0]] if not kernel_mask[idx[0]] else y[idx[1]]
+                out[idx] = lam_ ** (-q) / lam_
+        else:
+            out[idx] = power_divided_difference([y[i] for i in idx], q, eps)
+    return out
+
+
+def _frechet_contract(D: dict, Et: list, n: int, zero: Any) -> list:
+    """Σ over orders σ of the directions and inner indices p: D[i, p_1, …, j] Ẽ_σ1[i, p_1] ⋯ Ẽ_σk[p_{k−1}, j]."""
+    import itertools
+    k = len(Et)
+    R = [[zero for _ in range(n)] for _ in range(n)]
+    for perm in itertools.permutations(range(k)):
+        for idx, dval in D.items():
+            if dval == 0:
+                continue
+            prod = dval
+            for step, e in enumerate(perm):
+                prod = prod * Et[e][idx[step]][idx[step + 1]]
+            R[idx[0]][idx[-1]] = R[idx[0]][idx[-1]] + prod
+    return R
+
+
+def _spectral_frechet(w: list, U: list, Es: list, q: Any, lam: Any, strict: bool, label: str, eps: Any, cut: Any,
+                      zero: Any, shape: tuple) -> list:
+    """U (DK sum) Uᵀ for one matrix: eigenvalues w, eigenvectors U (columns), symmetric directions Es."""
+    n = len(w)
+    k = len(Es)
+    if lam:
+        y = [max(v, 0 * v) + lam for v in w]
+        kernel_mask = [False] * n
+    else:
+        kernel_mask = [not (v > cut) for v in w]
+        if any(kernel_mask):
+            if strict:
+                raise _singular(label, shape, n - sum(kernel_mask))
+            if k > 1:
+                raise SingularPreconditionerError(
+                    f"the {k}th derivative of a pseudo-inverse power of the singular {label} is not implemented "
+                    "(only the first, at constant rank); pass damping=λ > 0")
+        y = [v if not km else 0 * v for v, km in zip(w, kernel_mask)]
+    D = _divided_difference_tensor(y, q, k, eps, kernel_mask)
+    Et = []
+    for E in Es:  # Ẽ = Uᵀ E U
+        EU = [[sum((E[a][c] * U[c][b] for c in range(n)), zero) for b in range(n)] for a in range(n)]
+        Et.append([[sum((U[c][a] * EU[c][b] for c in range(n)), zero) for b in range(n)] for a in range(n)])
+    R = _frechet_contract(D, Et, n, zero)
+    RU = [[sum((R[a][c] * U[b][c] for c in range(n)), zero) for b in range(n)] for a in range(n)]   # R Uᵀ
+    return [[sum((U[a][c] * RU[c][b] for c in range(n)), zero) for b in range(n)] for a in range(n)]
+
+
+def _psd_power_derivative_array(X, q, lam, strict, xp, label, *Es):
+    """D^k[(X + λI)^{−q}](X)[E_1, …, E_k] (λ = 0: of (X⁺)^q) by the Daleckii–Krein formula, leading batch axes allowed.
+
+    Computed on the host in float64 NumPy (a derivative for analysis, not a hot loop) and returned in
+    the namespace and on the device of X.
+    """
+    def host(a):
+        return np.asarray(a.cpu() if hasattr(a, "cpu") else a, dtype=float)
+    Xn, En = host(X), [host(E) for E in Es]
+    shape = Xn.shape
+    batch = shape[:-2]
+    out = np.zeros(np.broadcast_shapes(shape, *(E.shape for E in En)))
+    for b in np.ndindex(*out.shape[:-2]):
+        Xb = Xn[b] if Xn.ndim > 2 else Xn
+        Eb = [E[b] if E.ndim > 2 else E for E in En]
+        w, U = np.linalg.eigh((Xb + Xb.T) / 2)
+        cut = RCOND_FLOAT * max(float(np.max(np.abs(w))), 1e-300)
+        res = _spectral_frechet(list(w), U.tolist(), [E.tolist() for E in Eb], float(q), float(lam), strict,
+                                label, 2.0 ** -52, cut, 0.0, shape[-2:])
+        out[b] = np.array(res)
+    del batch
+    if isinstance(X, np.ndarray):
+        return out
+    from array_api_compat import device
+    return xp.asarray(out, dtype=X.dtype, device=device(X))
+
+
+@functools.lru_cache(maxsize=256)
+def _mp_eigsy_cached(values: tuple, n: int, prec: int) -> tuple:
+    """(eigenvalues, eigenvectors as rows of lists) of a symmetric mpf matrix (pure, memoised)."""
+    with mpmath.workprec(prec):
+        Ev, Q = mpmath.eigsy(mpmath.matrix([list(values[i * n:(i + 1) * n]) for i in range(n)]))
+        return [Ev[i] for i in range(n)], [[Q[a, b] for b in range(n)] for a in range(n)]
+
+
+def _psd_power_derivative_mp(X, q, lam, strict, xp, label, *Es):
+    """The same at mpmath precision (eigsy, divided differences in mpf)."""
+    n = X.shape[0]
+    w, U = _mp_eigsy_cached(tuple(((X + X.T) / 2).flat), n, mpmath.mp.prec)
+    wmax = max((abs(v) for v in w), default=mpmath.mpf(0))
+    res = _spectral_frechet(w, U, [np.asarray(E, dtype=object).tolist() for E in Es], mpmath.mpf(q),
+                            mpmath.mpf(lam), strict, label, mpmath.eps, wmax * _rcond_mp(), mpmath.mpf(0), X.shape)
+    return np.array(res, dtype=object)
+
+
 _psd_inv_power = kernel("_psd_inv_power", _psd_inv_power_array, _psd_inv_power_mp)
+_psd_power_derivative = kernel("_psd_power_derivative", _psd_power_derivative_array, _psd_power_derivative_mp)
 _sqrt_psd = kernel("_sqrt_psd", _sqrt_psd_array, _sqrt_psd_mp)
 _operator_inv_power = kernel("_operator_inv_power", _operator_inv_power_array, _operator_inv_power_mp)
 

@@ -12,6 +12,7 @@ module              holds
 ``double``          :class:`DOP853` (double precision) and ``integrate_double``
 ``explicit``        batched array-API steppers: :class:`RK4`, :class:`Dopri5`, :class:`StepMap`
 ``ensemble``        ``rk4``, ``dopri5``, ``iterate`` over a batch, ``solve_batched``
+``discrete``        step maps of any rule: η sweeps in float64, iterates at any digits
 ``state``           conversions (float ↔ mpf), norms, tolerances
 ``trajectory``      :class:`Trajectory`
 ==================  =================================================================
@@ -22,6 +23,7 @@ from __future__ import annotations
 from ..codegen import GeneratedFunction
 from ..errors import NotPolynomialError, OptionError
 from ..types import Data, State, Times
+from .discrete import Divergence, PreciseStepMap, SweepStepMap, iterate_precise, iterate_sweep
 from .double import DOP853, integrate_double
 from .explicit import RK4, Dopri5, StepMap
 from .extrapolation import GBS, integrate_extrapolation
@@ -34,9 +36,11 @@ from .trajectory import Trajectory
 
 __all__ = ["integrate", "integrate_double", "integrate_extrapolation", "integrate_taylor", "taylor_coefficients",
            "trace_polynomial", "NotPolynomialError", "Trajectory", "to_mp", "to_float", "AbstractStepper", "Step",
-           "Status", "Solution", "solve", "Taylor", "GBS", "DOP853", "RK4", "Dopri5", "StepMap", "STEPPERS"]
+           "Status", "Solution", "solve", "Taylor", "GBS", "DOP853", "RK4", "Dopri5", "StepMap", "STEPPERS",
+           "SweepStepMap", "PreciseStepMap", "Divergence", "iterate_sweep", "iterate_precise"]
 
-STEPPERS: tuple[type[AbstractStepper], ...] = (Taylor, GBS, DOP853, RK4, Dopri5, StepMap)
+STEPPERS: tuple[type[AbstractStepper], ...] = (Taylor, GBS, DOP853, RK4, Dopri5, StepMap, SweepStepMap,
+                                                PreciseStepMap)
 """Every stepper class (the order tests run over this list)."""
 
 

@@ -22,8 +22,11 @@ go on); with ``throw=True`` the first divergence raises.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Any, Callable, Sequence
+
+import numpy as np
 
 from ..codegen import GeneratedFunction
 from ..errors import DivergenceError, OptionError, ShapeError, StepLimitError
@@ -79,8 +82,12 @@ def _prepare(rhs: GeneratedFunction, weights, data, params):
             raise ShapeError("all layers must share the batch size")
     f = rhs.func
 
-    def field(state):
-        return f(*state, *data, **params, xp=xp)
+    if params:
+        def field(state):
+            return f(*state, *data, **params, xp=xp)
+    else:  # the hot loop of GD: no keyword dictionary to build per call
+        def field(state):
+            return f(*state, *data, xp=xp)
 
     return xp, field, batch[0]
 
@@ -89,8 +96,8 @@ def solve_batched(stepper: AbstractStepper, field: Callable, y0: State, ts: Time
                   throw: bool = True, rhs_per_step: int = 1) -> EnsembleTrajectory:
     """Drive a batched stepper through the output times ``ts``, member by member.
 
-    Adaptive steppers keep one time per member (an array (B,)); fixed-step ones share
-    a float time.  After every step, members whose state is no longer finite are
+    Adaptive steppers (and those declaring ``per_member_time``) keep one time per member
+    (an array (B,)); fixed-step ones share a float time.  After every step, members whose state is no longer finite are
     frozen at their last finite state and marked ``Status.DIVERGED``.
 
     Raises:
@@ -99,13 +106,14 @@ def solve_batched(stepper: AbstractStepper, field: Callable, y0: State, ts: Time
     """
     from array_api_compat import device
     kw = {"dtype": y0[0].dtype, "device": device(y0[0])}
-    per_member = stepper.adaptive
+    per_member = stepper.adaptive or stepper.per_member_time
     y = tuple(y0)
     t: Any = xp.full((B,), float(ts[0]), **kw) if per_member else float(ts[0])
     state = stepper.init(field, t, y, xp=xp, kw=kw) if per_member else stepper.init(field, t, y)
     alive = xp.ones((B,), dtype=xp.bool, device=kw["device"])
     stopped = [None] * B
     out, n_steps = [y], 0
+    any_stopped = False
     bshape = lambda v: xp.reshape(v, (B, 1, 1))
     for target in ts[1:]:
         target = float(target)
@@ -122,11 +130,26 @@ def solve_batched(stepper: AbstractStepper, field: Callable, y0: State, ts: Time
                 raise StepLimitError(f"{stepper.name}: needed more than {max_steps} steps before t = {target}",
                                      float(xp.min(t)) if per_member else t)
             s = stepper.step(field, t, y, target, state, active=active, xp=xp)
-            finite = alive
-            for w in s.y:
-                finite = finite & xp.all(xp.isfinite(w), axis=(-2, -1))
-            bad = alive & ~finite
-            if bool(xp.any(bad)):
+            # one cheap test first: a finite sum of every entry means every entry is finite
+            # (NaN and ±inf propagate through sums); only otherwise test member by member
+            if isinstance(s.y[0], np.ndarray):  # NumPy: the array method skips the namespace wrapper
+                total = 0.0
+                for w in s.y:
+                    total += float(w.sum())
+                total_finite = math.isfinite(total)
+            else:
+                total = None
+                for w in s.y:
+                    part = xp.sum(w)
+                    total = part if total is None else total + part
+                total_finite = bool(xp.isfinite(total))
+            bad = None
+            if not total_finite:
+                finite = alive
+                for w in s.y:
+                    finite = finite & xp.all(xp.isfinite(w), axis=(-2, -1))
+                bad = alive & ~finite
+            if bad is not None and bool(xp.any(bad)):
                 where_t = xp.where(bad, t, xp.full_like(t, float("inf"))) if per_member else t
                 t_bad = float(xp.min(where_t)) if per_member else t
                 if throw:
@@ -136,7 +159,8 @@ def solve_batched(stepper: AbstractStepper, field: Callable, y0: State, ts: Time
                     if bool(bad[b]) and stopped[b] is None:
                         stopped[b] = float(t[b]) if per_member else t
                 alive = alive & finite
-            if any(x is not None for x in stopped):  # keep the diverged members frozen
+            if any_stopped or any(x is not None for x in stopped):  # keep the diverged members frozen
+                any_stopped = True
                 y = tuple(xp.where(bshape(alive), yn, yo) for yn, yo in zip(s.y, y))
             else:
                 y = s.y

@@ -21,6 +21,8 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
+import numpy as np
+
 from ..errors import DivergenceError
 from ..types import State, Time
 from .stepper import AbstractStepper, Step
@@ -75,7 +77,18 @@ class StepMap(AbstractStepper):
 
     def step(self, field: Callable, t: Time, y: State, t_max: Time, state: Any, active: Any=None, xp: Any=None) -> Step:
         eta = self.eta
-        return Step(t + 1, tuple(a + eta * v for a, v in zip(y, field(y))), 0.0, True, state)
+        v = field(y)
+        if isinstance(y[0], np.ndarray) and y[0].dtype != object:
+            out = []
+            for a, vi in zip(y, v):  # η·v is a fresh array of ours: add the state into it in place
+                s = eta * vi
+                if isinstance(s, np.ndarray) and s.shape == a.shape:
+                    s += a
+                else:
+                    s = a + s
+                out.append(s)
+            return Step(t + 1, tuple(out), 0.0, True, state)
+        return Step(t + 1, tuple(a + eta * vi for a, vi in zip(y, v)), 0.0, True, state)
 
 
 # Dormand–Prince 5(4) tableau

@@ -8,6 +8,7 @@ A stepper advances dy/dt = f(y) by one step.  It declares what it can do —
 ``batched``               its states carry a leading batch axis, one step size per member
 ``dense_output``          a step returns y(s) for every s inside it
 ``adaptive``              it chooses its own step sizes
+``per_member_time``       (batched) each member keeps its own time, as adaptive ones do
 
 — so that :func:`curvsym.integrate.integrate` picks one by capability, and one
 runner (:func:`curvsym.integrate.runner.solve`) drives them all: output times,
@@ -74,6 +75,7 @@ class AbstractStepper(ABC):
     batched: ClassVar[bool] = False
     dense_output: ClassVar[bool] = False
     adaptive: ClassVar[bool] = True
+    per_member_time: ClassVar[bool] = False
 
     @property
     @abstractmethod

@@ -13,8 +13,12 @@ one exists in closed form:
 * Y = 𝒦⁻¹R (𝒦 invertible): Ẏ = 𝒦⁻¹(Ṙ − 𝒦̇(Y)) with 𝒦̇(Z) = Σ_e Ṗ_e Z Q_e + P_e Z Q̇_e;
 * any node whose arguments do not move (Σx^{½}) has derivative 0.
 
-Fractional powers (q ≠ 1) have no derivative in the matrix algebra and raise
-:class:`~curvsym.errors.NotDifferentiableError`.
+* a fractional power (X + λI)^{−q}, q ≠ 1: its Fréchet derivative, the node
+  :class:`PsdPowerDerivative` (Daleckii–Krein divided differences), which differentiates again
+  into itself.
+
+An operator power 𝒦^{+q}[R] with q ≠ 1 (the fractional natural gradient) has no derivative
+node and raises :class:`~curvsym.errors.NotDifferentiableError`.
 
 Nodes
 -----
@@ -29,6 +33,8 @@ Nodes
     this is JJᵀ, the Gauss–Newton matrix seen from the output space.
 ``SqrtPsd(X)``
     X^{½} for symmetric PSD X.
+``PsdPowerDerivative(X, q, λ, strict, label, E_1…E_k)``
+    D^k[(X + λI)^{−q}](X)[E_1, …, E_k], the k-th Fréchet derivative of a PSD power.
 """
 
 from __future__ import annotations
@@ -106,11 +112,13 @@ class PsdInvPower(_SymmetricFunction):
                 f"{printer._print(self.damping)}, {self.strict}, xp, {self.args[4].name!r}")
 
     def _eval_time_derivative(self, velocities, d):
-        if not (self.X.free_symbols & set(velocities)) or self.q != 1:
+        if not (self.X.free_symbols & set(velocities)):
             return super()._eval_time_derivative(velocities, d)
         Xdot = d(self.X)
         if Xdot.is_ZeroMatrix:
             return sp.ZeroMatrix(*self.shape)
+        if self.q != 1:  # a fractional power: its Fréchet derivative (Daleckii–Krein)
+            return PsdPowerDerivative(self.X, self.q, self.damping, self.strict, self.args[4], Xdot)
         if self.damping != 0 or self.strict:  # an inverse: −P Ẋ P
             return MatMul(-1, self, Xdot, self, evaluate=False)
         n = self.shape[0]
@@ -127,6 +135,70 @@ class PsdInvPower(_SymmetricFunction):
 
     def _sympystr(self, printer):
         return f"PsdInvPower({printer._print(self.X)}, q={self.q}, damping={self.damping}, strict={self.strict})"
+
+
+class PsdPowerDerivative(_SymmetricFunction):
+    r"""D^kF(X)[E_1, …, E_k] for F(X) = (X + λI)^{−q} (λ = 0: (X⁺)^q): the k-th Fréchet derivative of a PSD power.
+
+    Daleckii–Krein (1965): with X = U diag(x) Uᵀ, Ẽ_m = UᵀE_mU and f(x) = (x + λ)^{−q},
+
+        D^kF(X)[E_1, …, E_k] = U [ Σ_{σ ∈ S_k} Σ_{p_1 … p_{k−1}} f[x_i, x_{p_1}, …, x_{p_{k−1}}, x_j]
+                                    Ẽ_{σ(1)}[i, p_1] Ẽ_{σ(2)}[p_1, p_2] ⋯ Ẽ_{σ(k)}[p_{k−1}, j] ]_{ij} Uᵀ
+
+    with divided differences of f (computed so that clustered eigenvalues lose no digits,
+    :func:`curvsym.codegen.runtime.power_divided_difference`).  The directions E_m are symmetric
+    (they are derivatives of the symmetric X), so the result is symmetric.  For λ = 0 and a
+    singular X the first derivative is the constant-rank one (f := 0 on the kernel, as
+    d(X⁺)/dt of :class:`PsdInvPower`); higher ones there raise SingularPreconditionerError.
+
+    Its own time derivative is again one node of this class,
+    d/dt D^kF(X)[E…] = D^{k+1}F(X)[E…, Ẋ] + Σ_m D^kF(X)[…, Ė_m, …], so every order of
+    the modified equations of a fractional rule is expressible.
+    """
+
+    kernel = staticmethod(runtime._psd_power_derivative)
+
+    def __new__(cls, X, q, damping, strict, label, *directions):
+        if not directions:
+            raise OptionError("a Fréchet derivative needs at least one direction")
+        return Basic.__new__(cls, X, sp.sympify(q), sp.sympify(damping), _flag(strict), _label(label), *directions)
+
+    q = property(lambda self: self.args[1])
+    damping = property(lambda self: self.args[2])
+    strict = property(lambda self: bool(self.args[3]))
+    directions = property(lambda self: self.args[5:])
+
+    def _latex(self, printer):
+        X, q, lam = printer._print(self.X), self.q, self.damping
+        base = rf"\left({X} + {printer._print(lam)} I\right)^{{-{printer.parenthesize(q, 100)}}}" if lam != 0 else \
+            rf"\left({X}^{{+}}\right)^{{{printer._print(q)}}}"
+        k = len(self.directions)
+        dirs = ", ".join(printer._print(e) for e in self.directions)
+        order = "" if k == 1 else f"^{{{k}}}"
+        return rf"\mathrm{{D}}{order}\left[{base}\right]\left[{dirs}\right]"
+
+    def kernel_arguments(self, printer: Any) -> str:
+        dirs = ", ".join(printer._print(e) for e in self.directions)
+        return (f"{printer._print(self.X)}, {printer._print(self.q)}, {printer._print(self.damping)}, "
+                f"{self.strict}, xp, {self.args[4].name!r}, {dirs}")
+
+    def _eval_time_derivative(self, velocities, d):
+        if not (self.free_symbols & set(velocities)):
+            return super()._eval_time_derivative(velocities, d)
+        head, dirs = self.args[:5], list(self.directions)
+        terms = []
+        Xdot = d(self.X)
+        if not Xdot.is_ZeroMatrix:
+            terms.append(PsdPowerDerivative(*head, *dirs, Xdot))
+        for m, e in enumerate(dirs):
+            edot = d(e)
+            if not edot.is_ZeroMatrix:
+                terms.append(PsdPowerDerivative(*head, *dirs[:m], edot, *dirs[m + 1:]))
+        return _sum(terms, self.shape)
+
+    def _sympystr(self, printer):
+        dirs = ", ".join(printer._print(e) for e in self.directions)
+        return f"PsdPowerDerivative({printer._print(self.X)}, q={self.q}, damping={self.damping}; {dirs})"
 
 
 class OperatorInvPower(MatrixNode):

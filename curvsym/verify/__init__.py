@@ -8,5 +8,6 @@ module          holds
 ``report``      verdict tables (text, JSON)
 ``fisher``      dense Jacobian / Fisher: the independent reference route (small nets)
 ``sharpness``   Hessian–vector products, λ_max / λ_min (dense, Lanczos)
+``discrete``    step map against flow: distances, fitted orders, curvature envelopes
 ==============  ====================================================================
 """

@@ -3,9 +3,9 @@ import importlib.util
 import mpmath
 import numpy as np
 import pytest
+from curvsym.problems import random_instance
 
 import curvsym as cs
-from curvsym.problems import random_instance
 
 
 @pytest.mark.parametrize("N", [2, 3, 4, 8, 16, 32])

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import sympy as sp
+from curvsym.problems import conditioned_instance, random_instance
 
 import curvsym as cs
 from curvsym import backends, ensemble, rules
-from curvsym.problems import conditioned_instance, random_instance
 
 RULES = [rules.gd(), rules.natural_gradient(), rules.natural_gradient(q=sp.Rational(1, 2)),
          rules.kfac(q=sp.Rational(1, 2)), rules.bernacchia()]

@@ -4,10 +4,10 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
-
-import curvsym as cs
 from curvsym.derive import Flow
 from curvsym.problems import random_instance
+
+import curvsym as cs
 
 
 def _scalar_net(N):
@@ -124,8 +124,9 @@ def test_non_polynomial_rhs_is_refused_by_taylor():
 # --------------------------------------------------------------------------- GBS extrapolation
 
 def _ngd_setting():
-    from curvsym import rules
     from curvsym.problems import conditioned_instance
+
+    from curvsym import rules
     net = cs.chain([2, 2, 2])
     m = cs.model(net)
     inst = conditioned_instance(net, seed=1)

@@ -16,6 +16,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
+from curvsym.problems import random_instance
 
 import curvsym as cs
 from curvsym.errors import EngineError, NonFiniteError, PrecisionError
@@ -24,7 +25,6 @@ from curvsym.integrate.engines import MpmathEngine, make_engine
 from curvsym.integrate.mwtaylor import MultiwordEngine
 from curvsym.integrate.state import to_mp
 from curvsym.integrate.tape import taylor_coefficients, trace_polynomial
-from curvsym.problems import random_instance
 
 
 def _exact(a: np.ndarray) -> list:

@@ -3,10 +3,10 @@
 import numpy as np
 import pytest
 import sympy as sp
+from curvsym.derive import Flow
 
 import curvsym as cs
 from curvsym import ensemble
-from curvsym.derive import Flow
 from curvsym.integrate import Status
 
 

@@ -8,14 +8,14 @@ stepper added without an order test fails here.
 import mpmath
 import numpy as np
 import pytest
+from curvsym.problems import random_instance
 from scipy.linalg import expm
 
 import curvsym as cs
-from curvsym.integrate import STEPPERS, DOP853, GBS, RK4, Dopri5, StepMap, Taylor, solve
+from curvsym.integrate import DOP853, GBS, RK4, STEPPERS, Dopri5, PreciseStepMap, StepMap, SweepStepMap, Taylor, solve
 from curvsym.integrate.engines import make_engine
 from curvsym.integrate.ensemble import solve_batched
 from curvsym.integrate.tape import trace_polynomial
-from curvsym.problems import random_instance
 
 NET = cs.chain([2, 2])
 INST = random_instance(NET, seed=5, scale=0.7)
@@ -83,6 +83,25 @@ def _step_map(h):
     return float(np.max(np.abs(traj.final[0][0] - EXACT)))
 
 
+def _sweep_step_map(h):
+    rhs = _flow("numpy")
+    field = lambda y: rhs.raw(*y, S, T)
+    traj = solve_batched(SweepStepMap([h]), field, (W0[None].copy(),), [0.0, T_END], np, 1)
+    return float(np.max(np.abs(traj.final[0][0] - EXACT)))
+
+
+def _precise_step_map(h):
+    dps = 30
+    rhs = _flow("mpmath")
+    with mpmath.workdps(dps + 10):
+        y0 = cs.to_mp([W0], dps + 10)
+        data = rhs.validate(y0, cs.to_mp([S, T], dps + 10))
+        n = round(T_END / h)
+        sol = solve(PreciseStepMap(mpmath.mpf(h)), lambda y: rhs.raw(*y, *data), y0, [mpmath.mpf(0), mpmath.mpf(n)],
+                    zero=mpmath.mpf(0))
+        return _error_mp(sol.states[-1], dps)
+
+
 DRIVERS = {  # stepper class: (error for step h, step sizes, expected order)
     Taylor: (_taylor, (0.25, 0.125, 0.0625), 3),
     GBS: (_gbs, (0.5, 0.25, 0.125), 4),
@@ -90,6 +109,8 @@ DRIVERS = {  # stepper class: (error for step h, step sizes, expected order)
     RK4: (lambda h: _batched(RK4(h)), (0.1, 0.05, 0.025), 4),
     Dopri5: (lambda h: _batched(Dopri5(step_size=h)), (0.2, 0.1, 0.05), 5),
     StepMap: (_step_map, (0.02, 0.01, 0.005), 1),
+    SweepStepMap: (_sweep_step_map, (0.02, 0.01, 0.005), 1),
+    PreciseStepMap: (_precise_step_map, (0.02, 0.01, 0.005), 1),
 }
 
 

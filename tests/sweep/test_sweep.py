@@ -13,7 +13,6 @@ import pickle
 import signal
 import subprocess
 import sys
-import textwrap
 import threading
 import time
 from pathlib import Path
@@ -23,10 +22,15 @@ import pytest
 
 import curvsym as cs
 from curvsym.cli import main
-from curvsym.sweep import (ResultsCorruptError, ResultsExistError, SweepBusyError, SweepSpecError, load_analyses,
-                           load_spec)
+from curvsym.sweep import (
+    ResultsCorruptError,
+    ResultsExistError,
+    SweepBusyError,
+    SweepSpecError,
+    load_analyses,
+    load_spec,
+)
 from curvsym.sweep.spec import expand_range
-
 
 
 @pytest.fixture
@@ -359,10 +363,10 @@ def test_consolidation_never_counts_a_point_twice(tmp_path, store_deps):
     spec_path = write_sweep(tmp_path, [0.5, 1.0])
     spec = load_spec(spec_path)
     out = spec.output
-    from curvsym.sweep.store import ResultStore
     import curvsym
     from curvsym.sweep import plan_sweep
     from curvsym.sweep.engine import PointTask, build_blobs, run_point
+    from curvsym.sweep.store import ResultStore
     plan = plan_sweep(spec)
     blobs, _ = build_blobs(plan, plan.architectures)
     with ResultStore.open(out, "slow_loss", spec.name, curvsym.__version__, resume=False) as store:

@@ -1,12 +1,13 @@
 import numpy as np
 import pytest
 import sympy as sp
-from hypothesis import given, settings, strategies as st
+from curvsym.derive import display, noncommutative
+from curvsym.problems import random_instance
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import curvsym as cs
 from curvsym.codegen import generate_expressions
-from curvsym.derive import display, noncommutative
-from curvsym.problems import random_instance
 
 
 def _fd_gradient(loss_fn, ws, data, eps=1e-6):

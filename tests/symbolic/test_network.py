@@ -1,10 +1,10 @@
 import networkx as nx
 import numpy as np
 import pytest
+from curvsym.derive import end_to_end
 
 import curvsym as cs
 from curvsym.codegen import generate_expressions
-from curvsym.derive import end_to_end
 
 
 def test_chain_shapes():

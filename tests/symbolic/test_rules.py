@@ -4,11 +4,11 @@ import mpmath
 import numpy as np
 import pytest
 import sympy as sp
+from curvsym.problems import conditioned_instance, random_instance
+from curvsym.rules_text import load_rule_file, parse_expression, parse_rule
 
 import curvsym as cs
 from curvsym import fisher, rules
-from curvsym.problems import conditioned_instance, random_instance
-from curvsym.rules_text import load_rule_file, parse_expression, parse_rule
 
 CASES = [  # (dense key, rule factory, q)
     ("gd", lambda: rules.gd(), 1),

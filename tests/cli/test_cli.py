@@ -6,10 +6,10 @@ import textwrap
 
 import numpy as np
 import pytest
+from curvsym.rules_text import load_rule_file, parse_rule
 
 import curvsym as cs
 from curvsym.cli import main
-from curvsym.rules_text import load_rule_file, parse_rule
 
 
 def _run(capsys, *argv):

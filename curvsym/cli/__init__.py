@@ -14,7 +14,7 @@ import re
 import sys
 from typing import Any, Sequence
 
-from .errors import CurvsymError
+from ..errors import CurvsymError
 
 RULE_FILE_HELP = """\
 A rule file holds `key = value` lines (`#` starts a comment):
@@ -69,8 +69,8 @@ def _positive(kind: type, what: str):
 
 def cmd_prove(args: Any) -> int:
     """``curvsym prove``: run theorem files, print the verdict table; 0 iff every theorem passed."""
-    from .verify.report import table, write_json
-    from .verify.theorem import discover, prove
+    from ..verify.report import table, write_json
+    from ..verify.theorem import discover, prove
     theorems = discover(args.paths)
     if args.select:
         theorems = [t for t in theorems if args.select.lower() in t.name.lower()]
@@ -92,8 +92,8 @@ def cmd_derive(args: Any) -> int:
     Raises:
         ArchitectureError: ``--resnet`` with unequal widths.
     """
-    from .errors import ArchitectureError
-    from .symbolic import derive, network
+    from ..errors import ArchitectureError
+    from ..symbolic import derive, network
     if args.resnet:
         if len(set(args.widths)) != 1:
             raise ArchitectureError(f"a linear ResNet has one width (its skips are identities), got "
@@ -108,7 +108,7 @@ def cmd_derive(args: Any) -> int:
     if not args.no_latex:
         print(flow.latex(expand=args.expand))
     if args.code or args.no_latex:
-        from .codegen import generate_flow
+        from ..codegen import generate_flow
         gen = generate_flow(flow, backend=args.backend)
         print(f"\n# generated ({gen.n_products} matrix products per evaluation)\n{gen.source}")
     return 0
@@ -116,9 +116,9 @@ def cmd_derive(args: Any) -> int:
 
 def cmd_rules(args: Any) -> int:
     """``curvsym rules``: list the rules, or derive one (``--show``) or a rule file (``--file``)."""
-    from .symbolic import derive, network
-    from .symbolic.algebra import prove_conserved
-    from .symbolic.rules import RULES, get_rule, load_rule_file
+    from ..symbolic import derive, network
+    from ..symbolic.algebra import prove_conserved
+    from ..symbolic.rules import RULES, get_rule, load_rule_file
     if args.file or args.show:
         rule = load_rule_file(args.file) if args.file else get_rule(args.show)
         m = derive.model(network.chain(args.widths), whitened=args.whitened)
@@ -142,7 +142,7 @@ def cmd_rules(args: Any) -> int:
 
 def cmd_bench(args: Any) -> int:
     """``curvsym bench``: benchmark rows with ratios against named references."""
-    from .bench import bench_ensemble, run, table
+    from ..bench import bench_ensemble, run, table
     rows = run(parts=args.only, quick=args.quick) if args.only else []
     if args.backend:
         names = [b.strip() for b in args.backend.split(",") if b.strip()]
@@ -163,7 +163,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``curvsym`` argument parser (subcommands prove, derive, rules, bench)."""
-    from . import __version__
+    from .. import __version__
     p = _Parser(prog="curvsym", description="Symbolic-numeric learning dynamics of deep networks.")
     p.add_argument("--version", action="version", version=f"curvsym {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -207,15 +207,17 @@ def build_parser() -> argparse.ArgumentParser:
     ru.set_defaults(func=cmd_rules)
 
     be = sub.add_parser("bench", help="benchmarks: ratios against named references, measured side by side")
-    be.add_argument("--only", default="abcdfgh", help="which parts to run, as letters ('ac') or names "
+    be.add_argument("--only", default="abcdfghi", help="which parts to run, as letters ('ac') or names "
                     "('rhs,precision'): a rhs, b odefun, c double, d derivation, f sweeps, g nonlinear, "
-                    "h precision (default: all; '' for none)")
+                    "h precision, i discrete (default: all; '' for none)")
     be.add_argument("--backend", metavar="NAMES", help="also (e) batched-ensemble throughput on these array "
                     "backends, e.g. numpy,torch,jax,cupy (GPU used when the backend sees one)")
     be.add_argument("--quick", action="store_true", help="smaller sizes and spans (a smoke run)")
     be.set_defaults(func=cmd_bench)
-    from .sweep.cli import add_parser as add_sweep_parser
+    from ..sweep.cli import add_parser as add_sweep_parser
     add_sweep_parser(sub)
+    from .discrete import add_parser as add_discrete
+    add_discrete(sub)
     return p
 
 
