@@ -12,6 +12,7 @@ module              holds
 ``double``          :class:`DOP853` (double precision) and ``integrate_double``
 ``explicit``        batched array-API steppers: :class:`RK4`, :class:`Dopri5`, :class:`StepMap`
 ``ensemble``        ``rk4``, ``dopri5``, ``iterate`` over a batch, ``solve_batched``
+``optimizers``      stochastic optimisers as steppers of that runner: ``SGDM``, ``Adam``, ``optimize``
 ``state``           conversions (float ↔ mpf), norms, tolerances
 ``trajectory``      :class:`Trajectory`
 ==================  =================================================================

@@ -5,13 +5,15 @@ module                      paper
 ==========================  ==============================================================
 ``mulayoff2020``            R. Mulayoff, T. Michaeli. Unique Properties of Flat Minima in Deep
                             Networks. ICML 2020 (arXiv:2002.04710) — flat minima, coupling.
+``duersch2024``             J. A. Duersch, T. A. Catanach, A. Safonov, J. Wendt. Curvature in
+                            the Looking-Glass. arXiv:2411.16914 (2024) — the glass model, its
+                            estimators and the Alice optimiser.
 ==========================  ==============================================================
 
 The other papers behind curvsym enter through the library itself: Huh (ICML 2020,
 curvature-corrected and fractional rules: :mod:`curvsym.symbolic.rules`,
 :mod:`curvsym.symbolic.modes`), Bernacchia, Lengyel & Hennequin (NeurIPS 2018,
 exact natural gradient: :class:`curvsym.symbolic.rules.Bernacchia`), Elkabetz &
-Cohen (NeurIPS 2021, discrete vs continuous) and Duersch et al. (2024, glass
-curvature and Alice).  The mathematics of all five is on the reference page
+Cohen (NeurIPS 2021, discrete vs continuous).  The mathematics of all five is on the reference page
 ``docs/mathematics.md``.
 """
