@@ -208,8 +208,7 @@ def flow_field(rhs: GeneratedFunction, weights: Sequence[Array], data: Data, par
     params = params or {}
     data = rhs.validate(weights, data, params)
     xp = _xp(list(weights) + list(data))
-    f = rhs.func
-    return deterministic(lambda y: f(*y, *data, **params, xp=xp))
+    return deterministic(lambda y: rhs.raw(*y, *data, xp=xp, **params))
 
 
 def optimize(stepper: AbstractOptimizer, field: Field, weights: Sequence[Array], n_steps: int,
