@@ -60,6 +60,7 @@ SHIPPED_THEOREMS = {
     "flat minima are coupled with gains s₁^{i/N}",
     "linear ResNet from zero init reaches the flattest minimum",
     "GD threshold η* = 2/(N‖T‖^{2−2/N})",
+    "glass model: c = √(2/(3π)), δ* = |g|/h_opt, ρ̂ unbiased",
 }
 
 
