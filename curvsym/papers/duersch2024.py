@@ -456,20 +456,36 @@ class Alice(AbstractOptimizer):
             mu = tuple(m + self.phi * d for m, d in zip(mu, deltas))
         return mu, AliceState(nu, G, R, H, V, n, sampled)
 
-    def _delta(self, xp: Any, G: Array, R: Array, H: Array, V: Array) -> Array:
-        """The signed step of the state update (Alg. 3 of the paper, the ``state_update`` kernel)."""
+    def _free_step(self, xp: Any, G: Array, R: Array, H: Array, V: Array) -> tuple[Array, Any, Any]:
+        """|δ| = |G|/h_opt before clipping, and the bounds lr_min·f, lr_max·f."""
         absg = xp.abs(G)
         rho = R if self.glass else xp.zeros_like(R)
         h = {HessianTerm.ZERO: xp.zeros_like(H), HessianTerm.ABS: H, HessianTerm.RMS: xp.sqrt(H)}[self.hessian]
         alpha = ALPHA_FACTOR * rho / (absg + self.eps)
         d = absg / (alpha + h + xp.sqrt(alpha * (alpha + 2.0 * h)) + self.eps)
         if self.limiter is Limiter.FIXED:
-            lo, hi = self.lr_min, self.lr_max
-        else:
-            f = absg if self.limiter is Limiter.SGDM else absg / (xp.sqrt(V) + self.eps)
-            lo, hi = self.lr_min * f, self.lr_max * f
+            return d, self.lr_min, self.lr_max
+        f = absg if self.limiter is Limiter.SGDM else absg / (xp.sqrt(V) + self.eps)
+        return d, self.lr_min * f, self.lr_max * f
+
+    def _delta(self, xp: Any, G: Array, R: Array, H: Array, V: Array) -> Array:
+        """The signed step of the state update (Alg. 3 of the paper, the ``state_update`` kernel)."""
+        d, lo, hi = self._free_step(xp, G, R, H, V)
         d = xp.where(d < lo, lo + xp.zeros_like(d), xp.where(d < hi, d, hi + xp.zeros_like(d)))  # NaN → hi
         return xp.where(G > 0, -d, d)
+
+    def bound_fractions(self, state: AliceState) -> tuple[float, float]:
+        """Fractions of all coordinates whose next step |G|/h_opt is raised to the lower bound or cut
+        to the upper bound (a diagnostic: where the limiter, not the curvature, sets the step)."""
+        from array_api_compat import array_namespace
+        xp = array_namespace(*state.G)
+        low = high = total = 0
+        for parts in zip(state.G, state.R, state.H, state.V):
+            d, lo, hi = self._free_step(xp, *parts)
+            low += int(xp.sum(d < lo))
+            high += int(xp.sum(~(d < lo) & ~(d < hi)))
+            total += math.prod(d.shape)
+        return low / total, high / total
 
 
 VARIANTS: dict[str, dict] = {

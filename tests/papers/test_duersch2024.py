@@ -423,3 +423,26 @@ def test_unknown_names_and_variants():
     assert (v["rms"].glass, v["rms"].hessian.value) == (False, "rms")
     assert all(a.lr == 5e-3 and a.lr_max == 1e-2 and a.limiter.value == "adam" and abs(a.phi - 0.1) < 1e-15
                for a in v.values())
+
+
+def test_bound_fractions_count_the_limiter():
+    """With wide fixed bounds no coordinate is clipped; with lr_max = 10⁻⁶ every moving coordinate is."""
+    A = np.diag([1.0, 4.0, 0.25])
+    b = np.array([1.0, -2.0, 0.5])
+
+    def quad(y, k):
+        return (-(A @ y[0] - b[:, None]),)
+    w0 = (np.zeros((1, 3, 1)),)
+    for lr_max, expected in ((100.0, (0.0, 0.0)), (1e-6, (0.0, 1.0))):
+        alice = d.Alice(lr=0.1, limiter="fixed", lr_max=lr_max, glass=False)
+        y, state = w0, alice.init(quad, 0, w0)
+        for k in range(12):
+            s = alice.step(quad, k, y, k + 1, state)
+            y, state = s.y, s.state
+        assert alice.bound_fractions(state) == expected
+    low = d.Alice(lr=0.1, limiter="fixed", lr_min=50.0, lr_max=100.0, glass=False)
+    y, state = w0, low.init(quad, 0, w0)
+    for k in range(3):
+        s = low.step(quad, k, y, k + 1, state)
+        y, state = s.y, s.state
+    assert low.bound_fractions(state) == (1.0, 0.0)
