@@ -336,6 +336,11 @@ class Alice(AbstractOptimizer):
     The runner's state is μ (the model is left at μ after every step, as the authors'
     ``center()``); the stepper state (:class:`AliceState`) carries ν and the running averages.
     The field is the velocity −∇L_k (see :mod:`curvsym.integrate.optimizers`).
+
+    One deliberate difference: the authors compare the step count with 1/(1 − β₁) computed from
+    a float32 β₁ (``torch.tensor(0.9)``), which gives 9.999998, so their warm-up is 9 steps for
+    β₁ = 0.9; here 1/(1 − β₁) is computed in double precision (10.000000000000002), as intended,
+    so the warm-up is 10 steps.  Everything else runs in the arithmetic of the arrays given.
     """
 
     name: ClassVar[str] = "Alice"
