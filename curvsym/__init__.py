@@ -11,7 +11,7 @@ symbolic      networks, the node protocol, derivation, learning rules, mode dyna
 codegen       printers, matrix CSE, generated functions, runtime kernels, array backends
 integrate     steppers (Taylor, GBS, DOP853, RK4, Dopri5, step map), the runner, ensembles
 verify        checks, theorems, reports, dense reference routes, sharpness
-data          problem instances
+data          problem instances, real data sets (scikit-learn digits, MNIST IDX files)
 papers        one module per reproduced paper
 ============  ==========================================================================
 
@@ -35,12 +35,16 @@ from .errors import (
     ArchitectureError,
     BackendError,
     CurvsymError,
+    DatasetError,
+    DatasetFileError,
     DecouplingError,
     DivergenceError,
     EngineError,
     IntegrationError,
     IntegrationTimeout,
+    LabelError,
     NonFiniteError,
+    NonSmoothError,
     NotDifferentiableError,
     NotPolynomialError,
     OptionError,
@@ -89,6 +93,7 @@ MODULES = {
     "runtime": "codegen.runtime", "backends": "codegen.backends", "ensemble": "integrate.ensemble",
     "checks": "verify.checks", "theorem": "verify.theorem", "report": "verify.report", "fisher": "verify.fisher",
     "sharpness": "verify.sharpness", "problems": "data.problems",
+    "activations": "symbolic.activations", "nonlinear": "symbolic.nonlinear", "datasets": "data.datasets",
 }
 """Short module path → place in the tree (``curvsym.rules`` is ``curvsym.symbolic.rules``)."""
 
@@ -110,6 +115,7 @@ __all__ = [
     "CurvsymError", "ArchitectureError", "ShapeError", "NonFiniteError", "OptionError", "ParameterError",
     "UnknownNameError", "SingularPreconditionerError", "NotPolynomialError", "NotDifferentiableError",
     "DecouplingError", "IntegrationError", "DivergenceError", "StepLimitError", "IntegrationTimeout",
-    "PrecisionError", "RuleParseError", "TheoremFileError", "BackendError", "EngineError",
+    "PrecisionError", "RuleParseError", "TheoremFileError", "BackendError", "EngineError", "NonSmoothError",
+    "DatasetError", "DatasetFileError", "LabelError",
     *(name for name in MODULES if name != "theorem"),
 ]

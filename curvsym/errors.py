@@ -27,10 +27,14 @@ DecouplingError                the decoupled (mode) ansatz is not invariant
 DivergenceError                an integration blew up (carries ``t_reached``)
 StepLimitError                 an integration needed too many steps
 IntegrationTimeout             an integration exceeded its wall-clock ``timeout``
+NonSmoothError                 a piecewise flow (ReLU) meets a kink it cannot cross uniquely
 PrecisionError                 the accuracy asked for cannot be resolved
 RuleParseError                 rule text is not a safe, well-formed expression
 TheoremFileError               a theorem file or folder is missing or unreadable
 BackendError                   an array library is missing or arrays disagree
+DatasetError                   a data set is malformed (bad file format, wrong sizes)
+DatasetFileError               a data file does not exist
+LabelError                     class labels are not integers in 0 … n_classes − 1
 =============================  ==================================================
 """
 
@@ -40,7 +44,8 @@ __all__ = [
     "CurvsymError", "ArchitectureError", "ShapeError", "NonFiniteError", "OptionError", "ParameterError",
     "UnknownNameError", "SingularPreconditionerError", "NotPolynomialError", "NotDifferentiableError",
     "DecouplingError", "IntegrationError", "DivergenceError", "StepLimitError", "IntegrationTimeout",
-    "PrecisionError", "RuleParseError", "TheoremFileError", "BackendError", "EngineError",
+    "PrecisionError", "RuleParseError", "TheoremFileError", "BackendError", "EngineError", "NonSmoothError",
+    "DatasetError", "DatasetFileError", "LabelError",
 ]
 
 
@@ -111,6 +116,14 @@ class IntegrationTimeout(IntegrationError):
     """An integration ran longer (wall clock) than its ``timeout``."""
 
 
+class NonSmoothError(IntegrationError):
+    """A piecewise-smooth flow (ReLU, leaky ReLU) reached a kink where it has no unique smooth continuation.
+
+    Raised when a pre-activation that reached 0 is pushed back by both sides (a sliding
+    mode: the Filippov solution stays on the kink), or touches 0 tangentially.
+    """
+
+
 class PrecisionError(CurvsymError):
     """The requested accuracy cannot be reached at the working precision."""
 
@@ -129,3 +142,15 @@ class BackendError(CurvsymError):
 
 class EngineError(UnknownNameError):
     """An unknown or unusable arithmetic engine was requested."""
+
+
+class DatasetError(CurvsymError):
+    """A data set is malformed: a file that is not what it claims, or sizes that disagree."""
+
+
+class DatasetFileError(DatasetError, FileNotFoundError):
+    """A data file (an MNIST IDX file, say) does not exist."""
+
+
+class LabelError(DatasetError):
+    """Class labels are not integers in 0 … n_classes − 1."""

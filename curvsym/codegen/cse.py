@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import sympy as sp
-from sympy import Identity, MatAdd, MatMul, MatrixExpr, MatrixSymbol, Transpose, ZeroMatrix
+from sympy import Identity, MatAdd, MatMul, MatrixExpr, MatrixSymbol, OneMatrix, Transpose, ZeroMatrix
 
 __all__ = ["matrix_cse", "hash_cons"]
 
@@ -19,7 +19,7 @@ __all__ = ["matrix_cse", "hash_cons"]
 def _is_leaf(x) -> bool:
     if isinstance(x, sp.Basic) and not x.args:  # atoms: numbers, booleans, labels
         return True
-    return isinstance(x, (MatrixSymbol, sp.Symbol, sp.Number, Identity, ZeroMatrix)) or (
+    return isinstance(x, (MatrixSymbol, sp.Symbol, sp.Number, Identity, ZeroMatrix, OneMatrix)) or (
         isinstance(x, Transpose) and isinstance(x.arg, MatrixSymbol))
 
 

@@ -25,16 +25,17 @@ from __future__ import annotations
 
 import inspect
 import linecache
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import sympy as sp
-from sympy import Identity, MatAdd, MatMul, MatrixSymbol, Transpose, ZeroMatrix
+from sympy import HadamardProduct, Identity, MatAdd, MatMul, MatrixSymbol, OneMatrix, Transpose, ZeroMatrix
 
 from ..errors import ParameterError, ShapeError, UnknownNameError
-from ..symbolic import matfuncs  # noqa: F401  (registers the node kernels)
+from ..symbolic import activations, matfuncs  # noqa: F401  (register the node kernels)
 from ..symbolic.derive import Flow, Model
 from ..symbolic.nodes import KERNELS, MatrixNode
 from .cse import matrix_cse
@@ -43,7 +44,7 @@ from .runtime import HELPERS
 from .validate import check_array, namespace_of, symmetric_covariance
 
 __all__ = ["GeneratedFunction", "generate", "generate_flow", "generate_expressions", "runtime_namespace",
-           "is_polynomial", "BACKENDS"]
+           "is_polynomial", "is_piecewise", "release_temporaries", "BACKENDS"]
 
 BACKENDS = ("numpy", "mpmath", "array_api")
 
@@ -55,15 +56,17 @@ def runtime_namespace(backend: str) -> dict:
             **KERNELS}
 
 
-_POLYNOMIAL = (MatrixSymbol, Identity, ZeroMatrix, Transpose, MatAdd, MatMul)
+_POLYNOMIAL = (MatrixSymbol, Identity, ZeroMatrix, OneMatrix, Transpose, MatAdd, MatMul, HadamardProduct)
 
 
 def is_polynomial(exprs: Sequence[Any]) -> bool:
-    """True if every expression is a matrix polynomial of the weights.
+    """True if every expression has a Taylor rule: a matrix polynomial of the weights, or built from nodes with rules.
 
-    Allowed below it: matrix symbols, I, 0, transposes, sums, products, scalar
-    coefficients, and curvsym nodes that declare a Taylor rule.  Anything else
-    (a pseudo-inverse, a PSD power, SymPy's ``Inverse`` or ``Trace``) is not.
+    Allowed below it: matrix symbols, I, 0, the all-ones matrix, transposes, sums,
+    products, Hadamard products, scalar coefficients, and curvsym nodes that
+    declare a Taylor rule (analytic ones such as tanh, and piecewise-linear ones
+    such as ReLU, whose kinks the Taylor stepper treats as events).  Anything
+    else (a pseudo-inverse, a PSD power, SymPy's ``Inverse`` or ``Trace``) is not.
     """
     for e in exprs:
         if not isinstance(e, sp.MatrixExpr):
@@ -83,6 +86,12 @@ def _plain_float64(arrays: Sequence[Any]) -> bool:
     return all(type(a) is np.ndarray and a.dtype == np.float64 for a in arrays)
 
 
+def is_piecewise(exprs: Sequence[Any]) -> bool:
+    """True if a node with kinks (``piecewise``, e.g. ReLU) occurs: the function is only piecewise smooth."""
+    return any(isinstance(node, MatrixNode) and node.piecewise
+               for e in exprs if isinstance(e, sp.Basic) for node in sp.preorder_traversal(e))
+
+
 @dataclass(frozen=True)
 class GeneratedFunction:
     """A generated numerical function with its source.
@@ -91,7 +100,10 @@ class GeneratedFunction:
     parameters, then ``xp`` (the array namespace, NumPy by default); constants
     (I, 0) take the dtype and device of the first argument.  ``__call__`` is the
     validating entry point: ``f(weights, Sigma_x, T, **params)``; ``raw`` skips the
-    checks for hot loops.
+    checks for hot loops.  ``polynomial``:
+    every node has a Taylor rule; ``piecewise``: a node has kinks (ReLU), so only a
+    stepper that lands on them (the Taylor stepper's events) integrates it to
+    high precision.
     """
 
     name: str
@@ -104,6 +116,7 @@ class GeneratedFunction:
     n_weights: int
     polynomial: bool = True
     n_outputs: int = 0
+    piecewise: bool = False
 
     @property
     def n_products(self) -> int:
@@ -183,9 +196,40 @@ class GeneratedFunction:
         return self.func(*arrays, **params, xp=xp)
 
 
+def release_temporaries(source: str) -> str:
+    """Insert ``del x_a, x_b`` after the last use of each temporary (those not returned).
+
+    Data-sized temporaries (n × m, one column per example) otherwise all live until
+    the function returns; with many of them, every call maps fresh memory and pays
+    its page faults (glibc serves large blocks by mmap), which on a 64-50-50-10 net
+    with m = 1000 doubled the run time.  Released early, they are reused.
+    """
+    lines = source.splitlines()
+    head, body, ret = lines[0], lines[1:-1], lines[-1]
+    assign = re.compile(r"^    (x\d+) = (.*)$")
+    last: dict[str, int] = {}
+    for i, line in enumerate(body):
+        m = assign.match(line)
+        rhs = m.group(2) if m else line
+        for name in re.findall(r"\bx\d+\b", rhs):
+            last[name] = i
+    returned = set(re.findall(r"\bx\d+\b", ret))
+    out = [head]
+    for i, line in enumerate(body):
+        out.append(line)
+        dead = sorted((n for n, j in last.items() if j == i and n not in returned), key=lambda n: int(n[1:]))
+        if dead:
+            out.append("    del " + ", ".join(dead))
+    out.append(ret)
+    return "\n".join(out) + ("\n" if source.endswith("\n") else "")
+
+
 def generate(name: str, args: Sequence[MatrixSymbol], exprs: Sequence[Any], parameters: Sequence[sp.Symbol] = (),
-             backend: str = "numpy", n_weights: int | None = None) -> GeneratedFunction:
+             backend: str = "numpy", n_weights: int | None = None, release: bool = False) -> GeneratedFunction:
     """lambdify ``exprs`` over matrix ``args`` and scalar ``parameters`` with :func:`matrix_cse`.
+
+    ``release``: free each temporary after its last use (:func:`release_temporaries`;
+    used for data-sized temporaries of nonlinear models).
 
     Raises:
         UnknownNameError: unknown backend …; choose one of ….
@@ -202,6 +246,8 @@ def generate(name: str, args: Sequence[MatrixSymbol], exprs: Sequence[Any], para
     source = source.replace(", xp):", ", xp=np):", 1)
     source = source.replace("    return [", "    return (", 1)
     source = source[: source.rindex("]")] + ",)" + source[source.rindex("]") + 1:]
+    if release:
+        source = release_temporaries(source)
     namespace = runtime_namespace(backend)
     filename = f"<curvsym-generated {fn_name} {backend}>"
     linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
@@ -209,19 +255,26 @@ def generate(name: str, args: Sequence[MatrixSymbol], exprs: Sequence[Any], para
     return GeneratedFunction(name, source, namespace[fn_name], tuple(a.name for a in args),
                              tuple(tuple(int(d) for d in a.shape) for a in args),
                              tuple(p.name for p in parameters), backend,
-                             n_weights if n_weights is not None else len(args), is_polynomial(exprs), len(exprs))
+                             n_weights if n_weights is not None else len(args), is_polynomial(exprs), len(exprs),
+                             is_piecewise(exprs))
 
 
-def _cached(m: Model, key: tuple, make: Callable[[], GeneratedFunction]) -> GeneratedFunction:
-    """Generated code is a pure function of its expressions: build it once per model (``Model._memo``)."""
+def _cached(m: Any, key: tuple, make: Callable[[], GeneratedFunction]) -> GeneratedFunction:
+    """Generated code is a pure function of its expressions: build it once per model (``m._memo``)."""
+    memo = getattr(m, "_memo", None)
+    if memo is None:
+        return make()
     key = ("generated",) + key
-    if key not in m._memo:
-        m._memo[key] = make()
-    return m._memo[key]
+    if key not in memo:
+        memo[key] = make()
+    return memo[key]
 
 
 def generate_flow(flow: Flow, backend: str = "numpy") -> GeneratedFunction:
     """Generate the right-hand side ``(W_1..W_N, [Σx,] T) ↦ (dW_1/dt, …, dW_N/dt)`` (cached per model).
+
+    For a nonlinear model (:mod:`curvsym.symbolic.nonlinear`) the state is every
+    trainable array (weights and biases) and the data are (X, Y).
 
     Raises:
         UnknownNameError: an unknown ``backend``.
@@ -229,7 +282,7 @@ def generate_flow(flow: Flow, backend: str = "numpy") -> GeneratedFunction:
     m = flow.model
     return _cached(m, (flow.name, flow.velocities, flow.parameters, backend),
                    lambda: generate(flow.name, [*m.weights, *m.data_symbols], flow.velocities, flow.parameters,
-                                    backend, n_weights=m.depth))
+                                    backend, n_weights=len(m.weights), release=getattr(m, "nonlinear", False)))
 
 
 def generate_expressions(m: Model, name: str, exprs: Sequence[Any], parameters: Sequence[sp.Symbol] = (),
@@ -241,4 +294,4 @@ def generate_expressions(m: Model, name: str, exprs: Sequence[Any], parameters: 
     """
     return _cached(m, (name, tuple(exprs), tuple(parameters), backend),
                    lambda: generate(name, [*m.weights, *m.data_symbols], exprs, parameters, backend,
-                                    n_weights=m.depth))
+                                    n_weights=len(m.weights), release=getattr(m, "nonlinear", False)))

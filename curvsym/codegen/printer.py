@@ -1,7 +1,7 @@
 """The array printer: SymPy matrix expressions as array-API Python.
 
-Generated code uses only ``a @ b``, ``a.mT``, ``+``, scalar ``*`` and calls of node
-kernels (``xp`` is an argument of the generated function), so one source runs on
+Generated code uses only ``a @ b``, ``a.mT``, ``+``, ``*`` (scalars, and entrywise for a
+Hadamard product A ⊙ B) and calls of node kernels (``xp`` is an argument of the generated function), so one source runs on
 NumPy, CuPy, JAX, PyTorch and array-api-strict.  curvsym's own nodes print
 themselves through ``printmethod = "_curvsym_array"`` (the node protocol,
 :mod:`curvsym.symbolic.nodes`); SymPy's classes have ``_print_<Class>`` methods here.
@@ -10,7 +10,7 @@ themselves through ``printmethod = "_curvsym_array"`` (the node protocol,
 from __future__ import annotations
 
 import sympy as sp
-from sympy import MatrixSymbol, Transpose
+from sympy import MatrixSymbol, OneMatrix, Transpose
 from sympy.printing.pycode import PythonCodePrinter
 
 __all__ = ["ArrayPrinter"]
@@ -36,10 +36,16 @@ class ArrayPrinter(PythonCodePrinter):
             return s
         if isinstance(expr, sp.Dummy) or s.isidentifier():
             return s
+        if isinstance(expr, OneMatrix) or (isinstance(expr, Transpose) and isinstance(expr.arg, OneMatrix)):
+            return s  # a helper call: atomic
         return f"({s})"
 
     def _print_MatMul(self, expr) -> str:
         coeff, mats = expr.as_coeff_matrices()
+        if len(mats) == 2 and isinstance(mats[1], OneMatrix) and mats[1].shape[0] == 1:
+            # b 1ᵀ (a bias added to every example): a broadcast view, not an outer product
+            body = f"_broadcast({self._print(mats[0])}, {mats[1].shape[1]}, xp)"
+            return body if coeff == 1 else f"{self._print(coeff)}*{body}"
         body = " @ ".join(self._paren(m) for m in mats)
         if coeff == 1:
             return body
@@ -57,7 +63,16 @@ class ArrayPrinter(PythonCodePrinter):
                 parts.append(("" if not k else " + ") + s)
         return "".join(parts)
 
+    def _print_HadamardProduct(self, expr) -> str:
+        """A ⊙ B ⊙ … as the entrywise product ``a * b * …``."""
+        return " * ".join(self._paren(a) for a in expr.args)
+
+    def _print_OneMatrix(self, expr) -> str:
+        return f"_ones({expr.shape[0]}, {expr.shape[1]}, xp, {self.like})"
+
     def _print_Transpose(self, expr) -> str:
+        if isinstance(expr.arg, OneMatrix):  # 1ᵀ is the all-ones matrix of the transposed shape
+            return self._print(OneMatrix(expr.arg.shape[1], expr.arg.shape[0]))
         return f"{self._paren(expr.arg)}.mT"
 
     def _print_Identity(self, expr) -> str:

@@ -50,8 +50,13 @@ def integrate(rhs: GeneratedFunction, weights: State, data: Data, t_eval: Times,
     gets the Taylor stepper, anything else (pseudo-inverses, fractional powers)
     Gragg–Bulirsch–Stoer extrapolation.  Options go to the chosen integrator.
 
+    A piecewise right-hand side (ReLU) gets the Taylor stepper, which lands on
+    every kink (``Trajectory.info["crossings"]``); in double precision DOP853's
+    error control steps across kinks without locating them.
+
     Raises:
-        OptionError: ``dps`` given for a right-hand side not generated for mpmath.
+        OptionError: ``dps`` given for a right-hand side not generated for mpmath, or a piecewise
+            right-hand side with a node that has no Taylor rule (no high-precision stepper lands on its kinks).
         (and whatever the chosen integrator raises: DivergenceError, StepLimitError, PrecisionError, …)
     """
     if dps is None:
@@ -61,4 +66,7 @@ def integrate(rhs: GeneratedFunction, weights: State, data: Data, t_eval: Times,
                           f"got {rhs.backend!r}")
     if rhs.polynomial:
         return integrate_taylor(rhs, weights, data, t_eval, dps=dps, **options)
+    if rhs.piecewise:
+        raise OptionError(f"{rhs.name}: a piecewise (ReLU) right-hand side with a node that has no Taylor rule; "
+                          "no high-precision stepper here can land on its kinks")
     return integrate_extrapolation(rhs, weights, data, t_eval, dps=dps, **options)

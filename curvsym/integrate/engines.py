@@ -11,8 +11,11 @@
 * ``MultiwordEngine`` (:mod:`curvsym.integrate.mwtaylor`) — double-, triple- or
   quad-double on float64 BLAS, for up to 62 digits.
 
-All expose the few operations a polynomial tape needs (matmul, transpose,
-scale, ±), convert to and from object arrays of ``mpf`` exactly, and compute a
+All expose the few operations a tape needs — matmul, transpose, scale, ±,
+and for elementwise (activation) rules the Hadamard product ``hadamard``, the
+entrywise quotient ``divide``, entrywise functions ``elementwise(a, name, *p)``
+(``tanh``, ``exp``, ``sigmoid``, ``softplus``) and the entries as ``mpf``
+(``entries``) —, convert to and from object arrays of ``mpf`` exactly, and compute a
 step's Taylor series (:meth:`taylor_series`) with a rounding estimate.  The
 precision is set only inside :meth:`context`, never globally.
 
@@ -104,6 +107,40 @@ class MpmathEngine(_GenericSeries):
     def midpoint(a: Any) -> Any:
         return a
 
+    @staticmethod
+    def hadamard(a: Any, b: Any) -> Any:
+        return a * b
+
+    @staticmethod
+    def divide(a: Any, b: Any) -> Any:
+        return a / b
+
+    @staticmethod
+    def elementwise(a: Any, name: str, *params: Any) -> Any:
+        f = _MP_FUNCTIONS[name]
+        return np.vectorize(lambda v: f(v, *params), otypes=[object])(a)
+
+    @staticmethod
+    def entries(a: Any) -> list:
+        return [[mpmath.mpf(v) for v in row] for row in np.asarray(a).tolist()]
+
+    @staticmethod
+    def shape(a: Any) -> tuple:
+        return tuple(np.asarray(a).shape)
+
+
+def _sigmoid(v, beta=1):
+    return 1 / (1 + mpmath.exp(-beta * v))
+
+
+def _softplus(v, beta=1):
+    x = beta * v
+    return (max(x, 0) + mpmath.log1p(mpmath.exp(-abs(x)))) / beta
+
+
+_MP_FUNCTIONS = {"tanh": lambda v: mpmath.tanh(v), "exp": lambda v: mpmath.exp(v), "sigmoid": _sigmoid,
+                 "softplus": _softplus}
+
 
 class FlintEngine(_GenericSeries):
     name = "flint"
@@ -166,6 +203,53 @@ class FlintEngine(_GenericSeries):
     def rounding_bound(a: Any) -> mpmath.mpf:
         m = max((e.rad() for e in a.entries()), default=None)
         return mpmath.mpf(0) if m is None else _mpf(m)
+
+    @staticmethod
+    def hadamard(a: Any, b: Any) -> Any:
+        import flint
+        r, c = a.nrows(), a.ncols()
+        out = flint.arb_mat(r, c)
+        for i in range(r):
+            for j in range(c):
+                out[i, j] = a[i, j] * b[i, j]
+        return out
+
+    @staticmethod
+    def divide(a: Any, b: Any) -> Any:
+        import flint
+        r, c = a.nrows(), a.ncols()
+        out = flint.arb_mat(r, c)
+        for i in range(r):
+            for j in range(c):
+                out[i, j] = a[i, j] / b[i, j]
+        return out
+
+    def elementwise(self, a: Any, name: str, *params: Any) -> Any:
+        import flint
+        ps = [self._arb(p) for p in params]
+        f = _ARB_FUNCTIONS[name]
+        return flint.arb_mat([[f(x, *ps) for x in row] for row in a.tolist()])
+
+    @staticmethod
+    def entries(a: Any) -> list:
+        return [[_mpf(e) for e in row] for row in a.tolist()]
+
+    @staticmethod
+    def shape(a: Any) -> tuple:
+        return (a.nrows(), a.ncols())
+
+
+def _arb_sigmoid(x, beta=1):
+    return 1 / (1 + (-beta * x).exp())
+
+
+def _arb_softplus(x, beta=1):
+    y = beta * x
+    return (y.nonnegative_part() + (-(abs(y))).exp().log1p()) / beta
+
+
+_ARB_FUNCTIONS = {"tanh": lambda x: x.tanh(), "exp": lambda x: x.exp(), "sigmoid": _arb_sigmoid,
+                  "softplus": _arb_softplus}
 
 
 def _mpf(e) -> mpmath.mpf:

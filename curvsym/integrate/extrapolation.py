@@ -29,7 +29,7 @@ import mpmath
 import numpy as np
 
 from ..codegen import GeneratedFunction
-from ..errors import DivergenceError
+from ..errors import DivergenceError, OptionError
 from ..types import Data, Params, State, Time, Times
 from .runner import solve
 from .state import check_finite_state, local_tolerance, max_abs, output_times, to_mp, working_dps
@@ -154,7 +154,13 @@ def integrate_extrapolation(rhs: GeneratedFunction, weights: State, data: Data, 
         DivergenceError: ‖W‖ exceeds ``max_norm`` or the step collapses (finite-time blow-up).
         StepLimitError: more than ``max_steps`` accepted steps.
         IntegrationTimeout: longer than ``timeout`` seconds.
+        OptionError: ``rhs`` is piecewise smooth (ReLU kinks): extrapolation assumes a smooth flow and
+            would step across the kinks; the Taylor stepper lands on them.
     """
+    if rhs.piecewise:
+        raise OptionError(f"{rhs.name}: the right-hand side has kinks (ReLU / leaky ReLU); GBS extrapolation "
+                          "assumes a smooth flow and would step across them. Use integrate_taylor (or "
+                          "integrate), whose events land on every kink")
     k = columns or max(6, int(math.ceil(0.4 * dps)))
     # the Aitken–Neville tableau amplifies rounding errors; k extra guard digits absorb it
     wdps = working_dps(dps, guard=10 + k)

@@ -11,7 +11,9 @@ handles, once for all steppers:
   :class:`~curvsym.errors.IntegrationTimeout`;
 * progress — a tqdm bar over simulated time;
 * ``throw=False`` — instead of raising, return what was reached with a
-  :class:`~curvsym.integrate.stepper.Status` and a message naming the fix.
+  :class:`~curvsym.integrate.stepper.Status` and a message naming the fix;
+* events — the region changes reported by the steps of a piecewise flow, in
+  time order (``Solution.events``).
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Sequence
 
-from ..errors import DivergenceError, IntegrationError, IntegrationTimeout, StepLimitError
+from ..errors import DivergenceError, IntegrationError, IntegrationTimeout, NonSmoothError, StepLimitError
 from ..types import State, Time
 from .state import progress_bar
 from .stepper import AbstractStepper, Status
@@ -41,6 +43,7 @@ class Solution:
     status: Status = Status.SUCCESS
     message: str = ""
     extra: dict = field(default_factory=dict)
+    events: tuple = ()
 
 
 def _finite(x) -> bool:
@@ -83,6 +86,7 @@ def solve(stepper: AbstractStepper, field: Callable[[State], State], y0: State, 
     start = time.perf_counter()
     bar = progress_bar(progress, float(ts[-1] - ts[0]), desc or stepper.name)
     status, message = Status.SUCCESS, ""
+    events: list = []
     try:
         while k < len(ts):
             target = ts[k]
@@ -98,6 +102,7 @@ def solve(stepper: AbstractStepper, field: Callable[[State], State], y0: State, 
                 continue
             n_steps += 1
             err_total = err_total + s.error
+            events.extend(s.events)
             size = stepper.size(s.y)
             if not _finite(size) or size > max_norm:
                 what = "became non-finite" if not _finite(size) else f"= {_fmt(size)} exceeded {max_norm:g}"
@@ -114,9 +119,9 @@ def solve(stepper: AbstractStepper, field: Callable[[State], State], y0: State, 
         if throw:
             raise
         status = {DivergenceError: Status.DIVERGED, StepLimitError: Status.STEP_LIMIT,
-                  IntegrationTimeout: Status.TIMEOUT}.get(type(exc), Status.DIVERGED)
+                  IntegrationTimeout: Status.TIMEOUT, NonSmoothError: Status.NON_SMOOTH}.get(type(exc), Status.DIVERGED)
         message = str(exc)
     finally:
         if bar is not None:
             bar.close()
-    return Solution(tuple(out_t), tuple(out_y), err_total, n_steps, state, status, message)
+    return Solution(tuple(out_t), tuple(out_y), err_total, n_steps, state, status, message, {}, tuple(events))

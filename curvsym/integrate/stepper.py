@@ -17,7 +17,11 @@ progress, divergence, step limits and wall-clock timeouts live there, once.
 state)`` returns a :class:`Step`: the new time t' ≤ t_max (exactly t_max when the
 whole remaining interval was taken), the state there, the local error estimate,
 whether the step was accepted (adaptive steppers may reject and shrink), the
-next stepper state, and optionally a dense-output function.
+next stepper state, optionally a dense-output function, and the *events* of the
+step — points where a piecewise-smooth flow changed region (a ReLU
+pre-activation crossing 0); a stepper that handles events ends its step on the
+first one, so no step, and no dense output, spans a kink.  The runner collects
+them (``Solution.events``).
 
 Implementations: :class:`~curvsym.integrate.taylor.Taylor`,
 :class:`~curvsym.integrate.extrapolation.GBS`,
@@ -45,6 +49,7 @@ class Status(str, Enum):
     DIVERGED = "diverged"        #: left the ball ‖W‖_max ≤ max_norm, became non-finite, or the step collapsed
     STEP_LIMIT = "step limit"    #: needed more than max_steps steps (raise max_steps)
     TIMEOUT = "timeout"          #: ran past its wall-clock timeout (raise timeout)
+    NON_SMOOTH = "non-smooth"    #: a piecewise flow met a kink with no unique continuation (a sliding mode)
 
 
 @dataclass(frozen=True)
@@ -57,6 +62,7 @@ class Step:
     accepted: bool
     state: Any
     dense: Callable[[Time], State] | None = None
+    events: tuple = ()
 
 
 class AbstractStepper(ABC):

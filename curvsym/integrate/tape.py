@@ -4,8 +4,9 @@ For a polynomial right-hand side f the Taylor coefficients of the solution,
 x(t0 + h) = Σ_k x_k h^k, follow from the recurrences
 
     x_{k+1} = [f(x)]_k / (k + 1),
-    [a + b]_k = a_k + b_k,   [c a]_k = c a_k,   [aᵀ]_k = (a_k)ᵀ,
-    [a b]_k  = Σ_{j=0}^{k} a_j b_{k−j}                      (Cauchy product).
+    [a + b]_k = a_k + b_k,   [c a]_k = c a_k,   [aᵀ]_k = (a_k)ᵀ,   [a + c1]_k = a_k + c·[k = 0],
+    [a b]_k  = Σ_{j=0}^{k} a_j b_{k−j}                      (Cauchy product),
+    [a ⊙ b]_k = Σ_{j=0}^{k} a_j ⊙ b_{k−j}                  (entrywise Cauchy product).
 
 :func:`trace_polynomial` runs the *generated* right-hand side once on
 :class:`Tracer` objects and records its operations on a :class:`Tape`; each
@@ -13,7 +14,16 @@ operation is a :class:`TapeOp` subclass that knows its own coefficient rule
 (:meth:`TapeOp.coefficient`), so :func:`taylor_coefficients` dispatches by method
 and a new operation (an activation's Taylor rule, say) is one class.  Symbolic
 nodes contribute operations through their ``taylor_rule`` (the node protocol of
-:mod:`curvsym.symbolic.nodes`).
+:mod:`curvsym.symbolic.nodes`; the activations' rules are in
+:mod:`curvsym.integrate.elementwise`).
+
+*Switches.*  A piecewise-linear activation (ReLU) is linear inside a *region*:
+σ(z) = M ⊙ z with a constant mask M (1 where z > 0, 0 or α elsewhere).  Its
+operation is a switch (``TapeOp.switch``): :func:`taylor_expansion` takes the
+region — a mask per switch argument (``Tape.switches``) — and returns the one it
+used (masks it was not given are read off the signs of the argument at the
+expansion point).  The Taylor stepper keeps the region and moves it across a
+kink only where it lands on one (an *event*, :mod:`curvsym.integrate.taylor`).
 """
 
 from __future__ import annotations
@@ -29,8 +39,9 @@ from ..codegen.runtime import HELPERS
 from ..errors import NotPolynomialError
 from ..symbolic.nodes import KERNELS
 
-__all__ = ["TapeOp", "Var", "Const", "Add", "Sub", "Neg", "Scale", "MatMul", "Transpose", "Tape", "Tracer",
-           "trace_polynomial", "taylor_coefficients", "horner"]
+__all__ = ["TapeOp", "Var", "Const", "Add", "Sub", "Neg", "Scale", "Shift", "MatMul", "Hadamard", "Transpose",
+           "Tape", "Tracer", "Expansion", "trace_polynomial", "taylor_expansion", "taylor_coefficients", "horner",
+           "square_coefficient"]
 
 
 # --------------------------------------------------------------------------- operations
@@ -41,11 +52,16 @@ class TapeOp:
 
     ``coefficient(k, coef, engine)`` returns the k-th Taylor coefficient of the
     op's value from the coefficient lists ``coef`` of the earlier ops (an entry
-    past a list's end, or ``None``, is an exact zero).
+    past a list's end, or ``None``, is an exact zero).  ``bind`` is called once
+    per expansion and is asked for coefficients k = 0, 1, 2, … in order, so a
+    rule may keep auxiliary series in its closure.  A *switch* op (``switch =
+    True``) is piecewise linear in ``args[0]`` and binds as ``bind(engine,
+    region)`` (see the module docstring).
     """
 
     args: tuple
     kind: ClassVar[str] = "op"
+    switch: ClassVar[bool] = False
 
     def coefficient(self, k: int, coef: list, engine: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -123,6 +139,64 @@ class Scale(TapeOp):
 
 
 @dataclass(frozen=True)
+class Shift(TapeOp):
+    """a + c·1 entrywise for a scalar c (``value``): only the 0-th coefficient moves."""
+
+    value: Any = None
+    kind: ClassVar[str] = "shift"
+
+    def coefficient(self, k: int, coef: list, engine: Any) -> Any:
+        return self.bind(engine)(k, coef)
+
+    def bind(self, engine: Any) -> Callable:
+        c, i = engine.scalar(self.value), self.args[0]
+
+        def rule(k, coef):
+            a = _get(coef[i], k)
+            if k:
+                return a
+            return a + c * engine.load(np.ones(engine.shape(a), dtype=object))
+        return rule
+
+
+@dataclass(frozen=True)
+class Hadamard(TapeOp):
+    """a ⊙ b: the entrywise Cauchy product [a ⊙ b]_k = Σ_j a_j ⊙ b_{k−j}."""
+
+    kind: ClassVar[str] = "hadamard"
+
+    def coefficient(self, k: int, coef: list, engine: Any) -> Any:
+        a, b = coef[self.args[0]], coef[self.args[1]]
+        if self.args[0] == self.args[1]:
+            return square_coefficient(a, k, engine)
+        acc = None
+        for j in range(0, k + 1):
+            aj, bj = _get(a, j), _get(b, k - j)
+            if aj is not None and bj is not None:
+                p = engine.hadamard(aj, bj)
+                acc = p if acc is None else acc + p
+        return acc
+
+
+def square_coefficient(a: list, k: int, engine: Any) -> Any:
+    """[a ⊙ a]_k = 2 Σ_{j < k/2} a_j ⊙ a_{k−j} + [k even] a_{k/2} ⊙ a_{k/2} (half the products of the Cauchy sum)."""
+    acc = None
+    for j in range(0, (k + 1) // 2):
+        aj, bj = _get(a, j), _get(a, k - j)
+        if aj is not None and bj is not None:
+            p = engine.hadamard(aj, bj)
+            acc = p if acc is None else acc + p
+    if acc is not None:
+        acc = acc * engine.scalar(2)
+    if k % 2 == 0:
+        h = _get(a, k // 2)
+        if h is not None:
+            p = engine.hadamard(h, h)
+            acc = p if acc is None else acc + p
+    return acc
+
+
+@dataclass(frozen=True)
 class MatMul(TapeOp):
     """a b: the Cauchy product [ab]_k = Σ_j a_j b_{k−j}."""
 
@@ -149,6 +223,9 @@ class Transpose(TapeOp):
         return None if a is None else engine.transpose(a)
 
 
+_MATRIX_POLYNOMIAL = frozenset({"var", "const", "add", "sub", "neg", "scale", "matmul", "T"})
+
+
 # --------------------------------------------------------------------------- tracing
 
 @dataclass(frozen=True)
@@ -160,6 +237,21 @@ class Tape:
     @property
     def n_products(self) -> int:
         return sum(isinstance(op, MatMul) for op in self.ops)
+
+    @property
+    def matrix_polynomial(self) -> bool:
+        """Only matrix-polynomial ops (no elementwise products, activations or switches): what the
+        compiled multi-word engine evaluates."""
+        return all(op.kind in _MATRIX_POLYNOMIAL for op in self.ops)
+
+    @property
+    def switches(self) -> tuple[int, ...]:
+        """Tape indices of the arguments of switch ops (the pre-activations of ReLU layers), in tape order."""
+        out: list[int] = []
+        for op in self.ops:
+            if op.switch and op.args[0] not in out:
+                out.append(op.args[0])
+        return tuple(out)
 
 
 class Tracer:
@@ -183,15 +275,26 @@ class Tracer:
             return len(self.tape) - 1
         raise NotPolynomialError(f"cannot trace a matrix operation with {type(other).__name__}")
 
+    @staticmethod
+    def _is_scalar(o) -> bool:
+        return isinstance(o, (int, float, mpmath.mpf)) and not isinstance(o, bool)
+
     def __add__(self, o):
+        if self._is_scalar(o):
+            return self.record(Shift((self.index,), o))
         return self.record(Add((self.index, self._lift(o))))
 
     __radd__ = __add__
 
     def __sub__(self, o):
+        if self._is_scalar(o):
+            return self.record(Shift((self.index,), -o))
         return self.record(Sub((self.index, self._lift(o))))
 
     def __rsub__(self, o):
+        if self._is_scalar(o):
+            negated = -self
+            return negated.record(Shift((negated.index,), o))
         return self.record(Sub((self._lift(o), self.index)))
 
     def __neg__(self):
@@ -199,7 +302,7 @@ class Tracer:
 
     def __mul__(self, c):
         if isinstance(c, (Tracer, np.ndarray)):
-            raise NotPolynomialError("elementwise products are not matrix-polynomial operations")
+            return self.record(Hadamard((self.index, self._lift(c))))
         return self.record(Scale((self.index,), c))
 
     __rmul__ = __mul__
@@ -232,6 +335,8 @@ class _FakeXp:
 def _tracing_namespace() -> dict:
     """Generated code's globals for tracing: node kernels record their Taylor rule or refuse."""
     ns = {**HELPERS, "mpf": mpmath.mpf, "np": np}
+    # b 1ᵀ is a broadcast view in generated code; on the tape it is the product with a constant row of ones
+    ns["_broadcast"] = lambda b, m, xp: b @ np.ones((1, m), dtype=object)
     from ..symbolic.nodes import MatrixNode
 
     def node_classes(cls):
@@ -288,19 +393,32 @@ def trace_polynomial(rhs: GeneratedFunction, data: Sequence[np.ndarray], params:
 
 # --------------------------------------------------------------------------- coefficients
 
-def taylor_coefficients(tape: Tape, x0: Sequence, order: int, engine: Any = None, scale: Any = 1) -> list[list]:
-    """Coefficients ``c[i][k]`` (k = 0..order) of τ ↦ x(t₀ + sτ) through ``x0`` (s = ``scale``: s^k x_k).
+@dataclass(frozen=True)
+class Expansion:
+    """The Taylor expansion of a solution: ``variables[i][k]`` for the state, ``nodes[j][k]`` for every
+    tape op (lists; past the end or ``None`` is an exact zero), and the ``region`` (a mask per switch
+    argument) it was computed in."""
 
-    The tape is replayed op by op with the engine's arithmetic, every result
-    reduced to its midpoint (python-flint: the ball radius is dropped, so that
-    the next operation starts from an exact value — arb computes the midpoint of
-    a product of wide balls at reduced precision).  Node coefficients are stored
-    in lists; an entry past a list's end, or ``None``, is an exact zero
-    (constants have only a 0-th coefficient).  Compiled engines (multi-word)
-    have their own ``taylor_series``.
+    variables: list
+    nodes: list
+    region: dict
+
+
+def taylor_expansion(tape: Tape, x0: Sequence, order: int, engine: Any = None,
+                     region: dict | None = None, scale: Any = 1) -> Expansion:
+    """Coefficients k = 0 … order of τ ↦ x(t₀ + sτ) (s = ``scale``: s^k x_k) through ``x0``, and of every node.
+
+    ``region`` fixes the masks of switch ops (``{argument index: boolean mask}``);
+    a switch not in it takes the mask z > 0 of its argument at ``x0``.  The
+    returned expansion carries the region it used.  The tape is replayed op by op
+    with the engine's arithmetic, every result reduced to its midpoint
+    (python-flint: the ball radius is dropped, so that the next operation starts
+    from an exact value — arb computes the midpoint of a product of wide balls at
+    reduced precision).  Compiled engines (multi-word) have their own ``taylor_series``.
     """
     from .engines import MpmathEngine
     engine = engine or MpmathEngine(mpmath.mp.dps)
+    region = dict(region or {})
     ops = tape.ops
     coef: list[list] = [[] for _ in ops]
     for idx, op in enumerate(ops):
@@ -309,10 +427,15 @@ def taylor_coefficients(tape: Tape, x0: Sequence, order: int, engine: Any = None
         elif isinstance(op, Const):
             coef[idx] = [engine.load(op.value)]
     var_nodes = [i for i, op in enumerate(ops) if isinstance(op, Var)]
-    active = [(idx, op.bind(engine)) for idx, op in enumerate(ops) if not isinstance(op, (Var, Const))]
+    active = [(idx, op.bind(engine, region) if op.switch else op.bind(engine))
+              for idx, op in enumerate(ops) if not isinstance(op, (Var, Const))]
     factors = [engine.scalar(mpmath.mpf(scale) / (k + 1)) for k in range(order)]
     zero = engine.scalar(0)
     mid = engine.midpoint
+    if order == 0:
+        for idx, rule in active:
+            value = rule(0, coef)
+            coef[idx].append(None if value is None else mid(value))
     for k in range(order):
         for idx, rule in active:
             value = rule(k, coef)
@@ -320,7 +443,17 @@ def taylor_coefficients(tape: Tape, x0: Sequence, order: int, engine: Any = None
         for v, out in zip(var_nodes, tape.outputs):
             fk = _get(coef[out], k)
             coef[v].append(mid(fk * factors[k]) if fk is not None else coef[v][0] * zero)
-    return [coef[v] for v in var_nodes]
+    return Expansion([coef[v] for v in var_nodes], coef, region)
+
+
+def taylor_coefficients(tape: Tape, x0: Sequence, order: int, engine: Any = None, scale: Any = 1,
+                        region: dict | None = None) -> list[list]:
+    """Coefficients ``c[i][k]`` (k = 0..order) of the solution through ``x0`` (see :func:`taylor_expansion`).
+
+    Node coefficients are stored in lists; an entry past a list's end, or
+    ``None``, is an exact zero (constants have only a 0-th coefficient).
+    """
+    return taylor_expansion(tape, x0, order, engine, region, scale).variables
 
 
 def horner(c: list, h: Any) -> Any:

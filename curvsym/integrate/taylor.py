@@ -13,6 +13,21 @@ so that the last retained term is ≈ ε.  The local error estimate of a step is
 ‖x_K‖ h^K (the first neglected term is smaller by a factor h/ρ ≈ e^{−2}), plus
 the rounding bound of the engine.  Inside a step the series is the dense
 output: y(t + s) = Σ_k x_k s^k for 0 ≤ s ≤ h.
+
+*Events* (piecewise-smooth flows: ReLU, leaky ReLU).  When the tape has switch
+operations (:mod:`curvsym.integrate.tape`), the stepper carries the *region* —
+the sign pattern of every ReLU pre-activation — and asks it for its event
+functions, the entries of those pre-activations, whose Taylor series it already
+has.  A step never crosses a kink: if an entry leaves its side within the step,
+the step is cut at the first exit s* (certified root search,
+:mod:`curvsym.integrate.events`), the state is the series at s*, and the region
+flips that entry.  At the start of the next step every entry within the landing
+tolerance of 0 must move into its new side (its first non-vanishing Taylor
+coefficient has the sign of the side); an entry pushed back by both sides is a
+sliding mode (the Filippov solution stays on the kink) and raises
+:class:`~curvsym.errors.NonSmoothError`; an entry that does not move at all (a
+dead unit: every coefficient vanishes) stays on the kink with σ'(0) = 0.  Every crossing is reported
+(``Trajectory.info["crossings"]``, ``info["events"]``).
 """
 
 from __future__ import annotations
@@ -25,13 +40,14 @@ import mpmath
 import numpy as np
 
 from ..codegen import GeneratedFunction
-from ..errors import DivergenceError, OptionError
+from ..errors import DivergenceError, NonSmoothError, OptionError
 from ..types import Data, Params, State, Time, Times
 from .engines import make_engine
+from .events import Crossing, boundary_entries, leading_sign, locate
 from .runner import solve
 from .state import check_finite_state, local_tolerance, output_times, to_mp, working_dps
 from .stepper import AbstractStepper, Step
-from .tape import Tape, trace_polynomial
+from .tape import Expansion, Tape, horner, taylor_expansion, trace_polynomial
 from .trajectory import Trajectory
 
 __all__ = ["Taylor", "integrate_taylor"]
@@ -43,6 +59,7 @@ class _TaylorState:
     rounding: Any
     scale: Any       # s: the time scale of the coefficients x̃_k = s^k x_k
     n_series: int    # Taylor series computed (a multi-word step may recompute with a better s)
+    region: dict | None = None  # {switch argument index: boolean mask} (piecewise flows)
 
 
 class Taylor(AbstractStepper):
@@ -52,7 +69,9 @@ class Taylor(AbstractStepper):
     local tolerance per unit state size; ``wdps`` the working digits.  Engines that
     need it (the multi-word one) compute the coefficients x̃_k = s^k x_k of
     τ ↦ x(t + sτ) with s ≈ h, so that θ = h/s ≤ 1 and no rounding error is amplified
-    by θ^k; the others use s = 1.
+    by θ^k; the others use s = 1.  A tape with switches (ReLU) makes the stepper track its
+    region and stop at every kink (see the module docstring); ``Step.events`` lists the
+    crossings of a step.
     """
 
     name: ClassVar[str] = "Taylor"
@@ -67,6 +86,7 @@ class Taylor(AbstractStepper):
         self.step_size = None if step_size is None else mpmath.mpf(step_size)
         self.adaptive = step_size is None
         self._tiny = getattr(engine, "unit", mpmath.mpf(10) ** (-wdps))
+        self._negligible = mpmath.mpf(10) ** (-(wdps - 5))
         self._safety = mpmath.exp(-2 - mpmath.mpf(0.7) / (K - 1))
         self._program = None
 
@@ -94,7 +114,10 @@ class Taylor(AbstractStepper):
 
         Raises:
             DivergenceError: the Jorba–Zou step collapsed (finite-time blow-up).
+            NonSmoothError: a ReLU pre-activation slides along its kink or touches it tangentially.
         """
+        if self.tape.switches:
+            return self._piecewise_step(t, y, t_max, state)
         eng, K, tol, tiny = self.engine, self.K, self.tol, self._tiny
         one = mpmath.mpf(1)
         scale = max(one, self.size(y))
@@ -134,6 +157,112 @@ class Taylor(AbstractStepper):
         return Step(t_max if clipped else t + h, x, trunc + rounding, True,
                     _TaylorState(state.truncation + trunc, state.rounding + rounding, s_next, n_series), dense)
 
+    def _piecewise_step(self, t: Time, y: State, t_max: Time, state: _TaylorState) -> Step:
+        """A step of a flow with switches (s = 1, generic engines), cut at the first kink it meets."""
+        eng, K, tol, tiny = self.engine, self.K, self.tol, self._tiny
+        switches = self.tape.switches
+        events: list = []
+        ex = taylor_expansion(self.tape, y, K, eng, state.region)
+        if switches:  # the first step places entries that start on a kink (no crossing to report)
+            ex, boundary = self._settle(t, y, ex, events if state.region is not None else [])
+        c = ex.variables
+        scale = max(mpmath.mpf(1), self.size(y))
+        nK = max(max(eng.max_abs(ci[K]) for ci in c), tiny)
+        nK1 = max(max(eng.max_abs(ci[K - 1]) for ci in c), tiny)
+        if self.step_size is not None:
+            h = min(self.step_size, t_max - t)
+        else:
+            rho = min((scale / nK) ** (mpmath.mpf(1) / K), (scale / nK1) ** (mpmath.mpf(1) / (K - 1)))
+            h = min(rho * self._safety, (tol * scale / nK) ** (mpmath.mpf(1) / K),
+                    (tol * scale / nK1) ** (mpmath.mpf(1) / (K - 1)), t_max - t)
+            if h <= (abs(t) + 1) * mpmath.mpf(10) ** (-(self.wdps // 2)):
+                raise DivergenceError(
+                    f"Taylor: step size collapsed to {mpmath.nstr(h, 3)} at t = {mpmath.nstr(t, 10)}: "
+                    "the solution appears to blow up in finite time", float(t))
+        region = ex.region
+        if switches:
+            try:
+                crossing = locate(eng, [ex.nodes[a] for a in switches], [region[a] for a in switches], h,
+                                  boundary, t, self._negligible)
+            except NonSmoothError as exc:
+                raise NonSmoothError(f"Taylor: {exc} (step from t = {mpmath.nstr(t, 15)})", float(t)) from None
+            if crossing is not None and crossing.t - t < h:
+                h = crossing.t - t
+                a = switches[crossing.switch]
+                region = {**region, a: _flipped(region[a], crossing.row, crossing.column)}
+                events.append(crossing)
+        hs = eng.scalar(h)
+        x = tuple(horner(ci, hs) for ci in c)
+        # every op starts from exact midpoints: the a-priori estimate of taylor_series, plus what is left
+        rounding = (eng.unit * (K + 1) * (len(self.tape.ops) + 4) * scale
+                    + max(eng.rounding_bound(a) for a in x) + tiny * scale)
+        x = tuple(eng.midpoint(a) for a in x)
+        trunc = nK * h ** K
+        t_new = t_max if h == t_max - t else t + h
+
+        def dense(s):
+            ss = eng.scalar(s - t)
+            return tuple(eng.midpoint(horner(ci, ss)) for ci in c)
+
+        return Step(t_new, x, trunc + rounding, True,
+                    _TaylorState(state.truncation + trunc, state.rounding + rounding, state.scale,
+                                 state.n_series + 1, region), dense, tuple(events))
+
+    def _landing_tolerance(self, values: list) -> Any:
+        """|z| below which a pre-activation counts as sitting on its kink: 10³·tol·max(1, ‖Z‖_max)."""
+        zmax = max((abs(v) for row in values for v in row), default=mpmath.mpf(0))
+        return 1000 * max(self.tol, mpmath.mpf(10) ** (-self.wdps)) * max(mpmath.mpf(1), zmax)
+
+    def _settle(self, t: Time, y: State, ex: Expansion, events: list) -> tuple[Expansion, list]:
+        """Put every pre-activation entry that sits on its kink on the side it moves into.
+
+        An entry with |z| within the landing tolerance that moves out of its side ς
+        (the first non-negligible Taylor coefficient z_k, k ≥ 1, has ς z_k < 0) flips,
+        and the expansion is recomputed; an entry that would flip back (pushed
+        towards the kink from both sides) is a sliding mode.  An entry whose
+        coefficients all vanish (a dead unit on its kink) stays.
+
+        Raises:
+            NonSmoothError: a sliding mode (or an entry that cannot be settled).
+        """
+        eng, switches = self.engine, self.tape.switches
+        flipped: set = set()
+        for _ in range(4 * sum(int(ex.region[a].size) for a in switches) + 2):
+            boundary, flips = [], []
+            for k, a in enumerate(switches):
+                z0 = eng.entries(ex.nodes[a][0])
+                mask = ex.region[a]
+                on_kink = set(boundary_entries(z0, self._landing_tolerance(z0)))
+                boundary.append(on_kink)
+                if not on_kink:
+                    continue
+                series = [eng.entries(c) if c is not None else None for c in ex.nodes[a][1:]]
+                for i, j in sorted(on_kink):
+                    side = 1 if mask[i, j] else -1
+                    coefs = [0] + [c[i][j] if c is not None else 0 for c in series]
+                    if side * leading_sign(coefs, self._negligible) < 0:
+                        flips.append((k, a, i, j))
+            if not flips:
+                return ex, boundary
+            region = dict(ex.region)
+            for k, a, i, j in flips:
+                if (a, i, j) in flipped:
+                    raise NonSmoothError(
+                        f"Taylor: sliding mode at t = {mpmath.nstr(t, 15)}: pre-activation {k}, neuron {i}, "
+                        f"example {j} sits on the ReLU kink and both sides push it back (the Filippov solution "
+                        "stays on the kink; curvsym does not integrate sliding motion)", float(t))
+                flipped.add((a, i, j))
+                region[a] = _flipped(region[a], i, j)
+                events.append(Crossing(t, k, i, j, not ex.region[a][i, j]))
+            ex = taylor_expansion(self.tape, y, self.K, eng, region)
+        raise NonSmoothError(f"Taylor: could not settle the ReLU regions at t = {mpmath.nstr(t, 15)}", float(t))
+
+
+def _flipped(mask, i: int, j: int):
+    out = mask.copy()
+    out[i, j] = not out[i, j]
+    return out
+
 
 def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval: Times, *,
                      dps: int = 30, params: Params | None = None, order: int | None = None,
@@ -169,17 +298,27 @@ def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval:
         DivergenceError: ‖W‖ exceeds ``max_norm`` or the step collapses (finite-time blow-up).
         StepLimitError: more than ``max_steps`` steps.
         IntegrationTimeout: longer than ``timeout`` seconds.
+        NonSmoothError: a piecewise (ReLU) flow slides along a kink or touches one tangentially.
+
+    For a piecewise flow (``rhs.piecewise``) the trajectory's ``info`` also reports
+    ``crossings`` (how many times a pre-activation entry crossed 0), ``events``
+    (each a :class:`~curvsym.integrate.events.Crossing`) and ``switches`` (how many
+    ReLU pre-activations the right-hand side has); such flows use python-flint (or
+    mpmath) arithmetic.
     """
     wdps = working_dps(dps)
-    width = max((max(np.shape(a)) for a in list(weights) + list(data) if np.ndim(a) == 2), default=1)
-    eng = make_engine(engine, dps, wdps, width)
     params = params or {}
-    with eng.context():
-        tol = local_tolerance(tol, dps, eng.resolvable_digits)
-        K = order if order is not None else int(math.ceil(0.5 * float(-mpmath.log(tol)))) + 2
+    with mpmath.workdps(wdps):
         x_mp = to_mp(weights, wdps)
         d_mp = rhs.validate(x_mp, to_mp(data, wdps), params)  # shapes, finiteness, symmetric Σx
         tape = trace_polynomial(rhs, d_mp, params)
+    width = max((max(np.shape(a)) for a in list(weights) + list(data) if np.ndim(a) == 2), default=1)
+    if engine == "auto" and not tape.matrix_polynomial:  # elementwise ops and switches: flint (or mpmath)
+        engine = "flint" if _has_flint() else "mpmath"
+    eng = make_engine(engine, dps, wdps, width)
+    with eng.context():
+        tol = local_tolerance(tol, dps, eng.resolvable_digits)
+        K = order if order is not None else int(math.ceil(0.5 * float(-mpmath.log(tol)))) + 2
         stepper = Taylor(tape, eng, K, tol, wdps)
         sol = solve(stepper, None, stepper.load(x_mp), output_times(t_eval), max_steps=max_steps,
                     max_norm=max_norm, progress=progress, desc="Taylor", timeout=timeout, throw=throw,
@@ -187,11 +326,19 @@ def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval:
         for s_ in sol.states:
             check_finite_state(s_, "Taylor state")
         st = sol.state
+        info = {"order": K, "engine": eng.name, "working_dps": getattr(eng, "format_digits", wdps),
+                "products_per_step": tape.n_products * K * (K + 1) // 2,
+                "series_per_step": st.n_series / max(1, sol.n_steps),
+                "truncation": st.truncation, "rounding": st.rounding}
+        if tape.switches:
+            info.update({"crossings": len(sol.events), "events": sol.events, "switches": len(tape.switches)})
         return Trajectory(sol.t, sol.states, f"Taylor order {K} ({eng.name})", st.truncation + st.rounding, dps,
-                          sol.n_steps, n_rhs=sol.n_steps * K,
-                          info={"order": K, "engine": eng.name,
-                                "working_dps": getattr(eng, "format_digits", wdps),
-                                "products_per_step": tape.n_products * K * (K + 1) // 2,
-                                "series_per_step": st.n_series / max(1, sol.n_steps),
-                                "truncation": st.truncation, "rounding": st.rounding},
-                          status=sol.status, message=sol.message)
+                          sol.n_steps, n_rhs=sol.n_steps * K, info=info, status=sol.status, message=sol.message)
+
+
+def _has_flint() -> bool:
+    try:
+        import flint  # noqa: F401
+        return True
+    except ImportError:
+        return False

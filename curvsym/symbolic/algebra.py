@@ -30,7 +30,7 @@ import numpy as np
 import sympy as sp
 from sympy import Identity, MatAdd, MatMul, MatrixExpr, MatrixSymbol, Transpose, ZeroMatrix
 
-from ..errors import CurvsymError
+from ..errors import ArchitectureError, CurvsymError
 from .calculus import time_derivative
 from .derive import Flow, Model, balance
 
@@ -140,8 +140,15 @@ def prove_conserved(flow: Flow, quantities: Sequence[MatrixExpr] | None = None,
 
     A quantity whose free-algebra expansion is non-zero is evaluated at random
     points of the model's widths; a relative value above ``tol`` refutes it.
+
+    Raises:
+        ArchitectureError: the default quantities (C_i) of a nonlinear data model, which has per-neuron
+            balance instead (:func:`curvsym.symbolic.nonlinear.prove_neuron_balance`).
     """
     m = flow.model
+    if quantities is None and not isinstance(m, Model):
+        raise ArchitectureError("the balance C_i of deep linear networks is not conserved by nonlinear networks; "
+                                "use curvsym.nonlinear.prove_neuron_balance (per-neuron balance)")
     if quantities is None:
         quantities = balance(m)
         names = [f"C_{i}" for i in range(1, len(quantities) + 1)]

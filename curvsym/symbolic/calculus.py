@@ -3,8 +3,9 @@ r"""Time (directional) derivatives of matrix expressions, by dispatch on the nod
 Along a flow dX/dt = v[X] for the weight symbols X (all other symbols constant),
 
     d/dt X = v[X],   d/dt (A + B) = Ȧ + Ḃ,   d/dt (AB) = ȦB + AḂ,   d/dt Aᵀ = (Ȧ)ᵀ,
+    d/dt (A ⊙ B) = Ȧ ⊙ B + A ⊙ Ḃ,
 
-and I, 0 and data symbols are constant.  The same map is the directional
+and I, 0, the all-ones matrix 1 and data symbols are constant.  The same map is the directional
 derivative D_V e(W) = d/dε e(W + εV)|₀ when v[X] = V_X, which is how
 :mod:`curvsym.verify.sharpness` builds Hessian–vector products.
 
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-from sympy import Identity, MatAdd, MatMul, MatrixExpr, MatrixSymbol, Transpose, ZeroMatrix
+from sympy import HadamardProduct, Identity, MatAdd, MatMul, MatrixExpr, MatrixSymbol, OneMatrix, Transpose, ZeroMatrix
 
 from ..errors import NotDifferentiableError
 from .nodes import walker
@@ -50,9 +51,21 @@ def _mul(expr: MatMul, v: Mapping, d: Callable) -> MatrixExpr:
     return MatAdd(*terms, evaluate=False) if len(terms) > 1 else terms[0]
 
 
+def _hadamard(expr: HadamardProduct, v: Mapping, d: Callable) -> MatrixExpr:
+    args = expr.args
+    terms = []
+    for k, a in enumerate(args):
+        da = d(a)
+        if not da.is_ZeroMatrix:
+            terms.append(HadamardProduct(*args[:k], da, *args[k + 1:]))
+    if not terms:
+        return ZeroMatrix(*expr.shape)
+    return MatAdd(*terms, evaluate=False) if len(terms) > 1 else terms[0]
+
+
 RULES: dict[type, Callable] = {
-    MatrixSymbol: _symbol, Identity: _constant, ZeroMatrix: _constant,
-    Transpose: _transpose, MatAdd: _add, MatMul: _mul,
+    MatrixSymbol: _symbol, Identity: _constant, ZeroMatrix: _constant, OneMatrix: _constant,
+    Transpose: _transpose, MatAdd: _add, MatMul: _mul, HadamardProduct: _hadamard,
 }
 """Derivative rules of SymPy's own matrix classes (curvsym's nodes carry their own)."""
 

@@ -80,9 +80,22 @@ class Model:
         """Σx (unless whitened) and T: the data arguments of generated code."""
         return (self.T,) if self.whitened else (self.Sigma, self.T)
 
+    def gradient(self) -> tuple[MatrixExpr, ...]:
+        """∇_{W_e} L for every weight (:func:`gradient`); nonlinear models answer the same call."""
+        return gradient(self)
+
 
 def model(network: Network, whitened: bool = False) -> Model:
-    """Attach symbols to ``network``: weights, Σx (``Sigma_x``) and target ``T``."""
+    """Attach symbols to ``network``: weights, Σx (``Sigma_x``) and target ``T``.
+
+    Raises:
+        ArchitectureError: the network has activations or biases (use
+            :func:`curvsym.symbolic.nonlinear.data_model`, which trains on data X, Y).
+    """
+    if not network.linear:
+        raise ArchitectureError(
+            f"{network.describe()}: the population loss ½tr((W − T)Σx(W − T)ᵀ) is for deep linear networks "
+            "without biases; use curvsym.nonlinear.data_model(network, examples=m) for data X, Y")
     ws = tuple(MatrixSymbol(e.name, *e.shape) for e in network.weights)
     n0, nN = network.n_in, network.n_out
     sigma = Identity(n0) if whitened else MatrixSymbol("Sigma_x", n0, n0)
@@ -273,8 +286,8 @@ class Flow:
 
 
 def gradient_flow(m: Model) -> Flow:
-    """dW_e/dt = −∇_{W_e} L  (``docs/mathematics.md`` §0.2)."""
-    return Flow(m, tuple(MatMul(-1, g, evaluate=False) for g in gradient(m)), "gradient flow")
+    """dW_e/dt = −∇_{W_e} L  (``docs/mathematics.md`` §0.2); for a nonlinear model, of its data loss."""
+    return Flow(m, tuple(MatMul(-1, g, evaluate=False) for g in m.gradient()), "gradient flow")
 
 
 def scaled_flow(flow: Flow, scales: Sequence[sp.Expr | float]) -> Flow:
@@ -330,6 +343,6 @@ def balance(m: Model) -> tuple[MatrixExpr, ...]:
 def display(expr: MatrixExpr, m: Model | None = None) -> MatrixExpr:
     """Flatten nested products for printing (Σxᵀ → Σx)."""
     out = expr.doit()
-    if m is not None and isinstance(m.Sigma, MatrixSymbol):
+    if m is not None and isinstance(getattr(m, "Sigma", None), MatrixSymbol):
         out = out.xreplace({Transpose(m.Sigma): m.Sigma})
     return out

@@ -24,7 +24,11 @@ hook                                   stage and meaning
 ``taylor_rule``                        integrate: the tape operation (a class of
                                        :mod:`curvsym.integrate.tape`) that propagates Taylor
                                        coefficients through the node, or ``None`` when the node is
-                                       not a polynomial of its arguments (Taylor methods refuse it)
+                                       not a polynomial of its arguments (Taylor methods refuse it);
+                                       :func:`lazy_rule` names one without importing the integrators
+``piecewise``                          integrate: True if the node has kinks (ReLU): its flows are
+                                       only piecewise smooth, and its Taylor rule is a *switch*
+                                       whose regions the Taylor stepper tracks as events
 =====================================  ============================================================
 
 Adding a node therefore never edits the printers, the runtime, the
@@ -33,17 +37,33 @@ differentiator or the integrators; they dispatch on these methods.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any, Callable, ClassVar, Mapping
 
 from sympy import MatrixExpr, ZeroMatrix
 
 from ..errors import NotDifferentiableError
 
-__all__ = ["MatrixNode", "KERNELS", "walker"]
+__all__ = ["MatrixNode", "KERNELS", "walker", "lazy_rule"]
 
 
 KERNELS: dict[str, Callable] = {}
 """Every node kernel by the name generated code calls it under (filled by subclassing :class:`MatrixNode`)."""
+
+
+class lazy_rule:
+    """A ``taylor_rule`` class attribute that names its class as ``module``, ``name``.
+
+    Node classes live in :mod:`curvsym.symbolic`, their tape operations in
+    :mod:`curvsym.integrate`, which imports the code generator and hence the
+    nodes; the rule is therefore resolved when it is first read, not at import.
+    """
+
+    def __init__(self, module: str, name: str):
+        self.module, self.name = module, name
+
+    def __get__(self, obj: Any, owner: Any = None) -> type:
+        return getattr(importlib.import_module(self.module), self.name)
 
 
 class MatrixNode(MatrixExpr):
@@ -55,6 +75,7 @@ class MatrixNode(MatrixExpr):
 
     kernel: ClassVar[Callable | None] = None
     taylor_rule: ClassVar[type | None] = None
+    piecewise: ClassVar[bool] = False
 
     def __init_subclass__(cls, **kwargs):
         super().__init_subclass__(**kwargs)

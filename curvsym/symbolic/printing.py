@@ -63,7 +63,7 @@ def named_latex(flow: "Flow") -> str:
 def _named_latex(flow) -> str:
     from ..codegen.cse import hash_cons
     m = flow.model
-    known = intermediate_names(m)
+    known = {} if getattr(m, "nonlinear", False) else intermediate_names(m)  # nonlinear: X_k names only
     replacements, reduced, names = hash_cons(flow.velocities, prefix="_t")
     origin = {sym: expr for expr, sym in names.items() if isinstance(sym, MatrixSymbol) and sym.name.startswith("_t")}
     rename: dict = {}
@@ -89,7 +89,7 @@ def _named_latex(flow) -> str:
 
 def _latex(expr, m) -> str:
     """Terms in the order derived (W − T, not −T + W); Σxᵀ printed as Σx."""
-    if isinstance(m.Sigma, MatrixSymbol):
+    if isinstance(getattr(m, "Sigma", None), MatrixSymbol):
         expr = expr.xreplace({sp.Transpose(m.Sigma): m.Sigma})
     return _PRINTER.doprint(expr)
 

@@ -60,6 +60,8 @@ SHIPPED_THEOREMS = {
     "flat minima are coupled with gains s₁^{i/N}",
     "linear ResNet from zero init reaches the flattest minimum",
     "GD threshold η* = 2/(N‖T‖^{2−2/N})",
+    "per-neuron balance is invariant under gradient flow (homogeneous activations)",
+    "online natural gradient = exact natural gradient on linear nets (exact G, λ → 0)",
     "glass model: c = √(2/(3π)), δ* = |g|/h_opt, ρ̂ unbiased",
 }
 

@@ -28,7 +28,7 @@ from typing import Any, ClassVar
 
 import sympy as sp
 
-from ...errors import OptionError
+from ...errors import ArchitectureError, OptionError
 from ..derive import Flow, Model
 
 __all__ = ["AbstractRule", "Inverse", "number", "check_q", "check_damping", "free_symbols"]
@@ -116,6 +116,7 @@ class AbstractRule(ABC):
     text: ClassVar[str]
     references: ClassVar[tuple[str, ...]] = ()
     variants: ClassVar[dict[str, dict]] = {}
+    supports_nonlinear: ClassVar[bool] = False
 
     @property
     def name(self) -> str:
@@ -137,7 +138,17 @@ class AbstractRule(ABC):
         """The velocity dW_e/dt of every weight of ``m``, as SymPy matrix expressions."""
 
     def flow(self, m: Model) -> Flow:
-        """The derived :class:`~curvsym.symbolic.derive.Flow` of this rule on ``m``."""
+        """The derived :class:`~curvsym.symbolic.derive.Flow` of this rule on ``m``.
+
+        Raises:
+            ArchitectureError: ``m`` is a nonlinear data model and the rule is defined for deep linear
+                networks only (its Kronecker factors are exact only there; for nonlinear nets use the
+                online natural gradient of :mod:`curvsym.papers.bernacchia2018`).
+        """
+        if not isinstance(m, Model) and not self.supports_nonlinear:
+            raise ArchitectureError(
+                f"{self.name}: this rule is derived for deep linear networks (population loss); for nonlinear "
+                "networks use gradient flow (rules.gd()) or curvsym.papers.bernacchia2018's online natural gradient")
         return Flow(m, tuple(self.velocities(m)), self.name, tuple(self.parameters))
 
     def __str__(self) -> str:

@@ -72,8 +72,10 @@ class GradientDescent(AbstractRule):
     def row_space(self) -> bool:
         return True
 
+    supports_nonlinear = True
+
     def velocities(self, m: Model) -> tuple:
-        return tuple(MatMul(-1, g, evaluate=False) for g in gradient(m))
+        return tuple(MatMul(-1, g, evaluate=False) for g in m.gradient())
 
 
 @dataclass(frozen=True)

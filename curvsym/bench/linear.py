@@ -1,6 +1,4 @@
-"""Benchmarks: every figure is a ratio against a named reference measured side by side.
-
-``curvsym bench`` runs
+"""Parts a–d of ``curvsym bench``: the deep-linear pipeline against named references.
 
 a. the generated gradient-flow right-hand side against a hand-written NumPy
    prefix/suffix implementation (N = 8, d ∈ {64, 256}); target ratio ≤ 1.10, and
@@ -12,13 +10,9 @@ b. the high-precision integrator against ``mpmath.odefun`` (N = 3, d = 3,
    (default 10): the Taylor integrator gets the median of 5 interleaved runs, odefun is
    timed once, and every row says how many runs each figure is;
 c. double-precision integration (generated RHS + DOP853) against ``solve_ivp``
-   DOP853 on a hand-written RHS; target ratio ≤ 1.2;
+   DOP853 on a lean hand-written RHS; target ratio ≤ 1.2;
 d. symbolic derivation time for N = 4, 16, 64; target N = 64 under 10 s and growth
    no worse than quadratic.
-
-Timings are medians of interleaved repeats (ours, reference, ours, …), so both
-sides see the same machine state — except where part b times a side once, which its
-row states.  Nothing here is asserted in tests.
 """
 
 from __future__ import annotations
@@ -26,51 +20,18 @@ from __future__ import annotations
 import math
 import statistics
 import time
-from dataclasses import dataclass
 from typing import Callable, Sequence
 
 import mpmath
 import numpy as np
 
-from .codegen import generate_flow
-from .data.problems import random_instance
-from .integrate import integrate_double, integrate_taylor, to_mp
-from .integrate.trajectory import Trajectory
-from .symbolic import derive, network
-from .verify.checks import balance_function, conservation_residual
-
-
-@dataclass(frozen=True)
-class BenchRow:
-    name: str
-    ours: float | None  # seconds (median); None for a note-only row
-    reference: float | None  # seconds (median); None where the target is absolute
-    reference_name: str
-    target: str
-    met: bool | None
-    note: str = ""
-
-    @property
-    def ratio(self) -> float:
-        return self.ours / self.reference if self.reference and self.ours is not None else math.nan
-
-
-def _interleaved(fs: Sequence[Callable[[], object]], repeats: int) -> list[float]:
-    times = [[] for _ in fs]
-    for _ in range(repeats):
-        for k, f in enumerate(fs):
-            t0 = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t0)
-    return [statistics.median(t) for t in times]
-
-
-def _loop(f, n):
-    def run():
-        for _ in range(n):
-            f()
-    return run
-
+from ..codegen import generate_flow
+from ..data.problems import random_instance
+from ..integrate import integrate_double, integrate_taylor, to_mp
+from ..integrate.trajectory import Trajectory
+from ..symbolic import derive, network
+from ..verify.checks import balance_function, conservation_residual
+from . import BenchRow, _interleaved, _loop
 
 # --------------------------------------------------------------------------- a. right-hand side
 
@@ -245,120 +206,22 @@ def bench_derivation(depths: Sequence[int] = (4, 16, 64), d: int = 8) -> list[Be
     return rows
 
 
-def table(rows: Sequence[BenchRow]) -> str:
-    head = ("benchmark", "ours", "reference", "ratio", "target", "met", "note")
-    body = [(r.name, "—" if r.ours is None else f"{r.ours * 1e3:.3f} ms",
-             "—" if r.reference is None else f"{r.reference * 1e3:.3f} ms ({r.reference_name})",
-             "—" if r.reference is None else f"{r.ratio:.3f}",
-             r.target, {True: "yes", False: "MISSED", None: "—"}[r.met], r.note) for r in rows]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-    out = [line(head), line("-" * w for w in widths)] + [line(b) for b in body]
-    missed = [r.name for r in rows if r.met is False]
-    if missed:
-        out.append("\ntargets MISSED: " + "; ".join(missed))
-    else:
-        out.append("\nall targets met" if any(r.met is not None for r in rows) else "\nno targets in this run")
-    return "\n".join(out)
+def run_rhs(quick: bool) -> list[BenchRow]:
+    """Part a."""
+    return bench_rhs(widths=(64,) if quick else (64, 256), repeats=5 if quick else 15)
 
 
-def run(parts: str = "abcd", quick: bool = False) -> list[BenchRow]:
-    rows: list[BenchRow] = []
-    if "a" in parts:
-        rows += bench_rhs(widths=(64,) if quick else (64, 256), repeats=5 if quick else 15)
-    if "b" in parts:
-        rows += bench_high_precision(digits=(30,) if quick else (30, 50), t_end=1.0 if quick else 5.0,
-                                     repeats=1 if quick else 5)
-    if "c" in parts:
-        rows += bench_double(repeats=3 if quick else 7)
-    if "d" in parts:
-        rows += bench_derivation(depths=(4, 16) if quick else (4, 16, 64))
-    if "f" in parts:
-        from .sweep.bench import run_sweep_bench
-        rows += run_sweep_bench(quick)
-    return rows
+def run_odefun(quick: bool) -> list[BenchRow]:
+    """Part b."""
+    return bench_high_precision(digits=(30,) if quick else (30, 50), t_end=1.0 if quick else 5.0,
+                                repeats=1 if quick else 5)
 
 
-# --------------------------------------------------------------------------- e. batched ensembles
-
-def _sync(name: str) -> None:
-    if name == "torch":
-        import torch
-        if torch.cuda.is_available():
-            torch.cuda.synchronize()
-    elif name == "cupy":
-        import cupy
-        cupy.cuda.Stream.null.synchronize()
+def run_double(quick: bool) -> list[BenchRow]:
+    """Part c."""
+    return bench_double(repeats=3 if quick else 7)
 
 
-def _matmul_rate(name: str, device, n: int = 8192, repeats: int = 5) -> float:
-    """Measured fp64 FLOP/s of one large n × n matmul on ``device``."""
-    from .codegen.backends import namespace
-    xp = namespace(name)
-    a = xp.ones((n, n), dtype=xp.float64, device=device)
-    b = a @ a
-    _sync(name)
-    t0 = time.perf_counter()
-    for _ in range(repeats):
-        b = a @ a
-    _sync(name)
-    del b
-    return 2 * n ** 3 * repeats / (time.perf_counter() - t0)
-
-
-def bench_ensemble(backends: Sequence[str], sizes: Sequence[tuple] = ((4096, 4, 8), (64, 8, 256)),
-                   steps: int = 3) -> list[BenchRow]:
-    """Throughput of batched GF integration (fixed-step RK4): trajectories × steps per second.
-
-    Each backend runs on its GPU when it sees one, else on the CPU; the reference of every
-    row is the NumPy-CPU run of the same size, and on a GPU the achieved matmul FLOP rate
-    is reported as a fraction of that GPU's large fp64 matmul rate measured in the same run.
-    """
-    from .codegen.backends import has_gpu, namespace, to_backend
-    from .integrate.ensemble import rk4
-    rows = []
-    base: dict = {}
-    for B, N, d in sizes:
-        net = network.deep_chain(N, d)
-        m = derive.model(net)
-        rhs = generate_flow(derive.gradient_flow(m), "array_api")
-        rng = np.random.default_rng(0)
-        ws = [rng.standard_normal((B, d, d)) / np.sqrt(d) for _ in range(N)]
-        S, T = np.eye(d), rng.standard_normal((d, d))
-        flops_per_step = 4 * rhs.n_products * 2 * d ** 3 * B
-        for name in backends:
-            namespace(name)
-            gpu = has_gpu(name)
-            device = "cuda" if gpu and name == "torch" else None
-            arrays = to_backend([*ws, S, T], name, device=device)
-            n_steps = steps if (gpu or B * d ** 3 < 1e8) else 1
-            run = lambda: rk4(rhs, arrays[:N], arrays[N:], [0.0, 0.01 * n_steps], dt=0.01)
-            run()  # warm-up (compilation, allocation)
-            _sync(name)
-            t0 = time.perf_counter()
-            run()
-            _sync(name)
-            elapsed = time.perf_counter() - t0
-            thr = B * n_steps / elapsed
-            rate = flops_per_step * n_steps / elapsed
-            note = f"{thr:,.0f} traj·steps/s, {rate / 1e9:.1f} GFLOP/s"
-            met, target = None, ""
-            if gpu:
-                peak = _matmul_rate(name, device)
-                frac = rate / peak
-                note += f", {100 * frac:.0f}% of the measured fp64 matmul rate ({peak / 1e12:.1f} TFLOP/s)"
-                if (B, N, d) == (64, 8, 256):
-                    target, met = "≥ 50% of fp64 matmul rate", frac >= 0.5
-            key = (B, N, d)
-            if name == "numpy":
-                base[key] = elapsed / n_steps
-            ref = base.get(key)
-            if gpu and (B, N, d) == (4096, 4, 8) and ref is not None:
-                target, met = "≥ 100× NumPy-CPU throughput", ref / (elapsed / n_steps) >= 100
-            where = "GPU" if gpu else "CPU"
-            rows.append(BenchRow(f"e. ensemble RK4 B={B} N={N} d={d} [{name}, {where}]", elapsed / n_steps,
-                                 ref, "NumPy CPU, same size" if ref else "", target, met, note))
-    if not any(has_gpu(n) for n in backends):
-        rows.append(BenchRow("e. GPU figures", None, None, "", "", None,
-                             "no GPU visible to the requested backends in this run: GPU targets not measured"))
-    return rows
+def run_derivation(quick: bool) -> list[BenchRow]:
+    """Part d."""
+    return bench_derivation(depths=(4, 16) if quick else (4, 16, 64))

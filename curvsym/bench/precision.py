@@ -29,12 +29,13 @@ from typing import Any, Callable
 import mpmath
 import numpy as np
 
-from . import derive, network
-from .bench import BenchRow, _interleaved, _odefun_trajectory, gf_reference
-from .codegen import generate_flow
-from .integrate import integrate_taylor
-from .problems import random_instance
-from .types import Array, State
+from ..codegen import generate_flow
+from ..data.problems import random_instance
+from ..integrate import integrate_taylor
+from ..symbolic import derive, network
+from ..types import Array, State
+from . import BenchRow, _interleaved
+from .linear import _odefun_trajectory, gf_reference
 
 
 def _setting(N: int, d: int, seed: int = 0):

@@ -4,10 +4,10 @@ import math
 import re
 
 import numpy as np
+from curvsym.problems import random_instance
 
 import curvsym as cs
 from curvsym import bench
-from curvsym.problems import random_instance
 
 
 def test_hand_written_reference_matches_generated_rhs():
@@ -44,10 +44,10 @@ def test_table_summary_follows_the_verdicts():
 def test_affordable_interleaving_counts_its_runs():
     calls = []
     fs = [lambda: calls.append("a") or "A", lambda: calls.append("b") or "B"]
-    medians, runs, first = bench._interleaved_affordable(fs, repeats=3, once_above=math.inf)
+    medians, runs, first = bench.linear._interleaved_affordable(fs, repeats=3, once_above=math.inf)
     assert runs == [3, 3] and first == ["A", "B"] and calls == ["a", "b"] * 3 and all(m >= 0 for m in medians)
     calls.clear()
-    _, runs, _ = bench._interleaved_affordable(fs, repeats=3, once_above=0.0)  # every run "too slow": once each
+    _, runs, _ = bench.linear._interleaved_affordable(fs, repeats=3, once_above=0.0)  # every run "too slow": once each
     assert runs == [1, 1] and calls == ["a", "b"]
 
 

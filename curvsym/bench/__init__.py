@@ -1,0 +1,131 @@
+"""Benchmarks: every figure is a ratio against a named reference measured side by side.
+
+``curvsym bench`` runs the parts named by ``--only`` (letters or names):
+
+====  ==============  =========================================================================
+a     rhs             generated gradient-flow right-hand side vs a hand-written NumPy
+                      prefix/suffix implementation (N = 8, d ∈ {64, 256}): ratio ≤ 1.10, ≤ 3N products
+b     odefun          high-precision Taylor integration vs ``mpmath.odefun`` (N = 3, d = 3): ≥ 20×
+c     double          DOP853 pipeline vs ``solve_ivp`` DOP853 on a lean hand-written RHS: ≤ 1.2
+d     derivation      symbolic derivation time for N = 4, 16, 64: N = 64 < 10 s, growth ≤ N²
+e     ensembles       batched RK4 throughput per array backend (``--backend numpy,torch``; GPU rows
+                      against that GPU's own fp64 matmul rate)
+f     sweeps          Dask sweep throughput, 1 vs 2 workers, and per-point overhead vs a plain loop
+g     nonlinear       generated ReLU-network gradient vs hand-written NumPy backprop (and torch.autograd)
+h     precision       multi-word and flint Taylor engines vs each other, heyoka and mpmath.odefun
+====  ==============  =========================================================================
+
+Timings are medians of interleaved repeats (ours, reference, ours, …), so both
+sides see the same machine state; a row that times a side once says so.
+Nothing here is asserted in tests.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+import time
+from dataclasses import dataclass
+from typing import Callable, Sequence
+
+__all__ = ["BenchRow", "table", "run", "PARTS", "gf_reference", "bench_rhs", "bench_high_precision", "bench_double",
+           "bench_derivation", "bench_ensemble"]
+
+
+@dataclass(frozen=True)
+class BenchRow:
+    name: str
+    ours: float | None  # seconds (median); None for a note-only row
+    reference: float | None  # seconds (median); None where the target is absolute
+    reference_name: str
+    target: str
+    met: bool | None
+    note: str = ""
+
+    @property
+    def ratio(self) -> float:
+        return self.ours / self.reference if self.reference and self.ours is not None else math.nan
+
+
+def _interleaved(fs: Sequence[Callable[[], object]], repeats: int) -> list[float]:
+    times = [[] for _ in fs]
+    for _ in range(repeats):
+        for k, f in enumerate(fs):
+            t0 = time.perf_counter()
+            f()
+            times[k].append(time.perf_counter() - t0)
+    return [statistics.median(t) for t in times]
+
+
+def _loop(f, n):
+    def run():
+        for _ in range(n):
+            f()
+    return run
+
+
+def table(rows: Sequence[BenchRow]) -> str:
+    head = ("benchmark", "ours", "reference", "ratio", "target", "met", "note")
+    body = [(r.name, "—" if r.ours is None else f"{r.ours * 1e3:.3f} ms",
+             "—" if r.reference is None else f"{r.reference * 1e3:.3f} ms ({r.reference_name})",
+             "—" if r.reference is None else f"{r.ratio:.3f}",
+             r.target, {True: "yes", False: "MISSED", None: "—"}[r.met], r.note) for r in rows]
+    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
+    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
+    out = [line(head), line("-" * w for w in widths)] + [line(b) for b in body]
+    missed = [r.name for r in rows if r.met is False]
+    if missed:
+        out.append("\ntargets MISSED: " + "; ".join(missed))
+    else:
+        out.append("\nall targets met" if any(r.met is not None for r in rows) else "\nno targets in this run")
+    return "\n".join(out)
+
+
+
+PARTS: dict[str, tuple[str, str]] = {
+    "a": ("rhs", "linear:run_rhs"), "b": ("odefun", "linear:run_odefun"), "c": ("double", "linear:run_double"),
+    "d": ("derivation", "linear:run_derivation"), "f": ("sweeps", "..sweep.bench:run_sweep_bench"),
+    "g": ("nonlinear", "nonlinear:run_nonlinear"), "h": ("precision", "precision:run_precision"),
+}
+"""Letter → (name, "module:function") of every part; ``e`` (ensembles) needs ``--backend``."""
+
+
+def parse_parts(only: str) -> list[str]:
+    """Letters of the parts named in ``only`` (``"abc"``, or names ``"rhs,precision"``).
+
+    Raises:
+        UnknownNameError: a name or letter that is no part.
+    """
+    from ..errors import UnknownNameError
+    names = {name: letter for letter, (name, _) in PARTS.items()}
+    if "," in only or only in names:
+        tokens = [t.strip() for t in only.split(",") if t.strip()]
+    else:
+        tokens = list(only)
+    out = []
+    for t in tokens:
+        letter = t if t in PARTS else names.get(t)
+        if letter is None:
+            known = ", ".join(f"{k} ({v[0]})" for k, v in PARTS.items())
+            raise UnknownNameError(f"unknown benchmark part {t!r}; known: {known}, e (ensembles, with --backend)")
+        out.append(letter)
+    return out
+
+
+def run(parts: str = "abcdfgh", quick: bool = False) -> list[BenchRow]:
+    """The rows of the named parts, in the order given.
+
+    Raises:
+        UnknownNameError: an unknown part.
+    """
+    import importlib
+    rows: list[BenchRow] = []
+    for letter in parse_parts(parts):
+        module, function = PARTS[letter][1].split(":")
+        rows += getattr(importlib.import_module(module if module.startswith("..") else "." + module, __name__),
+                        function)(quick)
+    return rows
+
+
+from .ensembles import bench_ensemble  # noqa: E402
+from .linear import bench_derivation, bench_double, bench_high_precision, bench_rhs, gf_reference  # noqa: E402
