@@ -63,6 +63,7 @@ SHIPPED_THEOREMS = {
     "per-neuron balance is invariant under gradient flow (homogeneous activations)",
     "online natural gradient = exact natural gradient on linear nets (exact G, λ → 0)",
     "glass model: c = √(2/(3π)), δ* = |g|/h_opt, ρ̂ unbiased",
+    "glass curvature on a ReLU MLP: the glass model bounds the loss change, the Hessian does not",
 }
 
 
