@@ -13,6 +13,7 @@ module              holds
 ``explicit``        batched array-API steppers: :class:`RK4`, :class:`Dopri5`, :class:`StepMap`
 ``ensemble``        ``rk4``, ``dopri5``, ``iterate`` over a batch, ``solve_batched``
 ``discrete``        step maps of any rule: η sweeps in float64, iterates at any digits
+``optimizers``      stochastic optimisers as steppers of that runner: ``SGDM``, ``Adam``, ``optimize``
 ``state``           conversions (float ↔ mpf), norms, tolerances
 ``trajectory``      :class:`Trajectory`
 ==================  =================================================================

@@ -215,9 +215,18 @@ def run_theorem(th: Theorem, digits: int | None = None, timeout: float | None = 
 
 
 def _run_in_worker(source: str, index: int, digits: int | None, timeout: float | None) -> TheoremReport:
-    """Worker side of :func:`prove`: import the file again, run its ``index``-th theorem."""
+    """Worker side of :func:`prove`: import the file again, run its ``index``-th theorem.
+
+    Workers run BLAS on one thread each: several processes each starting as many BLAS threads as
+    there are cores made small products up to 150× slower on a 2-core machine.
+    """
     th = _load(Path(source))[index]
-    return run_theorem(th, digits, timeout)
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # pragma: no cover - scikit-learn installs it
+        return run_theorem(th, digits, timeout)
+    with threadpool_limits(limits=1):
+        return run_theorem(th, digits, timeout)
 
 
 def prove(theorems: Sequence[Theorem], digits: int | None = None, timeout: float | None = None, jobs: int = 1,

@@ -70,6 +70,8 @@ SHIPPED_THEOREMS = {
     'online natural gradient = exact natural gradient on linear nets (exact G, λ → 0)',
     'per-neuron balance is invariant under gradient flow (homogeneous activations)',
     '∫|λ₋| along GF from near zero grows like (N−1)·log(1/ε)',
+    'glass model: c = √(2/(3π)), δ* = |g|/h_opt, ρ̂ unbiased',
+    'glass curvature on a ReLU MLP: the glass model bounds the loss change, the Hessian does not',
 }
 
 
