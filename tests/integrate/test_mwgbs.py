@@ -21,7 +21,7 @@ import pytest
 import curvsym as cs
 from curvsym import rules
 from curvsym.codegen import runtime as rt
-from curvsym.errors import EngineError, SingularPreconditionerError
+from curvsym.errors import EngineError, PrecisionError, SingularPreconditionerError
 from curvsym.integrate import integrate_extrapolation
 from curvsym.integrate.extrapolation import extrapolation_weights, gbs_words, supports_multiword
 from curvsym.integrate.mwarray import MWArray, from_mpf
@@ -118,17 +118,31 @@ def _dist(a, b):
         return max(abs(x - y) for p, q in zip(a.final, b.final) for x, y in zip(p.flat, q.flat))
 
 
-@pytest.mark.parametrize("widths,seed,instance,t_end", [([2, 2, 2], 1, conditioned_instance, 0.3),
-                                                        ([3, 2, 3], 5, random_instance, 0.05)])
-def test_multiword_gbs_matches_the_mpmath_route_at_30_digits(widths, seed, instance, t_end):
-    """Full rank (2-2-2) and a bottleneck (3-2-3: 𝒦 singular, pseudo-inverse) NGD flow."""
-    m, inst, rhs = _ngd(widths, seed, instance)
-    ours = integrate_extrapolation(rhs, inst.weights, inst.data(), [0, t_end], dps=30, engine="multiword")
-    ref = integrate_extrapolation(rhs, inst.weights, inst.data(), [0, t_end], dps=40, engine="mpmath")
+def test_multiword_gbs_matches_the_mpmath_route_at_30_digits():
+    """Full-rank NGD (2-2-2): 30 digits against the mpmath route at 40, estimate not below the error."""
+    m, inst, rhs = _ngd([2, 2, 2], 1)
+    ours = integrate_extrapolation(rhs, inst.weights, inst.data(), [0, 0.3], dps=30, engine="multiword")
+    ref = integrate_extrapolation(rhs, inst.weights, inst.data(), [0, 0.3], dps=40, engine="mpmath")
     assert ours.info["engine"] == "triple-double"
     err = _dist(ours, ref)
     assert err <= 1e-30
     assert err <= ours.error_estimate
+
+
+def test_bottleneck_ngd_right_hand_side_matches_mpmath():
+    """3-2-3 chain: 𝒦 is singular (bottleneck), the velocity uses 𝒦⁺; multi-word (batched) = mpmath to 30 digits."""
+    m, inst, rhs = _ngd([3, 2, 3], 5, random_instance)
+    with mpmath.workdps(60):
+        x = [np.vectorize(mpmath.mpf, otypes=[object])(w) for w in inst.weights]
+        d = rhs.validate(x, [np.vectorize(mpmath.mpf, otypes=[object])(a) for a in inst.data()])
+        ref = rhs.func(*x, *d, xp=np)
+        xw = [from_mpf(a, 3) for a in x]
+        batch = [MWArray(tuple(np.stack([v, v]) for v in a.words)) for a in xw]  # a batch of two members
+        got = rhs.func(*batch, *[from_mpf(a, 3) for a in d], xp=np)
+        scale = max(abs(v) for a in ref for v in a.flat)
+        for g, r in zip(got, ref):
+            for member in (0, 1):
+                assert max(abs(p - q) for p, q in zip(g[member].to_mpf().flat, r.flat)) <= 1e-30 * scale
 
 
 def test_integrate_picks_the_multiword_route_by_capability():
@@ -136,7 +150,9 @@ def test_integrate_picks_the_multiword_route_by_capability():
     assert supports_multiword(rhs)
     fast = cs.integrate(rhs, inst.weights, inst.data(), [0, 0.05], dps=20)
     assert fast.info["engine"] == "double-double" and fast.method.startswith("GBS")
-    slow = cs.integrate(rhs, inst.weights, inst.data(), [0, 0.05], dps=70, columns=6)
+    slow = cs.integrate(rhs, inst.weights, inst.data(), [0, 1e-5], dps=70, columns=10)
     assert slow.info["engine"] == "mpmath"  # more digits than four words carry
+    with pytest.raises(PrecisionError):
+        gbs_words(70, 10)
     with pytest.raises(EngineError):
         integrate_extrapolation(rhs, inst.weights, inst.data(), [0, 0.05], dps=20, engine="quad")
