@@ -235,6 +235,9 @@ def run(parts: str = "abcd", quick: bool = False) -> list[BenchRow]:
     if "f" in parts:
         from .sweep.bench import run_sweep_bench
         rows += run_sweep_bench(quick)
+    if "p" in parts:
+        from .bench_precision import run_precision
+        rows += run_precision(quick)
     return rows
 
 

@@ -159,11 +159,12 @@ def _td_mul(a, b):
 
 @functools.lru_cache(maxsize=256)
 def _plan(w: int, n: int) -> tuple[int, int]:
-    """(β, L): L slice levels of β bits with L β ≥ 53w + log₂ n + 4 and 2β + log₂(2.3 L n) ≤ 53 (exact levels)."""
-    L = 8
+    """(β, L): L exact slice levels of β bits, 2β + log₂(2.3 L n) ≤ 53 (every level sum exact), and
+    L β ≥ 53(w − 1) + log₂(L n): a level below L, rounded once in float64, errs by ≤ u^w relative."""
+    L = 6
     for _ in range(4):
         beta = int((53 - math.log2(2.3 * L * max(n, 1))) // 2)
-        L = math.ceil((53 * w + math.log2(max(n, 2)) + 4) / beta)
+        L = math.ceil((53 * (w - 1) + math.log2(L * max(n, 2))) / beta)
     return beta, L
 
 
@@ -210,12 +211,13 @@ def _extract(V, w: int):
 
 
 def _mw_matmul(a, b):
-    """A B for w ≥ 3 words: all slice products in one exact float64 product, level sums by a 0/1 product."""
+    """A B for w ≥ 3 words: the first w − 1 words sliced, all slice products in one exact float64 product,
+    level sums by a 0/1 product, everything below level L (remainders, the last word) in float64."""
     w = len(a)
     n = a[0].shape[-1]
     beta, L = _plan(w, n)
-    A, ra = _slices_all(np.stack(a), -1, beta, L)  # (L, …, m, n)
-    B, rb = _slices_all(np.stack(b), -2, beta, L)  # (L, …, n, p)
+    A, ra = _slices_all(np.stack(a[:-1]), -1, beta, L)  # (L, …, m, n)
+    B, rb = _slices_all(np.stack(b[:-1]), -2, beta, L)  # (L, …, n, p)
     As = np.moveaxis(A, 0, -3)
     As = As.reshape(*As.shape[:-3], L * As.shape[-2], n)
     Bs = np.moveaxis(B, 0, -2)
@@ -225,9 +227,11 @@ def _mw_matmul(a, b):
     P = P.reshape(*P.shape[:-2], L, m, L, p)
     P = np.moveaxis(P, (-4, -2), (-2, -1)).reshape(*P.shape[:-4], m, p, L * L)
     lev = np.moveaxis(P @ _level_onehot(L), -1, 0)  # (2L − 1, …, m, p): exact level sums
-    af = a[0] + a[1]
-    bf = b[0] + b[1]
-    tail = lev[L:].sum(axis=0) + np.concatenate((ra, af - ra), axis=-1) @ np.concatenate((bf, rb), axis=-2)
+    af, bf = sum(a[1:-1], a[0]), sum(b[1:-1], b[0])  # the sliced words, in float64
+    al, bl = a[-1], b[-1]
+    # (E_A + r_A + a_l)(E_B + r_B + b_l) − E_A E_B = r_A B′ + (A′ − r_A) r_B + a_l (B′ + b_l) + A′ b_l
+    tail = lev[L:].sum(axis=0) + (np.concatenate((ra, af - ra, al, af), axis=-1)
+                                  @ np.concatenate((bf, rb, bf + bl, bl), axis=-2))
     V = np.concatenate((lev[:L], tail[None]), axis=0)
     return _extract(V, w)
 

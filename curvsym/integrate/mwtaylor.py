@@ -17,6 +17,14 @@ high-order blocks cost only the levels in which they are non-zero.  A level
 n_a + n_b = l gathers every (block, slice) pair that lands on it into one
 float64 product, exact by the choice of β.
 
+Double-double orders whose terms are small relative to the stacked blocks —
+S_k = Σ_j max|ã_j| max|b̃_{k−j}| ≤ 4·2^{−53} S/(N + 2), S the product of the
+stacked maxima, N the stacked inner length — need no exact slices: one float64
+product of the stacked leading words errs by at most (N + 2)2^{−53} n S_k ≤
+4·2^{−106} n S, the accuracy the sliced product guarantees.  With the θ ≤ 1
+time scaling S_k decays like e^{−2k}, so the orders k ≳ 20 of a 30-digit step
+take this path (one BLAS product per order and node).
+
 The tape is compiled once per integration into a list of closures over
 pre-converted constants (data matrices and their slices, scalars), so an order
 costs one call per node.
