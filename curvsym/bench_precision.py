@@ -22,8 +22,9 @@ Rows (``run_precision(quick=False)``):
   flow (3-3-3-3 chain, ``conditioned_instance(seed=3)``, t ∈ [0, 1], 30 digits:
   triple-double, since the extrapolation amplifies rounding noise by Λ₁₂ = 2618)
   and K-FAC on the same flow, and the README's NGD example (2-2-2, t ∈ [0, 0.5],
-  20 digits: double-double), multi-word against the mpf GBS on the same flow,
-  timed once each, with the digits the two routes agree to; target ≥ 20×.
+  20 digits: double-double), and NGD on a 6-6-6 chain (𝒦 is 36 × 36), multi-word
+  against the mpf GBS on the same flow, timed once each, with the digits the two
+  routes agree to; target ≥ 20×.
 """
 
 from __future__ import annotations
@@ -264,4 +265,5 @@ def run_precision(quick: bool) -> list[BenchRow]:
         rows.append(bench_gbs("ngd", (3, 3, 3, 3), 3, [0, 0.5, 1], 30))
         rows.append(bench_gbs("kfac", (3, 3, 3, 3), 3, [0, 0.5, 1], 30))
         rows.append(bench_gbs("ngd", (2, 2, 2), 1, [0, 0.5], 20))
+        rows.append(bench_gbs("ngd", (6, 6, 6), 0, [0, 0.1], 30))
     return rows
