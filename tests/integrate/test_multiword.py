@@ -158,6 +158,20 @@ def test_multiword_integration_delivers_the_digits_and_an_honest_estimate(widths
     assert ours.info["engine"] == ("double-double" if dps == 30 else "triple-double")
 
 
+def test_quad_double_starts_from_a_scale_far_beyond_the_radius():
+    """The first series of a run has s = 1 ≫ ρ: at K = 74 (60 digits) the scaled coefficients s^k x_k outgrow
+    the slice grid and the top ones read as 0.  The step must come from the root test over every order (the
+    nearest wrong step — Jorba–Zou from the last two coefficients alone — took the whole span in one step
+    and was wrong in the first digit).  Cost ≈ 10 s."""
+    widths, dps = [8, 8, 8], 60
+    ours = _run(widths, dps, 0.01, "multiword")
+    ref = _run(widths, 80, 0.01, "flint")
+    assert ours.info["engine"] == "quad-double" and ours.n_steps > 1
+    err = _distance(ours, ref)
+    assert err <= 10.0 ** -dps
+    assert err <= ours.error_estimate
+
+
 @pytest.mark.parametrize("widths,dps", [([4, 4, 4, 4, 4], 30), ([3, 3, 3], 50)])
 def test_flint_delivers_the_digits_asked_for(widths, dps):
     """Exact midpoints at every op: the state is right to 10^{−dps}, not to the ~1e-21 of grown radii."""
