@@ -25,6 +25,13 @@ product of the stacked leading words errs by at most (N + 2)2^{−53} n S_k ≤
 time scaling S_k decays like e^{−2k}, so the orders k ≳ 20 of a 30-digit step
 take this path (one BLAS product per order and node).
 
+The other double-double orders (:meth:`CompiledTape._dd_cauchy`) balance every
+pair by an exact power of two so that the slice grids are those of the order's
+own terms, and take exact slice levels only as deep as the order needs (about
+four at order 0, one near the float path); the rest of the product and the
+cross terms ã₀b̃₁ + ã₁b̃₀ are float64 products whose rounding is below the
+target.  Triple- and quad-double keep the fixed per-step grid described above.
+
 The tape is compiled once per integration into a list of closures over
 pre-converted constants (data matrices and their slices, scalars), so an order
 costs one call per node.
@@ -175,6 +182,7 @@ class CompiledTape:
     def __init__(self, tape, engine: MultiwordEngine, like: mw.MW):
         self.tape, self.engine = tape, engine
         self.w = engine.words
+        self.dd_levels = True  # double-double: per-order exact levels (_dd_cauchy) instead of the fixed grid
         w = self.w
         ops = tape.ops
         self.const_value: dict[int, mw.MW] = {}
@@ -396,11 +404,87 @@ class CompiledTape:
             hi = left @ right
         return (hi, np.zeros_like(hi))
 
+    def _dd_cauchy(self, na: _Node, nb: _Node, k: int) -> mw.MW | None:
+        """Double-double Σ_j ã_j b̃_{k−j} with as many exact slice levels as this order needs.
+
+        Each pair is first balanced by an exact power of two (ã_j 2^{−a_j}, b̃_{k−j} 2^{a_j}, both ≈
+        √(max|ã_j| max|b̃_{k−j}|)), so that the stacked operands' row / column maxima 2^{E_r}, 2^{F_c} are
+        those of this order's terms, not of block 0.  The leading words are cut into slices of β bits
+        on those grids; levels l < e are exact BLAS products (β from 2β + 1 + log₂(e N) ≤ 52), with
+        e = ⌈(log₂(N M/τ) − 53)/β⌉, M = max 2^{E_r} · max 2^{F_c}, τ = 4·2^{−106} n S the target of
+        every order (S: product of the stacked block maxima); everything below level e and the cross
+        terms ã₀b̃₁ + ã₁b̃₀ are plain float64 products, whose rounding is then ≤ τ.  The low orders need
+        e ≈ 4, the middle ones 1–2: ~10 BLAS products per pair at order 0, ~3 near the float path.
+        """
+        j0 = k if nb.const else 0
+        j1 = 0 if na.const else k
+        js = [j for j in range(j0, j1 + 1) if na.coef[j] is not None and self._get(nb, k - j) is not None]
+        if not js:
+            return None
+        ma = self._maxes(na, j1)
+        mb = self._maxes(nb, 0 if nb.const else k - j0)
+        S = max(ma) * max(mb)
+        n = na.coef[0][0].shape[-1]
+        tau = 4 * 2.0 ** -106 * n * S
+        if tau == 0.0:
+            return None
+        ea, eb = [], []
+        for j in js:
+            x, y = ma[j], (mb[0] if nb.const else mb[k - j])
+            a = (math.frexp(x)[1] - math.frexp(y)[1]) // 2 if x > 0 and y > 0 else 0
+            ea.append(-a)
+            eb.append(a)
+        A0 = [np.ldexp(na.coef[j][0], e) for j, e in zip(js, ea)]
+        B0 = [np.ldexp(self._get(nb, k - j)[0], e) for j, e in zip(js, eb)]
+        A1 = [np.ldexp(na.coef[j][1], e) for j, e in zip(js, ea)]
+        B1 = [np.ldexp(self._get(nb, k - j)[1], e) for j, e in zip(js, eb)]
+        a0 = np.concatenate(A0, axis=-1) if len(js) > 1 else A0[0]
+        b0 = np.concatenate(B0, axis=-2) if len(js) > 1 else B0[0]
+        N = a0.shape[-1]
+        Er = np.frexp(np.max(np.abs(a0), axis=-1, keepdims=True))[1]
+        Fc = np.frexp(np.max(np.abs(b0), axis=-2, keepdims=True))[1]
+        M = math.ldexp(1.0, int(Er.max()) + int(Fc.max()))
+        cross_needed = 2.0 ** -53 * 2 * N * M > tau
+        need = math.log2(N * M / tau) - 53
+        e = max(0, math.ceil(need / 15.0)) if need > 0 else 0
+        beta = 0
+        for _ in range(3):
+            beta = int((52 - math.log2(max(1, e) * N)) // 2)
+            e = max(0, math.ceil(need / beta)) if need > 0 else 0
+        if beta < 8 or e > 6:
+            return None
+        levels = []
+        if e == 0:
+            tail = a0 @ b0
+        else:
+            ra, rb = [], []  # roundings of a0 (rows) and b0 (columns) to the grids of levels 0..e−1
+            for i in range(e):
+                ra.append(np.ldexp(np.rint(np.ldexp(a0, (i + 1) * beta - Er)), Er - (i + 1) * beta))
+                rb.append(np.ldexp(np.rint(np.ldexp(b0, (i + 1) * beta - Fc)), Fc - (i + 1) * beta))
+            As = [ra[0]] + [ra[i] - ra[i - 1] for i in range(1, e)]
+            Bs = [rb[0]] + [rb[i] - rb[i - 1] for i in range(1, e)]
+            for lv in range(e):
+                acc = As[0] @ Bs[lv]
+                for ia in range(1, lv + 1):
+                    acc = acc + As[ia] @ Bs[lv - ia]
+                levels.append(acc)
+            # Σ_{ia+ib ≥ e}: A_ia (b₀ − r_{e−ia−1}(b₀)) for ia < e, plus (a₀ − r_{e−1}(a₀)) b₀
+            tail = (a0 - ra[-1]) @ b0
+            for ia in range(e):
+                tail = tail + As[ia] @ (b0 - rb[e - ia - 1])
+        if cross_needed:
+            a1 = np.concatenate(A1, axis=-1) if len(js) > 1 else A1[0]
+            b1 = np.concatenate(B1, axis=-2) if len(js) > 1 else B1[0]
+            tail = tail + np.concatenate((a0, a1), axis=-1) @ np.concatenate((b1, b0), axis=-2)
+        return mw.accumulate_levels(levels + [tail], 2) if levels else (tail, np.zeros_like(tail))
+
     def _cauchy(self, na: _Node, nb: _Node, k: int, order_cap: int) -> mw.MW:
         """[ab]~_k = Σ_j ã_j b̃_{k−j} by exact level products of the stacked slices (or one float64 product
         of the leading words where that is accurate enough: :meth:`_float_cauchy`)."""
-        if self.w == 2 and k > 0:
-            fast = self._float_cauchy(na, nb, k)
+        if self.w == 2:
+            fast = self._float_cauchy(na, nb, k) if k > 0 else None
+            if fast is None and self.dd_levels:
+                fast = self._dd_cauchy(na, nb, k)
             if fast is not None:
                 return fast
         A = self._ensure(na, "row", k, order_cap)
