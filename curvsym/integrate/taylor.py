@@ -123,15 +123,28 @@ class Taylor(AbstractStepper):
         scale = max(one, self.size(y))
         s, n_series = state.scale, state.n_series
         remaining = t_max - t
-        for _ in range(3):
+        for _ in range(6):
             c, rnd = eng.taylor_series(self._program, y, K, s)
             n_series += 1
             nK = max(max(eng.max_abs(ci[K]) for ci in c), tiny)
             nK1 = max(max(eng.max_abs(ci[K - 1]) for ci in c), tiny)
+            if eng.needs_scaling and not (mpmath.isfinite(nK) and mpmath.isfinite(nK1)):
+                # s ≫ ρ: the scaled coefficients s^k x_k overflowed float64 words; restart from the
+                # radius seen by the first coefficient, ρ/s ≳ ‖x‖/‖x̃₁‖
+                n1 = max(max(eng.max_abs(ci[1]) for ci in c), tiny)
+                s = s * min(mpmath.mpf("0.1"), mpmath.mpf("0.1") * scale / n1) if mpmath.isfinite(n1) else s * mpmath.mpf("1e-3")
+                continue
             if self.step_size is not None:
                 theta = min(self.step_size, remaining) / s
                 break
             rho = min((scale / nK) ** (one / K), (scale / nK1) ** (one / (K - 1)))  # ρ/s
+            if eng.needs_scaling:
+                # float64 words cannot hold s^k x_k far beyond s ≈ ρ: the top coefficients of a series with
+                # s ≫ ρ may be lost, so the radius is also bounded by the root test over every order
+                for k in range(1, K - 1):
+                    nk = max(eng.max_abs(ci[k]) for ci in c)
+                    if nk > tiny:
+                        rho = min(rho, (scale / nk) ** (one / k))
             free = min(rho * self._safety, (tol * scale / nK) ** (one / K), (tol * scale / nK1) ** (one / (K - 1)))
             theta = min(free, remaining / s)
             if not eng.needs_scaling or (theta <= 1 and free >= mpmath.mpf("0.25")):

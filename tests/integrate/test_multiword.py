@@ -98,6 +98,41 @@ def test_stacked_taylor_coefficients_match_the_op_by_op_replay(widths):
             assert err <= 1e-31 * scale, (k, err)
 
 
+def test_high_orders_take_the_float_path_and_stay_exact_to_the_word_precision():
+    """Orders whose terms are ≤ 2^{−53}/N of the stacked blocks are one float64 product (not sliced):
+    the coefficients still match the op-by-op mpmath replay to u·‖x‖ (the nearest wrong claim — using the
+    float path at every order — loses ~16 digits at order 0)."""
+    from curvsym.integrate import mwtaylor
+    net = cs.chain([4, 4, 4, 4])
+    inst = random_instance(net, seed=5, scale=1.0)
+    rhs = cs.generate_flow(cs.gradient_flow(cs.model(net)), "mpmath")
+    K, s = 34, mpmath.mpf("0.02")
+    used = []
+    orig = mwtaylor.CompiledTape._float_cauchy
+
+    def spy(self, na, nb, k):
+        out = orig(self, na, nb, k)
+        used.append((k, out is not None))
+        return out
+
+    with mpmath.workdps(60):
+        x = to_mp(inst.weights, 60)
+        tape = trace_polynomial(rhs, rhs.validate(x, to_mp(inst.data(), 60)))
+        ref = taylor_coefficients(tape, x, K, MpmathEngine(60), scale=s)
+        eng = MultiwordEngine(30)
+        xm = tuple(eng.load(a) for a in x)
+        mwtaylor.CompiledTape._float_cauchy = spy
+        try:
+            c, _ = eng.taylor_series(eng.compile(tape, xm[0]), xm, K, s)
+        finally:
+            mwtaylor.CompiledTape._float_cauchy = orig
+        scale = max(abs(v) for a in x for v in a.flat)
+        assert any(f for k, f in used if k >= 20) and not any(f for k, f in used if k <= 3)
+        for k in range(K + 1):
+            err = max(abs(u - v) for i in range(len(x)) for u, v in zip(eng.unload(c[i][k]).flat, ref[i][k].flat))
+            assert err <= 1e-31 * scale, (k, err)
+
+
 # --------------------------------------------------------------------------- integrations
 
 def _run(widths, dps, t_end, engine, seed=0):
@@ -121,6 +156,20 @@ def test_multiword_integration_delivers_the_digits_and_an_honest_estimate(widths
     assert err <= 10.0 ** -dps  # the digits asked for (factor 1)
     assert err <= ours.error_estimate <= 1e4 * max(err, 10.0 ** -(2 * dps))
     assert ours.info["engine"] == ("double-double" if dps == 30 else "triple-double")
+
+
+def test_quad_double_starts_from_a_scale_far_beyond_the_radius():
+    """The first series of a run has s = 1 ≫ ρ: at K = 74 (60 digits) the scaled coefficients s^k x_k outgrow
+    the slice grid and the top ones read as 0.  The step must come from the root test over every order (the
+    nearest wrong step — Jorba–Zou from the last two coefficients alone — took the whole span in one step
+    and was wrong in the first digit).  Cost ≈ 10 s."""
+    widths, dps = [8, 8, 8], 60
+    ours = _run(widths, dps, 0.01, "multiword")
+    ref = _run(widths, 80, 0.01, "flint")
+    assert ours.info["engine"] == "quad-double" and ours.n_steps > 1
+    err = _distance(ours, ref)
+    assert err <= 10.0 ** -dps
+    assert err <= ours.error_estimate
 
 
 @pytest.mark.parametrize("widths,dps", [([4, 4, 4, 4, 4], 30), ([3, 3, 3], 50)])
