@@ -51,7 +51,7 @@ import numpy as np
 import curvsym as cs
 from curvsym import fisher, rules
 from curvsym.checks import CheckResult
-from curvsym.problems import random_instance
+from curvsym.problems import exact_orthogonal, random_instance
 
 N_SQ = 3  # depth of the square nets of part (iii)
 
@@ -62,19 +62,6 @@ def _norm(v):
 
 def _dot(u, v):
     return mpmath.fsum(x * y for x, y in zip(np.ravel(u), np.ravel(v)))
-
-
-def givens_orthogonal(d, rng):
-    """An orthogonal d × d matrix exact at the working precision (a product of Givens rotations)."""
-    Q = np.eye(d, dtype=object) * mpmath.mpf(1)
-    for i in range(d):
-        for j in range(i + 1, d):
-            th = mpmath.mpf(float(rng.uniform(0, 2 * np.pi)))
-            G = np.eye(d, dtype=object) * mpmath.mpf(1)
-            G[i, i] = G[j, j] = mpmath.cos(th)
-            G[i, j], G[j, i] = -mpmath.sin(th), mpmath.sin(th)
-            Q = G @ Q
-    return Q
 
 
 def bernacchia_direction(m, W, D):
@@ -139,7 +126,7 @@ def _measure(m, W, D):
 def square_point(kind, rng):
     """Layers of a 3-3-3-3 chain, T and Σx for part (iii): 'orthogonal', 'aligned' or 'generic' balanced."""
     d = 3
-    U = [givens_orthogonal(d, rng) for _ in range(N_SQ + 1)]
+    U = [exact_orthogonal(d, rng) for _ in range(N_SQ + 1)]
     mp = lambda v: mpmath.mpf(v)  # noqa: E731
     A = rng.standard_normal((d, d))
     S = A @ A.T / d + 0.5 * np.eye(d)

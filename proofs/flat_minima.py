@@ -36,26 +36,14 @@ import curvsym as cs
 from curvsym import fisher
 from curvsym import sharpness as sh
 from curvsym.checks import CheckResult
+from curvsym.problems import exact_orthogonal
 
 D, N = 3, 3
 
 
-def givens_orthogonal(d, rng):
-    """An orthogonal matrix exact at the working precision: a product of Givens rotations."""
-    Q = np.eye(d, dtype=object) * mpmath.mpf(1)
-    for i in range(d):
-        for j in range(i + 1, d):
-            th = mpmath.mpf(float(rng.uniform(0, 2 * np.pi)))
-            G = np.eye(d, dtype=object) * mpmath.mpf(1)
-            G[i, i] = G[j, j] = mpmath.cos(th)
-            G[i, j], G[j, i] = -mpmath.sin(th), mpmath.sin(th)
-            Q = G @ Q
-    return Q
-
-
 def exact_balanced_minimum(svals, rng):
     """(weights, T, s_1): T = U diag(s) Vᵀ and W_i = U_i S^{1/N} U_{i−1}ᵀ, all exact in mpmath."""
-    bases = [givens_orthogonal(D, rng) for _ in range(N + 1)]
+    bases = [exact_orthogonal(D, rng) for _ in range(N + 1)]
     root = np.diag(np.array([mpmath.mpf(v) ** (mpmath.mpf(1) / N) for v in svals], dtype=object))
     ws = tuple(bases[i + 1] @ root @ bases[i].T for i in range(N))
     T = bases[N] @ np.diag(np.array([mpmath.mpf(v) for v in svals], dtype=object)) @ bases[0].T

@@ -33,14 +33,10 @@ import sympy as sp
 import curvsym as cs
 from curvsym import modes, rules
 from curvsym.checks import CheckResult
+from curvsym.problems import exact_orthogonal
 
 EXPECTED_PHI = {"gd": lambda x: x ** 2 / 2, "ngd": lambda x: x ** 2 / 2, "kfac": sp.log,
                 "kfac-frac": lambda x: x, "bernacchia": sp.log}
-
-
-def rotation(theta):
-    c, s = mpmath.cos(theta), mpmath.sin(theta)
-    return np.array([[c, -s], [s, c]], dtype=object)
 
 
 def decoupled(N, a, s, seed, digits):
@@ -48,7 +44,7 @@ def decoupled(N, a, s, seed, digits):
     rng = np.random.default_rng(seed)
     with mpmath.workdps(digits + 10):
         # rotations built at the working precision: exactly orthogonal, unlike float QR factors
-        U = [rotation(mpmath.mpf(float(th))) for th in rng.uniform(0, 2 * np.pi, N + 1)]
+        U = [exact_orthogonal(2, rng) for _ in range(N + 1)]
         Um = U
         ws = tuple(Um[i + 1] @ np.diag(np.array(a[i], dtype=object)) @ Um[i].T for i in range(N))
         T = Um[N] @ np.diag(np.array([mpmath.mpf(v) for v in s], dtype=object)) @ Um[0].T

@@ -36,7 +36,7 @@ import sympy as sp
 
 import curvsym as cs
 from curvsym import rules
-from curvsym.derive import end_to_end_velocity, layer_factors, noncommutative
+from curvsym.derive import end_to_end_velocity, noncommutative
 from curvsym.integrate import integrate
 from curvsym.matfuncs import OperatorInvPower, SqrtPsd
 from curvsym.problems import conditioned_instance, random_instance

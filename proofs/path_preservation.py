@@ -31,7 +31,7 @@ import sympy as sp
 import curvsym as cs
 from curvsym import modes, rules
 from curvsym.checks import CheckResult
-from curvsym.problems import random_instance
+from curvsym.problems import exact_orthogonal, random_instance
 
 A0 = [["0.30", "0.55"], ["0.80", "0.25"], ["0.45", "0.60"]]  # a_{ik}(0): layer i, mode k (unbalanced)
 S = ["2.0", "0.7"]
@@ -41,16 +41,11 @@ def _exact(v):
     return np.array([[mpmath.mpf(v)]], dtype=object)
 
 
-def _rotation(theta):
-    c, s = mpmath.cos(theta), mpmath.sin(theta)
-    return np.array([[c, -s], [s, c]], dtype=object)
-
-
 def _setup(digits):
     N = len(A0)
     rng = np.random.default_rng(11)
     with mpmath.workdps(digits + 10):
-        U = [_rotation(mpmath.mpf(float(th))) for th in rng.uniform(0, 2 * np.pi, N + 1)]
+        U = [exact_orthogonal(2, rng) for _ in range(N + 1)]
         ws = tuple(U[i + 1] @ np.diag(np.array([mpmath.mpf(v) for v in A0[i]], dtype=object)) @ U[i].T
                    for i in range(N))
         T = U[N] @ np.diag(np.array([mpmath.mpf(v) for v in S], dtype=object)) @ U[0].T

@@ -44,6 +44,26 @@ def orthogonal(n: int, rng: np.random.Generator) -> np.ndarray:
     return q * np.sign(np.diag(r))
 
 
+def exact_orthogonal(d: int, rng: np.random.Generator) -> np.ndarray:
+    """An orthogonal d × d matrix exact at the ambient mpmath precision: a product of Givens rotations.
+
+    Q = Π_{i<j} G_ij(θ_ij) with θ_ij uniform on [0, 2π) drawn from ``rng`` in the order (0,1), (0,2), …;
+    each G_ij is the identity with [[cos θ, −sin θ], [sin θ, cos θ]] in rows and columns i, j.  Unlike a
+    float QR factor, QᵀQ = I holds to the working precision, which high-precision checks of invariants
+    under orthogonal changes of basis need.  For d = 2 it is the rotation by θ.
+    """
+    import mpmath
+    Q = np.eye(d, dtype=object) * mpmath.mpf(1)
+    for i in range(d):
+        for j in range(i + 1, d):
+            th = mpmath.mpf(float(rng.uniform(0, 2 * np.pi)))
+            G = np.eye(d, dtype=object) * mpmath.mpf(1)
+            G[i, i] = G[j, j] = mpmath.cos(th)
+            G[i, j], G[j, i] = -mpmath.sin(th), mpmath.sin(th)
+            Q = G @ Q
+    return Q
+
+
 def conditioned_instance(net: Network, seed: int = 0, spectrum: tuple = (1.5, 1.0, 0.7),
                          sigma_spectrum: tuple = (1.6, 1.0, 0.6), whitened: bool = False) -> Instance:
     """A well-conditioned instance for square chains: layers = random orthogonal
