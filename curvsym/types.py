@@ -5,9 +5,10 @@ These are aliases for readers (and type checkers); nothing is enforced at run ti
 
 from __future__ import annotations
 
+from enum import Enum
 from typing import Any, Sequence, Tuple, Union
 
-__all__ = ["Array", "State", "Data", "Scalar", "Time", "Times", "Params"]
+__all__ = ["Array", "State", "Data", "Scalar", "Time", "Times", "Params", "Choice"]
 
 Array = Any
 """A 2-D (or batched 3-D) array: float64 NumPy, NumPy object array of ``mpmath.mpf``, or any array-API array."""
@@ -29,3 +30,31 @@ Times = Sequence[Scalar]
 
 Params = dict
 """Scalar parameters of a generated function by name (q, λ, step-size factors …)."""
+
+
+class Choice(str, Enum):
+    """A named variant (a string enum): ``Kind.of("name")`` accepts a member or its value.
+
+    Subclasses are the variants of an option — a limiter, a Hessian term, an inverse mode — so a
+    misspelled name fails at once with the list of the known ones, instead of deep inside a run.
+    """
+
+    @classmethod
+    def of(cls, name: Any) -> "Choice":
+        """The member ``name`` (a member, or its value).
+
+        Raises:
+            UnknownNameError: no member has this value (the message lists the known ones).
+        """
+        from .errors import UnknownNameError
+        try:
+            return cls(name)
+        except ValueError:
+            known = ", ".join(m.value for m in cls)
+            raise UnknownNameError(f"unknown {cls._label()} {name!r}; known: {known}") from None
+
+    @classmethod
+    def _label(cls) -> str:
+        """How the option is called in messages (the class name, spaced: ``HessianTerm`` → "hessian term")."""
+        import re
+        return re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()

@@ -43,7 +43,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from enum import Enum
 from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
@@ -51,7 +50,7 @@ import sympy as sp
 
 from ..errors import OptionError, UnknownNameError
 from ..integrate.optimizers import AbstractOptimizer, Field, check_positive, check_unit_interval
-from ..types import Array, Scalar, State
+from ..types import Array, Choice, Scalar, State
 
 __all__ = ["GLASS_CONSTANT", "ALPHA_FACTOR", "CODE_ALPHA_FACTOR", "loss_model", "h_opt", "optimal_step",
            "ModelDerivation", "derive_optimal_step", "WalkDerivation", "derive_random_walk_constant",
@@ -255,44 +254,20 @@ def effective_beta(beta: float, k: int) -> float:
 # ------------------------------------------------------------------------------------------- Alice
 
 
-class HessianTerm(str, Enum):
+class HessianTerm(Choice):
     """How h enters h_opt: 0, the running |h| (``abs``) or √(running h²) (``rms``)."""
 
     ZERO = "zero"
     ABS = "abs"
     RMS = "rms"
 
-    @classmethod
-    def of(cls, name: "str | HessianTerm") -> "HessianTerm":
-        """The member named ``name``.
 
-        Raises:
-            UnknownNameError: not one of zero, abs, rms.
-        """
-        try:
-            return cls(name)
-        except ValueError:
-            raise UnknownNameError(f"unknown Hessian term {name!r}; known: zero, abs, rms") from None
-
-
-class Limiter(str, Enum):
+class Limiter(Choice):
     """How [lr_min, lr_max] bound |δ|: as is (``fixed``), times |G| (``sgdm``), times |G|/(√V + ε) (``adam``)."""
 
     FIXED = "fixed"
     SGDM = "sgdm"
     ADAM = "adam"
-
-    @classmethod
-    def of(cls, name: "str | Limiter") -> "Limiter":
-        """The member named ``name``.
-
-        Raises:
-            UnknownNameError: not one of fixed, sgdm, adam.
-        """
-        try:
-            return cls(name)
-        except ValueError:
-            raise UnknownNameError(f"unknown step limiter {name!r}; known: fixed, sgdm, adam") from None
 
 
 @dataclass(frozen=True)
