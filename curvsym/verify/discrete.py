@@ -254,16 +254,27 @@ def curvature_along(flow: Flow, t: Sequence[float], states: Sequence[State], dat
 
 # --------------------------------------------------------------------------- the sweep
 
-def loss_function(flow: Flow, data: Data) -> Any:
-    """``state ↦ L(state)`` as a float, for float64 or mpf states (generated from :func:`curvsym.symbolic.derive.loss`)."""
+def loss_function(flow: Flow, data: Data, params: Params | None = None) -> Any:
+    """``state ↦ L(state)`` as a float, for float64 or mpf states, generated from the flow's model.
+
+    Deep linear models (:func:`curvsym.symbolic.derive.model`): L = ½ tr((W − T)Σx(W − T)ᵀ)
+    (:func:`curvsym.symbolic.derive.loss`, data (Σx, T)).  Nonlinear data models
+    (:func:`curvsym.symbolic.nonlinear.data_model`): the model's own loss ℓ of Ŷ on (X, Y) —
+    (1/2m)‖Ŷ − Y‖_F² or the mean softmax cross-entropy, plus the weight decay
+    (:func:`curvsym.symbolic.nonlinear.loss`).  So divergence reports of either kind carry the loss.
+    ``params`` give the model's scalar parameters (a symbolic weight decay λ).
+    """
     m = flow.model
-    fn = generate_expressions(m, "loss", [loss(m)])
+    nonlinear = getattr(m, "nonlinear", False)
+    fn = generate_expressions(m, "loss", [m.loss() if nonlinear else loss(m)],
+                              tuple(m.parameters) if nonlinear else ())
     d = tuple(np.asarray(x, dtype=float) for x in data)
+    kw = {k: v for k, v in (params or {}).items() if nonlinear and k in {str(s) for s in m.parameters}}
 
     def L(state):
         if getattr(state[0], "dtype", None) == object:
             state = to_float(state)
-        return float(fn.raw(*state, *d)[0])
+        return float(fn.raw(*state, *d, **kw)[0])
     return L
 
 
@@ -396,7 +407,7 @@ def gap_study(flow: Flow, weights: State, data: Data, etas: Sequence[float], t_e
     grid = common_times(etas, t_end, 20 if non_polynomial and max_points and max_points > 20 else max_points)
     notes = []
     try:  # the loss only labels divergence reports; a model without a derived loss simply has none
-        L = loss_function(flow, data)
+        L = loss_function(flow, data, params)
     except (CurvsymError, AttributeError, TypeError):
         L = None
     # iterates
