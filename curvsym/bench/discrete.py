@@ -89,10 +89,10 @@ def bench_gd_steps(n_steps: int = 100_000, repeats: int = 3, eta: float = 1e-3) 
     data *= 10  # it ran a tenth of the steps
     ratio = ours / hand
     widths = "-".join(map(str, P.full_widths))
-    return [BenchRow(f"g. GD {n_steps:,} steps, linear {widths} (61 live inputs), 1000 digits", ours, hand,
+    return [BenchRow(f"i. GD {n_steps:,} steps, linear {widths} (61 live inputs), 1000 digits", ours, hand,
                      "hand-written NumPy loop on (Σx, T)", "ratio ≤ 1.3", ratio <= 1.3,
                      f"{ours / n_steps * 1e6:.1f} µs/step; same iterates to {dev:.0e} (relative)"),
-            BenchRow(f"g. GD {n_steps:,} steps, same net, against a loop over the 1000 examples", ours, data,
+            BenchRow(f"i. GD {n_steps:,} steps, same net, against a loop over the 1000 examples", ours, data,
                      "hand-written NumPy backprop on X (61 × 1000)", "", None,
                      f"the population form (Σx, T) is {data / ours:.1f}× faster than looping over the examples")]
 
@@ -109,7 +109,7 @@ def bench_sweep(n_steps: int = 2000, repeats: int = 3) -> list[BenchRow]:
     hand_f = lambda: [hand_gd(W0, S, T, e, int(round(t_end / e))) for e in etas]
     ours, hand = _interleaved([ours_f, hand_f], repeats)
     member_steps = sum(int(round(t_end / e)) for e in etas)
-    return [BenchRow(f"h. sweep η₀/r, r ∈ {ratios}, {member_steps:,} member-steps in one batched run", ours, hand,
+    return [BenchRow(f"i. sweep η₀/r, r ∈ {ratios}, {member_steps:,} member-steps in one batched run", ours, hand,
                      "five hand-written NumPy loops", "", None,
                      f"{ours / member_steps * 1e6:.1f} µs per member-step")]
 

@@ -72,7 +72,7 @@ def _numpy_row(repeats: int, examples: int, inner: int = 20) -> BenchRow:
     t_ours, t_ref = _interleaved([lambda: [grad.raw(*params, X, Y) for _ in range(inner)],
                                   lambda: [reference_backprop(params, X, Y) for _ in range(inner)]], repeats)
     ratio = t_ours / t_ref
-    return BenchRow(f"f. ReLU 64-50-50-10 gradient, {examples} digits [NumPy]", t_ours / inner, t_ref / inner,
+    return BenchRow(f"g. ReLU 64-50-50-10 gradient, {examples} digits [NumPy]", t_ours / inner, t_ref / inner,
                     "hand-written NumPy backprop", "ratio ≤ 1.3", ratio <= 1.3 and err < 1e-12,
                     f"{grad.n_products} products; agreement {err:.1e}")
 
@@ -81,7 +81,7 @@ def _torch_row(repeats: int, examples: int) -> BenchRow:
     try:
         import torch
     except ImportError:
-        return BenchRow("f. ReLU 64-50-50-10 gradient [PyTorch, array API]", None, None, "", "ratio ≤ 1.5", None,
+        return BenchRow("g. ReLU 64-50-50-10 gradient [PyTorch, array API]", None, None, "", "ratio ≤ 1.5", None,
                         "PyTorch is not installed: skipped (pip install torch)")
     m, params, X, Y = relu_problem(examples)
     grad = generate_expressions(m, "gradient", list(m.gradient()), backend="array_api")
@@ -112,7 +112,7 @@ def _torch_row(repeats: int, examples: int) -> BenchRow:
     err = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip(generated(), autograd()))
     t_ours, t_ref = _interleaved([generated, autograd], repeats)
     ratio = t_ours / t_ref
-    return BenchRow(f"f. ReLU 64-50-50-10 gradient, {examples} digits [PyTorch {dev}, array API]", t_ours, t_ref,
+    return BenchRow(f"g. ReLU 64-50-50-10 gradient, {examples} digits [PyTorch {dev}, array API]", t_ours, t_ref,
                     "torch.autograd", "ratio ≤ 1.5", ratio <= 1.5 and err < 1e-12, f"agreement {err:.1e}")
 
 

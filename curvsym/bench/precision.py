@@ -70,8 +70,8 @@ def _timed(f: Callable[[], object]) -> tuple[float, object]:
 def float_floor(rhs: Any, inst: Any, order: int) -> tuple[float, float]:
     """(seconds, GFLOP/s) of the float64 floor of one Taylor step: for every product node and order k one plain
     BLAS product of the stacked operands (m × (k+1)n) @ ((k+1)n × p), as the multi-word engine's float path does."""
-    from .integrate.state import to_mp
-    from .integrate.tape import trace_polynomial
+    from ..integrate.state import to_mp
+    from ..integrate.tape import trace_polynomial
     with mpmath.workdps(40):
         x = to_mp(inst.weights, 40)
         tape = trace_polynomial(rhs, rhs.validate(x, to_mp(inst.data(), 40)))
@@ -121,7 +121,7 @@ def bench_engines(N: int, d: int, t_end: float, dps: int = 30, target: float = 2
     floor, gflops = float_floor(rhs, inst, ours.info["order"])
     speed = per_ref / per_ours
     dig_ours, dig_ref = digits_agreed(ours.final, ref.final), digits_agreed(theirs.final, ref.final)
-    return BenchRow(f"p. Taylor N={N} d={d} {dps} digits t∈[0,{t_end:g}] (per step, timed once)", per_ours, per_ref,
+    return BenchRow(f"h. Taylor N={N} d={d} {dps} digits t∈[0,{t_end:g}] (per step, timed once)", per_ours, per_ref,
                     f"{reference_engine} engine (exact midpoints)", f"≥ {target:g}× faster, digits ≥ flint's or ≥ {dps}",
                     speed >= target and (dig_ours >= min(dig_ref, dps)),
                     f"speed-up {speed:.1f}×; digits vs {2 * dps}-digit {ref_engine}: ours {dig_ours:.1f}, "
@@ -132,9 +132,9 @@ def bench_engines(N: int, d: int, t_end: float, dps: int = 30, target: float = 2
 
 def bench_gbs(rule: str, widths: tuple, seed: int, t_eval: list, dps: int, target: float = 20.0) -> BenchRow:
     """A non-polynomial flow by GBS: multi-word against mpf object arrays on the same flow, timed once each."""
-    from .data.problems import conditioned_instance
-    from .integrate import integrate_extrapolation
-    from .symbolic import rules as rules_
+    from ..data.problems import conditioned_instance
+    from ..integrate import integrate_extrapolation
+    from ..symbolic import rules as rules_
     net = network.chain(list(widths))
     m = derive.model(net)
     inst = conditioned_instance(net, seed=seed)
@@ -145,7 +145,7 @@ def bench_gbs(rule: str, widths: tuple, seed: int, t_eval: list, dps: int, targe
     t_ref, theirs = _timed(lambda: integrate_extrapolation(*args, dps=dps, engine="mpmath", progress=False))
     agree = digits_agreed(ours.final, theirs.final)
     speed = t_ref / t_ours
-    return BenchRow(f"p. GBS {rule} {'-'.join(map(str, widths))} {dps} digits t∈[0,{float(t_eval[-1]):g}] (timed once)",
+    return BenchRow(f"h. GBS {rule} {'-'.join(map(str, widths))} {dps} digits t∈[0,{float(t_eval[-1]):g}] (timed once)",
                     t_ours, t_ref, "mpf GBS (object arrays)", f"≥ {target:g}× faster, ≥ {dps} digits",
                     speed >= target and agree >= dps,
                     f"speed-up {speed:.1f}×; {ours.info['engine']}; routes agree to {agree:.1f} digits; steps "
@@ -209,7 +209,7 @@ def bench_heyoka_small(t_end: float = 1.0, repeats: int = 5) -> list[BenchRow]:
     (MPFR 113 bits, tol 1e-32), medians of interleaved repeats."""
     hy = _heyoka()
     if hy is None:
-        return [BenchRow("p. heyoka rows", None, None, "", "", None, "heyoka not installed: rows skipped")]
+        return [BenchRow("h. heyoka rows", None, None, "", "", None, "heyoka not installed: rows skipped")]
     inst, rhs = _setting(3, 3)
     args = (rhs, inst.weights, inst.data(), [0, t_end])
     ref = integrate_taylor(*args, dps=60, engine="flint")
@@ -227,14 +227,14 @@ def bench_heyoka_small(t_end: float = 1.0, repeats: int = 5) -> list[BenchRow]:
     t_ours, t_auto, t_hy = _interleaved([lambda: integrate_taylor(*args, dps=30, engine="multiword"),
                                          lambda: integrate_taylor(*args, dps=30, engine="auto"), heyoka_again], repeats)
     best = min(t_ours, t_auto)
-    rows = [BenchRow(f"p. Taylor N=3 d=3 30 digits t∈[0,{t_end:g}] (median of {repeats} interleaved)", best, t_hy,
+    rows = [BenchRow(f"h. Taylor N=3 d=3 30 digits t∈[0,{t_end:g}] (median of {repeats} interleaved)", best, t_hy,
                      "heyoka real (MPFR 113 bits, tol 1e-32)", "ratio ≤ 1", best <= t_hy,
                      f"multi-word {t_ours * 1e3:.0f} ms, auto ({auto.info['engine']}) {t_auto * 1e3:.0f} ms; digits vs "
                      f"60-digit flint: multi-word {digits_agreed(ours.final, ref.final):.1f}, auto "
                      f"{digits_agreed(auto.final, ref.final):.1f}, heyoka {digits_agreed(hstate, ref.final):.1f}; "
                      f"heyoka compile {tc:.2f} s (not timed)")]
     t_od, od = _timed(lambda: _odefun_trajectory(rhs, inst.weights, inst.data(), t_end, 30))
-    rows.append(BenchRow(f"p. mpmath.odefun N=3 d=3 30 digits t∈[0,{t_end:g}] (timed once)", t_ours, t_od,
+    rows.append(BenchRow(f"h. mpmath.odefun N=3 d=3 30 digits t∈[0,{t_end:g}] (timed once)", t_ours, t_od,
                          "mpmath.odefun", "reference", None,
                          f"speed-up {t_od / t_ours:.0f}×; odefun digits {digits_agreed(od.final, ref.final):.1f}"))
     return rows
@@ -252,7 +252,7 @@ def bench_heyoka_references(cases: Any=((3, 3, 1.0, "real128"), (4, 16, 0.02, "r
         t_ours, ours = _timed(lambda: integrate_taylor(*args, dps=30, engine="multiword"))
         ref = integrate_taylor(*args, dps=60, engine="multiword")
         tc, t_h, steps, hstate, _ = _heyoka_run(hy, N, d, t_end, kind)
-        rows.append(BenchRow(f"p. heyoka {kind} N={N} d={d} t∈[0,{t_end:g}] (timed once)", t_ours, t_h,
+        rows.append(BenchRow(f"h. heyoka {kind} N={N} d={d} t∈[0,{t_end:g}] (timed once)", t_ours, t_h,
                              f"heyoka {kind}" + (" (MPFR 113 bits)" if kind == "real" else ""), "reference", None,
                              f"ratio {t_h / t_ours:.1f}× in our favour; digits vs 60-digit quad-double: ours "
                              f"{digits_agreed(ours.final, ref.final):.1f}, heyoka {digits_agreed(hstate, ref.final):.1f};"

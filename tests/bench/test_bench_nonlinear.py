@@ -19,4 +19,4 @@ def test_rows_name_their_references():
     assert rows[0].reference_name == "hand-written NumPy backprop" and rows[0].ours > 0 and rows[0].reference > 0
     assert "agreement" in rows[0].note and "products" in rows[0].note
     assert rows[1].reference_name == "torch.autograd" or "not installed" in rows[1].note
-    assert "f. ReLU 64-50-50-10" in bench.table(rows)
+    assert "g. ReLU 64-50-50-10" in bench.table(rows)
