@@ -17,6 +17,7 @@ from fractions import Fraction
 import mpmath
 import numpy as np
 import pytest
+from curvsym.problems import conditioned_instance, random_instance
 
 import curvsym as cs
 from curvsym import rules
@@ -25,7 +26,6 @@ from curvsym.errors import EngineError, PrecisionError, SingularPreconditionerEr
 from curvsym.integrate import integrate_extrapolation
 from curvsym.integrate.extrapolation import extrapolation_weights, gbs_words, supports_multiword
 from curvsym.integrate.mwarray import MWArray, from_mpf
-from curvsym.problems import conditioned_instance, random_instance
 
 
 def _spd(n, cond, rank=None, seed=0):
