@@ -70,7 +70,7 @@ def closed_form_residual(rule, N, a0, s, times, digits, law):
     return worst
 
 
-@cs.theorem("mode ODEs, invariants and closed forms from the matrix flows", __doc__.split("\n\n")[1], digits=30)
+@cs.theorem("mode ODEs, invariants and closed forms from the matrix flows", __doc__.split("\n\n")[1], digits=30, cost=7)
 def mode_dynamics(digits: int) -> cs.Evidence:
     proved = True
     for key in ("gd", "ngd", "kfac", "kfac-frac", "bernacchia"):
