@@ -60,7 +60,8 @@ class DigitsProblem:
 
     ``X_train`` (64 × 1437), ``Y_train`` (one-hot, 10 × 1437), ``X_test``, ``labels_test``;
     ``shapes`` the parameter shapes in state order (W_1, b_1, W_2, b_2, …); ``model`` the data
-    model on the whole training set.
+    model on the whole training set.  ``forward_train`` gives the output and the hidden
+    pre-activations from one forward pass (:meth:`loss_and_preactivations`).
     """
 
     widths: tuple
@@ -78,6 +79,7 @@ class DigitsProblem:
     output_train: GeneratedFunction
     output_test: GeneratedFunction
     preactivations_train: GeneratedFunction
+    forward_train: GeneratedFunction
 
     @property
     def n_parameters(self) -> int:
@@ -147,6 +149,12 @@ class DigitsProblem:
         """H·V with H the Hessian of the smooth piece of ℓ at θ (symbolic directional derivative)."""
         return self.hvp_train.raw(*W, *V, self.X_train, self.Y_train, xp=np)
 
+    def loss_and_preactivations(self, W: State) -> tuple[np.ndarray, tuple]:
+        """(ℓ per member, hidden pre-activations) from one forward pass: the values of
+        :meth:`train_loss` and :meth:`preactivations`."""
+        Yhat, *Z = self.forward_train.raw(*W, self.X_train, self.Y_train, xp=np)
+        return np.atleast_1d(self._cross_entropy(Yhat, self.Y_train)), tuple(Z)
+
     def preactivations(self, W: State) -> tuple:
         """The hidden pre-activations Z_v (n_v × m per hidden node) on the training set."""
         return self.preactivations_train.raw(*W, self.X_train, self.Y_train, xp=np)
@@ -187,10 +195,11 @@ def digits_problem(widths: Sequence[int] = (64, 32, 10), batch_size: int = 64, n
     out_test = generate_expressions(ms, "output", [nl.forward(ms).output(ms)])
     fw = nl.forward(mt)
     pre = generate_expressions(mt, "preactivations", [fw.Z[v] for v in net.hidden])
+    both = generate_expressions(mt, "output and preactivations", [fw.output(mt), *(fw.Z[v] for v in net.hidden)])
     X, Y = nl.data_arrays(mt, train.X, train.labels)
     Xt, _ = nl.data_arrays(ms, test.X, test.labels)
     return DigitsProblem(widths, batch_size, nl.shapes(mt), mt, X, Y, np.asarray(train.labels), Xt, np.asarray(test.labels),
-                         g_batch, g_train, hvp, out_train, out_test, pre)
+                         g_batch, g_train, hvp, out_train, out_test, pre, both)
 
 
 # ---------------------------------------------------------------------------------- the glass probe
@@ -304,15 +313,18 @@ def glass_probe(problem: DigitsProblem, W: State, sizes: Sequence[float], n_dire
     # computed once instead of n times (the products are the same, bit for bit)
     zHz = sum(np.sum(h * zi, axis=(-2, -1)) for h, zi in zip(_by_directions(lambda V: problem.hvp(W, V), Z), Z))
     Z0 = problem.preactivations(W)
-    loss = lambda S: problem.train_loss(S)
-    crossings = lambda S: problem.crossings(Z0, S)
+
+    def loss_and_crossings(S):  # one forward pass for both
+        loss, Zs = problem.loss_and_preactivations(S)
+        return loss, sum(np.sum((p > 0) != (q > 0), axis=(-2, -1)) for p, q in zip(Z0, Zs))
     rows = []
     for s in sizes:
         plus = tuple(a + s * b for a, b in zip(mu, Z))
         minus = tuple(a - s * b for a, b in zip(mu, Z))
-        d2 = np.concatenate([_by_directions(loss, plus) - L0 - s * gz, _by_directions(loss, minus) - L0 + s * gz])
+        (lp, cp), (lm, cm) = _by_directions(loss_and_crossings, plus), _by_directions(loss_and_crossings, minus)
+        d2 = np.concatenate([lp - L0 - s * gz, lm - L0 + s * gz])
         R = d2 - 0.5 * s * s * np.concatenate([zHz, zHz])
-        cross = np.concatenate([_by_directions(crossings, plus), _by_directions(crossings, minus)])
+        cross = np.concatenate([cp, cm])
         k = len(d2)
         rows.append((np.mean(np.abs(d2)), np.std(np.abs(d2), ddof=1) / math.sqrt(k), np.mean(np.abs(R)),
                      np.std(np.abs(R), ddof=1) / math.sqrt(k), np.mean(R), np.std(R, ddof=1) / math.sqrt(k),
