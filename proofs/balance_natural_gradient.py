@@ -36,7 +36,7 @@ from curvsym.integrate import integrate
 from curvsym.problems import conditioned_instance
 
 
-@cs.theorem("min-norm NGD conserves balance; K-FAC does not", __doc__.split("\n\n")[1], digits=30)
+@cs.theorem("min-norm NGD conserves balance; K-FAC does not", __doc__.split("\n\n")[1], digits=30, cost=5.5)
 def ngd_balance(digits: int) -> cs.Evidence:
     def holds(rule, widths):
         return all(p.holds for p in cs.prove_conserved(rule.flow(cs.model(cs.chain(widths)))))

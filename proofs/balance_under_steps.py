@@ -63,7 +63,7 @@ def _changes(flow, inst, eta, n, digits):
         return max(diffs), max(laws), max(meas)
 
 
-@cs.theorem("one GD step changes balance by η²(∇ᵀ∇ − ∇∇ᵀ)", __doc__.split("\n\n")[1], digits=50)
+@cs.theorem("one GD step changes balance by η²(∇ᵀ∇ − ∇∇ᵀ)", __doc__.split("\n\n")[1], digits=50, cost=2)
 def balance_under_steps(digits: int) -> cs.Evidence:
     gd_models = [cs.model(cs.deep_chain(N, 2)) for N in range(2, 7)] + [cs.model(cs.resnet(2, 3))]
     proved = all(p.holds for m in gd_models for p in prove_step_change(cs.gradient_flow(m)))

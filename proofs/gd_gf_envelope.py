@@ -48,7 +48,7 @@ def _limit(study, env_of):
     return float(intercept), pts
 
 
-@cs.theorem("GD below the Elkabetz–Cohen envelope", __doc__.split("\n\n")[1], digits=50)
+@cs.theorem("GD below the Elkabetz–Cohen envelope", __doc__.split("\n\n")[1], digits=50, cost=1.2)
 def gd_below_envelope(digits: int) -> cs.Evidence:
     net = cs.chain([3, 3, 3])
     m = cs.model(net)

@@ -66,7 +66,7 @@ def probes():
 
 
 @cs.theorem("glass curvature on a ReLU MLP: the glass model bounds the loss change, the Hessian does not",
-            __doc__.split("\n\n")[1], digits=16)
+            __doc__.split("\n\n")[1], digits=16, cost=4.5)
 def glass_curvature(digits: int) -> cs.Evidence:
     with threadpool_limits(1, user_api="blas"):   # small products: one BLAS thread is faster, and files run in parallel
         problem, main, seeds = probes()

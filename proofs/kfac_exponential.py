@@ -34,7 +34,7 @@ from curvsym.integrate import integrate
 from curvsym.problems import conditioned_instance, random_instance
 
 
-@cs.theorem("K-FAC: W(t) − T = (W(0) − T)e^{−Nt}", __doc__.split("\n\n")[1], digits=30)
+@cs.theorem("K-FAC: W(t) − T = (W(0) − T)e^{−Nt}", __doc__.split("\n\n")[1], digits=30, cost=7)
 def kfac_exponential(digits: int) -> cs.Evidence:
     times = [0, 0.5, 1, 1.5]
 

@@ -65,7 +65,7 @@ def _ratio_drift(rule, inst, digits: int, n: int = 30, eta: float = 0.1) -> floa
         return float(max(abs(r / s - 1) for state in traj.states for r, s in zip(ratios(state), r0)))
 
 
-@cs.theorem("K-FAC steps keep det W_{i+1}/det W_i exactly", __doc__.split("\n\n")[1], digits=50)
+@cs.theorem("K-FAC steps keep det W_{i+1}/det W_i exactly", __doc__.split("\n\n")[1], digits=50, cost=1.5)
 def kfac_step_invariant(digits: int) -> cs.Evidence:
     proved = _symbolic_identity()
     inst = conditioned_instance(cs.chain([3, 3, 3, 3]), seed=2)

@@ -47,7 +47,7 @@ def _implicit_euler_flow(flow):
     return Flow(flow.model, flipped, "implicit-Euler modified equation", (ETA,))
 
 
-@cs.theorem("GD follows its modified equations at orders 1, 2, 3", __doc__.split("\n\n")[1], digits=50)
+@cs.theorem("GD follows its modified equations at orders 1, 2, 3", __doc__.split("\n\n")[1], digits=50, cost=2.5)
 def modified_equations(digits: int) -> cs.Evidence:
     models = [cs.model(cs.chain(w)) for w in ([2, 3, 2], [2, 3, 3, 2], [2, 2, 3, 2, 2], [3, 2, 2, 2, 2, 3])]
     models.append(cs.model(cs.resnet(2, 2)))
@@ -92,7 +92,7 @@ min(digits, 20) digits, at t = 0.04 for η ∈ {0.04, 0.02, 0.01}; residual max 
 """
 
 
-@cs.theorem("curvature-corrected rules follow their modified equations", RULES_DOC.split("\n\n")[1], digits=20)
+@cs.theorem("curvature-corrected rules follow their modified equations", RULES_DOC.split("\n\n")[1], digits=20, cost=6)
 def modified_equations_of_rules(digits: int) -> cs.Evidence:
     from curvsym.problems import conditioned_instance
     net = cs.chain([2, 2, 2])

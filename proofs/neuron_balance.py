@@ -77,7 +77,7 @@ def _drift(act: str, digits: int, name: str):
 
 
 @cs.theorem("per-neuron balance is invariant under gradient flow (homogeneous activations)", __doc__.split("\n\n")[1],
-            digits=50)
+            digits=50, cost=8)
 def neuron_balance(digits: int) -> cs.Evidence:
     proved, refuted, summary = _symbolic()
     numeric, traj = _drift("relu", digits, "per-neuron balance drift, ReLU (events at the kinks)")

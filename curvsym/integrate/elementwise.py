@@ -31,7 +31,7 @@ import mpmath
 import numpy as np
 
 from ..errors import NotPolynomialError
-from .tape import TapeOp, Tracer, _get, square_coefficient
+from .tape import TapeOp, Tracer, _get, hadamard_sum, square_coefficient
 
 __all__ = ["MaskedLinear", "TanhOp", "SigmoidOp", "SoftplusOp", "SoftmaxOp", "SoftplusRule", "positive_mask"]
 
@@ -61,14 +61,8 @@ def _accumulate(engine: Any, terms: list) -> Any:
 
 def _cauchy(engine: Any, a: list, b: list, k: int, start: int = 0, weight: bool = False) -> Any:
     """Σ_{j=start}^{k} (j·) a_j ⊙ b_{k−j}, None entries being exact zeros."""
-    terms = []
-    for j in range(start, k + 1):
-        aj, bj = _get(a, j), _get(b, k - j)
-        if aj is None or bj is None:
-            continue
-        t = engine.hadamard(aj, bj)
-        terms.append(t * engine.scalar(j) if weight else t)
-    return _accumulate(engine, terms)
+    js = [j for j in range(start, k + 1) if _get(a, j) is not None and _get(b, k - j) is not None]
+    return hadamard_sum(engine, [(a[j], b[k - j]) for j in js], [engine.scalar(j) for j in js] if weight else None)
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,17 @@ class _GenericSeries:
     def rounding_weight(theta, order: int):
         """Errors are relative to each coefficient here (floating point on every entry): weight 1."""
         return 1
+
+    def hadamard_sum(self, pairs: list, weights: list | None = None) -> Any:
+        """Σ_j (a_j ⊙ b_j)·w_j over ``pairs`` = [(a_j, b_j)] (w_j = 1 without ``weights``), accumulated
+        left to right; None for no pairs.  The entrywise Cauchy sums of the tape use it."""
+        acc = None
+        for i, (a, b) in enumerate(pairs):
+            t = self.hadamard(a, b)
+            if weights is not None:
+                t = t * weights[i]
+            acc = t if acc is None else acc + t
+        return acc
     def horner(self, c: list, theta):
         th = self.scalar(theta)
         acc = c[-1]
@@ -151,6 +162,34 @@ class FlintEngine(_GenericSeries):
         self.prec = int(dps * 3.3219280948873626) + 8
         self.resolvable_digits = dps - 3
         self.unit = mpmath.mpf(2) ** (-self.prec)
+        self._entry_arrays: dict = {}  # id(arb_mat) -> (arb_mat, its entries as a NumPy object array)
+
+    def _entries_array(self, a: Any) -> np.ndarray:
+        """The entries of ``a`` (row-major) as an object array of arb, converted once per matrix: a
+        coefficient enters the Cauchy sums of every later order."""
+        hit = self._entry_arrays.get(id(a))
+        if hit is not None and hit[0] is a:
+            return hit[1]
+        if len(self._entry_arrays) >= 4096:
+            self._entry_arrays.clear()
+        out = np.array(a.entries(), dtype=object)
+        self._entry_arrays[id(a)] = (a, out)  # holding a keeps its id from being reused
+        return out
+
+    def hadamard_sum(self, pairs: list, weights: list | None = None) -> Any:
+        """Σ_j (a_j ⊙ b_j)·w_j as :meth:`_GenericSeries.hadamard_sum` — the same arb operations in the
+        same order, so the same balls — on object arrays of arb, where NumPy's loop replaces the
+        Python loop over the entries of each product (3× faster for the 4 × 6 blocks of small nets)."""
+        if not pairs:
+            return None
+        import flint
+        acc = None
+        for i, (a, b) in enumerate(pairs):
+            t = self._entries_array(a) * self._entries_array(b)
+            if weights is not None:
+                t = t * weights[i]
+            acc = t if acc is None else acc + t
+        return flint.arb_mat(pairs[0][0].nrows(), pairs[0][0].ncols(), list(acc))
 
     @contextlib.contextmanager
     def context(self) -> Any:

@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import numpy as np
 import sympy as sp
@@ -60,7 +60,8 @@ class DigitsProblem:
 
     ``X_train`` (64 × 1437), ``Y_train`` (one-hot, 10 × 1437), ``X_test``, ``labels_test``;
     ``shapes`` the parameter shapes in state order (W_1, b_1, W_2, b_2, …); ``model`` the data
-    model on the whole training set.
+    model on the whole training set.  ``forward_train`` gives the output and the hidden
+    pre-activations from one forward pass (:meth:`loss_and_preactivations`).
     """
 
     widths: tuple
@@ -78,6 +79,7 @@ class DigitsProblem:
     output_train: GeneratedFunction
     output_test: GeneratedFunction
     preactivations_train: GeneratedFunction
+    forward_train: GeneratedFunction
 
     @property
     def n_parameters(self) -> int:
@@ -147,6 +149,12 @@ class DigitsProblem:
         """H·V with H the Hessian of the smooth piece of ℓ at θ (symbolic directional derivative)."""
         return self.hvp_train.raw(*W, *V, self.X_train, self.Y_train, xp=np)
 
+    def loss_and_preactivations(self, W: State) -> tuple[np.ndarray, tuple]:
+        """(ℓ per member, hidden pre-activations) from one forward pass: the values of
+        :meth:`train_loss` and :meth:`preactivations`."""
+        Yhat, *Z = self.forward_train.raw(*W, self.X_train, self.Y_train, xp=np)
+        return np.atleast_1d(self._cross_entropy(Yhat, self.Y_train)), tuple(Z)
+
     def preactivations(self, W: State) -> tuple:
         """The hidden pre-activations Z_v (n_v × m per hidden node) on the training set."""
         return self.preactivations_train.raw(*W, self.X_train, self.Y_train, xp=np)
@@ -187,10 +195,11 @@ def digits_problem(widths: Sequence[int] = (64, 32, 10), batch_size: int = 64, n
     out_test = generate_expressions(ms, "output", [nl.forward(ms).output(ms)])
     fw = nl.forward(mt)
     pre = generate_expressions(mt, "preactivations", [fw.Z[v] for v in net.hidden])
+    both = generate_expressions(mt, "output and preactivations", [fw.output(mt), *(fw.Z[v] for v in net.hidden)])
     X, Y = nl.data_arrays(mt, train.X, train.labels)
     Xt, _ = nl.data_arrays(ms, test.X, test.labels)
     return DigitsProblem(widths, batch_size, nl.shapes(mt), mt, X, Y, np.asarray(train.labels), Xt, np.asarray(test.labels),
-                         g_batch, g_train, hvp, out_train, out_test, pre)
+                         g_batch, g_train, hvp, out_train, out_test, pre, both)
 
 
 # ---------------------------------------------------------------------------------- the glass probe
@@ -260,6 +269,24 @@ def _batched(W: State, n: int) -> State:
     return tuple(np.broadcast_to(w[0], (n,) + w.shape[1:]) for w in W)
 
 
+DIRECTION_CHUNK = 2
+"""Directions evaluated per call of the generated code in :func:`glass_probe`.  Each direction is
+computed independently, so the values do not depend on it.  Two keeps the temporaries (2 × 32 ×
+1437 floats, 0.7 MB) in memory the allocator reuses: with all 128 directions at once (47 MB
+temporaries, mapped afresh by the kernel for every call) the probe spent as much time in page
+faults as in arithmetic, and 8 directions still fault on most calls."""
+
+
+def _by_directions(f: Callable, *states: State) -> Any:
+    """``f(*states)`` evaluated on slices of :data:`DIRECTION_CHUNK` directions (leading axis) and
+    concatenated: the same numbers as one call, with small temporaries."""
+    n = states[0][0].shape[0]
+    parts = [f(*(tuple(a[i:i + DIRECTION_CHUNK] for a in S) for S in states)) for i in range(0, n, DIRECTION_CHUNK)]
+    if isinstance(parts[0], tuple):
+        return tuple(np.concatenate(p) for p in zip(*parts))
+    return np.concatenate(parts)
+
+
 def glass_probe(problem: DigitsProblem, W: State, sizes: Sequence[float], n_directions: int = 128,
                 sigma: float = 5e-3, sigmas: Sequence[float] = (1e-4, 1e-3, 1e-2), seed: int = 0) -> GlassProbe:
     """Measure the loss around the single member W (shape (1, …)) along ``n_directions`` Rademacher
@@ -282,15 +309,22 @@ def glass_probe(problem: DigitsProblem, W: State, sizes: Sequence[float], n_dire
     L0 = float(problem.train_loss(W)[0])
     g = problem.gradient(W)
     gz = sum(np.sum(gi * zi, axis=(-2, -1)) for gi, zi in zip(g, Z))
-    zHz = sum(np.sum(h * zi, axis=(-2, -1)) for h, zi in zip(problem.hvp(mu, Z), Z))
+    # W (one member, leading axis 1) broadcasts against the n directions: the forward pass at μ is
+    # computed once instead of n times (the products are the same, bit for bit)
+    zHz = sum(np.sum(h * zi, axis=(-2, -1)) for h, zi in zip(_by_directions(lambda V: problem.hvp(W, V), Z), Z))
     Z0 = problem.preactivations(W)
+
+    def loss_and_crossings(S):  # one forward pass for both
+        loss, Zs = problem.loss_and_preactivations(S)
+        return loss, sum(np.sum((p > 0) != (q > 0), axis=(-2, -1)) for p, q in zip(Z0, Zs))
     rows = []
     for s in sizes:
         plus = tuple(a + s * b for a, b in zip(mu, Z))
         minus = tuple(a - s * b for a, b in zip(mu, Z))
-        d2 = np.concatenate([problem.train_loss(plus) - L0 - s * gz, problem.train_loss(minus) - L0 + s * gz])
+        (lp, cp), (lm, cm) = _by_directions(loss_and_crossings, plus), _by_directions(loss_and_crossings, minus)
+        d2 = np.concatenate([lp - L0 - s * gz, lm - L0 + s * gz])
         R = d2 - 0.5 * s * s * np.concatenate([zHz, zHz])
-        cross = np.concatenate([problem.crossings(Z0, plus), problem.crossings(Z0, minus)])
+        cross = np.concatenate([cp, cm])
         k = len(d2)
         rows.append((np.mean(np.abs(d2)), np.std(np.abs(d2), ddof=1) / math.sqrt(k), np.mean(np.abs(R)),
                      np.std(np.abs(R), ddof=1) / math.sqrt(k), np.mean(R), np.std(R, ddof=1) / math.sqrt(k),
@@ -300,8 +334,8 @@ def glass_probe(problem: DigitsProblem, W: State, sizes: Sequence[float], n_dire
     rho_sum, rho_dir, rho_dir_se, sqrt_sum = [], [], [], []
     g0 = tuple(np.broadcast_to(a, (n,) + a.shape[1:]) for a in g)
     for sg in all_sigmas:
-        gp = problem.gradient(tuple(a + sg * b for a, b in zip(mu, Z)))
-        gm = problem.gradient(tuple(a - sg * b for a, b in zip(mu, Z)))
+        gp = _by_directions(problem.gradient, tuple(a + sg * b for a, b in zip(mu, Z)))
+        gm = _by_directions(problem.gradient, tuple(a - sg * b for a, b in zip(mu, Z)))
         samples = [curvature_from_gradients(a, b, c, sg) for a, b, c in zip(gp, gm, g0)]
         per_coordinate = np.concatenate([s_.rho.mean(axis=0).ravel() for s_ in samples])
         dD = sum(np.sum(s_.dg * zi, axis=(-2, -1)) for s_, zi in zip(samples, Z))

@@ -50,12 +50,14 @@ def noncommutative(expr: MatrixExpr, symmetric: Iterable[MatrixSymbol] = ()) -> 
     sym = set(symmetric)
     cache: dict = {}
     opaque: dict = {}
+    symmetric_node: dict = {}  # x.transpose() == x, decided once per node and only when its transpose occurs
 
     def opaque_symbol(x, t: bool) -> sp.Symbol:
         if x not in opaque:
             opaque[x] = f"{type(x).__name__}{len(opaque)}"
-        symmetric_node = x.transpose() == x
-        return sp.Symbol(opaque[x] + ("^T" if t and not symmetric_node else ""), commutative=False)
+        if t and x not in symmetric_node:
+            symmetric_node[x] = x.transpose() == x
+        return sp.Symbol(opaque[x] + ("^T" if t and not symmetric_node[x] else ""), commutative=False)
 
     def leaf(x: MatrixSymbol, transposed: bool) -> sp.Symbol:
         name = x.name + ("^T" if transposed and x not in sym else "")

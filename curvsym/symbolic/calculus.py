@@ -36,19 +36,37 @@ def _constant(expr: MatrixExpr, v: Mapping, d: Callable) -> MatrixExpr:
     return ZeroMatrix(*expr.shape)
 
 
+def _is_zero(e: MatrixExpr) -> bool:
+    return bool(getattr(e, "is_ZeroMatrix", False))
+
+
+def _sum(terms: list, shape: tuple) -> MatrixExpr:
+    """Σ terms, without the exact zeros (0 if none is left): a product with a constant factor
+    differentiates to 0, and generated code would otherwise multiply by zero matrices."""
+    terms = [t for t in terms if not _is_zero(t)]
+    if not terms:
+        return ZeroMatrix(*shape)
+    return MatAdd(*terms, evaluate=False) if len(terms) > 1 else terms[0]
+
+
 def _transpose(expr: Transpose, v: Mapping, d: Callable) -> MatrixExpr:
-    return Transpose(d(expr.arg))
+    da = d(expr.arg)
+    return ZeroMatrix(*expr.shape) if _is_zero(da) else Transpose(da)
 
 
 def _add(expr: MatAdd, v: Mapping, d: Callable) -> MatrixExpr:
-    return MatAdd(*[d(a) for a in expr.args], evaluate=False)
+    return _sum([d(a) for a in expr.args], expr.shape)
 
 
 def _mul(expr: MatMul, v: Mapping, d: Callable) -> MatrixExpr:
     args = expr.args
-    terms = [MatMul(*args[:k], d(a), *args[k + 1:], evaluate=False)
-             for k, a in enumerate(args) if isinstance(a, MatrixExpr)]
-    return MatAdd(*terms, evaluate=False) if len(terms) > 1 else terms[0]
+    terms = []
+    for k, a in enumerate(args):
+        if isinstance(a, MatrixExpr):
+            da = d(a)
+            if not _is_zero(da):
+                terms.append(MatMul(*args[:k], da, *args[k + 1:], evaluate=False))
+    return _sum(terms, expr.shape)
 
 
 def _hadamard(expr: HadamardProduct, v: Mapping, d: Callable) -> MatrixExpr:
@@ -56,11 +74,9 @@ def _hadamard(expr: HadamardProduct, v: Mapping, d: Callable) -> MatrixExpr:
     terms = []
     for k, a in enumerate(args):
         da = d(a)
-        if not da.is_ZeroMatrix:
+        if not _is_zero(da):
             terms.append(HadamardProduct(*args[:k], da, *args[k + 1:]))
-    if not terms:
-        return ZeroMatrix(*expr.shape)
-    return MatAdd(*terms, evaluate=False) if len(terms) > 1 else terms[0]
+    return _sum(terms, expr.shape)
 
 
 RULES: dict[type, Callable] = {

@@ -45,6 +45,40 @@ def _rel(a, b):
         return float(max(abs(x - y) for x, y in zip(a.flat, b.flat)) / max(abs(y) for y in b.flat))
 
 
+@pytest.mark.parametrize("shape_a,shape_b", [((2, 2), (2, 2)), ((3, 5), (5, 3)), ((4, 7), (7, 2)),
+                                             ((5, 2, 3), (3, 3)), ((2, 8, 8), (2, 8, 8))])
+def test_triple_double_products_of_small_matrices_are_exact_to_the_word_precision(shape_a, shape_b, monkeypatch):
+    """Inner dimension ≤ 8 takes the elementwise route (_td_matmul_small): within a few u³ Σ_k |a_ik||b_kj|
+    of the exact product of the 3-word operands (componentwise), normalised words, stacks broadcast; the
+    sliced route it replaces meets its own normwise bound c n u³ max_k|a_ik| max_k|b_kj| (cost < 1 s)."""
+    import math
+    from curvsym.integrate import mwarray as mwa
+    rng = np.random.default_rng(len(shape_a) + shape_a[-1])
+    def words(shape):  # normalised 3-word entries over six decades
+        scale = 10.0 ** rng.integers(-3, 4, shape)
+        return tuple(rng.uniform(0.5, 1, shape) * rng.choice([-1, 1], shape) * 2.0 ** (-53 * i) * scale
+                     for i in range(3))
+    a, b = words(shape_a), words(shape_b)
+    assert shape_a[-1] <= mwa.TD_SMALL_INNER
+    n, u3 = shape_a[-1], 2.0 ** (-159)
+    small = mwa._mw_matmul(a, b)
+    assert all(np.array_equal(x, y) for x, y in zip(small, mwa._td_matmul_small(a, b)))
+    assert np.all(np.abs(small[1]) <= 2.0 ** -52 * np.abs(small[0]))
+    assert np.all(np.abs(small[2]) <= 2.0 ** -52 * np.abs(small[1]))
+    monkeypatch.setattr(mwa, "TD_SMALL_INNER", 0)
+    sliced = mwa._mw_matmul(a, b)
+    with mpmath.workdps(80):
+        mp = lambda ws: sum(np.vectorize(mpmath.mpf, otypes=[object])(x) for x in ws)
+        A, B = mp(a), mp(b)
+        exact = A @ B
+        componentwise = abs(A) @ abs(B) * (8 * (math.ceil(math.log2(n)) + 1) * u3)
+        normwise = np.max(abs(A), axis=-1, keepdims=True) * np.max(abs(B), axis=-2, keepdims=True) * (8 * n * u3)
+        for got, bound in ((small, componentwise), (sliced, normwise)):
+            bound = np.broadcast_to(bound, exact.shape)
+            err = max(float(abs(x - y) / z) for x, y, z in zip(mp(got).flat, exact.flat, bound.flat))
+            assert err <= 1, err
+
+
 CASES = [(1, 0, False), (Fraction(1, 2), 0, False), (Fraction(1, 2), Fraction(1, 1000), True),
          (1, Fraction(1, 1000), True), (Fraction(1, 3), 0, False)]
 

@@ -37,6 +37,20 @@ def test_loss_from_the_output_equals_the_derived_loss(problem):
     assert abs(problem.train_loss(W)[0] - direct) <= 1e-12 * abs(direct)
 
 
+def test_one_forward_pass_gives_loss_and_preactivations_and_hvp_broadcasts(problem):
+    """The fused forward pass returns exactly train_loss and preactivations (batched members); H·V at one
+    member broadcast against several directions equals H·V at that member repeated (as glass_probe uses it)."""
+    rng = np.random.default_rng(4)
+    W = problem.init([2, 5, 7])
+    loss, Z = problem.loss_and_preactivations(W)
+    assert np.array_equal(loss, problem.train_loss(W))
+    assert all(np.array_equal(a, b) for a, b in zip(Z, problem.preactivations(W)))
+    one = tuple(w[:1] for w in W)
+    V = tuple(rng.standard_normal((3,) + w.shape[1:]) for w in W)
+    repeated = problem.hvp(tuple(np.repeat(w, 3, axis=0) for w in one), V)
+    assert all(np.allclose(a, b, rtol=1e-13, atol=0) for a, b in zip(problem.hvp(one, V), repeated))
+
+
 def test_gradient_and_hvp_against_finite_differences(problem):
     rng = np.random.default_rng(0)
     W = problem.init([1])

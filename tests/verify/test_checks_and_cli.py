@@ -121,6 +121,46 @@ def test_prove_exits_nonzero_when_a_control_is_not_rejected(tmp_path, capsys):
     assert "NOT rejected" in text and "ERROR" in text and "DivergenceError" in text and "0/2 theorems passed" in text
 
 
+COSTED_THEOREMS = textwrap.dedent('''
+    import curvsym as cs
+    from curvsym.checks import CheckResult
+
+    def evidence(value):
+        return cs.Evidence("n/a", CheckResult("claim", value, 1.0, value <= 1.0),
+                           CheckResult("control", 2.0, 1.0, False))
+
+    @cs.theorem("short", "demo")
+    def short(digits):
+        return evidence(0.1)
+
+    @cs.theorem("long", "demo", cost=30)
+    def long(digits):
+        return evidence(0.2)
+
+    @cs.theorem("middle", "demo", cost=5)
+    def middle(digits):
+        return evidence(0.3)
+''')
+
+
+def test_prove_starts_costliest_first_and_reports_in_file_order(tmp_path):
+    """With several jobs the theorems start by decreasing cost hint (ties in file order); the reports,
+    and so the table, keep the order of the files, each report with its own theorem's evidence."""
+    from curvsym.verify.theorem import discover, prove
+    (tmp_path / "a.py").write_text(COSTED_THEOREMS)
+    (tmp_path / "b.py").write_text(COSTED_THEOREMS.replace('"short"', '"short b"'))
+    theorems = discover([tmp_path])
+    names = [t.name for t in theorems]
+    started = []
+    reports = prove(theorems, jobs=2, on_start=lambda th: started.append(th.name))
+    assert [r.name for r in reports] == names
+    assert started[:4] == ["long", "long", "middle", "middle"] and sorted(started[4:]) == ["short", "short b"]
+    for r in reports:
+        assert r.passed and r.evidence.numeric.residual == {"short": 0.1, "short b": 0.1, "long": 0.2,
+                                                             "middle": 0.3}[r.name]
+    assert [r.name for r in prove(theorems, jobs=1)] == names
+
+
 def test_prove_on_empty_folder_is_an_error(tmp_path):
     assert main(["prove", str(tmp_path), "-q"]) == 2
 
