@@ -52,6 +52,7 @@ def test_triple_double_products_of_small_matrices_are_exact_to_the_word_precisio
     of the exact product of the 3-word operands (componentwise), normalised words, stacks broadcast; the
     sliced route it replaces meets its own normwise bound c n u³ max_k|a_ik| max_k|b_kj| (cost < 1 s)."""
     import math
+
     from curvsym.integrate import mwarray as mwa
     rng = np.random.default_rng(len(shape_a) + shape_a[-1])
     def words(shape):  # normalised 3-word entries over six decades
