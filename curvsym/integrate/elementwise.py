@@ -31,7 +31,7 @@ import mpmath
 import numpy as np
 
 from ..errors import NotPolynomialError
-from .tape import TapeOp, Tracer, _get, hadamard_sum, square_coefficient
+from .tape import TapeOp, Tracer, _get, square_coefficient
 
 __all__ = ["MaskedLinear", "TanhOp", "SigmoidOp", "SoftplusOp", "SoftmaxOp", "SoftplusRule", "positive_mask"]
 
@@ -62,7 +62,7 @@ def _accumulate(engine: Any, terms: list) -> Any:
 def _cauchy(engine: Any, a: list, b: list, k: int, start: int = 0, weight: bool = False) -> Any:
     """Σ_{j=start}^{k} (j·) a_j ⊙ b_{k−j}, None entries being exact zeros."""
     js = [j for j in range(start, k + 1) if _get(a, j) is not None and _get(b, k - j) is not None]
-    return hadamard_sum(engine, [(a[j], b[k - j]) for j in js], [engine.scalar(j) for j in js] if weight else None)
+    return engine.hadamard_sum([(a[j], b[k - j]) for j in js], [engine.scalar(j) for j in js] if weight else None)
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,8 @@ With ten guard digits it is far below the truncation error.
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+import operator
+from typing import Any, Callable
 
 import mpmath
 import numpy as np
@@ -244,24 +245,23 @@ class FlintEngine(_GenericSeries):
         return mpmath.mpf(0) if m is None else _mpf(m)
 
     @staticmethod
-    def hadamard(a: Any, b: Any) -> Any:
+    def _entrywise(a: Any, b: Any, op: Callable[[Any, Any], Any]) -> Any:
+        """The arb matrix (op(a_ij, b_ij))_ij."""
         import flint
         r, c = a.nrows(), a.ncols()
         out = flint.arb_mat(r, c)
         for i in range(r):
             for j in range(c):
-                out[i, j] = a[i, j] * b[i, j]
+                out[i, j] = op(a[i, j], b[i, j])
         return out
 
-    @staticmethod
-    def divide(a: Any, b: Any) -> Any:
-        import flint
-        r, c = a.nrows(), a.ncols()
-        out = flint.arb_mat(r, c)
-        for i in range(r):
-            for j in range(c):
-                out[i, j] = a[i, j] / b[i, j]
-        return out
+    @classmethod
+    def hadamard(cls, a: Any, b: Any) -> Any:
+        return cls._entrywise(a, b, operator.mul)
+
+    @classmethod
+    def divide(cls, a: Any, b: Any) -> Any:
+        return cls._entrywise(a, b, operator.truediv)
 
     def elementwise(self, a: Any, name: str, *params: Any) -> Any:
         import flint

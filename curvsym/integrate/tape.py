@@ -169,7 +169,7 @@ class Hadamard(TapeOp):
         a, b = coef[self.args[0]], coef[self.args[1]]
         if self.args[0] == self.args[1]:
             return square_coefficient(a, k, engine)
-        return hadamard_sum(engine, cauchy_pairs(a, b, k))
+        return engine.hadamard_sum(cauchy_pairs(a, b, k))
 
 
 def cauchy_pairs(a: list, b: list, k: int, start: int = 0) -> list:
@@ -182,23 +182,9 @@ def cauchy_pairs(a: list, b: list, k: int, start: int = 0) -> list:
     return out
 
 
-def hadamard_sum(engine: Any, pairs: list, weights: list | None = None) -> Any:
-    """Σ_j (a_j ⊙ b_j)·w_j, left to right (None for no pairs), by the engine's ``hadamard_sum`` when it has one."""
-    fast = getattr(engine, "hadamard_sum", None)
-    if fast is not None:
-        return fast(pairs, weights)
-    acc = None
-    for i, (x, y) in enumerate(pairs):
-        t = engine.hadamard(x, y)
-        if weights is not None:
-            t = t * weights[i]
-        acc = t if acc is None else acc + t
-    return acc
-
-
 def square_coefficient(a: list, k: int, engine: Any) -> Any:
     """[a ⊙ a]_k = 2 Σ_{j < k/2} a_j ⊙ a_{k−j} + [k even] a_{k/2} ⊙ a_{k/2} (half the products of the Cauchy sum)."""
-    acc = hadamard_sum(engine, [(a[j], a[k - j]) for j in range(0, (k + 1) // 2)
+    acc = engine.hadamard_sum([(a[j], a[k - j]) for j in range(0, (k + 1) // 2)
                                 if _get(a, j) is not None and _get(a, k - j) is not None])
     if acc is not None:
         acc = acc * engine.scalar(2)
