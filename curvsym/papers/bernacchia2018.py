@@ -177,10 +177,8 @@ class OnlineNGD:
     def directions(self, prog: Programs, params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray) -> tuple:
         """(ℓ, gradients ∇_e, natural directions NG_e) per weight edge, on the state's own layout (W̄_e = [W_e b_e])."""
         m = prog.model
-        N = m.depth
         B = prog.batch
-        out = prog.forward_backward.raw(*params, X, Y)
-        loss, Hs, Ds = float(out[0]), out[1:1 + N], out[1 + N:]
+        loss, Hbs, grads = _gradients(prog, params, X, Y)
         if self.exact_G:
             E_list = []
             for c in range(m.network.n_out):
@@ -192,12 +190,9 @@ class OnlineNGD:
             E_list = [self.rng.standard_normal((m.network.n_out, B)) for _ in range(self.repeats)]
             scale = 1.0 / np.sqrt(B * self.repeats)
         samples = [prog.adjoints.raw(*params, X, E) for E in E_list]
-        grads, dirs = [], []
-        for k, (e, (iw, ib)) in enumerate(zip(m.network.weights, _layers(m))):
-            Hb = _augment(np.asarray(Hs[k], dtype=float), ib is not None)
-            grad = np.asarray(Ds[k]) @ Hb.T / B
+        dirs = []
+        for k, (grad, Hb) in enumerate(zip(grads, Hbs)):
             D = np.hstack([np.asarray(s[k]) for s in samples]) * scale
-            grads.append(grad)
             dirs.append(ngd_direction(grad, Hb / np.sqrt(B), D, self.damping, self.rcond))
         return loss, grads, dirs
 
@@ -218,6 +213,17 @@ class OnlineNGD:
         return new, loss
 
 
+
+def _gradients(prog: Programs, params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray) -> tuple:
+    """(ℓ, [H̄_e], [∇_e ℓ]) with H̄_e = [H_e; 1] the layer input (augmented when the edge has a bias) and
+    ∇_e ℓ = D_e H̄_eᵀ/B from one forward–backward pass of the generated program."""
+    m, B, N = prog.model, prog.batch, prog.model.depth
+    out = prog.forward_backward.raw(*params, X, Y)
+    Hs, Ds = out[1:1 + N], out[1 + N:]
+    Hbs = [_augment(np.asarray(Hs[k], dtype=float), ib is not None) for k, (_, ib) in enumerate(_layers(m))]
+    return float(out[0]), Hbs, [np.asarray(D) @ Hb.T / B for D, Hb in zip(Ds, Hbs)]
+
+
 @dataclass
 class SGD:
     """Plain minibatch SGD: θ ← θ − η ∇ℓ on the generated gradient."""
@@ -227,16 +233,8 @@ class SGD:
 
     def step(self, prog: Programs, params: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray) -> tuple:
         """One SGD step: (new parameters, loss before the step)."""
-        m = prog.model
-        B = prog.batch
-        N = m.depth
-        out = prog.forward_backward.raw(*params, X, Y)
-        Hs, Ds = out[1:1 + N], out[1 + N:]
-        updates = []
-        for k, (iw, ib) in enumerate(_layers(m)):
-            Hb = _augment(np.asarray(Hs[k], dtype=float), ib is not None)
-            updates.append(-self.lr * (np.asarray(Ds[k]) @ Hb.T / B))
-        return _apply(m, params, updates), float(out[0])
+        loss, _, grads = _gradients(prog, params, X, Y)
+        return _apply(prog.model, params, [-self.lr * g for g in grads]), loss
 
 
 def _apply(m: nl.NonlinearModel, params: Sequence[np.ndarray], updates: Sequence[np.ndarray]) -> tuple:
