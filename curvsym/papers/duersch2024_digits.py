@@ -50,7 +50,7 @@ from ..types import Array, State
 from .duersch2024 import GLASS_CONSTANT, VARIANTS, Alice, curvature_from_gradients
 
 __all__ = ["DigitsProblem", "digits_problem", "GlassProbe", "glass_probe", "AblationRun", "run_method",
-           "ablation", "METHODS", "summary"]
+           "ablation", "METHODS", "summary", "sign_changes"]
 
 
 @dataclass(frozen=True)
@@ -162,7 +162,12 @@ class DigitsProblem:
     def crossings(self, Z0: tuple, W1: State) -> np.ndarray:
         """ReLU boundaries crossed between the point with pre-activations Z0 and W1 (entries of the
         pre-activations that change sign), per member."""
-        return sum(np.sum((p > 0) != (q > 0), axis=(-2, -1)) for p, q in zip(Z0, self.preactivations(W1)))
+        return sign_changes(Z0, self.preactivations(W1))
+
+
+def sign_changes(Z0: Sequence[np.ndarray], Z1: Sequence[np.ndarray]) -> np.ndarray:
+    """Σ_v #{entries of Z_v with (Z0_v > 0) ≠ (Z1_v > 0)} per member: the ReLU boundaries crossed."""
+    return sum(np.sum((p > 0) != (q > 0), axis=(-2, -1)) for p, q in zip(Z0, Z1))
 
 
 def digits_problem(widths: Sequence[int] = (64, 32, 10), batch_size: int = 64, n_test: int = 360,
@@ -316,7 +321,7 @@ def glass_probe(problem: DigitsProblem, W: State, sizes: Sequence[float], n_dire
 
     def loss_and_crossings(S):  # one forward pass for both
         loss, Zs = problem.loss_and_preactivations(S)
-        return loss, sum(np.sum((p > 0) != (q > 0), axis=(-2, -1)) for p, q in zip(Z0, Zs))
+        return loss, sign_changes(Z0, Zs)
     rows = []
     for s in sizes:
         plus = tuple(a + s * b for a, b in zip(mu, Z))
