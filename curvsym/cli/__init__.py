@@ -15,6 +15,7 @@ import sys
 from typing import Any, Sequence
 
 from ..errors import CurvsymError
+from . import arguments
 
 RULE_FILE_HELP = """\
 A rule file holds `key = value` lines (`#` starts a comment):
@@ -31,40 +32,6 @@ sqrt, with + - * / @ ** and .T.  The text is parsed without eval: anything else
 (division by zero or by a parameter that may be zero, powers of non-square or
 non-symmetric matrices).  Example: examples/half_block.rule.
 """
-
-
-def _widths(text: str) -> list[int]:
-    try:
-        ws = [int(x) for x in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"widths must be comma-separated integers, got {text!r}") from None
-    bad = [w for w in ws if w < 1]
-    if bad:
-        raise argparse.ArgumentTypeError(f"every width must be a positive integer, got {bad[0]} in {text!r}")
-    return ws
-
-
-def _digits(text: str) -> int:
-    try:
-        d = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"--digits must be an integer, got {text!r}") from None
-    if d < 15:
-        raise argparse.ArgumentTypeError(
-            f"--digits must be at least 15 (the high-precision integrators need ≥ 15 digits), got {d}")
-    return d
-
-
-def _positive(kind: type, what: str):
-    def parse(text: str) -> Any:
-        try:
-            v = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a positive number, got {text!r}") from None
-        if not v > 0:
-            raise argparse.ArgumentTypeError(f"{what} must be positive, got {text!r}")
-        return v
-    return parse
 
 
 def cmd_prove(args: Any) -> int:
@@ -174,17 +141,17 @@ def build_parser() -> argparse.ArgumentParser:
                                     "rights: trust them like any script.")
     pr.add_argument("paths", nargs="+", help="theorem files or folders of them")
     pr.add_argument("--json", metavar="FILE", help="also write the results as JSON")
-    pr.add_argument("--digits", type=_digits, default=None, help="override every theorem's working digits (≥ 15)")
+    pr.add_argument("--digits", type=arguments.digits, default=None, help="override every theorem's working digits (≥ 15)")
     pr.add_argument("-k", "--select", metavar="TEXT", help="only theorems whose name contains TEXT")
-    pr.add_argument("-j", "--jobs", type=_positive(int, "--jobs"), default=os.cpu_count() or 1,
+    pr.add_argument("-j", "--jobs", type=arguments.positive(int, "--jobs"), default=os.cpu_count() or 1,
                     help="theorems run in this many processes at once (default: all cores)")
-    pr.add_argument("--timeout", type=_positive(float, "--timeout"), default=900.0, metavar="SECONDS",
+    pr.add_argument("--timeout", type=arguments.positive(float, "--timeout"), default=900.0, metavar="SECONDS",
                     help="wall-clock limit per theorem; one that runs out is reported as TIMEOUT (default 900)")
     pr.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     pr.set_defaults(func=cmd_prove)
 
     de = sub.add_parser("derive", help="print the gradient-flow ODEs (LaTeX) and optionally the generated code")
-    de.add_argument("widths", type=_widths, help="layer widths n_0,n_1,…,n_N (positive integers)")
+    de.add_argument("widths", type=arguments.widths, help="layer widths n_0,n_1,…,n_N (positive integers)")
     de.add_argument("--resnet", action="store_true", help="linear ResNet of width n (give n repeated depth+1 times)")
     de.add_argument("--whitened", action="store_true", help="Σx = I")
     de.add_argument("--expand", action="store_true", help="print every velocity flattened instead of named "
@@ -201,7 +168,7 @@ def build_parser() -> argparse.ArgumentParser:
     ru.add_argument("--latex", action="store_true", help="print formulas as LaTeX")
     ru.add_argument("--show", metavar="KEY", help="derive the flow of this rule")
     ru.add_argument("--file", metavar="RULE_FILE", help="derive a user rule from a rule file (parsed safely)")
-    ru.add_argument("--widths", type=_widths, default=[2, 3, 2], help="widths for --show/--file (default 2,3,2)")
+    ru.add_argument("--widths", type=arguments.widths, default=[2, 3, 2], help="widths for --show/--file (default 2,3,2)")
     ru.add_argument("--whitened", action="store_true", help="Σx = I")
     ru.add_argument("--expand", action="store_true", help="print the velocities flattened")
     ru.set_defaults(func=cmd_rules)

@@ -24,6 +24,8 @@ import json
 import math
 from typing import Any
 
+from . import arguments
+
 __all__ = ["add_parser", "cmd_discrete", "format_study", "format_experiment"]
 
 EXPERIMENT_OPTIONS = ("activation", "loss", "hidden", "ratios", "steps", "log", "stride", "mnist_examples")
@@ -265,43 +267,11 @@ def cmd_discrete(args: Any) -> int:
     return 0
 
 
-def _widths(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.split(",")]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"widths must be comma-separated integers, got {text!r}") from None
-
-
-def _positive_ints(what: str):
-    def parse(text: str) -> list[int]:
-        try:
-            values = [int(x) for x in text.split(",")]
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be comma-separated positive integers, got {text!r}") \
-                from None
-        if any(v < 1 for v in values):
-            raise argparse.ArgumentTypeError(f"{what} must be positive integers, got {text!r}")
-        return values
-    return parse
-
-
-def _positive_int(what: str):
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a positive integer, got {text!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{what} must be a positive integer, got {text!r}")
-        return v
-    return parse
-
-
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     """Register ``curvsym discrete`` on the CLI's subparsers."""
     p = subparsers.add_parser("discrete", help="a rule's step map against its flow: distances, fitted orders in η, "
                                                "the Elkabetz–Cohen envelope")
-    p.add_argument("--widths", type=_widths, default=[3, 3, 3], help="layer widths n_0,…,n_N (default 3,3,3)")
+    p.add_argument("--widths", type=arguments.widths, default=[3, 3, 3], help="layer widths n_0,…,n_N (default 3,3,3)")
     p.add_argument("--rule", default="gd", help="rule key (curvsym rules lists them; default gd)")
     p.add_argument("--rule-file", metavar="FILE", help="a user rule file instead of --rule")
     p.add_argument("--q", type=float, default=None, help="correction exponent q of the rule")
@@ -326,23 +296,23 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--no-envelope", action="store_true", help="skip λ_min and the envelope")
     p.add_argument("--json", metavar="FILE", help="also write the results as JSON")
     e = p.add_argument_group("the paper's experiment on real data (GD at η₀ against η₀/r, Elkabetz & Cohen 2021)")
-    e.add_argument("--digits-examples", type=_positive_int("--digits-examples"), metavar="N",
+    e.add_argument("--digits-examples", type=arguments.positive_int("--digits-examples"), metavar="N",
                    help="run it on the first N scikit-learn digits (bundled; 20 … 1797), 64-…-10")
     e.add_argument("--mnist", nargs=2, metavar=("IMAGES", "LABELS"),
                    help="run it on MNIST IDX files you have (plain or gzipped; never downloaded): images 0, s, "
                         "2s, … normalised (x − 0.1307)/0.3081, 784-…-10")
-    e.add_argument("--mnist-examples", type=_positive_int("--mnist-examples"), default=None, metavar="N",
+    e.add_argument("--mnist-examples", type=arguments.positive_int("--mnist-examples"), default=None, metavar="N",
                    help="MNIST images to use (default 1000)")
-    e.add_argument("--stride", type=_positive_int("--stride"), default=None, help="MNIST index stride s (default 50)")
+    e.add_argument("--stride", type=arguments.positive_int("--stride"), default=None, help="MNIST index stride s (default 50)")
     e.add_argument("--activation", default=None, help="hidden activation: linear (default), relu, leaky_relu(α), "
                                                       "tanh, softplus(β)")
     e.add_argument("--loss", default=None, help="cross_entropy (default) or mse")
-    e.add_argument("--hidden", type=_positive_ints("--hidden"), default=None, help="hidden widths (default 50,50)")
-    e.add_argument("--ratios", type=_positive_ints("--ratios"), default=None,
+    e.add_argument("--hidden", type=arguments.positive_ints("--hidden"), default=None, help="hidden widths (default 50,50)")
+    e.add_argument("--ratios", type=arguments.positive_ints("--ratios"), default=None,
                    help="compare η₀ with η₀/r for these r (default 2,5,10,20)")
-    e.add_argument("--steps", type=_positive_int("--steps"), default=None,
+    e.add_argument("--steps", type=arguments.positive_int("--steps"), default=None,
                    help="iterations at η₀ (default 10000, the paper's; r·steps at η₀/r)")
-    e.add_argument("--log", type=_positive_int("--log"), default=None,
+    e.add_argument("--log", type=arguments.positive_int("--log"), default=None,
                    help="logged times, a divisor of --steps (default: the largest divisor ≤ 100)")
     p.set_defaults(func=cmd_discrete)
     return p

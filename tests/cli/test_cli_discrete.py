@@ -95,6 +95,7 @@ def test_a_diverging_data_experiment_reports_step_and_loss(capsys):
     (["--mnist", "/nonexistent/images", "/nonexistent/labels"], "no such IDX file"),
     (["--digits-examples", "40", "--ratios", "2,x"], "--ratios must be comma-separated positive integers"),
     (["--digits-examples", "40", "--hidden", "0"], "--hidden must be positive integers"),
+    (["--widths", "3,0,3"], "every width must be a positive integer, got 0"),
 ])
 def test_bad_data_experiment_input_is_one_line(argv, words, capsys):
     try:
