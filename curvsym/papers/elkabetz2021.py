@@ -68,6 +68,11 @@ CITATION = ("O. Elkabetz, N. Cohen. Continuous vs. Discrete Optimization of Deep
 
 # --------------------------------------------------------------------------- Proposition 1
 
+
+def _whole(x: Any, low: int = 1, high: float = math.inf) -> bool:
+    """x is an integer (Python or NumPy, not a bool) in low … high."""
+    return not isinstance(x, bool) and isinstance(x, (int, np.integer)) and low <= x <= high
+
 def concave_rule(m: float) -> "object":
     """The user rule θ̇ = m θ: gradient flow of f(θ) = −(m/2)‖θ‖² (λ_min ≡ −m everywhere).
 
@@ -114,7 +119,7 @@ def balanced_curvature_bound(W: Array, T: Array, Sigma: Array, N: int) -> float:
     Raises:
         OptionError: depth N < 1.
     """
-    if isinstance(N, bool) or not isinstance(N, int) or N < 1:
+    if not _whole(N):
         raise OptionError(f"depth N must be a positive integer, got {N!r}")
     W = np.asarray(W, dtype=float)
     grad = (W - np.asarray(T, dtype=float)) @ np.asarray(Sigma, dtype=float)
@@ -269,14 +274,14 @@ class DataProblem:
 
 
 def _check_count(n: Any, what: str, low: int, high: int) -> int:
-    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not low <= n <= high:
+    if not _whole(n, low, high):
         raise OptionError(f"{what} must be an integer in {low}…{high}, got {n!r}")
     return int(n)
 
 
 def _check_hidden(hidden: Any) -> tuple:
     hidden = tuple(hidden)
-    if any(isinstance(h, bool) or not isinstance(h, (int, np.integer)) or h < 1 for h in hidden):
+    if not all(_whole(h) for h in hidden):
         raise OptionError(f"hidden widths must be positive integers, got {list(hidden)!r}")
     return tuple(int(h) for h in hidden)
 
@@ -371,7 +376,7 @@ def mnist_problem(images: Any, labels: Any, n_samples: int = 1000, stride: int =
         UnknownNameError: an unknown activation or loss.
     """
     from ..data.datasets import load_mnist
-    if isinstance(stride, bool) or not isinstance(stride, (int, np.integer)) or stride < 1:
+    if not _whole(stride):
         raise OptionError(f"stride must be a positive integer, got {stride!r}")
     n_samples = _check_count(n_samples, "n_samples", 1, 10 ** 6)
     hidden = _check_hidden(hidden)
@@ -445,11 +450,11 @@ def step_size_experiment(rhs: Any, weights: State, data: Data, eta0: float, n_st
     from ..integrate.discrete import iterate_sweep
     from ..symbolic.derive import Flow
     from ..verify.discrete import distance, loss_function
-    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+    if not _whole(n_steps):
         raise OptionError(f"n_steps must be a positive integer, got {n_steps!r}")
-    if isinstance(n_log, bool) or not isinstance(n_log, int) or n_log < 1 or n_steps % n_log:
+    if not _whole(n_log) or n_steps % n_log:
         raise OptionError(f"n_log must be a positive divisor of n_steps = {n_steps}, got {n_log!r}")
-    if any(isinstance(r, bool) or not isinstance(r, int) or r < 1 for r in ratios):
+    if not all(_whole(r) for r in ratios):
         raise OptionError(f"the ratios r must be positive integers, got {list(ratios)!r}")
     if isinstance(rhs, Flow):
         if loss is None:
@@ -508,7 +513,7 @@ def ratio_scaling(ex: Experiment, power: int = 1) -> RatioScaling:
         OptionError: fewer than two completed ratios with D_r > 0, or power < 1.
     """
     from ..integrate.stepper import Status
-    if isinstance(power, bool) or not isinstance(power, int) or power < 1:
+    if not _whole(power):
         raise OptionError(f"power must be a positive integer, got {power!r}")
     ok = [r for r in ex.ratios if r > 1 and ex.status.get(r) is Status.SUCCESS and ex.status.get(1) is Status.SUCCESS
           and ex.distance[r] and max(ex.distance[r]) > 0]
