@@ -26,6 +26,8 @@ a_1² − a_2² = const instead, and the check must tell the difference.  The pr
 (a 4:1 imbalance) was far from the claim.
 """
 
+import functools
+
 import mpmath
 import numpy as np
 import sympy as sp
@@ -73,17 +75,16 @@ def closed_form_residual(rule, N, a0, s, times, digits, law):
 @cs.theorem("mode ODEs, invariants and closed forms from the matrix flows", __doc__.split("\n\n")[1], digits=30, cost=7)
 def mode_dynamics(digits: int) -> cs.Evidence:
     proved = True
-    keys = ("gd", "ngd", "kfac", "kfac-frac", "bernacchia")
-    odes = {(key, 3): modes.mode_ode(rules.get_rule(key), 3) for key in keys}  # derived once, used twice below
-    for key in keys:
-        dyn = odes[key, 3]
+    ode = functools.cache(lambda key, N: modes.mode_ode(rules.get_rule(key), N))  # each system derived once
+    for key in ("gd", "ngd", "kfac", "kfac-frac", "bernacchia"):
+        dyn = ode(key, 3)
         phi, ok = modes.conserved_quantity(dyn)
         x = sp.Symbol("x", positive=True)
         same = sp.simplify(sp.diff(phi(x) - EXPECTED_PHI[key](x), x)) == 0
         proved &= ok and same
     laws = {}
     for key, N in (("gd", 2), ("ngd", 3), ("kfac", 3)):
-        sol = modes.solve_balanced(odes[key, N] if (key, N) in odes else modes.mode_ode(rules.get_rule(key), N))
+        sol = modes.solve_balanced(ode(key, N))
         proved &= sol is not None
         laws[key] = sp.lambdify((sp.Symbol("t", nonnegative=True), sp.Symbol("s", positive=True),
                                  sp.Symbol("sigma_0", positive=True)), sol.expr, "mpmath")
