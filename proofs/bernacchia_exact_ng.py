@@ -29,8 +29,8 @@ no-bottleneck nets 3-3-3-3, 2-4-3-3, 3-4-5-2 (non-white Σx) and 3-3-3 (whitened
 rank hypothesis is measured (smallest singular values of every W_{>i}, W_{<i});
 (ii) at each of those points ‖Jn‖/(‖J‖‖n‖) and |⟨d_N, n⟩|/(‖d_N‖‖n‖) with d_N = F⁺∇L, and
 cos(d_B, n) > 10⁻³ required (d_N computed as Jᵀ(JJᵀ)⁺²J∇L, the same vector); (iii) ‖d_B − d_N‖/‖d_N‖
-at 3-3-3-3 points with layers 1.3 × exact Givens rotations and with balanced layers aligned with T (non-white Σx), and cos(d_B, n) > 10⁻³
-at a balanced point not aligned with T.  The residual is the largest of these residuals;
+at 3-3-3-3 points with layers 1.3 × exact Givens rotations and with balanced layers aligned with T
+(non-white Σx), and cos(d_B, n) > 10⁻³ at a balanced point not aligned with T.  The residual is the largest of these residuals;
 tolerance 10^−(digits−10).
 
 Negative control: claim (i) with its rank hypothesis dropped — F d_B = ∇L on the bottleneck
