@@ -307,8 +307,9 @@ def make_engine(name: str, dps: int, wdps: int | None = None, width: int | None 
     """The engine for ``dps`` requested digits (``wdps`` working digits for the arbitrary-precision engines).
 
     ``"auto"``: multi-word (float64 BLAS) up to 62 digits when the largest matrix dimension ``width`` is at
-    least 8 (measured: 5–6× faster than flint at d = 16, 1.6× slower at d = 3), else flint (mpmath without
-    python-flint);
+    least 8 (measured: 5–6× faster than flint at d = 16, 1.6× slower at d = 3); double-double (≤ 30 digits)
+    at widths ≤ 8 when the compiled kernel of :mod:`curvsym.integrate.ddkernel` is available; else flint
+    (mpmath without python-flint);
     ``"multiword"``: 2–4 words chosen from dps; ``"dd"``/``"td"``/``"qd"``: exactly 2/3/4 words.
 
     Raises:
@@ -316,12 +317,16 @@ def make_engine(name: str, dps: int, wdps: int | None = None, width: int | None 
         EngineError: an unknown engine name.
     """
     from ..errors import EngineError, PrecisionError
+    from . import ddkernel
     from .multiword import max_digits, words_for_digits
     from .mwtaylor import MultiwordEngine
     wdps = dps + 10 if wdps is None else wdps
     if name == "auto":
         if dps <= max_digits() and (width is None or width >= AUTO_MIN_WIDTH):
             return MultiwordEngine(dps)
+        if (15 <= dps <= max_digits() and words_for_digits(dps) == 2 and width is not None
+                and width <= ddkernel.MAX_WIDTH and ddkernel.available()):
+            return MultiwordEngine(dps)  # the compiled double-double recurrence
         try:
             return FlintEngine(wdps)
         except ImportError:

@@ -48,6 +48,7 @@ remains the route with rigorous balls.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any, Sequence
 
@@ -64,8 +65,10 @@ class MultiwordEngine:
         PrecisionError: ``dps`` beyond what four words carry (> 62 digits): use the flint engine.
     """
 
-    def __init__(self, dps: int, xp=None, device=None, words: int | None = None, blas_threads: int | None = 1):
+    def __init__(self, dps: int, xp=None, device=None, words: int | None = None, blas_threads: int | None = 1,
+                 compiled: bool | None = None):
         self.blas_threads = blas_threads
+        self.compiled = compiled
         self.words = mw.words_for_digits(dps) if words is None else words
         self.dps = dps
         self.name = {2: "double-double", 3: "triple-double", 4: "quad-double"}[self.words]
@@ -94,6 +97,11 @@ class MultiwordEngine:
     def midpoint(self, a: Any) -> Any:
         return a
 
+    def order_norms(self, c: list) -> list:
+        """max_i max|c_i[k]| for every order k (leading words; one vectorised pass per variable)."""
+        per = [np.max(np.abs(np.stack([mw._to_host(ck[0]) for ck in ci])), axis=(1, 2)) for ci in c]
+        return [mpmath.mpf(float(v)) for v in np.max(np.stack(per), axis=0)]
+
     def max_abs(self, a: mw.MW) -> mpmath.mpf:
         return mpmath.mpf(mw.max_abs(a))
 
@@ -101,8 +109,21 @@ class MultiwordEngine:
         mw.check_finite(a, what)
 
     # the Taylor series ----------------------------------------------------
-    def compile(self, tape: Any, like: mw.MW) -> "CompiledTape":
-        return CompiledTape(tape, self, like)
+    def compile(self, tape: Any, like: mw.MW) -> Any:
+        """The tape compiled for this engine: the C kernel of :mod:`curvsym.integrate.ddkernel` at double-double
+        and small widths when a C compiler is at hand (``compiled=None``, the default; ``True`` requires it,
+        ``False`` never uses it), else the stacked BLAS program."""
+        from . import ddkernel
+        program = CompiledTape(tape, self, like)
+        if self.compiled is False:
+            return program
+        if ddkernel.supports(tape, like, self.words):
+            return ddkernel.KernelTape(tape, program, fallback=self.compiled is None)
+        if self.compiled:
+            from ..errors import EngineError
+            raise EngineError("the compiled double-double kernel needs double-double (dps ≤ 30), NumPy arrays, a "
+                              "polynomial tape and a working C compiler (cc, or $CC)")
+        return program
 
     def taylor_series(self, program: "CompiledTape", x: Sequence[mw.MW], order: int, scale: Any) -> tuple[list, float]:
         """(coefficients c[i][k], k = 0..order, of τ ↦ x(t + sτ); rounding estimate of the step).
@@ -111,14 +132,11 @@ class MultiwordEngine:
         2 threads was measured at 1.7 GFLOP/s on the (64 × 448)(448 × 64) products of this engine, against
         35 GFLOP/s with one; None leaves the library's setting alone).
         """
-        try:
-            from threadpoolctl import threadpool_limits  # installed with scikit-learn
-        except ImportError:  # pragma: no cover - run with the library's own setting
-            threadpool_limits = None
-        if self.blas_threads is None or threadpool_limits is None:
+        controller = _blas_controller() if self.blas_threads is not None and program.uses_blas else None
+        if controller is None:
             c = program.run(x, order, scale)
         else:
-            with threadpool_limits(limits=self.blas_threads, user_api="blas"):
+            with controller.limit(limits=self.blas_threads, user_api="blas"):
                 c = program.run(x, order, scale)
         scale_x = max(1.0, max(mw.max_abs(a) for a in x))
         return c, self.u * (program.n_ops + 4) * scale_x
@@ -129,12 +147,27 @@ class MultiwordEngine:
         return (1 - theta ** (order + 1)) / (1 - theta) if theta < 1 else order + 1
 
     def horner(self, c: list, theta: Any) -> mw.MW:
-        """Σ_k c_k θ^k (θ a w-word scalar) by Horner's rule in w-word arithmetic."""
+        """Σ_k c_k θ^k (θ a w-word scalar) by Horner's rule in w-word arithmetic (double-double NumPy arrays:
+        the compiled loop of :mod:`curvsym.integrate.ddkernel` when it is available)."""
+        from . import ddkernel
         th = mw.scalar(theta, self.words, c[0][0])
+        if self.words == 2 and self.compiled is not False and isinstance(c[0][0], np.ndarray) and ddkernel.available():
+            return ddkernel.horner(c, th)
         acc = c[-1]
         for ck in reversed(c[:-1]):
             acc = mw.add(ck, mw.mul(acc, th))
         return acc
+
+
+@functools.cache
+def _blas_controller() -> Any:
+    """threadpoolctl's view of the loaded BLAS libraries, inspected once (a fresh inspection reads the process's
+    memory maps: ≈ 3 ms); None without threadpoolctl (installed with scikit-learn)."""
+    try:
+        from threadpoolctl import ThreadpoolController
+    except ImportError:  # pragma: no cover - run with the library's own setting
+        return None
+    return ThreadpoolController()
 
 
 class _Node:
@@ -205,6 +238,8 @@ class CompiledTape:
                 self.const_value[idx] = self._apply_const(idx, op)
         self.n_ops = sum(1 for i, op in enumerate(ops) if self.time_dependent[i] and op.kind != "var")
         self.var_nodes = [i for i, op in enumerate(ops) if op.kind == "var"]
+        self.uses_blas = True
+        self.kernel = "blas"
         self.time_dependent_users = [True] * len(ops)
 
     def _apply_const(self, idx, op) -> mw.MW:
@@ -364,6 +399,68 @@ class CompiledTape:
             m.append(0.0 if c is None else mw.max_abs(c))
         return m
 
+    def _stacked(self, node: _Node, side: str, word: int, j0: int, j1: int, k: int) -> np.ndarray:
+        """Word ``word`` of the blocks that pair up in order k, as one strided view without copies.
+
+        Row side (left factor): ã_{j0}, …, ã_{j1} side by side, shape (m, J, n).  Column side (right
+        factor): b̃_{k−j0}, …, b̃_{k−j1} stacked, shape (J, n, p).  A non-constant node keeps every
+        block's words in one buffer for the step — row side (m, K+1, n) with block j at j, column side
+        (K+1, n, p) with block j at K − j — so that the blocks of any order are a contiguous range;
+        exact zero blocks are stored as zeros.  A constant node has block 0 only (J = 1).
+        """
+        return self._stack(node, side, word, j0, j1, k)[0]
+
+    def _extent(self, node: _Node, side: str, j0: int, j1: int, k: int) -> np.ndarray:
+        """Row maxima max_c |ã_{j,rc}| (row side, shape (J, m)) or column maxima max_r |b̃_{k−j,rc}|
+        (column side, (J, p)) of the leading words of the blocks that pair up in order k; each block's
+        maxima are taken once per step."""
+        return self._stack(node, side, 0, j0, j1, k)[1]
+
+    def _stack(self, node: _Node, side: str, word: int, j0: int, j1: int, k: int) -> tuple:
+        row = side == "row"
+        if node.const:
+            key = ("const", side, word)
+            got = node.sides.get(key)
+            if got is None:
+                a = node.coef[0][word]
+                ext = np.max(np.abs(a), axis=-1 if row else -2)[None]
+                got = node.sides[key] = (a[:, None, :] if row else a[None], ext)
+            return got
+        K = self._order_cap
+        st = node.sides.get(("stack", side, word))
+        if st is None:
+            a0 = node.coef[0][word]
+            m, n = a0.shape
+            want = (m, K + 1, n) if row else (K + 1, m, n)
+            key = (node.idx, side, word, K)
+            buf = self._buffers.get(key)
+            if buf is None or buf.shape != want:
+                buf = self._buffers[key] = np.empty(want)
+            ext = np.zeros((K + 1, m if row else n))
+            st = node.sides[("stack", side, word)] = [buf, ext, 0]
+        buf, ext, done = st
+        top = j1 if row else k - j0
+        while done <= top:
+            c = node.coef[done]
+            at = done if row else K - done
+            if c is None:
+                if row:
+                    buf[:, at, :] = 0.0
+                else:
+                    buf[at] = 0.0
+                ext[at] = 0.0
+            else:
+                if row:
+                    buf[:, at, :] = c[word]
+                else:
+                    buf[at] = c[word]
+                ext[at] = np.max(np.abs(c[word]), axis=-1 if row else -2)
+            done += 1
+        st[2] = done
+        if row:
+            return buf[:, j0:j1 + 1, :], ext[j0:j1 + 1]
+        return buf[K - k + j0:K - k + j1 + 1], ext[K - k + j0:K - k + j1 + 1]
+
     def _float_cauchy(self, na: _Node, nb: _Node, k: int) -> mw.MW | None:
         """Σ_j ã_{j,0} b̃_{k−j,0} as one float64 product of the stacked leading words, when that is accurate enough.
 
@@ -382,26 +479,18 @@ class CompiledTape:
         mb = self._maxes(nb, 0 if nb.const else k - j0)
         if nb.const:
             sk = ma[k] * mb[0]
-            js = [k] if na.coef[k] is not None else []
         else:
-            a_ = np.asarray(ma[j0:j1 + 1])
-            b_ = np.asarray(mb[k - j1:k - j0 + 1])[::-1]
-            sk = float(a_ @ b_)
-            js = list(range(j0, j1 + 1))
-            if 0.0 in ma[j0:j1 + 1] or 0.0 in mb[k - j1:k - j0 + 1]:
-                js = [j for j in js if na.coef[j] is not None and nb.coef[k - j] is not None]
-        if not js:
+            sk = float(np.asarray(ma[j0:j1 + 1]) @ np.asarray(mb[k - j1:k - j0 + 1])[::-1])
+        if sk == 0.0:
             return None
         s0 = max(ma) * max(mb)
         n = na.coef[0][0].shape[-1]
-        if sk * (len(js) * n + 2) > s0 * 4 * 2.0 ** -53:
+        if sk * ((j1 - j0 + 1) * n + 2) > s0 * 4 * 2.0 ** -53:
             return None
-        if len(js) == 1:
-            hi = na.coef[js[0]][0] @ self._get(nb, k - js[0])[0]
-        else:
-            left = np.concatenate([na.coef[j][0] for j in js], axis=-1)
-            right = np.concatenate([self._get(nb, k - j)[0] for j in js], axis=-2)
-            hi = left @ right
+        left = self._stacked(na, "row", 0, j0, j1, k)
+        right = self._stacked(nb, "col", 0, j0, j1, k)
+        m, J, _ = left.shape
+        hi = np.reshape(left, (m, J * n)) @ np.reshape(right, (J * n, right.shape[-1]))
         return (hi, np.zeros_like(hi))
 
     def _dd_cauchy(self, na: _Node, nb: _Node, k: int) -> mw.MW | None:
@@ -410,41 +499,48 @@ class CompiledTape:
         Each pair is first balanced by an exact power of two (ã_j 2^{−a_j}, b̃_{k−j} 2^{a_j}, both ≈
         √(max|ã_j| max|b̃_{k−j}|)), so that the stacked operands' row / column maxima 2^{E_r}, 2^{F_c} are
         those of this order's terms, not of block 0.  The leading words are cut into slices of β bits
-        on those grids; levels l < e are exact BLAS products (β from 2β + 1 + log₂(e N) ≤ 52), with
-        e = ⌈(log₂(N M/τ) − 53)/β⌉, M = max 2^{E_r} · max 2^{F_c}, τ = 4·2^{−106} n S the target of
-        every order (S: product of the stacked block maxima); everything below level e and the cross
-        terms ã₀b̃₁ + ã₁b̃₀ are plain float64 products, whose rounding is then ≤ τ.  The low orders need
-        e ≈ 4, the middle ones 1–2: ~10 BLAS products per pair at order 0, ~3 near the float path.
+        on those grids, slice i by the exact rounding s_i = fl(fl(r + σ_i) − σ_i), σ_i = 1.5·2^{E_r−(i+1)β+52}
+        (r the remainder after slices 0..i−1); levels l < e are exact BLAS products (β from
+        2β + 1 + log₂(e N) ≤ 52), with e = ⌈(log₂(N M/τ) − 53)/β⌉, M = max 2^{E_r} · max 2^{F_c}, τ =
+        4·2^{−106} n S the target of every order (S: product of the stacked block maxima); everything
+        below level e and the cross terms ã₀b̃₁ + ã₁b̃₀ are float64 products, whose rounding is then ≤ τ.
+        The low orders need e ≈ 3, the middle ones 1–2 (at N = 4, d = 64, 30 digits: e = 3 at orders
+        0–4, 2 at 5–14, 1 at 15–22, then the float path).
+
+        Level l is one product [A⁰ ⋯ Aˡ][Bˡ; ⋯; B⁰] of stacked slices, and everything below the levels is
+        one more, [A⁰ ⋯ A^{e−1} a_r][b_r^{e−1}; ⋯; b_r^0; b₀] (a_r, b_r^i the remainders after e and after
+        i + 1 slices), so an order costs e + 1 BLAS calls on buffers reused through the step.  The cross
+        terms join that float product as a_r + ã₁ and b_r^i + b̃₁: the roundings of those sums are
+        ≤ 2^{−53} of the remainders, the tail's own error, and the dropped a_r b̃₁ + ã₁b̃₁ are
+        ≤ 2^{−53−eβ} N M ≤ τ.
         """
         j0 = k if nb.const else 0
         j1 = 0 if na.const else k
-        js = [j for j in range(j0, j1 + 1) if na.coef[j] is not None and self._get(nb, k - j) is not None]
-        if not js:
+        if j0 > j1:
             return None
         ma = self._maxes(na, j1)
         mb = self._maxes(nb, 0 if nb.const else k - j0)
         S = max(ma) * max(mb)
         n = na.coef[0][0].shape[-1]
         tau = 4 * 2.0 ** -106 * n * S
-        if tau == 0.0:
+        js = range(j0, j1 + 1)
+        pair_a = [ma[j] for j in js]
+        pair_b = [mb[0] if nb.const else mb[k - j] for j in js]
+        if tau == 0.0 or not any(x > 0 and y > 0 for x, y in zip(pair_a, pair_b)):
             return None
-        ea, eb = [], []
-        for j in js:
-            x, y = ma[j], (mb[0] if nb.const else mb[k - j])
-            a = (math.frexp(x)[1] - math.frexp(y)[1]) // 2 if x > 0 and y > 0 else 0
-            ea.append(-a)
-            eb.append(a)
-        A0 = [np.ldexp(na.coef[j][0], e) for j, e in zip(js, ea)]
-        B0 = [np.ldexp(self._get(nb, k - j)[0], e) for j, e in zip(js, eb)]
-        A1 = [np.ldexp(na.coef[j][1], e) for j, e in zip(js, ea)]
-        B1 = [np.ldexp(self._get(nb, k - j)[1], e) for j, e in zip(js, eb)]
-        a0 = np.concatenate(A0, axis=-1) if len(js) > 1 else A0[0]
-        b0 = np.concatenate(B0, axis=-2) if len(js) > 1 else B0[0]
-        N = a0.shape[-1]
-        Er = np.frexp(np.max(np.abs(a0), axis=-1, keepdims=True))[1]
-        Fc = np.frexp(np.max(np.abs(b0), axis=-2, keepdims=True))[1]
-        M = math.ldexp(1.0, int(Er.max()) + int(Fc.max()))
-        cross_needed = 2.0 ** -53 * 2 * N * M > tau
+        # balancing powers of two: ã_j 2^{−a_j}, b̃_{k−j} 2^{a_j}
+        # (a pair with a zero factor is multiplied by 0: it contributes nothing and must not set the grids)
+        live = np.asarray([x > 0 and y > 0 for x, y in zip(pair_a, pair_b)])
+        sh = np.asarray([(math.frexp(x)[1] - math.frexp(y)[1]) // 2 if x > 0 and y > 0 else 0
+                         for x, y in zip(pair_a, pair_b)], dtype=np.int64)
+        fa = np.where(live, np.ldexp(1.0, -sh), 0.0)
+        fb = np.where(live, np.ldexp(1.0, sh), 0.0)
+        J = len(sh)
+        N = J * n
+        top_a = math.frexp(max(x * f for x, f in zip(pair_a, fa)))[1]
+        top_b = math.frexp(max(y * f for y, f in zip(pair_b, fb)))[1]
+        M = math.ldexp(1.0, top_a + top_b)
+        cross = 2.0 ** -53 * 2 * N * M > tau
         need = math.log2(N * M / tau) - 53
         e = max(0, math.ceil(need / 15.0)) if need > 0 else 0
         beta = 0
@@ -453,30 +549,56 @@ class CompiledTape:
             e = max(0, math.ceil(need / beta)) if need > 0 else 0
         if beta < 8 or e > 6:
             return None
+        if cross and e == 0:
+            e = 1  # the cross terms are folded into the remainders below (error ≤ 2^{−53−eβ} N M ≤ τ)
+        la = self._stacked(na, "row", 0, j0, j1, k)
+        lb = self._stacked(nb, "col", 0, j0, j1, k)
+        m, p = la.shape[0], lb.shape[-1]
+        L = self._scratch(("L", m, (e + 1) * N), (m, e + 1, J, n))  # [A⁰ ⋯ A^{e−1} a_r]
+        R = self._scratch(("R", p, (e + 1) * N), (e + 1, J, n, p))  # [b_r^{e−1}; ⋯; b_r^0; b₀]
+        np.multiply(la, fa[None, :, None], out=L[:, e])
+        np.multiply(lb, fb[:, None, None], out=R[e])
         levels = []
-        if e == 0:
-            tail = a0 @ b0
-        else:
-            ra, rb = [], []  # roundings of a0 (rows) and b0 (columns) to the grids of levels 0..e−1
+        if e:
+            # per-row / per-column exponents of the balanced operands, from each block's cached maxima
+            Er = np.frexp(np.max(self._extent(na, "row", j0, j1, k) * fa[:, None], axis=0))[1][:, None]
+            Fc = np.frexp(np.max(self._extent(nb, "col", j0, j1, k) * fb[:, None], axis=0))[1][None, :]
+            Bs = self._scratch(("B", p, e * N), (e, J, n, p))  # [B^{e−1}; ⋯; B⁰]
             for i in range(e):
-                ra.append(np.ldexp(np.rint(np.ldexp(a0, (i + 1) * beta - Er)), Er - (i + 1) * beta))
-                rb.append(np.ldexp(np.rint(np.ldexp(b0, (i + 1) * beta - Fc)), Fc - (i + 1) * beta))
-            As = [ra[0]] + [ra[i] - ra[i - 1] for i in range(1, e)]
-            Bs = [rb[0]] + [rb[i] - rb[i - 1] for i in range(1, e)]
+                sa = np.ldexp(1.5, Er - (i + 1) * beta + 52)[:, :, None]  # ulp(σ) is slice i's grid
+                sb = np.ldexp(1.5, Fc - (i + 1) * beta + 52)[None]
+                Ai = L[:, i]
+                np.add(L[:, e], sa, out=Ai)
+                np.subtract(Ai, sa, out=Ai)
+                np.subtract(L[:, e], Ai, out=L[:, e])  # a_r: the remainder after slices 0..i
+                Bi = Bs[e - 1 - i]
+                rest = R[e] if i == 0 else R[e - i]
+                np.add(rest, sb, out=Bi)
+                np.subtract(Bi, sb, out=Bi)
+                np.subtract(rest, Bi, out=R[e - 1 - i])  # b_r^i
+            Lf = np.reshape(L, (m, (e + 1) * N))
+            Bf = np.reshape(Bs, (e * N, p))
             for lv in range(e):
-                acc = As[0] @ Bs[lv]
-                for ia in range(1, lv + 1):
-                    acc = acc + As[ia] @ Bs[lv - ia]
-                levels.append(acc)
-            # Σ_{ia+ib ≥ e}: A_ia (b₀ − r_{e−ia−1}(b₀)) for ia < e, plus (a₀ − r_{e−1}(a₀)) b₀
-            tail = (a0 - ra[-1]) @ b0
-            for ia in range(e):
-                tail = tail + As[ia] @ (b0 - rb[e - ia - 1])
-        if cross_needed:
-            a1 = np.concatenate(A1, axis=-1) if len(js) > 1 else A1[0]
-            b1 = np.concatenate(B1, axis=-2) if len(js) > 1 else B1[0]
-            tail = tail + np.concatenate((a0, a1), axis=-1) @ np.concatenate((b1, b0), axis=-2)
+                levels.append(Lf[:, :(lv + 1) * N] @ Bf[(e - 1 - lv) * N:])
+            if cross:
+                # ã₁, b̃₁ join the float part: a_r + a₁ and b_r^i + b₁ round by ≤ 2^{−53} of the remainders
+                # (an error of the tail's own size); a_r b₁ + a₁ b₁ (≤ 2^{−53−eβ} N M) are dropped
+                a1 = self._scratch(("a1", m, N), (m, J, n))
+                np.multiply(self._stacked(na, "row", 1, j0, j1, k), fa[None, :, None], out=a1)
+                np.add(L[:, e], a1, out=L[:, e])
+                b1 = self._scratch(("b1", p, N), (J, n, p))
+                np.multiply(self._stacked(nb, "col", 1, j0, j1, k), fb[:, None, None], out=b1)
+                for q in range(e):
+                    np.add(R[q], b1, out=R[q])
+        tail = np.reshape(L, (m, (e + 1) * N)) @ np.reshape(R, ((e + 1) * N, p))
         return mw.accumulate_levels(levels + [tail], 2) if levels else (tail, np.zeros_like(tail))
+
+    def _scratch(self, key: tuple, shape: tuple) -> np.ndarray:
+        """A float64 work array of ``shape`` kept for the integration (no page faults per order)."""
+        buf = self._buffers.get(key)
+        if buf is None or buf.size < math.prod(shape):
+            buf = self._buffers[key] = np.empty(math.prod(shape))
+        return buf[:math.prod(shape)].reshape(shape)
 
     def _cauchy(self, na: _Node, nb: _Node, k: int, order_cap: int) -> mw.MW:
         """[ab]~_k = Σ_j ã_j b̃_{k−j} by exact level products of the stacked slices (or one float64 product

@@ -126,8 +126,9 @@ class Taylor(AbstractStepper):
         for _ in range(6):
             c, rnd = eng.taylor_series(self._program, y, K, s)
             n_series += 1
-            nK = max(max(eng.max_abs(ci[K]) for ci in c), tiny)
-            nK1 = max(max(eng.max_abs(ci[K - 1]) for ci in c), tiny)
+            norms = eng.order_norms(c) if eng.needs_scaling else None
+            nK = max(norms[K] if norms else max(eng.max_abs(ci[K]) for ci in c), tiny)
+            nK1 = max(norms[K - 1] if norms else max(eng.max_abs(ci[K - 1]) for ci in c), tiny)
             if eng.needs_scaling and not (mpmath.isfinite(nK) and mpmath.isfinite(nK1)):
                 # s ≫ ρ: the scaled coefficients s^k x_k overflowed float64 words; restart from the
                 # radius seen by the first coefficient, ρ/s ≳ ‖x‖/‖x̃₁‖
@@ -142,7 +143,7 @@ class Taylor(AbstractStepper):
                 # float64 words cannot hold s^k x_k far beyond s ≈ ρ: the top coefficients of a series with
                 # s ≫ ρ may be lost, so the radius is also bounded by the root test over every order
                 for k in range(1, K - 1):
-                    nk = max(eng.max_abs(ci[k]) for ci in c)
+                    nk = norms[k]
                     if nk > tiny:
                         rho = min(rho, (scale / nk) ** (one / k))
             free = min(rho * self._safety, (tol * scale / nK) ** (one / K), (tol * scale / nK1) ** (one / (K - 1)))
@@ -291,8 +292,11 @@ def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval:
     t_eval : non-decreasing output times, starting at the initial time.
     tol : local error tolerance per unit state size (default 10^−(dps+2)).
     order : Taylor order K (default ⌈½ ln(1/tol)⌉ + 2, Jorba–Zou).
-    engine : ``"auto"`` (multi-word float64 up to 62 digits for matrices of width ≥ 8, flint otherwise),
-        ``"multiword"``, ``"dd"``/``"td"``/``"qd"`` (2/3/4 words), ``"flint"`` (arb_mat) or ``"mpmath"``.
+    engine : ``"auto"`` (multi-word float64 up to 62 digits for matrices of width ≥ 8, and at any width up to
+        30 digits when the compiled double-double kernel is available; flint otherwise), ``"multiword"``,
+        ``"dd"``/``"td"``/``"qd"`` (2/3/4 words), ``"flint"`` (arb_mat) or ``"mpmath"``.  Double-double runs
+        with matrices of width ≤ 8 use the compiled C recurrence of :mod:`curvsym.integrate.ddkernel` when a
+        C compiler is at hand (``info["kernel"]``: ``"compiled"`` or ``"blas"``).
     progress : tqdm bar over time: None = on a terminal for runs over 2 s, True, False.
     timeout : wall-clock limit in seconds (None: none).
     throw : False returns the trajectory reached so far with its ``status`` instead of raising.
@@ -343,6 +347,9 @@ def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval:
                 "products_per_step": tape.n_products * K * (K + 1) // 2,
                 "series_per_step": st.n_series / max(1, sol.n_steps),
                 "truncation": st.truncation, "rounding": st.rounding}
+        kernel = getattr(stepper._program, "kernel", None)
+        if kernel is not None:  # multi-word: the compiled C recurrence or the stacked BLAS program
+            info["kernel"] = kernel
         if tape.switches:
             info.update({"crossings": len(sol.events), "events": sol.events, "switches": len(tape.switches)})
         return Trajectory(sol.t, sol.states, f"Taylor order {K} ({eng.name})", st.truncation + st.rounding, dps,

@@ -20,6 +20,7 @@ from curvsym.problems import random_instance
 
 import curvsym as cs
 from curvsym.errors import EngineError, NonFiniteError, PrecisionError
+from curvsym.integrate import ddkernel
 from curvsym.integrate import multiword as mw
 from curvsym.integrate.engines import MpmathEngine, make_engine
 from curvsym.integrate.mwtaylor import MultiwordEngine
@@ -79,8 +80,15 @@ def test_elementwise_and_matrix_products_are_exact_to_the_word_precision(w):
 
 # --------------------------------------------------------------------------- Taylor coefficients
 
+_COMPILED = [False, pytest.param(True, marks=pytest.mark.skipif(not ddkernel.available(),
+                                                                reason="no C compiler for the compiled kernel"))]
+
+
+@pytest.mark.parametrize("compiled", _COMPILED, ids=["blas", "compiled"])
 @pytest.mark.parametrize("widths", [[3, 3, 3, 3], [2, 5, 3], [4, 4, 4, 4, 4, 4]])
-def test_stacked_taylor_coefficients_match_the_op_by_op_replay(widths):
+def test_stacked_taylor_coefficients_match_the_op_by_op_replay(widths, compiled):
+    """Both double-double programs — stacked Ozaki products on BLAS and the compiled C recurrence — give the
+    coefficients of the op-by-op mpmath replay at 60 digits to 1e-31·‖x‖."""
     net = cs.chain(widths)
     inst = random_instance(net, seed=5, scale=1.0)
     rhs = cs.generate_flow(cs.gradient_flow(cs.model(net)), "mpmath")
@@ -89,9 +97,11 @@ def test_stacked_taylor_coefficients_match_the_op_by_op_replay(widths):
         x = to_mp(inst.weights, 60)
         tape = trace_polynomial(rhs, rhs.validate(x, to_mp(inst.data(), 60)))
         ref = taylor_coefficients(tape, x, K, MpmathEngine(60), scale=s)
-        eng = MultiwordEngine(30)
+        eng = MultiwordEngine(30, compiled=compiled)
         xm = tuple(eng.load(a) for a in x)
-        c, _ = eng.taylor_series(eng.compile(tape, xm[0]), xm, K, s)
+        program = eng.compile(tape, xm[0])
+        assert isinstance(program, ddkernel.KernelTape) == compiled
+        c, _ = eng.taylor_series(program, xm, K, s)
         scale = max(abs(v) for a in x for v in a.flat)
         for k in range(K + 1):
             err = max(abs(u - v) for i in range(len(x)) for u, v in zip(eng.unload(c[i][k]).flat, ref[i][k].flat))
@@ -119,7 +129,7 @@ def test_high_orders_take_the_float_path_and_stay_exact_to_the_word_precision():
         x = to_mp(inst.weights, 60)
         tape = trace_polynomial(rhs, rhs.validate(x, to_mp(inst.data(), 60)))
         ref = taylor_coefficients(tape, x, K, MpmathEngine(60), scale=s)
-        eng = MultiwordEngine(30)
+        eng = MultiwordEngine(30, compiled=False)
         xm = tuple(eng.load(a) for a in x)
         mwtaylor.CompiledTape._float_cauchy = spy
         try:
@@ -186,7 +196,9 @@ def test_auto_selects_by_digits_and_width():
     assert isinstance(make_engine("auto", 30, width=16), MultiwordEngine) and make_engine("auto", 30).words == 2
     assert make_engine("auto", 50, width=16).words == 4
     assert make_engine("auto", 80, width=16).name in ("flint", "mpmath")
-    assert make_engine("auto", 30, width=3).name in ("flint", "mpmath")
+    small = make_engine("auto", 30, width=3)  # the compiled double-double kernel where a C compiler is at hand
+    assert small.name == ("double-double" if ddkernel.available() else "flint")
+    assert make_engine("auto", 45, width=3).name in ("flint", "mpmath")  # no compiled kernel past two words
     assert make_engine("qd", 30).words == 4  # more words than needed: allowed
 
 

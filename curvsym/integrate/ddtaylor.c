@@ -1,0 +1,166 @@
+/* Taylor coefficients of a polynomial matrix tape in double-double arithmetic (curvsym).
+ *
+ * A double-double value is an unevaluated sum hi + lo of two float64 with |lo| <= ulp(hi)/2.
+ * Error-free transformations (Knuth TwoSum; Dekker TwoProd with Veltkamp's split, so that no FMA
+ * is needed) and the accurate sum and product of Joldes, Muller & Popescu (2017, ACM TOMS 44):
+ * relative error <= 3u^2 (sum) and <= 5u^2 (product), u = 2^-53.  Compile with
+ * -ffp-contract=off: a fused multiply-add in the wrong place breaks the transformations.
+ *
+ * The tape is the list of nodes of curvsym.integrate.tape in evaluation order.  Node i holds
+ * K + 1 coefficient blocks of rows[i] x cols[i] entries at hi/lo + off[i] + k rows[i] cols[i]
+ * (row-major); a constant node holds block 0 only (its blocks k > 0 are zero).  Order k of every
+ * non-variable, non-constant node is computed from the orders <= k of its arguments:
+ *
+ *     [a + b]_k = a_k + b_k,  [-a]_k = -a_k,  [c a]_k = c a_k,  [a^T]_k = (a_k)^T,
+ *     [a b]_k  = sum_{j=0}^{k} a_j b_{k-j}          (the Cauchy product),
+ *
+ * and then every variable's next block x_{k+1} = fac_k f_k, fac_k = s/(k+1) (the time-scaled
+ * recurrence of curvsym.integrate.mwtaylor; f the variable's output node).
+ */
+#include <stddef.h>
+
+enum { VAR = 0, CONST = 1, ADD = 2, SUB = 3, NEG = 4, SCALE = 5, TRANSPOSE = 6, MATMUL = 7 };
+
+typedef struct { double hi, lo; } dd;
+
+static inline dd two_sum(double a, double b) {
+    double s = a + b, bb = s - a;
+    dd r = { s, (a - (s - bb)) + (b - bb) };
+    return r;
+}
+
+static inline dd fast_two_sum(double a, double b) {
+    double s = a + b;
+    dd r = { s, b - (s - a) };
+    return r;
+}
+
+static inline dd two_prod(double a, double b) {
+    const double split = 134217729.0;  /* 2^27 + 1 */
+    double p = a * b;
+    double ca = split * a, ah = ca - (ca - a), al = a - ah;
+    double cb = split * b, bh = cb - (cb - b), bl = b - bh;
+    dd r = { p, ((ah * bh - p) + ah * bl + al * bh) + al * bl };
+    return r;
+}
+
+static inline dd dd_add(dd a, dd b) {  /* AccurateDWPlusDW */
+    dd s = two_sum(a.hi, b.hi), t = two_sum(a.lo, b.lo);
+    s = fast_two_sum(s.hi, s.lo + t.hi);
+    return fast_two_sum(s.hi, s.lo + t.lo);
+}
+
+static inline dd dd_mul(dd a, dd b) {  /* DWTimesDW */
+    dd p = two_prod(a.hi, b.hi);
+    return fast_two_sum(p.hi, p.lo + (a.hi * b.lo + a.lo * b.hi));
+}
+
+static inline dd load(const double *hi, const double *lo, ptrdiff_t i) {
+    dd r = { hi[i], lo[i] };
+    return r;
+}
+
+static inline void store(double *hi, double *lo, ptrdiff_t i, dd v) {
+    hi[i] = v.hi;
+    lo[i] = v.lo;
+}
+
+/* block k of node i (a constant node: block 0; NULL offset for its zero blocks is the caller's test) */
+static inline ptrdiff_t block(const ptrdiff_t *off, const int *rows, const int *cols, int i, int k) {
+    return off[i] + (ptrdiff_t)k * rows[i] * cols[i];
+}
+
+int curvsym_dd_taylor(int n_ops, const int *kind, const int *arg0, const int *arg1, const int *is_const,
+                      const int *rows, const int *cols, const ptrdiff_t *off, double *hi, double *lo,
+                      const double *scalar_hi, const double *scalar_lo,
+                      int n_vars, const int *var_node, const int *out_node,
+                      int order, const double *fac_hi, const double *fac_lo)
+{
+    for (int k = 0; k < order; k++) {
+        for (int i = 0; i < n_ops; i++) {
+            if (kind[i] == VAR || is_const[i]) continue;
+            const int m = rows[i], p = cols[i];
+            const ptrdiff_t o = block(off, rows, cols, i, k);
+            const int x = arg0[i], y = arg1[i];
+            switch (kind[i]) {
+            case ADD:
+            case SUB: {
+                const int live_x = !is_const[x] || k == 0, live_y = !is_const[y] || k == 0;
+                const ptrdiff_t ox = block(off, rows, cols, x, is_const[x] ? 0 : k);
+                const ptrdiff_t oy = block(off, rows, cols, y, is_const[y] ? 0 : k);
+                for (ptrdiff_t e = 0; e < (ptrdiff_t)m * p; e++) {
+                    dd u = { 0.0, 0.0 }, v = { 0.0, 0.0 };
+                    if (live_x) u = load(hi, lo, ox + e);
+                    if (live_y) v = load(hi, lo, oy + e);
+                    if (kind[i] == SUB) { v.hi = -v.hi; v.lo = -v.lo; }
+                    store(hi, lo, o + e, dd_add(u, v));
+                }
+                break;
+            }
+            case NEG:
+            case SCALE: {
+                const ptrdiff_t ox = block(off, rows, cols, x, k);
+                const dd c = { scalar_hi[i], scalar_lo[i] };
+                for (ptrdiff_t e = 0; e < (ptrdiff_t)m * p; e++) {
+                    dd u = load(hi, lo, ox + e);
+                    if (kind[i] == NEG) { u.hi = -u.hi; u.lo = -u.lo; }
+                    else u = dd_mul(u, c);
+                    store(hi, lo, o + e, u);
+                }
+                break;
+            }
+            case TRANSPOSE: {
+                const ptrdiff_t ox = block(off, rows, cols, x, k);
+                for (int r = 0; r < m; r++)
+                    for (int c = 0; c < p; c++)
+                        store(hi, lo, o + (ptrdiff_t)r * p + c, load(hi, lo, ox + (ptrdiff_t)c * m + r));
+                break;
+            }
+            case MATMUL: {
+                const int n = cols[x];
+                const int j0 = is_const[y] ? k : 0, j1 = is_const[x] ? 0 : k;
+                for (int r = 0; r < m; r++)
+                    for (int c = 0; c < p; c++) {
+                        dd acc = { 0.0, 0.0 };
+                        for (int j = j0; j <= j1; j++) {
+                            const ptrdiff_t oa = block(off, rows, cols, x, j) + (ptrdiff_t)r * n;
+                            const ptrdiff_t ob = block(off, rows, cols, y, is_const[y] ? 0 : k - j) + c;
+                            for (int t = 0; t < n; t++)
+                                acc = dd_add(acc, dd_mul(load(hi, lo, oa + t), load(hi, lo, ob + (ptrdiff_t)t * p)));
+                        }
+                        store(hi, lo, o + (ptrdiff_t)r * p + c, acc);
+                    }
+                break;
+            }
+            default:
+                return -1;  /* an op this kernel does not know */
+            }
+        }
+        const dd fac = { fac_hi[k], fac_lo[k] };
+        for (int v = 0; v < n_vars; v++) {
+            const int xv = var_node[v], f = out_node[v];
+            const ptrdiff_t o = block(off, rows, cols, xv, k + 1);
+            const int live = !is_const[f] || k == 0;
+            const ptrdiff_t of = block(off, rows, cols, f, is_const[f] ? 0 : k);
+            for (ptrdiff_t e = 0; e < (ptrdiff_t)rows[xv] * cols[xv]; e++) {
+                dd u = { 0.0, 0.0 };
+                if (live) u = dd_mul(load(hi, lo, of + e), fac);
+                store(hi, lo, o + e, u);
+            }
+        }
+    }
+    return 0;
+}
+
+/* sum_k c_k theta^k by Horner's rule in double-double; c_k at hi/lo + k size (k = 0..order). */
+void curvsym_dd_horner(int order, ptrdiff_t size, const double *hi, const double *lo,
+                       double theta_hi, double theta_lo, double *out_hi, double *out_lo)
+{
+    const dd th = { theta_hi, theta_lo };
+    for (ptrdiff_t e = 0; e < size; e++) {
+        dd acc = load(hi, lo, (ptrdiff_t)order * size + e);
+        for (int k = order - 1; k >= 0; k--)
+            acc = dd_add(load(hi, lo, (ptrdiff_t)k * size + e), dd_mul(acc, th));
+        store(out_hi, out_lo, e, acc);
+    }
+}

@@ -1,0 +1,92 @@
+"""The compiled double-double Taylor kernel (curvsym/integrate/ddtaylor.c).
+
+* its Horner sums equal the NumPy double-double ones to the word precision;
+* an integration with it delivers the digits asked for, agrees with the BLAS program, and its error estimate is
+  honest (against flint at twice the digits);
+* without a compiler nothing fails: the BLAS program runs instead, and ``compiled=True`` names the problem.
+
+(Its Taylor coefficients against the op-by-op mpmath replay: tests/integrate/test_multiword.py.)
+"""
+
+import mpmath
+import numpy as np
+import pytest
+from curvsym.problems import random_instance
+
+import curvsym as cs
+from curvsym.errors import EngineError
+from curvsym.integrate import ddkernel
+from curvsym.integrate import multiword as mw
+from curvsym.integrate.engines import make_engine
+from curvsym.integrate.mwtaylor import CompiledTape, MultiwordEngine
+
+needs_compiler = pytest.mark.skipif(not ddkernel.available(), reason="no C compiler for the compiled kernel")
+
+
+@needs_compiler
+def test_compiled_horner_matches_the_numpy_double_double_one():
+    rng = np.random.default_rng(0)
+    with mpmath.workprec(212):
+        c = [mw.from_mpf(np.array([[mpmath.mpf(rng.standard_normal()) / 3 ** k for _ in range(4)] for _ in range(3)],
+                                  dtype=object), 2) for k in range(12)]
+        theta = mw.scalar(mpmath.mpf("0.7123"), 2, c[0][0])
+        got = mw.to_mpf(ddkernel.horner(c, theta))
+        eng = MultiwordEngine(30, compiled=False)
+        want = mw.to_mpf(eng.horner(c, mpmath.mpf(mw.to_mpf(theta)[()])))
+        exact = sum(mw.to_mpf(ck) * mpmath.mpf(mw.to_mpf(theta)[()]) ** k for k, ck in enumerate(c))
+        for a in (got, want):
+            assert max(abs(x - y) for x, y in zip(a.flat, exact.flat)) <= 1e-31
+        # the nearest wrong claim: the leading words alone (float64 Horner) are nowhere near
+        flt = sum(ck[0] * float(theta[0]) ** k for k, ck in enumerate(c))
+        assert max(abs(x - y) for x, y in zip(flt.flat, exact.flat)) > 1e-20
+
+
+def _run(widths, dps, t_end, engine, seed=0):
+    net = cs.chain(widths)
+    inst = random_instance(net, seed=seed, scale=1.0)
+    rhs = cs.generate_flow(cs.gradient_flow(cs.model(net)), "mpmath")
+    return cs.integrate_taylor(rhs, inst.weights, inst.data(), [0, t_end], dps=dps, engine=engine)
+
+
+def _distance(a, b):
+    with mpmath.workdps(200):
+        return max(abs(x - y) for p, q in zip(a.final, b.final) for x, y in zip(p.flat, q.flat))
+
+
+@needs_compiler
+def test_compiled_integration_delivers_the_digits_and_agrees_with_the_blas_program(monkeypatch):
+    widths, t_end = [3, 5, 4, 3], 0.3
+    ours = _run(widths, 30, t_end, "auto")
+    assert ours.info["engine"] == "double-double" and ours.info["kernel"] == "compiled"
+    ref = _run(widths, 60, t_end, "flint")
+    err = _distance(ours, ref)
+    assert err <= 1e-30
+    assert err <= ours.error_estimate <= 1e4 * max(err, 1e-60)
+    monkeypatch.setattr(ddkernel, "MAX_WIDTH", 0)  # every width falls back to the stacked BLAS program
+    blas = _run(widths, 30, t_end, "multiword")
+    assert blas.info["kernel"] == "blas"
+    assert _distance(blas, ref) <= 1e-30 and _distance(blas, ours) <= 1e-30
+
+
+def test_without_a_compiler_the_blas_program_runs(monkeypatch):
+    monkeypatch.setattr(ddkernel, "library", lambda: None)
+    net = cs.chain([3, 3, 3])
+    inst = random_instance(net, seed=1, scale=1.0)
+    rhs = cs.generate_flow(cs.gradient_flow(cs.model(net)), "mpmath")
+    run = cs.integrate_taylor(rhs, inst.weights, inst.data(), [0, 0.1], dps=30, engine="multiword")
+    assert run.info["kernel"] == "blas"
+    assert make_engine("auto", 30, width=3).name in ("flint", "mpmath")
+    eng = MultiwordEngine(30, compiled=True)
+    from curvsym.integrate.state import to_mp
+    from curvsym.integrate.tape import trace_polynomial
+    with mpmath.workdps(40):
+        tape = trace_polynomial(rhs, rhs.validate(to_mp(inst.weights, 40), to_mp(inst.data(), 40)))
+    like = eng.load(to_mp(inst.weights, 40)[0])
+    with pytest.raises(EngineError, match="C compiler"):
+        eng.compile(tape, like)
+    assert isinstance(MultiwordEngine(30, compiled=None).compile(tape, like), CompiledTape)
+
+
+def test_a_failing_compiler_is_named(tmp_path):
+    with pytest.raises(EngineError, match="compiling the double-double kernel failed"):
+        ddkernel.build(tmp_path / "k.so", cc="cc -this-flag-does-not-exist")
