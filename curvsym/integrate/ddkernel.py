@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import ctypes
 import hashlib
+import math
 import os
 import shutil
 import subprocess
@@ -108,7 +109,37 @@ def library() -> Any:
     taylor.restype = ctypes.c_int
     horner.argtypes = [ctypes.c_int, ctypes.c_ssize_t, dp, dp, ctypes.c_double, ctypes.c_double, dp, dp]
     horner.restype = None
+    so.curvsym_td_matmul.argtypes = [ctypes.c_ssize_t, ctypes.c_int, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 9
+    so.curvsym_td_matmul.restype = ctypes.c_int
     return so
+
+
+TD_MAX_INNER = 64  # the C routine's buffer of one dot product's terms
+
+
+def _contiguous(x: np.ndarray, shape: tuple) -> np.ndarray:
+    if x.shape != shape:
+        x = np.broadcast_to(x, shape)
+    return x if x.flags.c_contiguous and x.dtype == np.float64 else np.ascontiguousarray(x, dtype=np.float64)
+
+
+def td_matmul(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple:
+    """Triple-double A B (leading batch axes broadcast) by the compiled loop: bitwise the result of
+    :func:`curvsym.integrate.mwarray._td_matmul_small` (the same operations in the same order), without its ~40
+    NumPy calls.  Inner dimension ≤ 64; the library must be available."""
+    sa, sb = a[0].shape, b[0].shape
+    m, n, p = sa[-2], sa[-1], sb[-1]
+    batch = sa[:-2] if sa[:-2] == sb[:-2] else np.broadcast_shapes(sa[:-2], sb[:-2])
+    A = [_contiguous(x, batch + (m, n)) for x in a]
+    B = [_contiguous(y, batch + (n, p)) for y in b]
+    C = np.empty((3,) + batch + (m, p))
+    size = C[0].size * 8
+    c0 = C.__array_interface__["data"][0]
+    status = library().curvsym_td_matmul(math.prod(batch), m, n, p, *(x.__array_interface__["data"][0] for x in A + B),
+                                         c0, c0 + size, c0 + 2 * size)
+    if status != 0:  # pragma: no cover - callers keep n ≤ TD_MAX_INNER
+        raise ValueError(f"inner dimension {n} exceeds the compiled triple-double product's {TD_MAX_INNER}")
+    return C[0], C[1], C[2]
 
 
 def kernel() -> Any:

@@ -164,3 +164,68 @@ void curvsym_dd_horner(int order, ptrdiff_t size, const double *hi, const double
         store(out_hi, out_lo, e, acc);
     }
 }
+
+/* ---------------------------------------------------------------- triple-double products (curvsym.integrate.mwarray)
+ * td_add and td_mul are the NumPy routines _td_add / _td_mul operation for operation, and the n products of a
+ * dot product are summed pairwise in the same order (halves h = n/2, an odd last term carried), so the results
+ * are bitwise those of mwarray._td_matmul_small. */
+typedef struct { double x0, x1, x2; } td;
+
+static inline td td_add(td a, td b) {
+    dd s0 = two_sum(a.x0, b.x0), s1 = two_sum(a.x1, b.x1);
+    dd u = two_sum(s1.hi, s0.lo);
+    double s2 = (a.x2 + b.x2) + (s1.lo + u.lo);
+    dd v = two_sum(u.hi, s2);
+    dd w = two_sum(s0.hi, v.hi);
+    dd z = two_sum(w.lo, v.lo);
+    td r = { w.hi, z.hi, z.lo };
+    return r;
+}
+
+static inline td td_mul(td a, td b) {
+    dd p0 = two_prod(a.x0, b.x0), p1 = two_prod(a.x0, b.x1), p2 = two_prod(a.x1, b.x0);
+    double t = (a.x0 * b.x2 + a.x1 * b.x1 + a.x2 * b.x0) + (p1.lo + p2.lo);
+    dd s1 = two_sum(p1.hi, p2.hi);
+    dd s1b = two_sum(s1.hi, p0.lo);
+    double s2 = t + (s1.lo + s1b.lo);
+    dd v = two_sum(s1b.hi, s2);
+    dd w = two_sum(p0.hi, v.hi);
+    dd z = two_sum(w.lo, v.lo);
+    td r = { w.hi, z.hi, z.lo };
+    return r;
+}
+
+#define TD_MAX_INNER 64
+
+/* C[b] = A[b] B[b] for b < batch; A: (m, n), B: (n, p), C: (m, p), three words each, contiguous; n <= 64. */
+int curvsym_td_matmul(ptrdiff_t batch, int m, int n, int p,
+                      const double *a0, const double *a1, const double *a2,
+                      const double *b0, const double *b1, const double *b2,
+                      double *c0, double *c1, double *c2)
+{
+    if (n > TD_MAX_INNER) return -1;
+    td P[TD_MAX_INNER];
+    for (ptrdiff_t q = 0; q < batch; q++) {
+        const ptrdiff_t oa = q * m * n, ob = q * n * p, oc = q * m * p;
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < p; j++) {
+                for (int k = 0; k < n; k++) {
+                    const ptrdiff_t ia = oa + (ptrdiff_t)i * n + k, ib = ob + (ptrdiff_t)k * p + j;
+                    td x = { a0[ia], a1[ia], a2[ia] }, y = { b0[ib], b1[ib], b2[ib] };
+                    P[k] = td_mul(x, y);
+                }
+                int len = n;
+                while (len > 1) {
+                    const int h = len / 2;
+                    for (int k = 0; k < h; k++) P[k] = td_add(P[k], P[h + k]);
+                    if (len % 2) P[h] = P[2 * h];
+                    len = h + len % 2;
+                }
+                const ptrdiff_t ic = oc + (ptrdiff_t)i * p + j;
+                td r = { 0.0, 0.0, 0.0 };
+                if (n > 0) r = P[0];
+                c0[ic] = r.x0; c1[ic] = r.x1; c2[ic] = r.x2;
+            }
+    }
+    return 0;
+}

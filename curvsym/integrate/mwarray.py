@@ -240,9 +240,16 @@ def _td_matmul_small(a, b):
 def _mw_matmul(a, b):
     """A B for w ≥ 3 words: the first w − 1 words sliced, all slice products in one exact float64 product,
     level sums by a 0/1 product, everything below level L (remainders, the last word) in float64.
-    Triple-double products with a small inner dimension go to :func:`_td_matmul_small`."""
+    Triple-double products with a small inner dimension go to :func:`_td_matmul_small`, or to its compiled
+    twin :func:`curvsym.integrate.ddkernel.td_matmul` (inner dimension ≤ 64) where a C compiler is at hand."""
+    from . import ddkernel
     w = len(a)
     n = a[0].shape[-1]
+    if (w == 3 and n <= ddkernel.TD_MAX_INNER and isinstance(a[0], np.ndarray) and isinstance(b[0], np.ndarray)
+            and ddkernel.available()):
+        # the arithmetic of _td_matmul_small, compiled: faster than the sliced product at every inner dimension
+        # up to 64 (measured: 27 × 27 × 1 in 32 against 228 µs, 64³ in 5.0 against 14.4 ms)
+        return ddkernel.td_matmul(a, b)
     if w == 3 and n <= TD_SMALL_INNER:
         return _td_matmul_small(a, b)
     beta, L = _plan(w, n)

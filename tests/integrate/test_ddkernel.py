@@ -8,6 +8,8 @@
 (Its Taylor coefficients against the op-by-op mpmath replay: tests/integrate/test_multiword.py.)
 """
 
+import math
+
 import mpmath
 import numpy as np
 import pytest
@@ -90,3 +92,32 @@ def test_without_a_compiler_the_blas_program_runs(monkeypatch):
 def test_a_failing_compiler_is_named(tmp_path):
     with pytest.raises(EngineError, match="compiling the double-double kernel failed"):
         ddkernel.build(tmp_path / "k.so", cc="cc -this-flag-does-not-exist")
+
+
+@needs_compiler
+def test_compiled_triple_double_product_is_the_numpy_one_bit_for_bit_and_exact_to_u3():
+    """Same operations in the same order as mwarray._td_matmul_small: identical words (n ≤ 8, batched and
+    broadcast); at n = 27 (beyond the NumPy routine's range) the error is ≤ ⌈log₂ n⌉·8u³ Σ|a||b| against 400-bit
+    mpmath, and dropping the third word (the nearest wrong claim: double-double is enough) misses that bound."""
+    from curvsym.integrate import mwarray
+    rng = np.random.default_rng(3)
+
+    def td(*shape):
+        with mpmath.workprec(400):
+            vals = np.array([mpmath.mpf(v) / 3 for v in rng.standard_normal(math.prod(shape))], dtype=object)
+            return mw.from_mpf(vals.reshape(shape), 3)
+
+    for sa, sb in (((3, 5), (5, 4)), ((2, 6, 6), (6, 6)), ((4, 8), (8, 1))):
+        a, b = td(*sa), td(*sb)
+        got, want = ddkernel.td_matmul(a, b), mwarray._td_matmul_small(a, b)
+        assert all(np.array_equal(x, y) for x, y in zip(got, want))
+    a, b = td(6, 27), td(27, 5)
+    with mpmath.workprec(400):
+        A, B = mw.to_mpf(a), mw.to_mpf(b)
+        exact = A @ B
+        mag = np.abs(A) @ np.abs(B)
+        bound = 5 * 8 * 2.0 ** -159 * max(mag.flat)
+        err = max(abs(x - y) for x, y in zip(mw.to_mpf(ddkernel.td_matmul(a, b)).flat, exact.flat))
+        assert err <= bound
+        two = ddkernel.td_matmul(a[:2] + (a[2] * 0,), b[:2] + (b[2] * 0,))
+        assert max(abs(x - y) for x, y in zip(mw.to_mpf(two).flat, exact.flat)) > bound
