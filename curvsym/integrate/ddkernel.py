@@ -111,10 +111,26 @@ def library() -> Any:
     horner.restype = None
     so.curvsym_td_matmul.argtypes = [ctypes.c_ssize_t, ctypes.c_int, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 9
     so.curvsym_td_matmul.restype = ctypes.c_int
+    so.curvsym_td_elementwise.argtypes = [ctypes.c_int, ctypes.c_ssize_t] + [ctypes.c_void_p] * 9
+    so.curvsym_td_elementwise.restype = None
     return so
 
 
 TD_MAX_INNER = 64  # the C routine's buffer of one dot product's terms
+
+
+def td_elementwise(op: str, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple:
+    """Triple-double a + b (``op="add"``) or a·b (``"mul"``) entrywise, NumPy broadcasting, by the compiled loop:
+    bitwise :func:`curvsym.integrate.mwarray._td_add` / ``_td_mul``."""
+    shape = a[0].shape if a[0].shape == b[0].shape else np.broadcast_shapes(a[0].shape, b[0].shape)
+    A = [_contiguous(np.asarray(x), shape) for x in a]
+    B = [_contiguous(np.asarray(y), shape) for y in b]
+    C = np.empty((3,) + shape)
+    size = C[0].size * 8
+    c0 = C.__array_interface__["data"][0]
+    library().curvsym_td_elementwise(1 if op == "mul" else 0, C[0].size,
+                                     *(x.__array_interface__["data"][0] for x in A + B), c0, c0 + size, c0 + 2 * size)
+    return C[0], C[1], C[2]
 
 
 def _contiguous(x: np.ndarray, shape: tuple) -> np.ndarray:

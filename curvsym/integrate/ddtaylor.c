@@ -229,3 +229,16 @@ int curvsym_td_matmul(ptrdiff_t batch, int m, int n, int p,
     }
     return 0;
 }
+
+/* elementwise triple-double sum (op = 0) or product (op = 1) of n contiguous entries: bitwise mwarray._td_add /
+ * mwarray._td_mul */
+void curvsym_td_elementwise(int op, ptrdiff_t n, const double *a0, const double *a1, const double *a2,
+                            const double *b0, const double *b1, const double *b2,
+                            double *c0, double *c1, double *c2)
+{
+    for (ptrdiff_t i = 0; i < n; i++) {
+        td x = { a0[i], a1[i], a2[i] }, y = { b0[i], b1[i], b2[i] };
+        td r = op ? td_mul(x, y) : td_add(x, y);
+        c0[i] = r.x0; c1[i] = r.x1; c2[i] = r.x2;
+    }
+}

@@ -33,6 +33,7 @@ from typing import Any, Sequence
 import mpmath
 import numpy as np
 
+from . import ddkernel
 from . import multiword as mw
 
 __all__ = ["MWArray", "lift", "scalar", "from_mpf", "stack", "eye", "zeros", "rcond"]
@@ -210,6 +211,14 @@ def _extract(V, w: int):
     return tuple(out[:w])
 
 
+def _td_entrywise(op: str, a, b):
+    """Triple-double a + b or a·b entrywise: the compiled loop where it is available (NumPy words; bitwise the
+    same result), else :func:`_td_add` / :func:`_td_mul`."""
+    if isinstance(a[0], np.ndarray) and isinstance(b[0], np.ndarray) and ddkernel.available():
+        return ddkernel.td_elementwise(op, a, b)
+    return (_td_add if op == "add" else _td_mul)(a, b)
+
+
 TD_SMALL_INNER = 8
 """Triple-double products with an inner dimension up to this take :func:`_td_matmul_small`: for
 the 2 × 2 … 8 × 8 matrices of most theorems its ~40 NumPy calls on m·n·p entries cost 3–5× less
@@ -242,7 +251,6 @@ def _mw_matmul(a, b):
     level sums by a 0/1 product, everything below level L (remainders, the last word) in float64.
     Triple-double products with a small inner dimension go to :func:`_td_matmul_small`, or to its compiled
     twin :func:`curvsym.integrate.ddkernel.td_matmul` (inner dimension ≤ 64) where a C compiler is at hand."""
-    from . import ddkernel
     w = len(a)
     n = a[0].shape[-1]
     if (w == 3 and n <= ddkernel.TD_MAX_INNER and isinstance(a[0], np.ndarray) and isinstance(b[0], np.ndarray)
@@ -349,7 +357,7 @@ class MWArray:
         if self.w == 2:
             return MWArray(_dd_add(*self.words, *o.words))
         if self.w == 3:
-            return MWArray(_td_add(self.words, o.words))
+            return MWArray(_td_entrywise("add", self.words, o.words))
         return MWArray(mw.add(self.words, o.words))
 
     __radd__ = __add__
@@ -375,7 +383,7 @@ class MWArray:
         if self.w == 2:
             return MWArray(_dd_mul(*self.words, *c.words))
         if self.w == 3:
-            return MWArray(_td_mul(self.words, c.words))
+            return MWArray(_td_entrywise("mul", self.words, c.words))
         return MWArray(mw.mul(self.words, c.words))
 
     __rmul__ = __mul__

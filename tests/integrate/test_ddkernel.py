@@ -95,7 +95,7 @@ def test_a_failing_compiler_is_named(tmp_path):
 
 
 @needs_compiler
-def test_compiled_triple_double_product_is_the_numpy_one_bit_for_bit_and_exact_to_u3():
+def test_compiled_triple_double_arithmetic_is_the_numpy_one_bit_for_bit_and_exact_to_u3():
     """Same operations in the same order as mwarray._td_matmul_small: identical words (n ≤ 8, batched and
     broadcast); at n = 27 (beyond the NumPy routine's range) the error is ≤ ⌈log₂ n⌉·8u³ Σ|a||b| against 400-bit
     mpmath, and dropping the third word (the nearest wrong claim: double-double is enough) misses that bound."""
@@ -111,6 +111,11 @@ def test_compiled_triple_double_product_is_the_numpy_one_bit_for_bit_and_exact_t
         a, b = td(*sa), td(*sb)
         got, want = ddkernel.td_matmul(a, b), mwarray._td_matmul_small(a, b)
         assert all(np.array_equal(x, y) for x, y in zip(got, want))
+    for sa, sb in (((3, 5), (3, 5)), ((2, 4, 4), (4, 4)), ((4, 1), (1, 6))):  # entrywise, broadcast
+        a, b = td(*sa), td(*sb)
+        for op, ref in (("add", mwarray._td_add), ("mul", mwarray._td_mul)):
+            got, want = ddkernel.td_elementwise(op, a, b), ref(a, b)
+            assert all(np.array_equal(x, np.broadcast_to(y, x.shape)) for x, y in zip(got, want))
     a, b = td(6, 27), td(27, 5)
     with mpmath.workprec(400):
         A, B = mw.to_mpf(a), mw.to_mpf(b)
