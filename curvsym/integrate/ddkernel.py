@@ -109,9 +109,9 @@ def library() -> Any:
     taylor.restype = ctypes.c_int
     horner.argtypes = [ctypes.c_int, ctypes.c_ssize_t, dp, dp, ctypes.c_double, ctypes.c_double, dp, dp]
     horner.restype = None
-    so.curvsym_td_matmul.argtypes = [ctypes.c_ssize_t, ctypes.c_int, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 9
+    so.curvsym_td_matmul.argtypes = [ctypes.c_ssize_t] + [ctypes.c_int] * 5 + [ctypes.c_void_p] * 9
     so.curvsym_td_matmul.restype = ctypes.c_int
-    so.curvsym_td_elementwise.argtypes = [ctypes.c_int, ctypes.c_ssize_t] + [ctypes.c_void_p] * 9
+    so.curvsym_td_elementwise.argtypes = [ctypes.c_int] + [ctypes.c_ssize_t] * 3 + [ctypes.c_void_p] * 9
     so.curvsym_td_elementwise.restype = None
     return so
 
@@ -121,16 +121,26 @@ TD_MAX_INNER = 64  # the C routine's buffer of one dot product's terms
 
 def td_elementwise(op: str, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple:
     """Triple-double a + b (``op="add"``) or a·b (``"mul"``) entrywise, NumPy broadcasting, by the compiled loop:
-    bitwise :func:`curvsym.integrate.mwarray._td_add` / ``_td_mul``."""
-    shape = a[0].shape if a[0].shape == b[0].shape else np.broadcast_shapes(a[0].shape, b[0].shape)
-    A = [_contiguous(np.asarray(x), shape) for x in a]
-    B = [_contiguous(np.asarray(y), shape) for y in b]
+    bitwise :func:`curvsym.integrate.mwarray._td_add` / ``_td_mul``.  An operand whose shape is a trailing part
+    of the result's (a scalar, one matrix against a stack) is read in place, repeating."""
+    sa, sb = a[0].shape, b[0].shape
+    shape = sa if sa == sb else np.broadcast_shapes(sa, sb)
+    A = [_repeating(x, shape) for x in a]
+    B = [_repeating(y, shape) for y in b]
     C = np.empty((3,) + shape)
-    size = C[0].size * 8
+    n = C[0].size
     c0 = C.__array_interface__["data"][0]
-    library().curvsym_td_elementwise(1 if op == "mul" else 0, C[0].size,
-                                     *(x.__array_interface__["data"][0] for x in A + B), c0, c0 + size, c0 + 2 * size)
+    library().curvsym_td_elementwise(1 if op == "mul" else 0, n, A[0].size, B[0].size,
+                                     *(x.__array_interface__["data"][0] for x in A + B), c0, c0 + 8 * n, c0 + 16 * n)
     return C[0], C[1], C[2]
+
+
+def _repeating(x: np.ndarray, shape: tuple) -> np.ndarray:
+    """x contiguous, as is when its shape is a trailing part of ``shape`` (read repeating), else broadcast."""
+    s = x.shape
+    if s != shape and (len(s) > len(shape) or shape[len(shape) - len(s):] != s):
+        x = np.broadcast_to(x, shape)
+    return x if x.flags.c_contiguous and x.dtype == np.float64 else np.ascontiguousarray(x, dtype=np.float64)
 
 
 def _contiguous(x: np.ndarray, shape: tuple) -> np.ndarray:
@@ -146,13 +156,13 @@ def td_matmul(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple:
     sa, sb = a[0].shape, b[0].shape
     m, n, p = sa[-2], sa[-1], sb[-1]
     batch = sa[:-2] if sa[:-2] == sb[:-2] else np.broadcast_shapes(sa[:-2], sb[:-2])
-    A = [_contiguous(x, batch + (m, n)) for x in a]
-    B = [_contiguous(y, batch + (n, p)) for y in b]
+    A = [_contiguous(x, x.shape if x.ndim == 2 else batch + (m, n)) for x in a]  # a single matrix: reused
+    B = [_contiguous(y, y.shape if y.ndim == 2 else batch + (n, p)) for y in b]
     C = np.empty((3,) + batch + (m, p))
     size = C[0].size * 8
     c0 = C.__array_interface__["data"][0]
-    status = library().curvsym_td_matmul(math.prod(batch), m, n, p, *(x.__array_interface__["data"][0] for x in A + B),
-                                         c0, c0 + size, c0 + 2 * size)
+    status = library().curvsym_td_matmul(math.prod(batch), m, n, p, int(A[0].ndim > 2), int(B[0].ndim > 2),
+                                         *(x.__array_interface__["data"][0] for x in A + B), c0, c0 + size, c0 + 2 * size)
     if status != 0:  # pragma: no cover - callers keep n ≤ TD_MAX_INNER
         raise ValueError(f"inner dimension {n} exceeds the compiled triple-double product's {TD_MAX_INNER}")
     return C[0], C[1], C[2]

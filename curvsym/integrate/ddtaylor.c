@@ -197,8 +197,9 @@ static inline td td_mul(td a, td b) {
 
 #define TD_MAX_INNER 64
 
-/* C[b] = A[b] B[b] for b < batch; A: (m, n), B: (n, p), C: (m, p), three words each, contiguous; n <= 64. */
-int curvsym_td_matmul(ptrdiff_t batch, int m, int n, int p,
+/* C[q] = A[q] B[q] for q < batch; A: (m, n), B: (n, p), C: (m, p), three words each, contiguous; n <= 64.
+ * batch_a = 0 (batch_b = 0): one A (B) for every q. */
+int curvsym_td_matmul(ptrdiff_t batch, int m, int n, int p, int batch_a, int batch_b,
                       const double *a0, const double *a1, const double *a2,
                       const double *b0, const double *b1, const double *b2,
                       double *c0, double *c1, double *c2)
@@ -206,7 +207,7 @@ int curvsym_td_matmul(ptrdiff_t batch, int m, int n, int p,
     if (n > TD_MAX_INNER) return -1;
     td P[TD_MAX_INNER];
     for (ptrdiff_t q = 0; q < batch; q++) {
-        const ptrdiff_t oa = q * m * n, ob = q * n * p, oc = q * m * p;
+        const ptrdiff_t oa = q * m * n * batch_a, ob = q * n * p * batch_b, oc = q * m * p;
         for (int i = 0; i < m; i++)
             for (int j = 0; j < p; j++) {
                 for (int k = 0; k < n; k++) {
@@ -231,13 +232,15 @@ int curvsym_td_matmul(ptrdiff_t batch, int m, int n, int p,
 }
 
 /* elementwise triple-double sum (op = 0) or product (op = 1) of n contiguous entries: bitwise mwarray._td_add /
- * mwarray._td_mul */
-void curvsym_td_elementwise(int op, ptrdiff_t n, const double *a0, const double *a1, const double *a2,
+ * mwarray._td_mul; an operand of na < n entries (its shape a trailing part of the result's) repeats: entry i % na */
+void curvsym_td_elementwise(int op, ptrdiff_t n, ptrdiff_t na, ptrdiff_t nb,
+                            const double *a0, const double *a1, const double *a2,
                             const double *b0, const double *b1, const double *b2,
                             double *c0, double *c1, double *c2)
 {
     for (ptrdiff_t i = 0; i < n; i++) {
-        td x = { a0[i], a1[i], a2[i] }, y = { b0[i], b1[i], b2[i] };
+        const ptrdiff_t ia = na == n ? i : i % na, ib = nb == n ? i : i % nb;
+        td x = { a0[ia], a1[ia], a2[ia] }, y = { b0[ib], b1[ib], b2[ib] };
         td r = op ? td_mul(x, y) : td_add(x, y);
         c0[i] = r.x0; c1[i] = r.x1; c2[i] = r.x2;
     }
