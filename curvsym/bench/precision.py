@@ -129,7 +129,9 @@ def bench_engines(N: int, d: int, t_end: float, dps: int = 30, target: float = 2
                     f"speed-up {speed:.1f}×; digits vs {2 * dps}-digit {ref_engine}: ours {dig_ours:.1f}, "
                     f"{reference_engine} {dig_ref:.1f}; steps {ours.n_steps}/{theirs.n_steps}; error estimate "
                     f"{mpmath.nstr(ours.error_estimate, 2)}; float64 floor of the same products {floor:.3f} s/step "
-                    f"({gflops:.0f} GFLOP/s, 1 BLAS thread as ours), ours {per_ours / floor:.1f}× the floor")
+                    f"({gflops:.0f} GFLOP/s, 1 BLAS thread as ours), ours {per_ours / floor:.1f}× the floor"
+                    + (f", of which the exact products {ours.info['product_work']:.2f}×" if "product_work" in ours.info
+                       else ""))
 
 
 def bench_gbs(rule: str, widths: tuple, seed: int, t_eval: list, dps: int, target: float = 20.0) -> BenchRow:

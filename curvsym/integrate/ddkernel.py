@@ -219,6 +219,11 @@ class KernelTape:
             self.scalar_hi[i], self.scalar_lo[i] = float(v[0]), float(v[1])
         self.outputs = np.array(tape.outputs, dtype=np.intc)
 
+    @property
+    def work(self) -> dict:
+        """The BLAS program's product work (zero while the compiled recurrence runs)."""
+        return self.program.work
+
     def _layout(self, x: Sequence[mw.MW]) -> list[tuple[int, int]]:
         """The shape of every node for the state ``x``."""
         shapes: list = [None] * len(self.tape.ops)

@@ -240,6 +240,10 @@ class CompiledTape:
         self.var_nodes = [i for i, op in enumerate(ops) if op.kind == "var"]
         self.uses_blas = True
         self.kernel = "blas"
+        # double-double product work: coefficient-block pairs of the Cauchy sums, and the (n-inner) block
+        # products issued for them — one each on the float path, e(e+1)/2 + e + 1 on the sliced one; their
+        # ratio is the product work in units of the float64 floor (one product per pair)
+        self.work = {"pairs": 0, "blocks": 0}
         self.time_dependent_users = [True] * len(ops)
 
     def _apply_const(self, idx, op) -> mw.MW:
@@ -490,6 +494,8 @@ class CompiledTape:
         left = self._stacked(na, "row", 0, j0, j1, k)
         right = self._stacked(nb, "col", 0, j0, j1, k)
         m, J, _ = left.shape
+        self.work["pairs"] += J
+        self.work["blocks"] += J
         hi = np.reshape(left, (m, J * n)) @ np.reshape(right, (J * n, right.shape[-1]))
         return (hi, np.zeros_like(hi))
 
@@ -590,6 +596,8 @@ class CompiledTape:
                 np.multiply(self._stacked(nb, "col", 1, j0, j1, k), fb[:, None, None], out=b1)
                 for q in range(e):
                     np.add(R[q], b1, out=R[q])
+        self.work["pairs"] += J
+        self.work["blocks"] += J * (e * (e + 1) // 2 + e + 1)
         tail = np.reshape(L, (m, (e + 1) * N)) @ np.reshape(R, ((e + 1) * N, p))
         return mw.accumulate_levels(levels + [tail], 2) if levels else (tail, np.zeros_like(tail))
 

@@ -350,6 +350,9 @@ def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval:
         kernel = getattr(stepper._program, "kernel", None)
         if kernel is not None:  # multi-word: the compiled C recurrence or the stacked BLAS program
             info["kernel"] = kernel
+        work = getattr(stepper._program, "work", None)
+        if work and work["pairs"]:  # double-double on BLAS: block products per Cauchy pair (1 = float64 floor)
+            info["product_work"] = work["blocks"] / work["pairs"]
         if tape.switches:
             info.update({"crossings": len(sol.events), "events": sol.events, "switches": len(tape.switches)})
         return Trajectory(sol.t, sol.states, f"Taylor order {K} ({eng.name})", st.truncation + st.rounding, dps,
