@@ -113,6 +113,9 @@ def library() -> Any:
     so.curvsym_td_matmul.restype = ctypes.c_int
     so.curvsym_td_elementwise.argtypes = [ctypes.c_int] + [ctypes.c_ssize_t] * 3 + [ctypes.c_void_p] * 9
     so.curvsym_td_elementwise.restype = None
+    so.curvsym_td_solve_refined.argtypes = ([ctypes.c_ssize_t, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 10
+                                            + [ctypes.c_int, ctypes.c_double])
+    so.curvsym_td_solve_refined.restype = ctypes.c_int
     return so
 
 
@@ -141,6 +144,28 @@ def _repeating(x: np.ndarray, shape: tuple) -> np.ndarray:
     if s != shape and (len(s) > len(shape) or shape[len(shape) - len(s):] != s):
         x = np.broadcast_to(x, shape)
     return x if x.flags.c_contiguous and x.dtype == np.float64 else np.ascontiguousarray(x, dtype=np.float64)
+
+
+def td_solve_refined(K: Sequence[np.ndarray], B: Sequence[np.ndarray], Kinv: np.ndarray, max_iter: int,
+                     tol: float) -> tuple | None:
+    """K⁻¹B in triple-double by iterative refinement from the float64 inverse ``Kinv``, in C (see
+    :func:`curvsym.integrate.mwlinalg.solve_refined`, whose iteration it is, member by member of the batch).
+    None when a member does not converge or a correction is not finite; NotImplemented for sizes the C routine
+    does not take (n > 64)."""
+    n, r = K[0].shape[-1], B[0].shape[-1]
+    batch = np.broadcast_shapes(K[0].shape[:-2], B[0].shape[:-2])
+    Kc = [_contiguous(x, batch + (n, n)) for x in K]
+    Bc = [_contiguous(x, batch + (n, r)) for x in B]
+    Ki = _contiguous(Kinv, batch + (n, n))
+    X = np.empty((3,) + batch + (n, r))
+    size = X[0].size * 8
+    x0 = X.__array_interface__["data"][0]
+    status = library().curvsym_td_solve_refined(math.prod(batch), n, r,
+                                                *(x.__array_interface__["data"][0] for x in Kc + Bc + [Ki]),
+                                                x0, x0 + size, x0 + 2 * size, max_iter, tol)
+    if status == 3:
+        return NotImplemented
+    return (X[0], X[1], X[2]) if status == 0 else None
 
 
 def _contiguous(x: np.ndarray, shape: tuple) -> np.ndarray:

@@ -245,3 +245,70 @@ void curvsym_td_elementwise(int op, ptrdiff_t n, ptrdiff_t na, ptrdiff_t nb,
         c0[i] = r.x0; c1[i] = r.x1; c2[i] = r.x2;
     }
 }
+
+/* Refined solve K X = B in triple-double (mwlinalg.solve_refined, one batch member at a time): X from the
+ * float64 inverse Kinv, then X += Kinv fl(B − K X) until max|dX| <= tol max|X_0| (K X by the pairwise td products
+ * above, the residual in triple-double, its float64 value R_0 + (R_1 + R_2)).  K: (n, n), B, X: (n, r), Kinv:
+ * (n, n) float64, all contiguous per member; n <= 64.  Returns 0 (converged), 1 (no convergence in max_iter
+ * corrections), 2 (a non-finite correction) or 3 (n > 64 or n r > 64²: not handled here). */
+int curvsym_td_solve_refined(ptrdiff_t batch, int n, int r, const double *k0, const double *k1, const double *k2,
+                             const double *b0, const double *b1, const double *b2, const double *kinv,
+                             double *x0, double *x1, double *x2, int max_iter, double tol)
+{
+    if (n > TD_MAX_INNER || (ptrdiff_t)n * r > TD_MAX_INNER * TD_MAX_INNER) return 3;  /* sizes it does not take */
+    td P[TD_MAX_INNER];
+    double res[TD_MAX_INNER * TD_MAX_INNER];
+    int status = 0;
+    for (ptrdiff_t q = 0; q < batch; q++) {
+        const ptrdiff_t ok = q * n * n, ob = q * n * r;
+        const double *Ki = kinv + ok;
+        for (int i = 0; i < n; i++)  /* X = Kinv fl(B) */
+            for (int c = 0; c < r; c++) {
+                double s = 0.0;
+                for (int k = 0; k < n; k++) {
+                    const ptrdiff_t ib = ob + (ptrdiff_t)k * r + c;
+                    s += Ki[i * n + k] * (b0[ib] + (b1[ib] + b2[ib]));
+                }
+                const ptrdiff_t ix = ob + (ptrdiff_t)i * r + c;
+                x0[ix] = s; x1[ix] = 0.0; x2[ix] = 0.0;
+            }
+        int done = 0;
+        for (int it = 0; it < max_iter && !done; it++) {
+            for (int i = 0; i < n; i++)  /* res = fl(B − K X) */
+                for (int c = 0; c < r; c++) {
+                    for (int k = 0; k < n; k++) {
+                        const ptrdiff_t ia = ok + (ptrdiff_t)i * n + k, ix = ob + (ptrdiff_t)k * r + c;
+                        td a = { k0[ia], k1[ia], k2[ia] }, x = { x0[ix], x1[ix], x2[ix] };
+                        P[k] = td_mul(a, x);
+                    }
+                    int len = n;
+                    while (len > 1) {
+                        const int h = len / 2;
+                        for (int k = 0; k < h; k++) P[k] = td_add(P[k], P[h + k]);
+                        if (len % 2) P[h] = P[2 * h];
+                        len = h + len % 2;
+                    }
+                    const ptrdiff_t ib = ob + (ptrdiff_t)i * r + c;
+                    td b = { b0[ib], b1[ib], b2[ib] }, m = { -P[0].x0, -P[0].x1, -P[0].x2 };
+                    td d = td_add(b, m);
+                    res[i * r + c] = d.x0 + (d.x1 + d.x2);
+                }
+            double step = 0.0, size = 0.0;
+            for (int i = 0; i < n; i++)  /* X += Kinv res */
+                for (int c = 0; c < r; c++) {
+                    double s = 0.0;
+                    for (int k = 0; k < n; k++) s += Ki[i * n + k] * res[k * r + c];
+                    if (!(s - s == 0.0)) return 2;  /* inf or nan */
+                    const ptrdiff_t ix = ob + (ptrdiff_t)i * r + c;
+                    td x = { x0[ix], x1[ix], x2[ix] }, dx = { s, 0.0, 0.0 };
+                    x = td_add(x, dx);
+                    x0[ix] = x.x0; x1[ix] = x.x1; x2[ix] = x.x2;
+                    if (s < 0 ? -s > step : s > step) step = s < 0 ? -s : s;
+                    if ((x.x0 < 0 ? -x.x0 : x.x0) > size) size = x.x0 < 0 ? -x.x0 : x.x0;
+                }
+            done = step <= tol * (size > 1e-300 ? size : 1e-300);
+        }
+        if (!done) status = 1;
+    }
+    return status;
+}
