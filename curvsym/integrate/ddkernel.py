@@ -116,6 +116,8 @@ def library() -> Any:
     so.curvsym_td_solve_refined.argtypes = ([ctypes.c_ssize_t, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 10
                                             + [ctypes.c_int, ctypes.c_double])
     so.curvsym_td_solve_refined.restype = ctypes.c_int
+    so.curvsym_td_kron_sum.argtypes = [ctypes.c_ssize_t, ctypes.c_int, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 3
+    so.curvsym_td_kron_sum.restype = None
     return so
 
 
@@ -132,9 +134,9 @@ def td_elementwise(op: str, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) ->
     B = [_repeating(y, shape) for y in b]
     C = np.empty((3,) + shape)
     n = C[0].size
-    c0 = C.__array_interface__["data"][0]
+    c0 = _address(C)
     library().curvsym_td_elementwise(1 if op == "mul" else 0, n, A[0].size, B[0].size,
-                                     *(x.__array_interface__["data"][0] for x in A + B), c0, c0 + 8 * n, c0 + 16 * n)
+                                     *(_address(x) for x in A + B), c0, c0 + 8 * n, c0 + 16 * n)
     return C[0], C[1], C[2]
 
 
@@ -159,13 +161,33 @@ def td_solve_refined(K: Sequence[np.ndarray], B: Sequence[np.ndarray], Kinv: np.
     Ki = _contiguous(Kinv, batch + (n, n))
     X = np.empty((3,) + batch + (n, r))
     size = X[0].size * 8
-    x0 = X.__array_interface__["data"][0]
+    x0 = _address(X)
     status = library().curvsym_td_solve_refined(math.prod(batch), n, r,
-                                                *(x.__array_interface__["data"][0] for x in Kc + Bc + [Ki]),
+                                                *(_address(x) for x in Kc + Bc + [Ki]),
                                                 x0, x0 + size, x0 + 2 * size, max_iter, tol)
     if status == 3:
         return NotImplemented
     return (X[0], X[1], X[2]) if status == 0 else None
+
+
+def td_kron_sum(Ps: Sequence[Sequence[np.ndarray]], Qs: Sequence[Sequence[np.ndarray]]) -> tuple:
+    """Σ_e P_e ⊗ Q_e (triple-double words; leading batch axes broadcast) in C: bitwise the NumPy route of
+    :func:`curvsym.integrate.mwlinalg.operator_matrix` (td_mul per entry, td_add over e left to right)."""
+    m, k = Ps[0][0].shape[-1], Qs[0][0].shape[-1]
+    batch = np.broadcast_shapes(*(p[0].shape[:-2] for p in Ps), *(q[0].shape[:-2] for q in Qs))
+    P = np.stack([np.stack([np.broadcast_to(p[w], batch + (m, m)) for p in Ps]) for w in range(3)])
+    Q = np.stack([np.stack([np.broadcast_to(q[w], batch + (k, k)) for q in Qs]) for w in range(3)])
+    K = np.empty((3,) + batch + (m * k, m * k))
+    library().curvsym_td_kron_sum(math.prod(batch), len(Ps), m, k, _address(P), _address(Q), _address(K))
+    return K[0], K[1], K[2]
+
+
+def _address(x: np.ndarray) -> int:
+    """The data address of a contiguous array (through the buffer protocol for writable arrays: 0.6 µs against
+    2 µs for ``__array_interface__``)."""
+    if x.flags.writeable and x.size:
+        return ctypes.addressof(ctypes.c_char.from_buffer(x))
+    return x.__array_interface__["data"][0]
 
 
 def _contiguous(x: np.ndarray, shape: tuple) -> np.ndarray:
@@ -185,9 +207,9 @@ def td_matmul(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple:
     B = [_contiguous(y, y.shape if y.ndim == 2 else batch + (n, p)) for y in b]
     C = np.empty((3,) + batch + (m, p))
     size = C[0].size * 8
-    c0 = C.__array_interface__["data"][0]
+    c0 = _address(C)
     status = library().curvsym_td_matmul(math.prod(batch), m, n, p, int(A[0].ndim > 2), int(B[0].ndim > 2),
-                                         *(x.__array_interface__["data"][0] for x in A + B), c0, c0 + size, c0 + 2 * size)
+                                         *(_address(x) for x in A + B), c0, c0 + size, c0 + 2 * size)
     if status != 0:  # pragma: no cover - callers keep n ≤ TD_MAX_INNER
         raise ValueError(f"inner dimension {n} exceeds the compiled triple-double product's {TD_MAX_INNER}")
     return C[0], C[1], C[2]

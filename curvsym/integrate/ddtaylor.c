@@ -312,3 +312,28 @@ int curvsym_td_solve_refined(ptrdiff_t batch, int n, int r, const double *k0, co
     }
     return status;
 }
+
+/* K = sum_e P_e (x) Q_e in triple-double (mwlinalg.operator_matrix): K[q][i k + a][j k + b] = sum_e P_e[q][i][j]
+ * Q_e[q][a][b], the products by td_mul and the sum over e left to right by td_add, as the NumPy route does.
+ * P: words (3, E, batch, m, m) contiguous, Q: (3, E, batch, k, k), K: (3, batch, m k, m k). */
+void curvsym_td_kron_sum(ptrdiff_t batch, int E, int m, int k, const double *P, const double *Q, double *K)
+{
+    const ptrdiff_t sp = (ptrdiff_t)E * batch * m * m, sq = (ptrdiff_t)E * batch * k * k;
+    const ptrdiff_t n = (ptrdiff_t)m * k, sk = batch * n * n;
+    for (ptrdiff_t q = 0; q < batch; q++)
+        for (int i = 0; i < m; i++)
+            for (int a = 0; a < k; a++)
+                for (int j = 0; j < m; j++)
+                    for (int b = 0; b < k; b++) {
+                        td acc = { 0.0, 0.0, 0.0 };
+                        for (int e = 0; e < E; e++) {
+                            const ptrdiff_t ip = ((ptrdiff_t)e * batch + q) * m * m + (ptrdiff_t)i * m + j;
+                            const ptrdiff_t iq = ((ptrdiff_t)e * batch + q) * k * k + (ptrdiff_t)a * k + b;
+                            td x = { P[ip], P[sp + ip], P[2 * sp + ip] }, y = { Q[iq], Q[sq + iq], Q[2 * sq + iq] };
+                            td t = td_mul(x, y);
+                            acc = e == 0 ? t : td_add(acc, t);
+                        }
+                        const ptrdiff_t o = q * n * n + ((ptrdiff_t)i * k + a) * n + (ptrdiff_t)j * k + b;
+                        K[o] = acc.x0; K[sk + o] = acc.x1; K[2 * sk + o] = acc.x2;
+                    }
+}

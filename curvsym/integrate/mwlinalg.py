@@ -244,6 +244,10 @@ def sqrt_psd_cached(A: MWArray) -> MWArray:
 
 def operator_matrix(Ps: Any, Qs: Any, w: int) -> MWArray:
     """The (mk × mk) matrix of 𝒦(Y) = Σ_e P_e Y Q_e on row-major vec(Y), in w words (batch axes broadcast)."""
+    if w == 3 and ddkernel.available():
+        P3, Q3 = [lift(P, w) for P in Ps], [lift(Q, w) for Q in Qs]
+        if all(isinstance(x.hi, np.ndarray) for x in P3 + Q3):
+            return MWArray(ddkernel.td_kron_sum([x.words for x in P3], [x.words for x in Q3]))  # the same, in C
     K = None
     for P, Q in zip(Ps, Qs):
         P, Q = lift(P, w), lift(Q, w)

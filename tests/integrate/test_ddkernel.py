@@ -157,3 +157,25 @@ def test_compiled_refined_solve_reaches_triple_double_and_refuses_a_singular_sys
     z = np.zeros((3, 3))
     assert ddkernel.td_solve_refined((S, z, z), (np.eye(3), z, z), np.linalg.inv(S), 12, 4 * 2.0 ** -159) is None
     assert mwlinalg.solve_refined(MWArray((S, z, z)), MWArray((np.eye(3), z, z))) is None
+
+
+@needs_compiler
+def test_compiled_operator_matrix_is_the_numpy_one_bit_for_bit(monkeypatch):
+    """Σ_e P_e ⊗ Q_e (the matrix of 𝒦) in C equals the broadcasting NumPy route word for word, batch axes
+    broadcast; and it is the Kronecker sum (against numpy.kron on the leading words)."""
+    from curvsym.integrate import mwlinalg
+    from curvsym.integrate.mwarray import MWArray
+    rng = np.random.default_rng(11)
+
+    def td(*shape):
+        x = rng.standard_normal(shape)
+        return MWArray((x, x * 2.0 ** -60, x * 2.0 ** -115))
+
+    Ps, Qs = [td(2, 3, 3), td(3, 3)], [td(4, 4), td(2, 4, 4)]
+    got = mwlinalg.operator_matrix(Ps, Qs, 3)
+    monkeypatch.setattr(ddkernel, "available", lambda: False)
+    want = mwlinalg.operator_matrix(Ps, Qs, 3)
+    assert got.shape == want.shape == (2, 12, 12)
+    assert all(np.array_equal(x, y) for x, y in zip(got.words, want.words))
+    kron = np.kron(Ps[0].hi[1], Qs[0].hi) + np.kron(Ps[1].hi, Qs[1].hi[1])
+    assert np.allclose(got.hi[1], kron, rtol=1e-14, atol=1e-14)
