@@ -122,6 +122,7 @@ def library() -> Any:
 
 
 TD_MAX_INNER = 64  # the C routine's buffer of one dot product's terms
+_F64 = np.dtype(np.float64)
 
 
 def td_elementwise(op: str, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple:
@@ -129,15 +130,24 @@ def td_elementwise(op: str, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) ->
     bitwise :func:`curvsym.integrate.mwarray._td_add` / ``_td_mul``.  An operand whose shape is a trailing part
     of the result's (a scalar, one matrix against a stack) is read in place, repeating."""
     sa, sb = a[0].shape, b[0].shape
-    shape = sa if sa == sb else np.broadcast_shapes(sa, sb)
-    A = [_repeating(x, shape) for x in a]
-    B = [_repeating(y, shape) for y in b]
+    if sa == sb and all(_ready(x) for x in a) and all(_ready(y) for y in b):
+        shape, A, B = sa, a, b  # the common case: nothing to check or copy
+    else:
+        shape = sa if sa == sb else np.broadcast_shapes(sa, sb)
+        A = [_repeating(x, shape) for x in a]
+        B = [_repeating(y, shape) for y in b]
     C = np.empty((3,) + shape)
     n = C[0].size
     c0 = _address(C)
     library().curvsym_td_elementwise(1 if op == "mul" else 0, n, A[0].size, B[0].size,
-                                     *(_address(x) for x in A + B), c0, c0 + 8 * n, c0 + 16 * n)
+                                     _address(A[0]), _address(A[1]), _address(A[2]),
+                                     _address(B[0]), _address(B[1]), _address(B[2]), c0, c0 + 8 * n, c0 + 16 * n)
     return C[0], C[1], C[2]
+
+
+def _ready(x: Any) -> bool:
+    """A C-contiguous float64 NumPy array (usable by the C routines as it is)."""
+    return type(x) is np.ndarray and x.flags.c_contiguous and x.dtype is _F64
 
 
 def _repeating(x: np.ndarray, shape: tuple) -> np.ndarray:
@@ -203,13 +213,17 @@ def td_matmul(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple:
     sa, sb = a[0].shape, b[0].shape
     m, n, p = sa[-2], sa[-1], sb[-1]
     batch = sa[:-2] if sa[:-2] == sb[:-2] else np.broadcast_shapes(sa[:-2], sb[:-2])
-    A = [_contiguous(x, x.shape if x.ndim == 2 else batch + (m, n)) for x in a]  # a single matrix: reused
-    B = [_contiguous(y, y.shape if y.ndim == 2 else batch + (n, p)) for y in b]
+    if sa[:-2] == sb[:-2] and all(_ready(x) for x in a) and all(_ready(y) for y in b):
+        A, B = a, b
+    else:
+        A = [_contiguous(x, x.shape if x.ndim == 2 else batch + (m, n)) for x in a]  # a single matrix: reused
+        B = [_contiguous(y, y.shape if y.ndim == 2 else batch + (n, p)) for y in b]
     C = np.empty((3,) + batch + (m, p))
     size = C[0].size * 8
     c0 = _address(C)
     status = library().curvsym_td_matmul(math.prod(batch), m, n, p, int(A[0].ndim > 2), int(B[0].ndim > 2),
-                                         *(_address(x) for x in A + B), c0, c0 + size, c0 + 2 * size)
+                                         _address(A[0]), _address(A[1]), _address(A[2]),
+                                         _address(B[0]), _address(B[1]), _address(B[2]), c0, c0 + size, c0 + 2 * size)
     if status != 0:  # pragma: no cover - callers keep n ≤ TD_MAX_INNER
         raise ValueError(f"inner dimension {n} exceeds the compiled triple-double product's {TD_MAX_INNER}")
     return C[0], C[1], C[2]
