@@ -109,7 +109,7 @@ def library() -> Any:
     taylor.restype = ctypes.c_int
     horner.argtypes = [ctypes.c_int, ctypes.c_ssize_t, dp, dp, ctypes.c_double, ctypes.c_double, dp, dp]
     horner.restype = None
-    so.curvsym_td_matmul.argtypes = [ctypes.c_ssize_t] + [ctypes.c_int] * 5 + [ctypes.c_void_p] * 9
+    so.curvsym_td_matmul.argtypes = [ctypes.c_ssize_t] + [ctypes.c_int] * 7 + [ctypes.c_void_p] * 9
     so.curvsym_td_matmul.restype = ctypes.c_int
     so.curvsym_td_elementwise.argtypes = [ctypes.c_int] + [ctypes.c_ssize_t] * 3 + [ctypes.c_void_p] * 9
     so.curvsym_td_elementwise.restype = None
@@ -213,20 +213,32 @@ def td_matmul(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple:
     sa, sb = a[0].shape, b[0].shape
     m, n, p = sa[-2], sa[-1], sb[-1]
     batch = sa[:-2] if sa[:-2] == sb[:-2] else np.broadcast_shapes(sa[:-2], sb[:-2])
-    if sa[:-2] == sb[:-2] and all(_ready(x) for x in a) and all(_ready(y) for y in b):
-        A, B = a, b
-    else:
-        A = [_contiguous(x, x.shape if x.ndim == 2 else batch + (m, n)) for x in a]  # a single matrix: reused
-        B = [_contiguous(y, y.shape if y.ndim == 2 else batch + (n, p)) for y in b]
+    A, ta = _operand(a, batch)
+    B, tb = _operand(b, batch)
     C = np.empty((3,) + batch + (m, p))
     size = C[0].size * 8
     c0 = _address(C)
-    status = library().curvsym_td_matmul(math.prod(batch), m, n, p, int(A[0].ndim > 2), int(B[0].ndim > 2),
+    status = library().curvsym_td_matmul(math.prod(batch), m, n, p, int(A[0].ndim > 2), int(B[0].ndim > 2), ta, tb,
                                          _address(A[0]), _address(A[1]), _address(A[2]),
                                          _address(B[0]), _address(B[1]), _address(B[2]), c0, c0 + size, c0 + 2 * size)
     if status != 0:  # pragma: no cover - callers keep n ≤ TD_MAX_INNER
         raise ValueError(f"inner dimension {n} exceeds the compiled triple-double product's {TD_MAX_INNER}")
     return C[0], C[1], C[2]
+
+
+def _operand(words: Sequence[np.ndarray], batch: tuple) -> tuple:
+    """(words the C product reads, transposed flag): as they are when contiguous, their transposes when they
+    are transposed views of contiguous arrays (``a.mT``), else contiguous copies; a single matrix (no batch
+    axes) is read for every batch member."""
+    if words[0].ndim == 2 or words[0].shape[:-2] == batch:
+        if all(_ready(x) for x in words):
+            return words, 0
+        t = [np.swapaxes(x, -1, -2) for x in words]
+        if all(_ready(x) for x in t):
+            return t, 1
+    x0 = words[0]
+    shape = x0.shape if x0.ndim == 2 else batch + x0.shape[-2:]
+    return [_contiguous(x, shape) for x in words], 0
 
 
 def kernel() -> Any:

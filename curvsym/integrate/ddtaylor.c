@@ -198,20 +198,22 @@ static inline td td_mul(td a, td b) {
 #define TD_MAX_INNER 64
 
 /* C[q] = A[q] B[q] for q < batch; A: (m, n), B: (n, p), C: (m, p), three words each, contiguous; n <= 64.
- * batch_a = 0 (batch_b = 0): one A (B) for every q. */
-int curvsym_td_matmul(ptrdiff_t batch, int m, int n, int p, int batch_a, int batch_b,
+ * batch_a = 0 (batch_b = 0): one A (B) for every q; trans_a = 1 (trans_b = 1): A (B) is stored transposed,
+ * as the contiguous (n, m) ((p, n)) array. */
+int curvsym_td_matmul(ptrdiff_t batch, int m, int n, int p, int batch_a, int batch_b, int trans_a, int trans_b,
                       const double *a0, const double *a1, const double *a2,
                       const double *b0, const double *b1, const double *b2,
                       double *c0, double *c1, double *c2)
 {
     if (n > TD_MAX_INNER) return -1;
     td P[TD_MAX_INNER];
+    const ptrdiff_t ra = trans_a ? 1 : n, ka = trans_a ? m : 1, kb = trans_b ? 1 : p, cb = trans_b ? n : 1;
     for (ptrdiff_t q = 0; q < batch; q++) {
         const ptrdiff_t oa = q * m * n * batch_a, ob = q * n * p * batch_b, oc = q * m * p;
         for (int i = 0; i < m; i++)
             for (int j = 0; j < p; j++) {
                 for (int k = 0; k < n; k++) {
-                    const ptrdiff_t ia = oa + (ptrdiff_t)i * n + k, ib = ob + (ptrdiff_t)k * p + j;
+                    const ptrdiff_t ia = oa + i * ra + k * ka, ib = ob + k * kb + j * cb;
                     td x = { a0[ia], a1[ia], a2[ia] }, y = { b0[ib], b1[ib], b2[ib] };
                     P[k] = td_mul(x, y);
                 }

@@ -111,6 +111,9 @@ def test_compiled_triple_double_arithmetic_is_the_numpy_one_bit_for_bit_and_exac
         a, b = td(*sa), td(*sb)
         got, want = ddkernel.td_matmul(a, b), mwarray._td_matmul_small(a, b)
         assert all(np.array_equal(x, y) for x, y in zip(got, want))
+        at, bt = tuple(np.swapaxes(np.swapaxes(x, -1, -2).copy(), -1, -2) for x in a), b  # a transposed view
+        got = ddkernel.td_matmul(at, bt)
+        assert all(np.array_equal(x, y) for x, y in zip(got, want))
     for sa, sb in (((3, 5), (3, 5)), ((2, 4, 4), (4, 4)), ((4, 1), (1, 6))):  # entrywise, broadcast
         a, b = td(*sa), td(*sb)
         for op, ref in (("add", mwarray._td_add), ("mul", mwarray._td_mul)):
