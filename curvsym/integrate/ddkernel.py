@@ -209,7 +209,11 @@ def _contiguous(x: np.ndarray, shape: tuple) -> np.ndarray:
 def td_matmul(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple:
     """Triple-double A B (leading batch axes broadcast) by the compiled loop: bitwise the result of
     :func:`curvsym.integrate.mwarray._td_matmul_small` (the same operations in the same order), without its ~40
-    NumPy calls.  Inner dimension ≤ 64; the library must be available."""
+    NumPy calls.  Inner dimension ≤ 64; the library must be available.
+
+    Raises:
+        EngineError: an inner dimension above 64 (callers route those to the sliced product).
+    """
     sa, sb = a[0].shape, b[0].shape
     m, n, p = sa[-2], sa[-1], sb[-1]
     batch = sa[:-2] if sa[:-2] == sb[:-2] else np.broadcast_shapes(sa[:-2], sb[:-2])
@@ -222,7 +226,8 @@ def td_matmul(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple:
                                          _address(A[0]), _address(A[1]), _address(A[2]),
                                          _address(B[0]), _address(B[1]), _address(B[2]), c0, c0 + size, c0 + 2 * size)
     if status != 0:  # pragma: no cover - callers keep n ≤ TD_MAX_INNER
-        raise ValueError(f"inner dimension {n} exceeds the compiled triple-double product's {TD_MAX_INNER}")
+        from ..errors import EngineError
+        raise EngineError(f"inner dimension {n} exceeds the compiled triple-double product's {TD_MAX_INNER}")
     return C[0], C[1], C[2]
 
 
@@ -316,6 +321,11 @@ class KernelTape:
         return shapes
 
     def run(self, x: Sequence[mw.MW], order: int, scale: Any) -> list[list]:
+        """c[i][k] = (hi, lo) of every variable i and order k ≤ ``order`` of τ ↦ x(t + sτ), s = ``scale``.
+
+        Raises:
+            EngineError: the tape holds an operation the C kernel does not know (excluded by :func:`supports`).
+        """
         shapes = self._layout(x)
         if self.fallback and max(max(s) for s in shapes) > MAX_WIDTH:
             self.kernel = "blas"
@@ -346,7 +356,8 @@ class KernelTape:
                           P(np.array(self.var_nodes, dtype=np.intc), ci), P(self.outputs, ci), order,
                           P(fac_hi, cd), P(fac_lo, cd))
         if status != 0:  # pragma: no cover - the tape was checked in supports()
-            raise RuntimeError("the compiled Taylor kernel met an unknown operation")
+            from ..errors import EngineError
+            raise EngineError("the compiled Taylor kernel met an operation it does not know")
         out = []
         for v in self.var_nodes:
             r, c = int(rows[v]), int(cols[v])

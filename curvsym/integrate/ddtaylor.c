@@ -197,6 +197,19 @@ static inline td td_mul(td a, td b) {
 
 #define TD_MAX_INNER 64
 
+/* sum of P[0..n-1] in halves (h = n/2, an odd last term carried), in place: the order of mwarray's reduction */
+static inline td td_pairwise_sum(td *P, int n) {
+    int len = n;
+    while (len > 1) {
+        const int h = len / 2;
+        for (int k = 0; k < h; k++) P[k] = td_add(P[k], P[h + k]);
+        if (len % 2) P[h] = P[2 * h];
+        len = h + len % 2;
+    }
+    td zero = { 0.0, 0.0, 0.0 };
+    return n > 0 ? P[0] : zero;
+}
+
 /* C[q] = A[q] B[q] for q < batch; A: (m, n), B: (n, p), C: (m, p), three words each, contiguous; n <= 64.
  * batch_a = 0 (batch_b = 0): one A (B) for every q; trans_a = 1 (trans_b = 1): A (B) is stored transposed,
  * as the contiguous (n, m) ((p, n)) array. */
@@ -217,16 +230,8 @@ int curvsym_td_matmul(ptrdiff_t batch, int m, int n, int p, int batch_a, int bat
                     td x = { a0[ia], a1[ia], a2[ia] }, y = { b0[ib], b1[ib], b2[ib] };
                     P[k] = td_mul(x, y);
                 }
-                int len = n;
-                while (len > 1) {
-                    const int h = len / 2;
-                    for (int k = 0; k < h; k++) P[k] = td_add(P[k], P[h + k]);
-                    if (len % 2) P[h] = P[2 * h];
-                    len = h + len % 2;
-                }
                 const ptrdiff_t ic = oc + (ptrdiff_t)i * p + j;
-                td r = { 0.0, 0.0, 0.0 };
-                if (n > 0) r = P[0];
+                const td r = td_pairwise_sum(P, n);
                 c0[ic] = r.x0; c1[ic] = r.x1; c2[ic] = r.x2;
             }
     }
@@ -283,15 +288,9 @@ int curvsym_td_solve_refined(ptrdiff_t batch, int n, int r, const double *k0, co
                         td a = { k0[ia], k1[ia], k2[ia] }, x = { x0[ix], x1[ix], x2[ix] };
                         P[k] = td_mul(a, x);
                     }
-                    int len = n;
-                    while (len > 1) {
-                        const int h = len / 2;
-                        for (int k = 0; k < h; k++) P[k] = td_add(P[k], P[h + k]);
-                        if (len % 2) P[h] = P[2 * h];
-                        len = h + len % 2;
-                    }
+                    const td kx = td_pairwise_sum(P, n);
                     const ptrdiff_t ib = ob + (ptrdiff_t)i * r + c;
-                    td b = { b0[ib], b1[ib], b2[ib] }, m = { -P[0].x0, -P[0].x1, -P[0].x2 };
+                    td b = { b0[ib], b1[ib], b2[ib] }, m = { -kx.x0, -kx.x1, -kx.x2 };
                     td d = td_add(b, m);
                     res[i * r + c] = d.x0 + (d.x1 + d.x2);
                 }

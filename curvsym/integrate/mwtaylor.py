@@ -112,7 +112,12 @@ class MultiwordEngine:
     def compile(self, tape: Any, like: mw.MW) -> Any:
         """The tape compiled for this engine: the C kernel of :mod:`curvsym.integrate.ddkernel` at double-double
         and small widths when a C compiler is at hand (``compiled=None``, the default; ``True`` requires it,
-        ``False`` never uses it), else the stacked BLAS program."""
+        ``False`` never uses it), else the stacked BLAS program.
+
+        Raises:
+            EngineError: ``compiled=True`` but the kernel cannot run here (more than two words, non-NumPy
+                arrays, or no working C compiler).
+        """
         from . import ddkernel
         program = CompiledTape(tape, self, like)
         if self.compiled is False:

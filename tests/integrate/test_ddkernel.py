@@ -21,6 +21,7 @@ from curvsym.integrate import ddkernel
 from curvsym.integrate import multiword as mw
 from curvsym.integrate.engines import make_engine
 from curvsym.integrate.mwtaylor import CompiledTape, MultiwordEngine
+from test_multiword import _distance, _run  # the same integration helpers
 
 needs_compiler = pytest.mark.skipif(not ddkernel.available(), reason="no C compiler for the compiled kernel")
 
@@ -41,18 +42,6 @@ def test_compiled_horner_matches_the_numpy_double_double_one():
         # the nearest wrong claim: the leading words alone (float64 Horner) are nowhere near
         flt = sum(ck[0] * float(theta[0]) ** k for k, ck in enumerate(c))
         assert max(abs(x - y) for x, y in zip(flt.flat, exact.flat)) > 1e-20
-
-
-def _run(widths, dps, t_end, engine, seed=0):
-    net = cs.chain(widths)
-    inst = random_instance(net, seed=seed, scale=1.0)
-    rhs = cs.generate_flow(cs.gradient_flow(cs.model(net)), "mpmath")
-    return cs.integrate_taylor(rhs, inst.weights, inst.data(), [0, t_end], dps=dps, engine=engine)
-
-
-def _distance(a, b):
-    with mpmath.workdps(200):
-        return max(abs(x - y) for p, q in zip(a.final, b.final) for x, y in zip(p.flat, q.flat))
 
 
 @needs_compiler
