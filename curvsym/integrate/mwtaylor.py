@@ -199,7 +199,7 @@ class _Side:
 
     def __init__(self, E, axis: int, beta: int, levels: int, xp, shape, order: int, buffer=None):
         self.E, self.axis, self.order = E, axis, order
-        ex = (E[None] - (xp.reshape(xp.arange(levels, dtype=xp.float64), (levels, 1, 1)) - HEADROOM + 1) * beta + 51)
+        ex = (E[None, ...] - (xp.reshape(xp.arange(levels, dtype=xp.float64), (levels, 1, 1)) - HEADROOM + 1) * beta + 51)
         ex = ex - 51  # log₂ g_i
         self.grid = xp.pow(2.0, ex) if xp is not np else np.ldexp(1.0, ex.astype(np.int64))
         self.inv_grid = xp.pow(2.0, -ex) if xp is not np else np.ldexp(1.0, (-ex).astype(np.int64))
@@ -370,9 +370,9 @@ class CompiledTape:
             a = node.coef[jj]
             if a is None:  # an exact zero block: clear the reused buffer
                 if sd.axis == -1:
-                    sd.S[:, :, jj] = 0.0
+                    sd.S[:, :, jj, ...] = 0.0
                 else:
-                    sd.S[sd.order - jj] = 0.0
+                    sd.S[sd.order - jj, ...] = 0.0
                 sd.done += 1
                 continue
             xp = mw._ns(a[0])
@@ -384,13 +384,13 @@ class CompiledTape:
                 continue
             acc = None
             for word in a:
-                r = xp.round(word[None] * sd.inv_grid) * sd.grid  # word rounded to each level's grid g_i (exact)
-                d = xp.concat([r[:1], r[1:] - r[:-1]], axis=0)  # exact: slice i = r_i − r_{i−1}
+                r = xp.round(word[None, ...] * sd.inv_grid) * sd.grid  # word rounded to each level's grid g_i (exact)
+                d = xp.concat([r[:1, ...], r[1:, ...] - r[:-1, ...]], axis=0)  # exact: slice i = r_i − r_{i−1}
                 acc = d if acc is None else acc + d
             if sd.axis == -1:
-                sd.S[:, :, jj] = xp.permute_dims(acc, (1, 0, 2))
+                sd.S[:, :, jj, ...] = xp.permute_dims(acc, (1, 0, 2))
             else:
-                sd.S[sd.order - jj] = xp.permute_dims(acc, (1, 0, 2))
+                sd.S[sd.order - jj, ...] = xp.permute_dims(acc, (1, 0, 2))
             nz = np.asarray(mw._to_host(xp.any(acc != 0, axis=(1, 2))))
             idx = np.flatnonzero(nz)
             if idx.size:
@@ -616,7 +616,7 @@ class CompiledTape:
     def _cauchy(self, na: _Node, nb: _Node, k: int, order_cap: int) -> mw.MW:
         """[ab]~_k = Σ_j ã_j b̃_{k−j} by exact level products of the stacked slices (or one float64 product
         of the leading words where that is accurate enough: :meth:`_float_cauchy`)."""
-        if self.w == 2:
+        if self.w == 2 and isinstance(na.coef[0][0], np.ndarray):  # the NumPy fast paths; other namespaces below
             fast = self._float_cauchy(na, nb, k) if k > 0 else None
             if fast is None and self.dd_levels:
                 fast = self._dd_cauchy(na, nb, k)
