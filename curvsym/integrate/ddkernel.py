@@ -118,6 +118,10 @@ def library() -> Any:
     so.curvsym_td_solve_refined.restype = ctypes.c_int
     so.curvsym_td_kron_sum.argtypes = [ctypes.c_ssize_t, ctypes.c_int, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 3
     so.curvsym_td_kron_sum.restype = None
+    so.curvsym_dd_elementwise.argtypes = [ctypes.c_int] + [ctypes.c_ssize_t] * 3 + [ctypes.c_void_p] * 6
+    so.curvsym_dd_elementwise.restype = None
+    so.curvsym_dd_matmul.argtypes = [ctypes.c_ssize_t] + [ctypes.c_int] * 7 + [ctypes.c_void_p] * 6
+    so.curvsym_dd_matmul.restype = None
     return so
 
 
@@ -143,6 +147,43 @@ def td_elementwise(op: str, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) ->
                                      _address(A[0]), _address(A[1]), _address(A[2]),
                                      _address(B[0]), _address(B[1]), _address(B[2]), c0, c0 + 8 * n, c0 + 16 * n)
     return C[0], C[1], C[2]
+
+
+def dd_elementwise(op: str, a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray) -> tuple:
+    """Double-double a + b (``op="add"``) or a·b (``"mul"``) entrywise by the compiled loop: bitwise
+    :func:`curvsym.integrate.mwarray._dd_add` / ``_dd_mul``; broadcasting as :func:`td_elementwise`."""
+    sa, sb = a0.shape, b0.shape
+    if sa == sb and _ready(a0) and _ready(a1) and _ready(b0) and _ready(b1):
+        shape, A, B = sa, (a0, a1), (b0, b1)
+    else:
+        shape = sa if sa == sb else np.broadcast_shapes(sa, sb)
+        A = [_repeating(x, shape) for x in (a0, a1)]
+        B = [_repeating(y, shape) for y in (b0, b1)]
+    C = np.empty((2,) + shape)
+    n = C[0].size
+    c0 = _address(C)
+    library().curvsym_dd_elementwise(1 if op == "mul" else 0, n, A[0].size, B[0].size, _address(A[0]),
+                                     _address(A[1]), _address(B[0]), _address(B[1]), c0, c0 + 8 * n)
+    return C[0], C[1]
+
+
+DD_MAX_INNER = 16  # compiled double-double products up to this inner dimension (the sliced BLAS product above)
+
+
+def dd_matmul(a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray) -> tuple:
+    """Double-double A B in C (batch axes broadcast, transposed views read in place): each a_ik b_kj by the
+    DWTimesDW product, summed by AccurateDWPlusDW, |error| ≤ 8 n u² Σ_k|a_ik||b_kj|."""
+    sa, sb = a0.shape, b0.shape
+    m, n, p = sa[-2], sa[-1], sb[-1]
+    batch = sa[:-2] if sa[:-2] == sb[:-2] else np.broadcast_shapes(sa[:-2], sb[:-2])
+    A, ta = _operand((a0, a1), batch)
+    B, tb = _operand((b0, b1), batch)
+    C = np.empty((2,) + batch + (m, p))
+    c0 = _address(C)
+    library().curvsym_dd_matmul(math.prod(batch), m, n, p, int(A[0].ndim > 2), int(B[0].ndim > 2), ta, tb,
+                                _address(A[0]), _address(A[1]), _address(B[0]), _address(B[1]), c0,
+                                c0 + C[0].size * 8)
+    return C[0], C[1]
 
 
 def _ready(x: Any) -> bool:

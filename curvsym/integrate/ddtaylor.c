@@ -338,3 +338,51 @@ void curvsym_td_kron_sum(ptrdiff_t batch, int E, int m, int k, const double *P, 
                         K[o] = acc.x0; K[sk + o] = acc.x1; K[2 * sk + o] = acc.x2;
                     }
 }
+
+/* ---------------------------------------------------------------- double-double GBS kernels (curvsym.integrate.mwarray)
+ * Entrywise sum (op = 0) and product (op = 1) are mwarray._dd_add / _dd_mul operation for operation (the "sloppy"
+ * sum s + (e + a_1 + b_1); Dekker's TwoProd plus the cross terms), so the words agree bit for bit; operands of
+ * na < n entries repeat (entry i % na), as in curvsym_td_elementwise. */
+void curvsym_dd_elementwise(int op, ptrdiff_t n, ptrdiff_t na, ptrdiff_t nb, const double *a0, const double *a1,
+                            const double *b0, const double *b1, double *c0, double *c1)
+{
+    for (ptrdiff_t i = 0; i < n; i++) {
+        const ptrdiff_t ia = na == n ? i : i % na, ib = nb == n ? i : i % nb;
+        double hi, e, s;
+        if (op) {
+            dd p = two_prod(a0[ia], b0[ib]);
+            s = p.hi;
+            e = p.lo + (a0[ia] * b1[ib] + a1[ia] * b0[ib]);
+        } else {
+            dd t = two_sum(a0[ia], b0[ib]);
+            s = t.hi;
+            e = t.lo + (a1[ia] + b1[ib]);
+        }
+        hi = s + e;
+        c0[i] = hi;
+        c1[i] = e - (hi - s);
+    }
+}
+
+/* C[q] = A[q] B[q] in double-double: every a_ik b_kj by DWTimesDW, summed left to right by AccurateDWPlusDW, so
+ * |error| <= 8 n u^2 sum_k |a_ik||b_kj| (u = 2^-53).  Batch and transpose flags as in curvsym_td_matmul. */
+void curvsym_dd_matmul(ptrdiff_t batch, int m, int n, int p, int batch_a, int batch_b, int trans_a, int trans_b,
+                       const double *a0, const double *a1, const double *b0, const double *b1,
+                       double *c0, double *c1)
+{
+    const ptrdiff_t ra = trans_a ? 1 : n, ka = trans_a ? m : 1, kb = trans_b ? 1 : p, cb = trans_b ? n : 1;
+    for (ptrdiff_t q = 0; q < batch; q++) {
+        const ptrdiff_t oa = q * m * n * batch_a, ob = q * n * p * batch_b, oc = q * m * p;
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < p; j++) {
+                dd acc = { 0.0, 0.0 };
+                for (int k = 0; k < n; k++) {
+                    const ptrdiff_t ia = oa + i * ra + k * ka, ib = ob + k * kb + j * cb;
+                    dd x = { a0[ia], a1[ia] }, y = { b0[ib], b1[ib] };
+                    acc = k == 0 ? dd_mul(x, y) : dd_add(acc, dd_mul(x, y));
+                }
+                c0[oc + (ptrdiff_t)i * p + j] = acc.hi;
+                c1[oc + (ptrdiff_t)i * p + j] = acc.lo;
+            }
+    }
+}
