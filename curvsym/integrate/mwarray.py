@@ -22,6 +22,12 @@ is the number of NumPy calls:
 * elementwise product: Dekker's TwoProd of the leading words plus the cross terms.
 
 Triple- and quad-double use the distillation routines of :mod:`multiword`.
+
+Where a C compiler is at hand (:mod:`curvsym.integrate.ddkernel`) the small-matrix work runs compiled:
+double- and triple-double entrywise sums and products and triple-double products (inner dimension ≤ 64) with
+exactly the operations above, so the words agree bit for bit; double-double products with inner dimension
+≤ 16 as Σ_k DWTimesDW(a_ik, b_kj) summed by AccurateDWPlusDW, error ≤ 8 n u² Σ_k|a_ik||b_kj| (tighter
+than the sliced product's bound).
 """
 
 from __future__ import annotations
