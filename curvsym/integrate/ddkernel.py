@@ -226,8 +226,12 @@ def td_kron_sum(Ps: Sequence[Sequence[np.ndarray]], Qs: Sequence[Sequence[np.nda
     :func:`curvsym.integrate.mwlinalg.operator_matrix` (td_mul per entry, td_add over e left to right)."""
     m, k = Ps[0][0].shape[-1], Qs[0][0].shape[-1]
     batch = np.broadcast_shapes(*(p[0].shape[:-2] for p in Ps), *(q[0].shape[:-2] for q in Qs))
-    P = np.stack([np.stack([np.broadcast_to(p[w], batch + (m, m)) for p in Ps]) for w in range(3)])
-    Q = np.stack([np.stack([np.broadcast_to(q[w], batch + (k, k)) for q in Qs]) for w in range(3)])
+    P = np.empty((3, len(Ps)) + batch + (m, m))
+    Q = np.empty((3, len(Qs)) + batch + (k, k))
+    for e, (p, q) in enumerate(zip(Ps, Qs)):
+        for w in range(3):
+            P[w, e] = p[w]  # broadcast over the batch axes by assignment
+            Q[w, e] = q[w]
     K = np.empty((3,) + batch + (m * k, m * k))
     library().curvsym_td_kron_sum(math.prod(batch), len(Ps), m, k, _address(P), _address(Q), _address(K))
     return K[0], K[1], K[2]
