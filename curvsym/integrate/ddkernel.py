@@ -1,4 +1,4 @@
-r"""The compiled double-double Taylor kernel: the tape's recurrences in C for small matrices.
+r"""Compiled multi-word kernels: the double-double Taylor recurrence, and the small-matrix GBS arithmetic, in C.
 
 At small widths (d ≲ 8) the NumPy multi-word engine spends its time in Python and
 NumPy call overhead (tens of calls per product node and order on 3 × 3 arrays), and
@@ -13,10 +13,18 @@ so a Cauchy sum of L = (k + 1) n terms errs by at most L·(3 + 5)u² Σ|terms| (
 with the time-scaled coefficients of :mod:`curvsym.integrate.mwtaylor` that is of the
 size of the NumPy engine's per-order target 4·2^{−106} n S for the widths it serves.
 
+The same file holds the kernels that multi-word GBS (:mod:`curvsym.integrate.mwarray`,
+:mod:`curvsym.integrate.mwlinalg`) calls on small matrices, where NumPy call overhead
+dominates: double- and triple-double entrywise sums and products and triple-double
+products (the NumPy routines' operations in their order, so the words agree bit for
+bit), double-double products (error ≤ 8nu² Σ|a||b|), the triple-double refined solve
+and the operator matrix Σ_e P_e ⊗ Q_e.
+
 The C file ships with the package and is compiled on first use with the platform's C
 compiler (``cc``; ``CC`` overrides) into a per-user cache (``CURVSYM_CACHE``, default
-``~/.cache/curvsym``), keyed by the source's hash; without a compiler the NumPy
-engine is used and nothing fails (:func:`kernel` returns None).
+``~/.cache/curvsym``), keyed by the source's hash, the compiler and the flags; without a
+compiler, or with ``CURVSYM_NO_COMPILE`` set, :func:`available` is False, the NumPy routines
+run and nothing fails.
 """
 
 from __future__ import annotations
