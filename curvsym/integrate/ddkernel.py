@@ -119,14 +119,14 @@ def library() -> Any:
     horner.restype = None
     so.curvsym_td_matmul.argtypes = [ctypes.c_ssize_t] + [ctypes.c_int] * 7 + [ctypes.c_void_p] * 9
     so.curvsym_td_matmul.restype = ctypes.c_int
-    so.curvsym_td_elementwise.argtypes = [ctypes.c_int] + [ctypes.c_ssize_t] * 3 + [ctypes.c_void_p] * 9
+    so.curvsym_td_elementwise.argtypes = [ctypes.c_int] + [ctypes.c_ssize_t] * 5 + [ctypes.c_void_p] * 9
     so.curvsym_td_elementwise.restype = None
     so.curvsym_td_solve_refined.argtypes = ([ctypes.c_ssize_t, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 10
                                             + [ctypes.c_int, ctypes.c_double])
     so.curvsym_td_solve_refined.restype = ctypes.c_int
     so.curvsym_td_kron_sum.argtypes = [ctypes.c_ssize_t, ctypes.c_int, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 3
     so.curvsym_td_kron_sum.restype = None
-    so.curvsym_dd_elementwise.argtypes = [ctypes.c_int] + [ctypes.c_ssize_t] * 3 + [ctypes.c_void_p] * 6
+    so.curvsym_dd_elementwise.argtypes = [ctypes.c_int] + [ctypes.c_ssize_t] * 5 + [ctypes.c_void_p] * 6
     so.curvsym_dd_elementwise.restype = None
     so.curvsym_dd_matmul.argtypes = [ctypes.c_ssize_t] + [ctypes.c_int] * 7 + [ctypes.c_void_p] * 6
     so.curvsym_dd_matmul.restype = None
@@ -143,15 +143,15 @@ def td_elementwise(op: str, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) ->
     of the result's (a scalar, one matrix against a stack) is read in place, repeating."""
     sa, sb = a[0].shape, b[0].shape
     if sa == sb and all(_ready(x) for x in a) and all(_ready(y) for y in b):
-        shape, A, B = sa, a, b  # the common case: nothing to check or copy
+        shape, A, B, da, db = sa, a, b, 1, 1  # the common case: nothing to check or copy
     else:
         shape = sa if sa == sb else np.broadcast_shapes(sa, sb)
-        A = [_repeating(x, shape) for x in a]
-        B = [_repeating(y, shape) for y in b]
+        A, da = _broadcast_operand(a, shape)
+        B, db = _broadcast_operand(b, shape)
     C = np.empty((3,) + shape)
     n = C[0].size
     c0 = _address(C)
-    library().curvsym_td_elementwise(1 if op == "mul" else 0, n, A[0].size, B[0].size,
+    library().curvsym_td_elementwise(1 if op == "mul" else 0, n, A[0].size, B[0].size, da, db,
                                      _address(A[0]), _address(A[1]), _address(A[2]),
                                      _address(B[0]), _address(B[1]), _address(B[2]), c0, c0 + 8 * n, c0 + 16 * n)
     return C[0], C[1], C[2]
@@ -162,15 +162,15 @@ def dd_elementwise(op: str, a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: 
     :func:`curvsym.integrate.mwarray._dd_add` / ``_dd_mul``; broadcasting as :func:`td_elementwise`."""
     sa, sb = a0.shape, b0.shape
     if sa == sb and _ready(a0) and _ready(a1) and _ready(b0) and _ready(b1):
-        shape, A, B = sa, (a0, a1), (b0, b1)
+        shape, A, B, da, db = sa, (a0, a1), (b0, b1), 1, 1
     else:
         shape = sa if sa == sb else np.broadcast_shapes(sa, sb)
-        A = [_repeating(x, shape) for x in (a0, a1)]
-        B = [_repeating(y, shape) for y in (b0, b1)]
+        A, da = _broadcast_operand((a0, a1), shape)
+        B, db = _broadcast_operand((b0, b1), shape)
     C = np.empty((2,) + shape)
     n = C[0].size
     c0 = _address(C)
-    library().curvsym_dd_elementwise(1 if op == "mul" else 0, n, A[0].size, B[0].size, _address(A[0]),
+    library().curvsym_dd_elementwise(1 if op == "mul" else 0, n, A[0].size, B[0].size, da, db, _address(A[0]),
                                      _address(A[1]), _address(B[0]), _address(B[1]), c0, c0 + 8 * n)
     return C[0], C[1]
 
@@ -199,12 +199,21 @@ def _ready(x: Any) -> bool:
     return type(x) is np.ndarray and x.flags.c_contiguous and x.dtype is _F64
 
 
-def _repeating(x: np.ndarray, shape: tuple) -> np.ndarray:
-    """x contiguous, as is when its shape is a trailing part of ``shape`` (read repeating), else broadcast."""
-    s = x.shape
-    if s != shape and (len(s) > len(shape) or shape[len(shape) - len(s):] != s):
-        x = np.broadcast_to(x, shape)
-    return x if x.flags.c_contiguous and x.dtype == np.float64 else np.ascontiguousarray(x, dtype=np.float64)
+def _broadcast_operand(words: Sequence[np.ndarray], shape: tuple) -> tuple:
+    """(contiguous words, d): the C loops read entry (i / d) % size for result entry i — in place when the
+    words' shape is a trailing part of ``shape`` (d = 1: they repeat) or its leading r axes followed by ones
+    (d = the size of the trailing axes: one value per leading index); otherwise broadcast copies (d = 1)."""
+    s = words[0].shape
+    d = 1
+    if s != shape and not (len(s) <= len(shape) and shape[len(shape) - len(s):] == s):
+        r = len(s)
+        while r > 0 and s[r - 1] == 1:
+            r -= 1
+        if len(s) == len(shape) and s[:r] == shape[:r]:
+            d = math.prod(shape[r:])
+        else:
+            words = [np.broadcast_to(x, shape) for x in words]
+    return [x if _ready(x) else np.ascontiguousarray(x, dtype=np.float64) for x in words], d
 
 
 def td_solve_refined(K: Sequence[np.ndarray], B: Sequence[np.ndarray], Kinv: np.ndarray, max_iter: int,

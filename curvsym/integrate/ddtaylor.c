@@ -239,14 +239,16 @@ int curvsym_td_matmul(ptrdiff_t batch, int m, int n, int p, int batch_a, int bat
 }
 
 /* elementwise triple-double sum (op = 0) or product (op = 1) of n contiguous entries: bitwise mwarray._td_add /
- * mwarray._td_mul; an operand of na < n entries (its shape a trailing part of the result's) repeats: entry i % na */
-void curvsym_td_elementwise(int op, ptrdiff_t n, ptrdiff_t na, ptrdiff_t nb,
+ * mwarray._td_mul.  An operand of na < n entries is read at (i / da) % na: da = 1 when its shape is a trailing
+ * part of the result's (it repeats), da = the size of the trailing axes when its shape is the result's leading
+ * axes followed by ones (one value per leading index, as a (k, 1, 1) factor against (k, m, n)). */
+void curvsym_td_elementwise(int op, ptrdiff_t n, ptrdiff_t na, ptrdiff_t nb, ptrdiff_t da, ptrdiff_t db,
                             const double *a0, const double *a1, const double *a2,
                             const double *b0, const double *b1, const double *b2,
                             double *c0, double *c1, double *c2)
 {
     for (ptrdiff_t i = 0; i < n; i++) {
-        const ptrdiff_t ia = na == n ? i : i % na, ib = nb == n ? i : i % nb;
+        const ptrdiff_t ia = na == n ? i : (i / da) % na, ib = nb == n ? i : (i / db) % nb;
         td x = { a0[ia], a1[ia], a2[ia] }, y = { b0[ib], b1[ib], b2[ib] };
         td r = op ? td_mul(x, y) : td_add(x, y);
         c0[i] = r.x0; c1[i] = r.x1; c2[i] = r.x2;
@@ -342,12 +344,13 @@ void curvsym_td_kron_sum(ptrdiff_t batch, int E, int m, int k, const double *P, 
 /* ---------------------------------------------------------------- double-double GBS kernels (curvsym.integrate.mwarray)
  * Entrywise sum (op = 0) and product (op = 1) are mwarray._dd_add / _dd_mul operation for operation (the "sloppy"
  * sum s + (e + a_1 + b_1); Dekker's TwoProd plus the cross terms), so the words agree bit for bit; operands of
- * na < n entries repeat (entry i % na), as in curvsym_td_elementwise. */
-void curvsym_dd_elementwise(int op, ptrdiff_t n, ptrdiff_t na, ptrdiff_t nb, const double *a0, const double *a1,
-                            const double *b0, const double *b1, double *c0, double *c1)
+ * na < n entries are read as in curvsym_td_elementwise. */
+void curvsym_dd_elementwise(int op, ptrdiff_t n, ptrdiff_t na, ptrdiff_t nb, ptrdiff_t da, ptrdiff_t db,
+                            const double *a0, const double *a1, const double *b0, const double *b1,
+                            double *c0, double *c1)
 {
     for (ptrdiff_t i = 0; i < n; i++) {
-        const ptrdiff_t ia = na == n ? i : i % na, ib = nb == n ? i : i % nb;
+        const ptrdiff_t ia = na == n ? i : (i / da) % na, ib = nb == n ? i : (i / db) % nb;
         double hi, e, s;
         if (op) {
             dd p = two_prod(a0[ia], b0[ib]);
