@@ -129,18 +129,23 @@ def library() -> Any:
     so.curvsym_dd_elementwise.argtypes = [ctypes.c_int] + [ctypes.c_ssize_t] * 5 + [ctypes.c_void_p] * 6
     so.curvsym_dd_elementwise.restype = None
     so.curvsym_dd_matmul.argtypes = [ctypes.c_ssize_t] + [ctypes.c_int] * 7 + [ctypes.c_void_p] * 6
-    so.curvsym_dd_matmul.restype = None
+    so.curvsym_dd_matmul.restype = ctypes.c_int
     return so
 
 
-TD_MAX_INNER = 64  # the C routine's buffer of one dot product's terms
+TD_MAX_INNER = 64  # the C triple-double routines' buffer of one dot product's terms
+DD_MAX_INNER = 16  # compiled double-double products up to this inner dimension (the sliced BLAS product above)
 _F64 = np.dtype(np.float64)
+_ELEMENTWISE = {2: "curvsym_dd_elementwise", 3: "curvsym_td_elementwise"}
+_MATMUL = {2: "curvsym_dd_matmul", 3: "curvsym_td_matmul"}
 
 
-def td_elementwise(op: str, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple:
-    """Triple-double a + b (``op="add"``) or a·b (``"mul"``) entrywise, NumPy broadcasting, by the compiled loop:
-    bitwise :func:`curvsym.integrate.mwarray._td_add` / ``_td_mul``.  An operand whose shape is a trailing part
-    of the result's (a scalar, one matrix against a stack) is read in place, repeating."""
+def elementwise(op: str, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple:
+    """Double- or triple-double (2 or 3 words) a + b (``op="add"``) or a·b (``"mul"``) entrywise, NumPy
+    broadcasting, by the compiled loop: bitwise :func:`curvsym.integrate.mwarray._dd_add` / ``_dd_mul`` /
+    ``_td_add`` / ``_td_mul``.  An operand whose shape is a trailing part of the result's (a scalar, one
+    matrix against a stack) or its leading axes followed by ones is read in place (:func:`_broadcast_operand`)."""
+    w = len(a)
     sa, sb = a[0].shape, b[0].shape
     if sa == sb and all(_ready(x) for x in a) and all(_ready(y) for y in b):
         shape, A, B, da, db = sa, a, b, 1, 1  # the common case: nothing to check or copy
@@ -148,50 +153,38 @@ def td_elementwise(op: str, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) ->
         shape = sa if sa == sb else np.broadcast_shapes(sa, sb)
         A, da = _broadcast_operand(a, shape)
         B, db = _broadcast_operand(b, shape)
-    C = np.empty((3,) + shape)
+    C = np.empty((w,) + shape)
     n = C[0].size
     c0 = _address(C)
-    library().curvsym_td_elementwise(1 if op == "mul" else 0, n, A[0].size, B[0].size, da, db,
-                                     _address(A[0]), _address(A[1]), _address(A[2]),
-                                     _address(B[0]), _address(B[1]), _address(B[2]), c0, c0 + 8 * n, c0 + 16 * n)
-    return C[0], C[1], C[2]
+    getattr(library(), _ELEMENTWISE[w])(1 if op == "mul" else 0, n, A[0].size, B[0].size, da, db,
+                                        *map(_address, A), *map(_address, B), *(c0 + 8 * n * i for i in range(w)))
+    return tuple(C)
 
 
-def dd_elementwise(op: str, a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray) -> tuple:
-    """Double-double a + b (``op="add"``) or a·b (``"mul"``) entrywise by the compiled loop: bitwise
-    :func:`curvsym.integrate.mwarray._dd_add` / ``_dd_mul``; broadcasting as :func:`td_elementwise`."""
-    sa, sb = a0.shape, b0.shape
-    if sa == sb and _ready(a0) and _ready(a1) and _ready(b0) and _ready(b1):
-        shape, A, B, da, db = sa, (a0, a1), (b0, b1), 1, 1
-    else:
-        shape = sa if sa == sb else np.broadcast_shapes(sa, sb)
-        A, da = _broadcast_operand((a0, a1), shape)
-        B, db = _broadcast_operand((b0, b1), shape)
-    C = np.empty((2,) + shape)
-    n = C[0].size
-    c0 = _address(C)
-    library().curvsym_dd_elementwise(1 if op == "mul" else 0, n, A[0].size, B[0].size, da, db, _address(A[0]),
-                                     _address(A[1]), _address(B[0]), _address(B[1]), c0, c0 + 8 * n)
-    return C[0], C[1]
+def matmul(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple:
+    """Double- or triple-double A B (2 or 3 words; leading batch axes broadcast, transposed views read in place)
+    by the compiled loop.  Triple-double: bitwise :func:`curvsym.integrate.mwarray._td_matmul_small` (the same
+    operations in the same order), inner dimension ≤ 64.  Double-double: each a_ik b_kj by the DWTimesDW
+    product, summed by AccurateDWPlusDW, |error| ≤ 8 n u² Σ_k|a_ik||b_kj|.
 
-
-DD_MAX_INNER = 16  # compiled double-double products up to this inner dimension (the sliced BLAS product above)
-
-
-def dd_matmul(a0: np.ndarray, a1: np.ndarray, b0: np.ndarray, b1: np.ndarray) -> tuple:
-    """Double-double A B in C (batch axes broadcast, transposed views read in place): each a_ik b_kj by the
-    DWTimesDW product, summed by AccurateDWPlusDW, |error| ≤ 8 n u² Σ_k|a_ik||b_kj|."""
-    sa, sb = a0.shape, b0.shape
+    Raises:
+        EngineError: a triple-double inner dimension above 64 (callers route those to the sliced product).
+    """
+    w = len(a)
+    sa, sb = a[0].shape, b[0].shape
     m, n, p = sa[-2], sa[-1], sb[-1]
     batch = sa[:-2] if sa[:-2] == sb[:-2] else np.broadcast_shapes(sa[:-2], sb[:-2])
-    A, ta = _operand((a0, a1), batch)
-    B, tb = _operand((b0, b1), batch)
-    C = np.empty((2,) + batch + (m, p))
+    A, ta = _operand(a, batch)
+    B, tb = _operand(b, batch)
+    C = np.empty((w,) + batch + (m, p))
     c0 = _address(C)
-    library().curvsym_dd_matmul(math.prod(batch), m, n, p, int(A[0].ndim > 2), int(B[0].ndim > 2), ta, tb,
-                                _address(A[0]), _address(A[1]), _address(B[0]), _address(B[1]), c0,
-                                c0 + C[0].size * 8)
-    return C[0], C[1]
+    status = getattr(library(), _MATMUL[w])(math.prod(batch), m, n, p, int(A[0].ndim > 2), int(B[0].ndim > 2),
+                                            ta, tb, *map(_address, A), *map(_address, B),
+                                            *(c0 + 8 * C[0].size * i for i in range(w)))
+    if status != 0:  # pragma: no cover - callers keep n ≤ TD_MAX_INNER
+        from ..errors import EngineError
+        raise EngineError(f"inner dimension {n} exceeds the compiled triple-double product's {TD_MAX_INNER}")
+    return tuple(C)
 
 
 def _ready(x: Any) -> bool:
@@ -213,7 +206,7 @@ def _broadcast_operand(words: Sequence[np.ndarray], shape: tuple) -> tuple:
             d = math.prod(shape[r:])
         else:
             words = [np.broadcast_to(x, shape) for x in words]
-    return [x if _ready(x) else np.ascontiguousarray(x, dtype=np.float64) for x in words], d
+    return [_contiguous(x, x.shape) for x in words], d
 
 
 def td_solve_refined(K: Sequence[np.ndarray], B: Sequence[np.ndarray], Kinv: np.ndarray, max_iter: int,
@@ -263,34 +256,10 @@ def _address(x: np.ndarray) -> int:
 
 
 def _contiguous(x: np.ndarray, shape: tuple) -> np.ndarray:
+    """x broadcast to ``shape``, as a C-contiguous float64 array (a copy only where needed)."""
     if x.shape != shape:
         x = np.broadcast_to(x, shape)
-    return x if x.flags.c_contiguous and x.dtype == np.float64 else np.ascontiguousarray(x, dtype=np.float64)
-
-
-def td_matmul(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple:
-    """Triple-double A B (leading batch axes broadcast) by the compiled loop: bitwise the result of
-    :func:`curvsym.integrate.mwarray._td_matmul_small` (the same operations in the same order), without its ~40
-    NumPy calls.  Inner dimension ≤ 64; the library must be available.
-
-    Raises:
-        EngineError: an inner dimension above 64 (callers route those to the sliced product).
-    """
-    sa, sb = a[0].shape, b[0].shape
-    m, n, p = sa[-2], sa[-1], sb[-1]
-    batch = sa[:-2] if sa[:-2] == sb[:-2] else np.broadcast_shapes(sa[:-2], sb[:-2])
-    A, ta = _operand(a, batch)
-    B, tb = _operand(b, batch)
-    C = np.empty((3,) + batch + (m, p))
-    size = C[0].size * 8
-    c0 = _address(C)
-    status = library().curvsym_td_matmul(math.prod(batch), m, n, p, int(A[0].ndim > 2), int(B[0].ndim > 2), ta, tb,
-                                         _address(A[0]), _address(A[1]), _address(A[2]),
-                                         _address(B[0]), _address(B[1]), _address(B[2]), c0, c0 + size, c0 + 2 * size)
-    if status != 0:  # pragma: no cover - callers keep n ≤ TD_MAX_INNER
-        from ..errors import EngineError
-        raise EngineError(f"inner dimension {n} exceeds the compiled triple-double product's {TD_MAX_INNER}")
-    return C[0], C[1], C[2]
+    return x if _ready(x) else np.ascontiguousarray(x, dtype=np.float64)
 
 
 def _operand(words: Sequence[np.ndarray], batch: tuple) -> tuple:

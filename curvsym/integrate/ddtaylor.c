@@ -368,8 +368,9 @@ void curvsym_dd_elementwise(int op, ptrdiff_t n, ptrdiff_t na, ptrdiff_t nb, ptr
 }
 
 /* C[q] = A[q] B[q] in double-double: every a_ik b_kj by DWTimesDW, summed left to right by AccurateDWPlusDW, so
- * |error| <= 8 n u^2 sum_k |a_ik||b_kj| (u = 2^-53).  Batch and transpose flags as in curvsym_td_matmul. */
-void curvsym_dd_matmul(ptrdiff_t batch, int m, int n, int p, int batch_a, int batch_b, int trans_a, int trans_b,
+ * |error| <= 8 n u^2 sum_k |a_ik||b_kj| (u = 2^-53).  Batch and transpose flags and the status as in
+ * curvsym_td_matmul. */
+int curvsym_dd_matmul(ptrdiff_t batch, int m, int n, int p, int batch_a, int batch_b, int trans_a, int trans_b,
                        const double *a0, const double *a1, const double *b0, const double *b1,
                        double *c0, double *c1)
 {
@@ -388,4 +389,5 @@ void curvsym_dd_matmul(ptrdiff_t batch, int m, int n, int p, int batch_a, int ba
                 c1[oc + (ptrdiff_t)i * p + j] = acc.lo;
             }
     }
+    return 0;  /* the status of curvsym_td_matmul: no size limit here */
 }

@@ -217,20 +217,38 @@ def _extract(V, w: int):
     return tuple(out[:w])
 
 
-def _dd_entrywise(op: str, a, b):
-    """Double-double a + b or a·b entrywise: the compiled loop where it is available (bitwise the same), else
-    :func:`_dd_add` / :func:`_dd_mul`."""
-    if isinstance(a[0], np.ndarray) and isinstance(b[0], np.ndarray) and ddkernel.available():
-        return ddkernel.dd_elementwise(op, *a, *b)
-    return (_dd_add if op == "add" else _dd_mul)(*a, *b)
+_COMPILED_MAX_INNER = {2: ddkernel.DD_MAX_INNER, 3: ddkernel.TD_MAX_INNER}
 
 
-def _td_entrywise(op: str, a, b):
-    """Triple-double a + b or a·b entrywise: the compiled loop where it is available (NumPy words; bitwise the
-    same result), else :func:`_td_add` / :func:`_td_mul`."""
-    if isinstance(a[0], np.ndarray) and isinstance(b[0], np.ndarray) and ddkernel.available():
-        return ddkernel.td_elementwise(op, a, b)
-    return (_td_add if op == "add" else _td_mul)(a, b)
+def _compiled(w: int, a, b) -> bool:
+    """Whether the w-word words ``a``, ``b`` go to the compiled loops (double- or triple-double NumPy arrays,
+    the library available)."""
+    return w in (2, 3) and isinstance(a[0], np.ndarray) and isinstance(b[0], np.ndarray) and ddkernel.available()
+
+
+def _entrywise(op: str, a, b):
+    """a + b (``op="add"``) or a·b (``"mul"``) of w-word words: the compiled loop for double- and triple-double
+    (bitwise the NumPy routines), else :func:`_dd_add` / :func:`_dd_mul`, :func:`_td_add` / :func:`_td_mul`,
+    or the distilled :func:`multiword.add` / :func:`multiword.mul`."""
+    w = len(a)
+    if _compiled(w, a, b):
+        return ddkernel.elementwise(op, a, b)
+    if w == 2:
+        return (_dd_add if op == "add" else _dd_mul)(*a, *b)
+    if w == 3:
+        return (_td_add if op == "add" else _td_mul)(a, b)
+    return (mw.add if op == "add" else mw.mul)(a, b)
+
+
+def _matmul(a, b):
+    """A B of w-word words: the compiled loop for double-double (inner dimension ≤ 16: 8 n u² Σ|a||b|) and
+    triple-double (≤ 64: bitwise :func:`_td_matmul_small`, faster than the sliced product at every inner
+    dimension up to 64 — measured 27 × 27 × 1 in 32 against 228 µs, 64³ in 5.0 against 14.4 ms), else
+    :func:`_dd_matmul` / :func:`_mw_matmul`."""
+    w = len(a)
+    if _compiled(w, a, b) and a[0].shape[-1] <= _COMPILED_MAX_INNER[w]:
+        return ddkernel.matmul(a, b)
+    return _dd_matmul(*a, *b) if w == 2 else _mw_matmul(a, b)
 
 
 TD_SMALL_INNER = 8
@@ -263,15 +281,10 @@ def _td_matmul_small(a, b):
 def _mw_matmul(a, b):
     """A B for w ≥ 3 words: the first w − 1 words sliced, all slice products in one exact float64 product,
     level sums by a 0/1 product, everything below level L (remainders, the last word) in float64.
-    Triple-double products with a small inner dimension go to :func:`_td_matmul_small`, or to its compiled
-    twin :func:`curvsym.integrate.ddkernel.td_matmul` (inner dimension ≤ 64) where a C compiler is at hand."""
+    Triple-double products with a small inner dimension go to :func:`_td_matmul_small` (where a C compiler is
+    at hand, :func:`_matmul` sends them to its compiled twin first)."""
     w = len(a)
     n = a[0].shape[-1]
-    if (w == 3 and n <= ddkernel.TD_MAX_INNER and isinstance(a[0], np.ndarray) and isinstance(b[0], np.ndarray)
-            and ddkernel.available()):
-        # the arithmetic of _td_matmul_small, compiled: faster than the sliced product at every inner dimension
-        # up to 64 (measured: 27 × 27 × 1 in 32 against 228 µs, 64³ in 5.0 against 14.4 ms)
-        return ddkernel.td_matmul(a, b)
     if w == 3 and n <= TD_SMALL_INNER:
         return _td_matmul_small(a, b)
     beta, L = _plan(w, n)
@@ -367,12 +380,7 @@ class MWArray:
         return o if isinstance(o, MWArray) else lift(o, self.w)
 
     def __add__(self, o: Any) -> "MWArray":
-        o = self._other(o)
-        if self.w == 2:
-            return MWArray(_dd_entrywise("add", self.words, o.words))
-        if self.w == 3:
-            return MWArray(_td_entrywise("add", self.words, o.words))
-        return MWArray(mw.add(self.words, o.words))
+        return MWArray(_entrywise("add", self.words, self._other(o).words))
 
     __radd__ = __add__
 
@@ -393,12 +401,7 @@ class MWArray:
             f = float(c)
             if f == c and f != 0 and math.frexp(abs(f))[0] == 0.5:  # a power of two: exact word by word
                 return MWArray(tuple(x * f for x in self.words))
-        c = self._other(c)
-        if self.w == 2:
-            return MWArray(_dd_entrywise("mul", self.words, c.words))
-        if self.w == 3:
-            return MWArray(_td_entrywise("mul", self.words, c.words))
-        return MWArray(mw.mul(self.words, c.words))
+        return MWArray(_entrywise("mul", self.words, self._other(c).words))
 
     __rmul__ = __mul__
 
@@ -408,13 +411,7 @@ class MWArray:
         return self * scalar(mpmath.mpf(1) / mpmath.mpf(c), self.w)
 
     def __matmul__(self, o: Any) -> "MWArray":
-        o = self._other(o)
-        if self.w == 2:
-            if (o.words[0].shape[-2] <= ddkernel.DD_MAX_INNER and isinstance(self.words[0], np.ndarray)
-                    and isinstance(o.words[0], np.ndarray) and ddkernel.available()):
-                return MWArray(ddkernel.dd_matmul(*self.words, *o.words))  # compiled, accurate to 8 n u² Σ|a||b|
-            return MWArray(_dd_matmul(*self.words, *o.words))
-        return MWArray(_mw_matmul(self.words, o.words))
+        return MWArray(_matmul(self.words, self._other(o).words))
 
     def __rmatmul__(self, o: Any) -> "MWArray":
         return self._other(o) @ self

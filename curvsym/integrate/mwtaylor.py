@@ -55,6 +55,7 @@ from typing import Any, Sequence
 import mpmath
 import numpy as np
 
+from . import ddkernel
 from . import multiword as mw
 
 
@@ -118,7 +119,6 @@ class MultiwordEngine:
             EngineError: ``compiled=True`` but the kernel cannot run here (more than two words, non-NumPy
                 arrays, or no working C compiler).
         """
-        from . import ddkernel
         program = CompiledTape(tape, self, like)
         if self.compiled is False:
             return program
@@ -154,7 +154,6 @@ class MultiwordEngine:
     def horner(self, c: list, theta: Any) -> mw.MW:
         """Σ_k c_k θ^k (θ a w-word scalar) by Horner's rule in w-word arithmetic (double-double NumPy arrays:
         the compiled loop of :mod:`curvsym.integrate.ddkernel` when it is available)."""
-        from . import ddkernel
         th = mw.scalar(theta, self.words, c[0][0])
         if self.words == 2 and self.compiled is not False and isinstance(c[0][0], np.ndarray) and ddkernel.available():
             return ddkernel.horner(c, th)
@@ -470,7 +469,22 @@ class CompiledTape:
             return buf[:, j0:j1 + 1, :], ext[j0:j1 + 1]
         return buf[K - k + j0:K - k + j1 + 1], ext[K - k + j0:K - k + j1 + 1]
 
-    def _float_cauchy(self, na: _Node, nb: _Node, k: int) -> mw.MW | None:
+    def _pairs(self, na: _Node, nb: _Node, k: int) -> tuple | None:
+        """The block pairs (ã_j, b̃_{k−j}) of order k's Cauchy sum: (j0, j1, [max|ã_j|], [max|b̃_{k−j}|] for
+        j0 ≤ j ≤ j1, S = product of the stacked block maxima, inner dimension n); None when there is no pair
+        (a constant operand has block 0 only)."""
+        j0 = k if nb.const else 0
+        j1 = 0 if na.const else k
+        if j0 > j1:
+            return None
+        ma = self._maxes(na, j1)
+        mb = self._maxes(nb, 0 if nb.const else k - j0)
+        js = range(j0, j1 + 1)
+        pair_a = [ma[j] for j in js]
+        pair_b = [mb[0] if nb.const else mb[k - j] for j in js]
+        return j0, j1, pair_a, pair_b, max(ma) * max(mb), na.coef[0][0].shape[-1]
+
+    def _float_cauchy(self, na: _Node, nb: _Node, k: int, pairs: tuple) -> mw.MW | None:
         """Σ_j ã_{j,0} b̃_{k−j,0} as one float64 product of the stacked leading words, when that is accurate enough.
 
         Double-double only.  The float64 product of the stacked leading words errs by at most
@@ -480,20 +494,10 @@ class CompiledTape:
         Since S_k decays like e^{−2k} (θ ≤ 1 scaling), the high orders of the recurrence (k ≳ 20 at 30
         digits) pass this test and cost one BLAS product instead of ~10 sliced ones.
         """
-        j0 = k if nb.const else 0
-        j1 = 0 if na.const else k
-        if j0 > j1:
-            return None
-        ma = self._maxes(na, j1)
-        mb = self._maxes(nb, 0 if nb.const else k - j0)
-        if nb.const:
-            sk = ma[k] * mb[0]
-        else:
-            sk = float(np.asarray(ma[j0:j1 + 1]) @ np.asarray(mb[k - j1:k - j0 + 1])[::-1])
+        j0, j1, pair_a, pair_b, s0, n = pairs
+        sk = float(np.asarray(pair_a) @ np.asarray(pair_b))
         if sk == 0.0:
             return None
-        s0 = max(ma) * max(mb)
-        n = na.coef[0][0].shape[-1]
         if sk * ((j1 - j0 + 1) * n + 2) > s0 * 4 * 2.0 ** -53:
             return None
         left = self._stacked(na, "row", 0, j0, j1, k)
@@ -504,7 +508,7 @@ class CompiledTape:
         hi = np.reshape(left, (m, J * n)) @ np.reshape(right, (J * n, right.shape[-1]))
         return (hi, np.zeros_like(hi))
 
-    def _dd_cauchy(self, na: _Node, nb: _Node, k: int) -> mw.MW | None:
+    def _dd_cauchy(self, na: _Node, nb: _Node, k: int, pairs: tuple) -> mw.MW | None:
         """Double-double Σ_j ã_j b̃_{k−j} with as many exact slice levels as this order needs.
 
         Each pair is first balanced by an exact power of two (ã_j 2^{−a_j}, b̃_{k−j} 2^{a_j}, both ≈
@@ -525,18 +529,8 @@ class CompiledTape:
         ≤ 2^{−53} of the remainders, the tail's own error, and the dropped a_r b̃₁ + ã₁b̃₁ are
         ≤ 2^{−53−eβ} N M ≤ τ.
         """
-        j0 = k if nb.const else 0
-        j1 = 0 if na.const else k
-        if j0 > j1:
-            return None
-        ma = self._maxes(na, j1)
-        mb = self._maxes(nb, 0 if nb.const else k - j0)
-        S = max(ma) * max(mb)
-        n = na.coef[0][0].shape[-1]
+        j0, j1, pair_a, pair_b, S, n = pairs
         tau = 4 * 2.0 ** -106 * n * S
-        js = range(j0, j1 + 1)
-        pair_a = [ma[j] for j in js]
-        pair_b = [mb[0] if nb.const else mb[k - j] for j in js]
         if tau == 0.0 or not any(x > 0 and y > 0 for x, y in zip(pair_a, pair_b)):
             return None
         # balancing powers of two: ã_j 2^{−a_j}, b̃_{k−j} 2^{a_j}
@@ -616,10 +610,11 @@ class CompiledTape:
     def _cauchy(self, na: _Node, nb: _Node, k: int, order_cap: int) -> mw.MW:
         """[ab]~_k = Σ_j ã_j b̃_{k−j} by exact level products of the stacked slices (or one float64 product
         of the leading words where that is accurate enough: :meth:`_float_cauchy`)."""
-        if self.w == 2 and isinstance(na.coef[0][0], np.ndarray):  # the NumPy fast paths; other namespaces below
-            fast = self._float_cauchy(na, nb, k) if k > 0 else None
+        pairs = self._pairs(na, nb, k) if self.w == 2 and isinstance(na.coef[0][0], np.ndarray) else None
+        if pairs is not None:  # the double-double NumPy fast paths; other namespaces and w ≥ 3 below
+            fast = self._float_cauchy(na, nb, k, pairs) if k > 0 else None
             if fast is None and self.dd_levels:
-                fast = self._dd_cauchy(na, nb, k)
+                fast = self._dd_cauchy(na, nb, k, pairs)
             if fast is not None:
                 return fast
         A = self._ensure(na, "row", k, order_cap)

@@ -80,6 +80,17 @@ def test_elementwise_and_matrix_products_are_exact_to_the_word_precision(w):
 
 # --------------------------------------------------------------------------- Taylor coefficients
 
+def _gradient_flow_tape(widths):
+    """(x, tape): the 60-digit initial layers of the seed-5 instance of the chain ``widths`` and its traced
+    gradient-flow tape."""
+    net = cs.chain(widths)
+    inst = random_instance(net, seed=5, scale=1.0)
+    rhs = cs.generate_flow(cs.gradient_flow(cs.model(net)), "mpmath")
+    with mpmath.workdps(60):
+        x = to_mp(inst.weights, 60)
+        return x, trace_polynomial(rhs, rhs.validate(x, to_mp(inst.data(), 60)))
+
+
 _COMPILED = [False, pytest.param(True, marks=pytest.mark.skipif(not ddkernel.available(),
                                                                 reason="no C compiler for the compiled kernel"))]
 
@@ -89,13 +100,9 @@ _COMPILED = [False, pytest.param(True, marks=pytest.mark.skipif(not ddkernel.ava
 def test_stacked_taylor_coefficients_match_the_op_by_op_replay(widths, compiled):
     """Both double-double programs — stacked Ozaki products on BLAS and the compiled C recurrence — give the
     coefficients of the op-by-op mpmath replay at 60 digits to 1e-31·‖x‖."""
-    net = cs.chain(widths)
-    inst = random_instance(net, seed=5, scale=1.0)
-    rhs = cs.generate_flow(cs.gradient_flow(cs.model(net)), "mpmath")
+    x, tape = _gradient_flow_tape(widths)
     K, s = 10, mpmath.mpf("0.05")
     with mpmath.workdps(60):
-        x = to_mp(inst.weights, 60)
-        tape = trace_polynomial(rhs, rhs.validate(x, to_mp(inst.data(), 60)))
         ref = taylor_coefficients(tape, x, K, MpmathEngine(60), scale=s)
         eng = MultiwordEngine(30, compiled=compiled)
         xm = tuple(eng.load(a) for a in x)
@@ -113,13 +120,9 @@ def test_the_engine_runs_on_the_array_api_alone():
     double-double NumPy fast paths are bypassed for the per-step-grid sliced product — and its coefficients
     agree with the NumPy ones to the word precision."""
     xps = pytest.importorskip("array_api_strict")
-    net = cs.chain([3, 3, 3, 3])
-    inst = random_instance(net, seed=5, scale=1.0)
-    rhs = cs.generate_flow(cs.gradient_flow(cs.model(net)), "mpmath")
+    x, tape = _gradient_flow_tape([3, 3, 3, 3])
     K, s = 10, mpmath.mpf("0.05")
     with mpmath.workdps(60):
-        x = to_mp(inst.weights, 60)
-        tape = trace_polynomial(rhs, rhs.validate(x, to_mp(inst.data(), 60)))
         outs = []
         for eng in (MultiwordEngine(30, compiled=False), MultiwordEngine(30, xp=xps)):
             xm = tuple(eng.load(a) for a in x)
@@ -139,21 +142,17 @@ def test_high_orders_take_the_float_path_and_stay_exact_to_the_word_precision():
     the coefficients still match the op-by-op mpmath replay to u·‖x‖ (the nearest wrong claim — using the
     float path at every order — loses ~16 digits at order 0)."""
     from curvsym.integrate import mwtaylor
-    net = cs.chain([4, 4, 4, 4])
-    inst = random_instance(net, seed=5, scale=1.0)
-    rhs = cs.generate_flow(cs.gradient_flow(cs.model(net)), "mpmath")
+    x, tape = _gradient_flow_tape([4, 4, 4, 4])
     K, s = 34, mpmath.mpf("0.02")
     used = []
     orig = mwtaylor.CompiledTape._float_cauchy
 
-    def spy(self, na, nb, k):
-        out = orig(self, na, nb, k)
+    def spy(self, na, nb, k, pairs):
+        out = orig(self, na, nb, k, pairs)
         used.append((k, out is not None))
         return out
 
     with mpmath.workdps(60):
-        x = to_mp(inst.weights, 60)
-        tape = trace_polynomial(rhs, rhs.validate(x, to_mp(inst.data(), 60)))
         ref = taylor_coefficients(tape, x, K, MpmathEngine(60), scale=s)
         eng = MultiwordEngine(30, compiled=False)
         xm = tuple(eng.load(a) for a in x)
