@@ -33,6 +33,7 @@ import ctypes
 import hashlib
 import math
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -52,6 +53,23 @@ KINDS = {"var": 0, "const": 1, "add": 2, "sub": 3, "neg": 4, "scale": 5, "T": 6,
 MAX_WIDTH = 8  # above this the BLAS engine is faster (measured, 30 digits: N = 4, d = 8: 43 against 65 ms per
 #               step; d = 16: 391 against 87 ms)
 FLAGS = ("-O2", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC")
+
+
+@cache
+def flags() -> tuple:
+    """The compiler flags: :data:`FLAGS`, plus ``-mfma`` on an x86-64 Linux CPU that has fused multiply-add, so
+    that TwoProd is one ``fma`` (a·b − fl(a·b) exactly, the same bits as Dekker's split; ~10 % off a batched
+    triple-double product).  The flags are part of the cache key, so a CPU without FMA never loads that build."""
+    extra = ()
+    if sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64"):
+        try:
+            cpu = Path("/proc/cpuinfo").read_text(errors="ignore")
+        except OSError:
+            cpu = ""
+        line = next((x for x in cpu.splitlines() if x.startswith("flags")), "")
+        if "fma" in line.partition(":")[2].split():
+            extra = ("-mfma",)
+    return FLAGS + extra
 
 
 def cache_dir() -> Path:
@@ -79,7 +97,7 @@ def build(target: Path, cc: str | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         out = Path(tmp) / target.name
-        cmd = cc.split() + list(FLAGS) + [str(SOURCE), "-o", str(out)]
+        cmd = cc.split() + list(flags()) + [str(SOURCE), "-o", str(out)]
         try:
             subprocess.run(cmd, check=True, capture_output=True, timeout=120)
         except subprocess.CalledProcessError as exc:
@@ -98,7 +116,7 @@ def library() -> Any:
     cc = _compiler()
     if cc is None or os.environ.get("CURVSYM_NO_COMPILE"):
         return None
-    key = SOURCE.read_bytes() + " ".join((cc, sys.platform) + FLAGS).encode()
+    key = SOURCE.read_bytes() + " ".join((cc, sys.platform) + flags()).encode()
     tag = hashlib.sha256(key).hexdigest()[:16]
     lib = cache_dir() / f"ddtaylor-{tag}{'.dll' if sys.platform == 'win32' else '.so'}"
     if not lib.exists():
@@ -140,51 +158,116 @@ _ELEMENTWISE = {2: "curvsym_dd_elementwise", 3: "curvsym_td_elementwise"}
 _MATMUL = {2: "curvsym_dd_matmul", 3: "curvsym_td_matmul"}
 
 
-def elementwise(op: str, a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple:
+def elementwise(op: str, a: Any, b: Any) -> np.ndarray:
     """Double- or triple-double (2 or 3 words) a + b (``op="add"``) or a·b (``"mul"``) entrywise, NumPy
     broadcasting, by the compiled loop: bitwise :func:`curvsym.integrate.mwarray._dd_add` / ``_dd_mul`` /
     ``_td_add`` / ``_td_mul``.  An operand whose shape is a trailing part of the result's (a scalar, one
-    matrix against a stack) or its leading axes followed by ones is read in place (:func:`_broadcast_operand`)."""
+    matrix against a stack) or its leading axes followed by ones is read in place (:func:`_broadcast_operand`).
+
+    ``a`` and ``b`` are sequences of w word arrays or *packed* words, one array of shape (w, …) whose entry i
+    is word i (what this function returns); a C-contiguous packed operand is read through one address.
+    """
     w = len(a)
-    sa, sb = a[0].shape, b[0].shape
-    if sa == sb and all(_ready(x) for x in a) and all(_ready(y) for y in b):
-        shape, A, B, da, db = sa, a, b, 1, 1  # the common case: nothing to check or copy
-    else:
-        shape = sa if sa == sb else np.broadcast_shapes(sa, sb)
-        A, da = _broadcast_operand(a, shape)
-        B, db = _broadcast_operand(b, shape)
+    if type(a) is np.ndarray and type(b) is np.ndarray and a.shape == b.shape and _ready(a) and _ready(b):
+        C = np.empty(a.shape)  # both packed and contiguous: the common case, nothing to check or copy
+        n = C[0].size
+        a0, b0, c0 = _address(a), _address(b), _address(C)
+        getattr(library(), _ELEMENTWISE[w])(1 if op == "mul" else 0, n, n, n, 1, 1,
+                                            *(x + 8 * n * i for x in (a0, b0, c0) for i in range(w)))
+        return C
+    sa, sb = _word_shape(a), _word_shape(b)
+    shape = sa if sa == sb else np.broadcast_shapes(sa, sb)
+    A = _broadcast_operand(a, shape)
+    B = _broadcast_operand(b, shape)
     C = np.empty((w,) + shape)
-    n = C[0].size
+    n = math.prod(shape)
     c0 = _address(C)
-    getattr(library(), _ELEMENTWISE[w])(1 if op == "mul" else 0, n, A[0].size, B[0].size, da, db,
-                                        *map(_address, A), *map(_address, B), *(c0 + 8 * n * i for i in range(w)))
-    return tuple(C)
+    getattr(library(), _ELEMENTWISE[w])(1 if op == "mul" else 0, n, A[1], B[1], A[2], B[2],
+                                        *_word_addresses(A, w), *_word_addresses(B, w),
+                                        *(c0 + 8 * n * i for i in range(w)))
+    return C
 
 
-def matmul(a: Sequence[np.ndarray], b: Sequence[np.ndarray]) -> tuple:
+def matmul(a: Any, b: Any) -> np.ndarray:
     """Double- or triple-double A B (2 or 3 words; leading batch axes broadcast, transposed views read in place)
-    by the compiled loop.  Triple-double: bitwise :func:`curvsym.integrate.mwarray._td_matmul_small` (the same
-    operations in the same order), inner dimension ≤ 64.  Double-double: each a_ik b_kj by the DWTimesDW
-    product, summed by AccurateDWPlusDW, |error| ≤ 8 n u² Σ_k|a_ik||b_kj|.
+    by the compiled loop, returned packed (shape (w, …, m, p)).  Triple-double: bitwise
+    :func:`curvsym.integrate.mwarray._td_matmul_small` (the same operations in the same order), inner dimension
+    ≤ 64.  Double-double: each a_ik b_kj by the DWTimesDW product, summed by AccurateDWPlusDW,
+    |error| ≤ 8 n u² Σ_k|a_ik||b_kj|.  Operands are word sequences or packed words (see :func:`elementwise`).
 
     Raises:
         EngineError: a triple-double inner dimension above 64 (callers route those to the sliced product).
     """
+    if type(a) is np.ndarray and type(b) is np.ndarray:
+        C = _matmul_packed(a, b)
+        if C is not None:
+            return C
     w = len(a)
-    sa, sb = a[0].shape, b[0].shape
+    sa, sb = _word_shape(a), _word_shape(b)
     m, n, p = sa[-2], sa[-1], sb[-1]
     batch = sa[:-2] if sa[:-2] == sb[:-2] else np.broadcast_shapes(sa[:-2], sb[:-2])
     A, ta = _operand(a, batch)
     B, tb = _operand(b, batch)
     C = np.empty((w,) + batch + (m, p))
     c0 = _address(C)
-    status = getattr(library(), _MATMUL[w])(math.prod(batch), m, n, p, int(A[0].ndim > 2), int(B[0].ndim > 2),
-                                            ta, tb, *map(_address, A), *map(_address, B),
-                                            *(c0 + 8 * C[0].size * i for i in range(w)))
+    size = math.prod(batch) * m * p
+    status = getattr(library(), _MATMUL[w])(math.prod(batch), m, n, p, int(len(A[2]) > 2), int(len(B[2]) > 2),
+                                            ta, tb, *_word_addresses(A, w), *_word_addresses(B, w),
+                                            *(c0 + 8 * size * i for i in range(w)))
     if status != 0:  # pragma: no cover - callers keep n ≤ TD_MAX_INNER
         from ..errors import EngineError
         raise EngineError(f"inner dimension {n} exceeds the compiled triple-double product's {TD_MAX_INNER}")
-    return tuple(C)
+    return C
+
+
+def _matmul_packed(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
+    """:func:`matmul` of two packed operands, each contiguous or the transpose of a contiguous array, with equal
+    batch axes or one of them a single matrix (the generated code's every product), in one C call with no
+    copies; None for anything else (the general route then takes it)."""
+    sa, sb = a.shape, b.shape
+    w, m, n, p = sa[0], sa[-2], sa[-1], sb[-1]
+    batch = sa[1:-2] if len(sa) > 3 else sb[1:-2]
+    if (len(sa) > 3 and len(sb) > 3 and sa[1:-2] != sb[1:-2]) or sb[-2] != n:
+        return None
+    A, B = _packed_matrix(a), _packed_matrix(b)
+    if A is None or B is None:
+        return None
+    C = np.empty((w,) + batch + (m, p))
+    c0 = _address(C)
+    sza, szb, szc = 8 * a[0].size, 8 * b[0].size, 8 * C[0].size
+    if w == 2:
+        words = (A[0], A[0] + sza, B[0], B[0] + szb, c0, c0 + szc)
+    else:
+        words = (A[0], A[0] + sza, A[0] + 2 * sza, B[0], B[0] + szb, B[0] + 2 * szb, c0, c0 + szc, c0 + 2 * szc)
+    if getattr(library(), _MATMUL[w])(math.prod(batch), m, n, p, int(len(sa) > 3), int(len(sb) > 3),
+                                      A[1], B[1], *words) != 0:  # pragma: no cover - callers keep n ≤ 64
+        return None
+    return C
+
+
+def _packed_matrix(a: np.ndarray) -> tuple | None:
+    """(address, transposed flag) of packed words that are C-contiguous or the transpose of a C-contiguous
+    array; None otherwise."""
+    if a.flags.c_contiguous and a.dtype is _F64:
+        return _address(a), 0
+    t = np.swapaxes(a, -1, -2)
+    if t.flags.c_contiguous and t.dtype is _F64:
+        return _address(t), 1
+    return None
+
+
+def _word_shape(a: Any) -> tuple:
+    """The shape of one word of word sequence or packed words ``a``."""
+    return a.shape[1:] if type(a) is np.ndarray else a[0].shape
+
+
+def _word_addresses(op: tuple, w: int) -> Any:
+    """The w word addresses of an operand prepared by :func:`_broadcast_operand` / :func:`_operand`."""
+    words, _, _, stride = op
+    if stride:
+        base = _address(words)
+        return (base + stride * i for i in range(w))
+    return map(_address, words)
 
 
 def _ready(x: Any) -> bool:
@@ -192,11 +275,14 @@ def _ready(x: Any) -> bool:
     return type(x) is np.ndarray and x.flags.c_contiguous and x.dtype is _F64
 
 
-def _broadcast_operand(words: Sequence[np.ndarray], shape: tuple) -> tuple:
-    """(contiguous words, d): the C loops read entry (i / d) % size for result entry i — in place when the
-    words' shape is a trailing part of ``shape`` (d = 1: they repeat) or its leading r axes followed by ones
-    (d = the size of the trailing axes: one value per leading index); otherwise broadcast copies (d = 1)."""
-    s = words[0].shape
+def _broadcast_operand(words: Any, shape: tuple) -> tuple:
+    """(words, size, d, stride) as the C loops read them: result entry i reads entry (i / d) % size of each
+    word — in place when the words' shape is a trailing part of ``shape`` (d = 1: they repeat) or its leading
+    r axes followed by ones (d = the size of the trailing axes: one value per leading index); otherwise
+    broadcast copies (d = 1).  Packed words come back contiguous with their word stride in bytes, word
+    sequences as a list of contiguous words and stride 0 (:func:`_word_addresses` reads either; the arrays
+    are returned, not only their addresses, so that a copy lives until the C call)."""
+    s = _word_shape(words)
     d = 1
     if s != shape and not (len(s) <= len(shape) and shape[len(shape) - len(s):] == s):
         r = len(s)
@@ -204,16 +290,26 @@ def _broadcast_operand(words: Sequence[np.ndarray], shape: tuple) -> tuple:
             r -= 1
         if len(s) == len(shape) and s[:r] == shape[:r]:
             d = math.prod(shape[r:])
+        elif type(words) is np.ndarray:  # the word axis stays in front: pad the word shape with leading ones
+            words = np.broadcast_to(words.reshape(words.shape[:1] + (1,) * (len(shape) - len(s)) + s),
+                                    words.shape[:1] + shape)
+            s = shape
         else:
             words = [np.broadcast_to(x, shape) for x in words]
-    return [_contiguous(x, x.shape) for x in words], d
+            s = shape
+    size = math.prod(s)
+    if type(words) is np.ndarray:
+        if not _ready(words):
+            words = np.ascontiguousarray(words, dtype=np.float64)  # one copy of all words
+        return words, size, d, 8 * size
+    return [_contiguous(x, x.shape) for x in words], size, d, 0
 
 
 def td_solve_refined(K: Sequence[np.ndarray], B: Sequence[np.ndarray], Kinv: np.ndarray, max_iter: int,
-                     tol: float) -> tuple | None:
-    """K⁻¹B in triple-double by iterative refinement from the float64 inverse ``Kinv``, in C (see
-    :func:`curvsym.integrate.mwlinalg.solve_refined`, whose iteration it is, member by member of the batch).
-    None when a member does not converge or a correction is not finite; NotImplemented for sizes the C routine
+                     tol: float) -> np.ndarray | None:
+    """K⁻¹B in triple-double (packed words, shape (3, …)) by iterative refinement from the float64 inverse
+    ``Kinv``, in C (see :func:`curvsym.integrate.mwlinalg.solve_refined`, whose iteration it is, member by
+    member of the batch).  None when a member does not converge or a correction is not finite; NotImplemented for sizes the C routine
     does not take (n > 64)."""
     n, r = K[0].shape[-1], B[0].shape[-1]
     batch = np.broadcast_shapes(K[0].shape[:-2], B[0].shape[:-2])
@@ -228,11 +324,11 @@ def td_solve_refined(K: Sequence[np.ndarray], B: Sequence[np.ndarray], Kinv: np.
                                                 x0, x0 + size, x0 + 2 * size, max_iter, tol)
     if status == 3:
         return NotImplemented
-    return (X[0], X[1], X[2]) if status == 0 else None
+    return X if status == 0 else None
 
 
-def td_kron_sum(Ps: Sequence[Sequence[np.ndarray]], Qs: Sequence[Sequence[np.ndarray]]) -> tuple:
-    """Σ_e P_e ⊗ Q_e (triple-double words; leading batch axes broadcast) in C: bitwise the NumPy route of
+def td_kron_sum(Ps: Sequence[Sequence[np.ndarray]], Qs: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
+    """Σ_e P_e ⊗ Q_e (triple-double words, returned packed; leading batch axes broadcast) in C: bitwise the NumPy route of
     :func:`curvsym.integrate.mwlinalg.operator_matrix` (td_mul per entry, td_add over e left to right)."""
     m, k = Ps[0][0].shape[-1], Qs[0][0].shape[-1]
     batch = np.broadcast_shapes(*(p[0].shape[:-2] for p in Ps), *(q[0].shape[:-2] for q in Qs))
@@ -244,7 +340,7 @@ def td_kron_sum(Ps: Sequence[Sequence[np.ndarray]], Qs: Sequence[Sequence[np.nda
             Q[w, e] = q[w]
     K = np.empty((3,) + batch + (m * k, m * k))
     library().curvsym_td_kron_sum(math.prod(batch), len(Ps), m, k, _address(P), _address(Q), _address(K))
-    return K[0], K[1], K[2]
+    return K
 
 
 def _address(x: np.ndarray) -> int:
@@ -252,7 +348,7 @@ def _address(x: np.ndarray) -> int:
     2 µs for ``__array_interface__``)."""
     if x.flags.writeable and x.size:
         return ctypes.addressof(ctypes.c_char.from_buffer(x))
-    return x.__array_interface__["data"][0]
+    return x.ctypes.data
 
 
 def _contiguous(x: np.ndarray, shape: tuple) -> np.ndarray:
@@ -262,19 +358,28 @@ def _contiguous(x: np.ndarray, shape: tuple) -> np.ndarray:
     return x if _ready(x) else np.ascontiguousarray(x, dtype=np.float64)
 
 
-def _operand(words: Sequence[np.ndarray], batch: tuple) -> tuple:
-    """(words the C product reads, transposed flag): as they are when contiguous, their transposes when they
-    are transposed views of contiguous arrays (``a.mT``), else contiguous copies; a single matrix (no batch
-    axes) is read for every batch member."""
-    if words[0].ndim == 2 or words[0].shape[:-2] == batch:
-        if all(_ready(x) for x in words):
-            return words, 0
-        t = [np.swapaxes(x, -1, -2) for x in words]
-        if all(_ready(x) for x in t):
-            return t, 1
-    x0 = words[0]
-    shape = x0.shape if x0.ndim == 2 else batch + x0.shape[-2:]
-    return [_contiguous(x, shape) for x in words], 0
+def _operand(words: Any, batch: tuple) -> tuple:
+    """(operand, transposed flag) for the C product: the words as they are when contiguous, their transposes
+    when they are transposed views of contiguous arrays (``a.mT``), else contiguous copies; a single matrix
+    (no batch axes) is read for every batch member.  The operand is (packed words, size, word shape, word
+    stride in bytes) for packed contiguous words, else (words, size, word shape, 0)."""
+    s = _word_shape(words)
+    if len(s) == 2 or s[:-2] == batch:
+        size = math.prod(s)
+        if type(words) is np.ndarray:
+            if _ready(words):
+                return (words, size, s, 8 * size), 0
+            t = np.swapaxes(words, -1, -2)
+            if _ready(t):
+                return (t, size, s, 8 * size), 1
+        else:
+            if all(_ready(x) for x in words):
+                return (words, size, s, 0), 0
+            t = [np.swapaxes(x, -1, -2) for x in words]
+            if all(_ready(x) for x in t):
+                return (t, size, s, 0), 1
+    shape = s if len(s) == 2 else batch + s[-2:]
+    return ([_contiguous(x, shape) for x in words], math.prod(shape), shape, 0), 0
 
 
 def kernel() -> Any:

@@ -1,8 +1,8 @@
 /* Taylor coefficients of a polynomial matrix tape in double-double arithmetic (curvsym).
  *
  * A double-double value is an unevaluated sum hi + lo of two float64 with |lo| <= ulp(hi)/2.
- * Error-free transformations (Knuth TwoSum; Dekker TwoProd with Veltkamp's split, so that no FMA
- * is needed) and the accurate sum and product of Joldes, Muller & Popescu (2017, ACM TOMS 44):
+ * Error-free transformations (Knuth TwoSum; TwoProd by one fused multiply-add where the build targets
+ * a CPU with FMA, else Dekker's with Veltkamp's split: both give the exact error term, the same bits) and the accurate sum and product of Joldes, Muller & Popescu (2017, ACM TOMS 44):
  * relative error <= 3u^2 (sum) and <= 5u^2 (product), u = 2^-53.  Compile with
  * -ffp-contract=off: a fused multiply-add in the wrong place breaks the transformations.
  *
@@ -36,11 +36,17 @@ static inline dd fast_two_sum(double a, double b) {
 }
 
 static inline dd two_prod(double a, double b) {
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+    /* a hardware fused multiply-add (the build targets the machine's own CPU): the same exact error term */
+    double p = a * b;
+    dd r = { p, __builtin_fma(a, b, -p) };
+#else
     const double split = 134217729.0;  /* 2^27 + 1 */
     double p = a * b;
     double ca = split * a, ah = ca - (ca - a), al = a - ah;
     double cb = split * b, bh = cb - (cb - b), bl = b - bh;
     dd r = { p, ((ah * bh - p) + ah * bl + al * bh) + al * bl };
+#endif
     return r;
 }
 

@@ -109,49 +109,44 @@ def _weights_mw(k: int, w: int):
     g, g2 = extrapolation_weights(k)
     with mpmath.workprec(53 * w + 30):
         vals = np.array([[mpmath.mpf(x.numerator) / x.denominator for x in row] for row in (g, g2)], dtype=object)
-    return from_mpf(vals.reshape(2, k, 1, 1), w)
+    return from_mpf(vals.reshape(2, k, 1), w)
 
 
 def gbs_step_multiword(f: Callable, y: State, H: Any, k: int) -> tuple:
     """One extrapolated step on multi-word states, the k midpoint sequences batched: (T_kk, err, evaluations).
 
     ``f`` must accept states with a leading batch axis (generated code does).  See the module docstring.
+    The layers of a state are joined into one flat multi-word vector for the step's own arithmetic
+    (:func:`curvsym.integrate.mwarray.join`: one compiled call per operation instead of one per layer,
+    entry by entry the same operations) and split again for every evaluation of ``f``.
     """
-    from .mwarray import from_mpf, stack, tree_sum
+    from .mwarray import from_mpf, join, split, stack, tree_sum
     w = y[0].w
+    shapes = [a.shape for a in y]
     ns = [2 * (j + 1) for j in range(k)]
     with mpmath.workprec(53 * w + 30):
-        hs = from_mpf(np.array([mpmath.mpf(H) / n for n in ns], dtype=object).reshape(k, 1, 1), w)
+        hs = from_mpf(np.array([mpmath.mpf(H) / n for n in ns], dtype=object).reshape(k, 1), w)
     two_hs = hs * 2.0
-    f0 = f(y)
+    Y = join(y)
     d_prev = None  # d_0 = 0
-    d_cur = tuple(hs * a for a in f0)
+    d_cur = hs * join(f(y))
     lo = 0
     first: list = [None] * k
     for m in range(1, 2 * k + 1):
-        fz = f(tuple(a + b for a, b in zip(y, d_cur)))
-        if m % 2 == 0:  # sequence lo (n = m) ends here: Gragg's smoothing, as an increment
-            j = lo
-            prev = tuple(0.0 * a[0] for a in d_cur) if d_prev is None else tuple(a[0] for a in d_prev)
-            first[j] = tuple((a[0] + b + hs[j] * c[0]) * 0.5 for a, b, c in zip(d_cur, prev, fz))
+        fz = join(f(split(Y + d_cur, shapes)), batch=1)
+        if m % 2 == 0:  # sequence lo (n = m) ends here: Gragg's smoothing, as an increment (d_prev is set)
+            first[lo] = (d_cur[0] + d_prev[0] + hs[lo] * fz[0]) * 0.5
             lo += 1
             if lo == k:
                 break
-            d_cur = tuple(a[1:] for a in d_cur)
-            d_prev = None if d_prev is None else tuple(a[1:] for a in d_prev)
-            fz = tuple(a[1:] for a in fz)
-        step = tuple(two_hs[lo:] * a for a in fz)
-        d_new = step if d_prev is None else tuple(a + b for a, b in zip(d_prev, step))
+            d_cur, d_prev, fz = d_cur[1:], d_prev[1:], fz[1:]
+        step = two_hs[lo:] * fz
+        d_new = step if d_prev is None else d_prev + step
         d_prev, d_cur = d_cur, d_new
-    G = _weights_mw(k, w)
-    best, err = [], 0.0
-    for i in range(len(y)):
-        T = stack([first[j][i] for j in range(k)], axis=0)  # (k, m, n)
-        both = tree_sum(G * T[None], axis=1)  # (2, m, n): T_kk, T_{k,k−1}
-        best.append(y[i] + both[0])
-        diff = (both[0] - both[1]).float()
-        err = max(err, float(np.max(np.abs(diff))) if diff.size else 0.0)
-    return tuple(best), mpmath.mpf(err), 1 + sum(ns)
+    both = tree_sum(_weights_mw(k, w) * stack(first, axis=0)[None], axis=1)  # (2, P): T_kk, T_{k,k−1}
+    diff = (both[0] - both[1]).float()
+    err = float(np.max(np.abs(diff))) if diff.size else 0.0
+    return split(Y + both[0], shapes), mpmath.mpf(err), 1 + sum(ns)
 
 
 def gbs_words(dps: int, k: int) -> int:

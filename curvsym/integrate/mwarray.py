@@ -23,7 +23,11 @@ is the number of NumPy calls:
 
 Triple- and quad-double use the distillation routines of :mod:`multiword`.
 
-Where a C compiler is at hand (:mod:`curvsym.integrate.ddkernel`) the small-matrix work runs compiled:
+Where a C compiler is at hand (:mod:`curvsym.integrate.ddkernel`) the small-matrix work runs compiled, and
+its results are *packed*: one (w, …) float64 array whose entry i is word i, so that the next call reads an
+operand through one address (a call costs a few µs of Python, more than the arithmetic on 3 × 3 matrices).
+Indexing, ``mT``, ``reshape``, negation and power-of-two scaling of a packed array stay packed.
+The compiled loops:
 double- and triple-double entrywise sums and products and triple-double products (inner dimension ≤ 64) with
 exactly the operations above, so the words agree bit for bit; double-double products with inner dimension
 ≤ 16 as Σ_k DWTimesDW(a_ik, b_kj) summed by AccurateDWPlusDW, error ≤ 8 n u² Σ_k|a_ik||b_kj| (tighter
@@ -220,35 +224,49 @@ def _extract(V, w: int):
 _COMPILED_MAX_INNER = {2: ddkernel.DD_MAX_INNER, 3: ddkernel.TD_MAX_INNER}
 
 
-def _compiled(w: int, a, b) -> bool:
-    """Whether the w-word words ``a``, ``b`` go to the compiled loops (double- or triple-double NumPy arrays,
+def _compiled(w: int, a: "MWArray", b: "MWArray") -> bool:
+    """Whether the w-word arrays ``a``, ``b`` go to the compiled loops (double- or triple-double NumPy arrays,
     the library available)."""
-    return w in (2, 3) and isinstance(a[0], np.ndarray) and isinstance(b[0], np.ndarray) and ddkernel.available()
+    return (w in (2, 3) and (a.packed is not None or isinstance(a.words[0], np.ndarray))
+            and (b.packed is not None or isinstance(b.words[0], np.ndarray)) and ddkernel.available())
 
 
-def _entrywise(op: str, a, b):
-    """a + b (``op="add"``) or a·b (``"mul"``) of w-word words: the compiled loop for double- and triple-double
-    (bitwise the NumPy routines), else :func:`_dd_add` / :func:`_dd_mul`, :func:`_td_add` / :func:`_td_mul`,
-    or the distilled :func:`multiword.add` / :func:`multiword.mul`."""
-    w = len(a)
+def _operand(x: "MWArray") -> Any:
+    """What the compiled loops read: the packed words where there are, else the word tuple."""
+    return x.words if x.packed is None else x.packed
+
+
+def _entrywise(op: str, a: "MWArray", b: "MWArray") -> "MWArray":
+    """a + b (``op="add"``) or a·b (``"mul"``) of w-word arrays: the compiled loop for double- and triple-double
+    (bitwise the NumPy routines; the result packed), else :func:`_dd_add` / :func:`_dd_mul`, :func:`_td_add` /
+    :func:`_td_mul`, or the distilled :func:`multiword.add` / :func:`multiword.mul`."""
+    w = a.w
     if _compiled(w, a, b):
-        return ddkernel.elementwise(op, a, b)
+        return MWArray(packed=ddkernel.elementwise(op, _operand(a), _operand(b)))
+    x, y = a.words, b.words
     if w == 2:
-        return (_dd_add if op == "add" else _dd_mul)(*a, *b)
+        return MWArray((_dd_add if op == "add" else _dd_mul)(*x, *y))
     if w == 3:
-        return (_td_add if op == "add" else _td_mul)(a, b)
-    return (mw.add if op == "add" else mw.mul)(a, b)
+        return MWArray((_td_add if op == "add" else _td_mul)(x, y))
+    return MWArray((mw.add if op == "add" else mw.mul)(x, y))
 
 
-def _matmul(a, b):
-    """A B of w-word words: the compiled loop for double-double (inner dimension ≤ 16: 8 n u² Σ|a||b|) and
+def _matmul(a: "MWArray", b: "MWArray") -> "MWArray":
+    """A B of w-word arrays: the compiled loop for double-double (inner dimension ≤ 16: 8 n u² Σ|a||b|) and
     triple-double (≤ 64: bitwise :func:`_td_matmul_small`, faster than the sliced product at every inner
-    dimension up to 64 — measured 27 × 27 × 1 in 32 against 228 µs, 64³ in 5.0 against 14.4 ms), else
-    :func:`_dd_matmul` / :func:`_mw_matmul`."""
-    w = len(a)
-    if _compiled(w, a, b) and a[0].shape[-1] <= _COMPILED_MAX_INNER[w]:
-        return ddkernel.matmul(a, b)
-    return _dd_matmul(*a, *b) if w == 2 else _mw_matmul(a, b)
+    dimension up to 64 — measured 27 × 27 × 1 in 32 against 228 µs, 64³ in 5.0 against 14.4 ms), the result
+    packed, else :func:`_dd_matmul` / :func:`_mw_matmul`."""
+    w = a.w
+    if _compiled(w, a, b) and a.shape[-1] <= _COMPILED_MAX_INNER[w]:
+        return MWArray(packed=ddkernel.matmul(_operand(a), _operand(b)))
+    return MWArray(_dd_matmul(*a.words, *b.words) if w == 2 else _mw_matmul(a.words, b.words))
+
+
+def _basic_index(idx: Any) -> bool:
+    """Whether ``idx`` is a basic index (ints, slices, Ellipsis, None): prefixing ``slice(None)`` for the word
+    axis then indexes every word alike."""
+    parts = idx if type(idx) is tuple else (idx,)
+    return all(type(i) in (int, slice) or i is Ellipsis or i is None for i in parts)
 
 
 TD_SMALL_INNER = 8
@@ -311,47 +329,72 @@ def _mw_matmul(a, b):
 # --------------------------------------------------------------------------- the array class
 
 class MWArray:
-    """A w-word array x = Σ_i words[i] (float64 arrays of one shape) with NumPy-like operators."""
+    """A w-word array x = Σ_i words[i] (float64 arrays of one shape) with NumPy-like operators.
 
-    __slots__ = ("words",)
+    The words are held as a tuple, or *packed* as one float64 array of shape (w, …) whose entry i is word i
+    (what the compiled loops of :mod:`curvsym.integrate.ddkernel` return and read through one address); the
+    tuple of a packed array is made when it is first asked for.
+    """
+
+    __slots__ = ("_words", "packed")
     __array_ufunc__ = None  # NumPy defers to our reflected operators
     __curvsym_multiword__ = True
 
-    def __init__(self, words: Sequence[Any]):
-        self.words = tuple(words)
+    def __init__(self, words: Sequence[Any] | None = None, packed: np.ndarray | None = None):
+        self._words = None if words is None else tuple(words)
+        self.packed = packed
+
+    @property
+    def words(self) -> tuple:
+        ws = self._words
+        if ws is None:
+            ws = self._words = tuple(self.packed)
+        return ws
 
     # ------------------------------------------------------------ structure
     @property
     def w(self) -> int:
-        return len(self.words)
+        return len(self.packed) if self._words is None else len(self._words)
 
     @property
     def shape(self) -> tuple:
-        return self.words[0].shape
+        return self.packed.shape[1:] if self._words is None else self._words[0].shape
 
     @property
     def ndim(self) -> int:
-        return self.words[0].ndim
+        return len(self.shape)
 
     @property
     def size(self) -> int:
-        return self.words[0].size
+        return math.prod(self.shape)
 
     @property
     def hi(self) -> np.ndarray:
         return self.words[0]
 
+    def as_packed(self) -> np.ndarray:
+        """The words as one (w, …) array (the packed array itself where there is one, else a stacked copy)."""
+        return np.stack(self.words) if self.packed is None else self.packed
+
     def __len__(self) -> int:
         return self.shape[0]
 
     def __getitem__(self, idx: Any) -> "MWArray":
+        P = self.packed
+        if P is not None and _basic_index(idx):
+            return MWArray(packed=P[(slice(None),) + (idx if type(idx) is tuple else (idx,))])
         return MWArray(tuple(x[idx] for x in self.words))
 
     def reshape(self, *shape: Any) -> "MWArray":
+        if self.packed is not None:
+            dims = shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape
+            return MWArray(packed=self.packed.reshape((self.w, *dims)))
         return MWArray(tuple(x.reshape(*shape) for x in self.words))
 
     @property
     def mT(self) -> "MWArray":
+        if self.packed is not None:
+            return MWArray(packed=np.swapaxes(self.packed, -1, -2))
         return MWArray(tuple(np.swapaxes(x, -1, -2) for x in self.words))
 
     @property
@@ -380,11 +423,13 @@ class MWArray:
         return o if isinstance(o, MWArray) else lift(o, self.w)
 
     def __add__(self, o: Any) -> "MWArray":
-        return MWArray(_entrywise("add", self.words, self._other(o).words))
+        return _entrywise("add", self, self._other(o))
 
     __radd__ = __add__
 
     def __neg__(self) -> "MWArray":
+        if self.packed is not None:
+            return MWArray(packed=-self.packed)
         return MWArray(tuple(-x for x in self.words))
 
     def __pos__(self) -> "MWArray":
@@ -400,8 +445,10 @@ class MWArray:
         if isinstance(c, (int, float, np.integer, np.floating)) and not isinstance(c, bool):
             f = float(c)
             if f == c and f != 0 and math.frexp(abs(f))[0] == 0.5:  # a power of two: exact word by word
+                if self.packed is not None:
+                    return MWArray(packed=self.packed * f)
                 return MWArray(tuple(x * f for x in self.words))
-        return MWArray(_entrywise("mul", self.words, self._other(c).words))
+        return _entrywise("mul", self, self._other(c))
 
     __rmul__ = __mul__
 
@@ -411,7 +458,7 @@ class MWArray:
         return self * scalar(mpmath.mpf(1) / mpmath.mpf(c), self.w)
 
     def __matmul__(self, o: Any) -> "MWArray":
-        return MWArray(_matmul(self.words, self._other(o).words))
+        return _matmul(self, self._other(o))
 
     def __rmatmul__(self, o: Any) -> "MWArray":
         return self._other(o) @ self
@@ -424,9 +471,9 @@ def lift(x: Any, w: int) -> MWArray:
     if isinstance(x, MWArray):
         return x
     if isinstance(x, np.ndarray) and x.dtype != object:
-        x = np.asarray(x, dtype=np.float64)
-        z = np.zeros_like(x)
-        return MWArray((x,) + (z,) * (w - 1))
+        packed = np.zeros((w,) + x.shape)
+        packed[0] = x
+        return MWArray(packed=packed)
     if isinstance(x, np.ndarray):
         return from_mpf(x, w)
     return scalar(x, w)
@@ -438,7 +485,7 @@ def from_mpf(a: np.ndarray, w: int) -> MWArray:
     Raises:
         NonFiniteError: an entry is NaN/inf or beyond 2^996.
     """
-    return MWArray(mw.from_mpf(a, w))
+    return MWArray(packed=np.stack(mw.from_mpf(a, w)))
 
 
 @functools.lru_cache(maxsize=4096)
@@ -465,17 +512,19 @@ def scalar(v: Any, w: int) -> MWArray:
 
 def stack(arrays: Sequence[MWArray], axis: int = 0) -> MWArray:
     w = arrays[0].w
+    if all(a.packed is not None for a in arrays):
+        return MWArray(packed=np.stack([a.packed for a in arrays], axis=axis + 1 if axis >= 0 else axis))
     return MWArray(tuple(np.stack([a.words[i] for a in arrays], axis=axis) for i in range(w)))
 
 
 def eye(n: int, w: int) -> MWArray:
-    e = np.eye(n)
-    return MWArray((e,) + (np.zeros((n, n)),) * (w - 1))
+    packed = np.zeros((w, n, n))
+    packed[0] = np.eye(n)
+    return MWArray(packed=packed)
 
 
 def zeros(shape: tuple, w: int) -> MWArray:
-    z = np.zeros(shape)
-    return MWArray((z,) * w)
+    return MWArray(packed=np.zeros((w, *shape)))
 
 
 def reciprocal(x: MWArray) -> MWArray:
@@ -499,6 +548,25 @@ def diag_embed(d: MWArray) -> MWArray:
         z[..., idx, idx] = v
         out.append(z)
     return MWArray(tuple(out))
+
+
+def join(parts: Sequence[MWArray], batch: int = 0) -> MWArray:
+    """The arrays flattened behind their first ``batch`` (shared) axes and concatenated along the last:
+    shape (*lead, P), P = Σ the parts' trailing sizes; :func:`split` undoes it."""
+    w = parts[0].w
+    return MWArray(packed=np.concatenate([p.as_packed().reshape(w, *p.shape[:batch], -1) for p in parts],
+                                         axis=-1))
+
+
+def split(x: MWArray, shapes: Sequence[tuple]) -> tuple:
+    """The parts of a :func:`join`: the last axis of ``x`` cut into blocks of the sizes of ``shapes``, each
+    reshaped to (*lead, *shape) as a contiguous packed array."""
+    P, lead, out, at = x.as_packed(), x.shape[:-1], [], 0
+    for shape in shapes:
+        n = math.prod(shape)
+        out.append(MWArray(packed=np.ascontiguousarray(P[..., at:at + n]).reshape(P.shape[0], *lead, *shape)))
+        at += n
+    return tuple(out)
 
 
 def tree_sum(x: MWArray, axis: int) -> MWArray:
