@@ -229,31 +229,40 @@ def _matmul_packed(a: np.ndarray, b: np.ndarray) -> np.ndarray | None:
     batch = sa[1:-2] if len(sa) > 3 else sb[1:-2]
     if (len(sa) > 3 and len(sb) > 3 and sa[1:-2] != sb[1:-2]) or sb[-2] != n:
         return None
-    A, B = _packed_matrix(a), _packed_matrix(b)
-    if A is None or B is None:
+    a0, ta = _packed_matrix(a)
+    b0, tb = _packed_matrix(b)
+    if a0 is None or b0 is None:
         return None
+    q = math.prod(batch)
     C = np.empty((w,) + batch + (m, p))
     c0 = _address(C)
-    sza, szb, szc = 8 * a[0].size, 8 * b[0].size, 8 * C[0].size
+    sza, szb, szc = a.size // w * 8, b.size // w * 8, q * m * p * 8
     if w == 2:
-        words = (A[0], A[0] + sza, B[0], B[0] + szb, c0, c0 + szc)
+        words = (a0, a0 + sza, b0, b0 + szb, c0, c0 + szc)
     else:
-        words = (A[0], A[0] + sza, A[0] + 2 * sza, B[0], B[0] + szb, B[0] + 2 * szb, c0, c0 + szc, c0 + 2 * szc)
-    if getattr(library(), _MATMUL[w])(math.prod(batch), m, n, p, int(len(sa) > 3), int(len(sb) > 3),
-                                      A[1], B[1], *words) != 0:  # pragma: no cover - callers keep n ≤ 64
-        return None
+        words = (a0, a0 + sza, a0 + 2 * sza, b0, b0 + szb, b0 + 2 * szb, c0, c0 + szc, c0 + 2 * szc)
+    if _routine(_MATMUL[w])(q, m, n, p, len(sa) > 3, len(sb) > 3, ta, tb, *words) != 0:  # pragma: no cover
+        return None  # callers keep n ≤ 64
     return C
 
 
-def _packed_matrix(a: np.ndarray) -> tuple | None:
+def _packed_matrix(a: np.ndarray) -> tuple:
     """(address, transposed flag) of packed words that are C-contiguous or the transpose of a C-contiguous
-    array; None otherwise."""
-    if a.flags.c_contiguous and a.dtype is _F64:
+    array; (None, 0) otherwise."""
+    if a.dtype is not _F64:
+        return None, 0
+    if a.flags.c_contiguous:
         return _address(a), 0
-    t = np.swapaxes(a, -1, -2)
-    if t.flags.c_contiguous and t.dtype is _F64:
+    t = a.swapaxes(-1, -2)
+    if t.flags.c_contiguous:
         return _address(t), 1
-    return None
+    return None, 0
+
+
+@cache
+def _routine(name: str) -> Any:
+    """The compiled routine ``name`` (looked up in the library once)."""
+    return getattr(library(), name)
 
 
 def _word_shape(a: Any) -> tuple:
