@@ -212,9 +212,24 @@ def scalar(v: Any, w: int, like: Any) -> MW:
 # --------------------------------------------------------------------------- exact conversions
 
 def _mpf_words(raw, w: int) -> list[float]:
+    """The greedy w-word expansion of the mpf ``raw``: x_0 = fl(x), x_1 = fl(x − x_0), … (round to nearest).
+
+    For x = ±m·2^e (mpmath's odd mantissa m of b bits) with e ≥ −1021 and b, b + e ≤ 1023 every word is a
+    normal float64 and the expansion runs on Python integers: fl(m) by the correctly rounded int → float
+    conversion, the remainder m − fl(m) exactly, each word scaled by 2^e exactly (the same words as mpmath's
+    to_float / exact-subtraction route below, which takes the other cases).
+    """
+    sign, man, exp, bc = raw
+    if man and exp >= -1021 and bc <= 1023 and bc + exp <= 1023:
+        out = []
+        for _ in range(w):
+            f = float(man)
+            out.append(math.ldexp(-f if sign else f, exp))
+            man -= int(f)
+        return out
     out = []
     for _ in range(w):
-        f = libmp.to_float(raw)  # round to nearest
+        f = libmp.to_float(raw, rnd=libmp.round_nearest)  # (to_float alone truncates)
         if math.isinf(f) or math.isnan(f):
             raise NonFiniteError(f"value {libmp.to_str(raw, 10)} is not representable in float64 words")
         out.append(f)
@@ -258,18 +273,26 @@ def to_mpf(a: MW) -> np.ndarray:
     """
     host = [np.asarray(_to_host(x), dtype=np.float64) for x in a]
     out = np.empty(host[0].shape, dtype=object)
-    flats = [h.reshape(-1).tolist() for h in host]
+    for h in host:
+        bad = ~np.isfinite(h)
+        if bad.any():
+            raise NonFiniteError(f"multi-word entry {int(np.flatnonzero(bad.reshape(-1))[0])} is "
+                                 f"{h.reshape(-1)[np.flatnonzero(bad.reshape(-1))[0]]}")
+    # every word as an integer mantissa M·2^E (|M| < 2^53, exact), the sum of an entry's words on the
+    # grid of its smallest exponent as one Python integer, normalised once by from_man_exp (exact)
+    parts = []
+    for h in host:
+        m, e = np.frexp(h.reshape(-1))
+        parts.append(((m * 2.0 ** 53).astype(np.int64).tolist(), (e - 53).tolist()))
     o = out.reshape(-1)
-    make = mpmath.mp.make_mpf
-    for idx in range(len(flats[0])):
-        raw = libmp.fzero
-        for f in flats:
-            v = f[idx]
-            if not math.isfinite(v):
-                raise NonFiniteError(f"multi-word entry {idx} is {v}")
-            if v:
-                raw = libmp.mpf_add(raw, libmp.from_float(v), 0)
-        o[idx] = make(raw)
+    make, norm = mpmath.mp.make_mpf, libmp.from_man_exp
+    for idx in range(o.size):
+        terms = [(M[idx], E[idx]) for M, E in parts if M[idx]]
+        if not terms:
+            o[idx] = make(libmp.fzero)
+            continue
+        low = min(E for _, E in terms)
+        o[idx] = make(norm(sum(M << (E - low) for M, E in terms), low))
     return out
 
 

@@ -56,6 +56,40 @@ def test_conversion_round_trip_is_exact():
     assert all(np.all(np.abs(words[i + 1]) <= np.abs(words[i]) * 2.0 ** -52) for i in range(3))
 
 
+def test_conversions_round_to_nearest_on_both_routes_and_sum_words_exactly():
+    """The integer route of _mpf_words (normal words) gives the words of mpmath's round-to-nearest route for
+    every exponent range, including its edges; the first word is fl(x) (|x − x₀| ≤ ulp(x₀)/2 — the nearest
+    wrong claim, truncation, misses it on the last case); to_mpf is the exact sum of the words, subnormal
+    and signed-zero words included."""
+    from mpmath import libmp
+
+    def nearest(raw, w):
+        out = []
+        for _ in range(w):
+            f = libmp.to_float(raw, rnd=libmp.round_nearest)
+            out.append(f)
+            raw = libmp.mpf_sub(raw, libmp.from_float(f), 0)
+        return out
+
+    rng = np.random.default_rng(3)
+    with mpmath.workprec(400):
+        two = mpmath.mpf(2)
+        vals = [mpmath.mpf(rng.standard_normal()) * two ** int(rng.integers(-1000, 1000)) / 3 for _ in range(3000)]
+        vals += [two ** -1021 / 3, two ** -1030 / 3, two ** 1022 / 3, -(1 + two ** -53 + two ** -200), two ** -1074,
+                 mpmath.mpf(0), 1 + two ** -53 + two ** -120]
+        for w in (2, 3, 4):
+            assert all(mw._mpf_words(v._mpf_, w) == nearest(v._mpf_, w) for v in vals)
+        x = vals[-1]
+        assert mw._mpf_words(x._mpf_, 1) == [1.0 + 2.0 ** -52]  # above the midpoint: rounds up, not down
+        words = mw.from_mpf(np.array(vals[:3000], dtype=object).reshape(30, 100), 3)
+        back = mw.to_mpf(words)
+        for i in range(0, 3000, 37):
+            assert back.flat[i] == sum((mpmath.mpf(float(wd.flat[i])) for wd in words), mpmath.mpf(0))
+        odd = (np.array([1.0, 2.0 ** -1074, -0.0, 3.5]), np.array([2.0 ** -60, 0.0, 0.0, -2.0 ** -1074]))
+        exact = mpmath.fsub(3.5, two ** -1074, exact=True)  # 1076 bits: beyond the working precision
+        assert list(mw.to_mpf(odd)) == [1 + two ** -60, two ** -1074, 0, exact]
+
+
 @pytest.mark.parametrize("w", [2, 3, 4])
 def test_elementwise_and_matrix_products_are_exact_to_the_word_precision(w):
     rng = np.random.default_rng(w)
