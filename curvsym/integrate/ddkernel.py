@@ -97,7 +97,7 @@ def build(target: Path, cc: str | None = None) -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         out = Path(tmp) / target.name
-        cmd = cc.split() + list(flags()) + [str(SOURCE), "-o", str(out)]
+        cmd = cc.split() + list(flags()) + [str(SOURCE), "-o", str(out)] + ([] if sys.platform == "win32" else ["-lm"])
         try:
             subprocess.run(cmd, check=True, capture_output=True, timeout=120)
         except subprocess.CalledProcessError as exc:
@@ -148,6 +148,11 @@ def library() -> Any:
     so.curvsym_dd_elementwise.restype = None
     so.curvsym_dd_matmul.argtypes = [ctypes.c_ssize_t] + [ctypes.c_int] * 7 + [ctypes.c_void_p] * 6
     so.curvsym_dd_matmul.restype = ctypes.c_int
+    vp, ci = ctypes.c_void_p, ctypes.c_int
+    so.curvsym_dd_slice_rows.argtypes = [ci, ci, ci, ctypes.c_ssize_t, vp, vp, ctypes.c_ssize_t, vp, vp, ci, ci, vp]
+    so.curvsym_dd_slice_rows.restype = None
+    so.curvsym_dd_slice_cols.argtypes = [ci, ci, ci, vp, vp, vp, vp, ci, ci, vp, vp]
+    so.curvsym_dd_slice_cols.restype = None
     return so
 
 
@@ -263,6 +268,33 @@ def _packed_matrix(a: np.ndarray) -> tuple:
 def _routine(name: str) -> Any:
     """The compiled routine ``name`` (looked up in the library once)."""
     return getattr(library(), name)
+
+
+def slice_rows(a: np.ndarray, a1: np.ndarray | None, fa: np.ndarray, Er: np.ndarray, beta: int, e: int,
+               L: np.ndarray) -> None:
+    """The row side of a double-double Cauchy sum's Ozaki slices, in one pass (mwtaylor's ``_dd_cauchy``):
+    a (m, J, n) — a view whose (J, n) part is contiguous — balanced by the powers of two fa (J), cut into e
+    slices s_i = fl(fl(v + σ_i) − σ_i), σ_i = 1.5·2^{Er_r − (i+1)β + 52}, on each row's grid, written to
+    L[:, i] of the contiguous (m, e + 1, J, n) array L, the remainder (plus fa·a1 when given) to L[:, e]."""
+    m, J, n = a.shape
+    _routine("curvsym_dd_slice_rows")(m, J, n, a.strides[0] // 8, _view_address(a),
+                                      None if a1 is None else _view_address(a1), 0 if a1 is None else a1.strides[0] // 8,
+                                      _address(fa), _address(Er), beta, e, _address(L))
+
+
+def slice_cols(b: np.ndarray, b1: np.ndarray | None, fb: np.ndarray, Fc: np.ndarray, beta: int, e: int,
+               R: np.ndarray, Bs: np.ndarray) -> None:
+    """The column side: b (J, n, p) contiguous, balanced by fb (J); R[e] = the balanced b, slice i on each
+    column's grid (Fc) to Bs[e − 1 − i] ((e, J, n, p)), the remainder after it (plus fb·b1 when given) to
+    R[e − 1 − i] ((e + 1, J, n, p))."""
+    J, n, p = b.shape
+    _routine("curvsym_dd_slice_cols")(J, n, p, _view_address(b), None if b1 is None else _view_address(b1),
+                                      _address(fb), _address(Fc), beta, e, _address(R), _address(Bs))
+
+
+def _view_address(x: np.ndarray) -> int:
+    """The address of a view's first entry (any strides)."""
+    return x.__array_interface__["data"][0]
 
 
 def _word_shape(a: Any) -> tuple:

@@ -18,6 +18,7 @@
  * recurrence of curvsym.integrate.mwtaylor; f the variable's output node).
  */
 #include <stddef.h>
+#include <math.h>
 
 enum { VAR = 0, CONST = 1, ADD = 2, SUB = 3, NEG = 4, SCALE = 5, TRANSPOSE = 6, MATMUL = 7 };
 
@@ -396,4 +397,65 @@ int curvsym_dd_matmul(ptrdiff_t batch, int m, int n, int p, int batch_a, int bat
             }
     }
     return 0;  /* the status of curvsym_td_matmul: no size limit here */
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * Ozaki slices of the double-double Cauchy sums of curvsym.integrate.mwtaylor (CompiledTape._dd_cauchy), in one
+ * pass per operand: the NumPy route's operations in its order, so the words are the same bits.
+ *
+ * Row side: a[r, j, c] (row stride lda, the J blocks of n entries contiguous) balanced by fa[j] (a power of
+ * two), cut into e slices on the row's grid: slice i = fl(fl(v + s_i) - s_i), s_i = 1.5 2^(Er[r] - (i+1) beta
+ * + 52), v the remainder, written to L[r, i, j, c] of the (m, e+1, J, n) array L; L[r, e, j, c] = the last
+ * remainder, plus fa[j] a1[r, j, c] when a1 is given (the cross term of the leading words' float part). */
+void curvsym_dd_slice_rows(int m, int J, int n, ptrdiff_t lda, const double *a, const double *a1, ptrdiff_t lda1,
+                           const double *fa, const int *Er, int beta, int e, double *L)
+{
+    const ptrdiff_t blk = (ptrdiff_t)J * n;
+    for (int r = 0; r < m; r++) {
+        double s[16];
+        for (int i = 0; i < e && i < 16; i++) s[i] = ldexp(1.5, Er[r] - (i + 1) * beta + 52);
+        double *out = L + (ptrdiff_t)r * (e + 1) * blk;
+        for (int j = 0; j < J; j++)
+            for (int c = 0; c < n; c++) {
+                const ptrdiff_t at = (ptrdiff_t)j * n + c;
+                double v = a[r * lda + at] * fa[j];
+                for (int i = 0; i < e; i++) {
+                    double q = v + s[i];
+                    q = q - s[i];
+                    out[i * blk + at] = q;
+                    v = v - q;
+                }
+                if (a1) v = v + a1[r * lda1 + at] * fa[j];
+                out[e * blk + at] = v;
+            }
+    }
+}
+
+/* Column side: b[j, t, c] (J contiguous (n, p) blocks) balanced by fb[j], R[e] = the balanced b, slice i on the
+ * column's grid (Fc[c]) written to Bs[e-1-i] ((e, J, n, p)), the remainder after slice i to R[e-1-i]
+ * ((e+1, J, n, p)), plus fb[j] b1[j, t, c] when b1 is given. */
+void curvsym_dd_slice_cols(int J, int n, int p, const double *b, const double *b1, const double *fb,
+                           const int *Fc, int beta, int e, double *R, double *Bs)
+{
+    const ptrdiff_t blk = (ptrdiff_t)J * n * p;
+    double s[16 * 64];
+    const int cols = p <= 64 ? p : 0;
+    for (int c = 0; c < cols; c++)
+        for (int i = 0; i < e && i < 16; i++) s[i * 64 + c] = ldexp(1.5, Fc[c] - (i + 1) * beta + 52);
+    for (int j = 0; j < J; j++)
+        for (int t = 0; t < n; t++)
+            for (int c = 0; c < p; c++) {
+                const ptrdiff_t at = ((ptrdiff_t)j * n + t) * p + c;
+                double v = b[at] * fb[j];
+                const double x1 = b1 ? b1[at] * fb[j] : 0.0;
+                R[e * blk + at] = v;
+                for (int i = 0; i < e; i++) {
+                    const double si = cols ? s[i * 64 + c] : ldexp(1.5, Fc[c] - (i + 1) * beta + 52);
+                    double q = v + si;
+                    q = q - si;
+                    Bs[(e - 1 - i) * blk + at] = q;
+                    v = v - q;
+                    R[(e - 1 - i) * blk + at] = b1 ? v + x1 : v;
+                }
+            }
 }

@@ -220,6 +220,8 @@ class CompiledTape:
         self.tape, self.engine = tape, engine
         self.w = engine.words
         self.dd_levels = True  # double-double: per-order exact levels (_dd_cauchy) instead of the fixed grid
+        # the slices of those levels by the compiled one-pass routines (the same bits as the NumPy passes)
+        self.slice_kernel = engine.compiled is not False and ddkernel.available()
         w = self.w
         ops = tape.ops
         self.const_value: dict[int, mw.MW] = {}
@@ -561,14 +563,23 @@ class CompiledTape:
         m, p = la.shape[0], lb.shape[-1]
         L = self._scratch(("L", m, (e + 1) * N), (m, e + 1, J, n))  # [A⁰ ⋯ A^{e−1} a_r]
         R = self._scratch(("R", p, (e + 1) * N), (e + 1, J, n, p))  # [b_r^{e−1}; ⋯; b_r^0; b₀]
-        np.multiply(la, fa[None, :, None], out=L[:, e])
-        np.multiply(lb, fb[:, None, None], out=R[e])
         levels = []
         if e:
             # per-row / per-column exponents of the balanced operands, from each block's cached maxima
             Er = np.frexp(np.max(self._extent(na, "row", j0, j1, k) * fa[:, None], axis=0))[1][:, None]
             Fc = np.frexp(np.max(self._extent(nb, "col", j0, j1, k) * fb[:, None], axis=0))[1][None, :]
             Bs = self._scratch(("B", p, e * N), (e, J, n, p))  # [B^{e−1}; ⋯; B⁰]
+        if e and self.slice_kernel:  # the NumPy passes below, in one compiled pass per operand (the same bits)
+            ddkernel.slice_rows(la, self._stacked(na, "row", 1, j0, j1, k) if cross else None, fa,
+                                np.ascontiguousarray(Er.ravel(), dtype=np.intc), beta, e, L)
+            ddkernel.slice_cols(lb, self._stacked(nb, "col", 1, j0, j1, k) if cross else None, fb,
+                                np.ascontiguousarray(Fc.ravel(), dtype=np.intc), beta, e, R, Bs)
+            Lf, Bf = np.reshape(L, (m, (e + 1) * N)), np.reshape(Bs, (e * N, p))
+            levels = [Lf[:, :(lv + 1) * N] @ Bf[(e - 1 - lv) * N:] for lv in range(e)]
+        else:
+            np.multiply(la, fa[None, :, None], out=L[:, e])
+            np.multiply(lb, fb[:, None, None], out=R[e])
+        if e and not self.slice_kernel:  # the slicing passes in NumPy (no compiler, or compiled=False)
             for i in range(e):
                 sa = np.ldexp(1.5, Er - (i + 1) * beta + 52)[:, :, None]  # ulp(σ) is slice i's grid
                 sb = np.ldexp(1.5, Fc - (i + 1) * beta + 52)[None]

@@ -149,6 +149,29 @@ def test_stacked_taylor_coefficients_match_the_op_by_op_replay(widths, compiled)
             assert err <= 1e-31 * scale, (k, err)
 
 
+@pytest.mark.skipif(not ddkernel.available(), reason="no C compiler for the compiled kernel")
+@pytest.mark.parametrize("widths", [[3, 3, 3, 3], [2, 5, 3]])
+def test_compiled_ozaki_slices_give_the_numpy_slices_bit_for_bit(widths, monkeypatch):
+    """The stacked BLAS program with its slices cut by the compiled one-pass routines and with the NumPy passes
+    gives the same coefficients to the last bit (the same operations in the same order), for orders that
+    need 1–3 exact levels and the cross terms."""
+    monkeypatch.setattr(ddkernel, "MAX_WIDTH", 0)  # the BLAS program at every width
+    x, tape = _gradient_flow_tape(widths)
+    K, s = 14, mpmath.mpf("0.05")
+    with mpmath.workdps(60):
+        coefs = []
+        for compiled in (None, False):
+            eng = MultiwordEngine(30, compiled=compiled)
+            xm = tuple(eng.load(a) for a in x)
+            program = eng.compile(tape, xm[0])
+            stacked = getattr(program, "program", program)  # the BLAS program (the C tape's fallback)
+            assert stacked.slice_kernel == (compiled is None)
+            coefs.append(eng.taylor_series(program, xm, K, s)[0])
+            assert getattr(program, "kernel", "blas") == "blas"
+            assert stacked.work["blocks"] > 2 * stacked.work["pairs"]  # sliced orders were taken
+    assert all(np.array_equal(a, b) for ci, di in zip(*coefs) for ck, dk in zip(ci, di) for a, b in zip(ck, dk))
+
+
 def test_the_engine_runs_on_the_array_api_alone():
     """Under array_api_strict (the path CuPy / torch arrays take) the engine uses only standard calls — the
     double-double NumPy fast paths are bypassed for the per-step-grid sliced product — and its coefficients
