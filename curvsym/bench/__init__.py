@@ -9,7 +9,8 @@ b     odefun          high-precision Taylor integration vs ``mpmath.odefun`` (N 
 c     double          DOP853 pipeline vs ``solve_ivp`` DOP853 on a lean hand-written RHS: ≤ 1.2
 d     derivation      symbolic derivation time for N = 4, 16, 64: N = 64 < 10 s, growth ≤ N²
 e     ensembles       batched RK4 throughput per array backend (``--backend numpy,torch``; GPU rows
-                      against that GPU's own fp64 matmul rate)
+                      against that GPU's own fp64 matmul rate); with torch, batched RK4 and GD vs a
+                      plain torch loop (N = 8, d ∈ {64, 128, 256}): ratio ≤ 1
 f     sweeps          Dask sweep throughput, 1 vs 2 workers, and per-point overhead vs a plain loop
 g     nonlinear       generated ReLU-network gradient vs hand-written NumPy backprop (and torch.autograd)
 h     precision       multi-word and flint Taylor engines vs each other, heyoka and mpmath.odefun
@@ -30,7 +31,7 @@ from dataclasses import dataclass
 from typing import Callable, Sequence
 
 __all__ = ["BenchRow", "table", "run", "PARTS", "gf_reference", "bench_rhs", "bench_high_precision", "bench_double",
-           "bench_derivation", "bench_ensemble"]
+           "bench_derivation", "bench_ensemble", "bench_torch_loops"]
 
 
 @dataclass(frozen=True)
@@ -129,5 +130,5 @@ def run(parts: str = "abcdfghi", quick: bool = False) -> list[BenchRow]:
     return rows
 
 
-from .ensembles import bench_ensemble  # noqa: E402
+from .ensembles import bench_ensemble, bench_torch_loops  # noqa: E402
 from .linear import bench_derivation, bench_double, bench_high_precision, bench_rhs, gf_reference  # noqa: E402

@@ -109,7 +109,7 @@ def cmd_rules(args: Any) -> int:
 
 def cmd_bench(args: Any) -> int:
     """``curvsym bench``: benchmark rows with ratios against named references."""
-    from ..bench import bench_ensemble, run, table
+    from ..bench import bench_ensemble, bench_torch_loops, run, table
     rows = run(parts=args.only, quick=args.quick) if args.only else []
     if args.backend:
         names = [b.strip() for b in args.backend.split(",") if b.strip()]
@@ -117,6 +117,9 @@ def cmd_bench(args: Any) -> int:
             names.insert(0, "numpy")  # the reference of every ensemble row
         sizes = ((512, 4, 8), (8, 8, 64)) if args.quick else ((4096, 4, 8), (64, 8, 256))
         rows += bench_ensemble(names, sizes=sizes)
+        if "torch" in names:
+            rows += bench_torch_loops(sizes=((8, 8, 64), (2, 8, 128)) if args.quick else
+                                      ((64, 8, 64), (16, 8, 128), (4, 8, 256)))
     print(table(rows))
     return 0
 

@@ -34,6 +34,23 @@ def _bshape(xp, v, B):
     return xp.reshape(v, (B, 1, 1))
 
 
+def _plus(s: Any, a: Any) -> Any:
+    """a + s, where ``s`` is a fresh array of the caller's: added into ``s`` in place when the shapes agree
+    and the dtypes agree (NumPy, PyTorch, CuPy, array-API arrays: one allocation fewer per update; an
+    immutable array, JAX's, rebinds), else out of place.  The same rounding as a + s (addition commutes)."""
+    if (getattr(s, "shape", None) == getattr(a, "shape", None) and getattr(s, "dtype", None) == getattr(a, "dtype", 0)
+            and not isinstance(s, (int, float))):
+        s += a
+        return s
+    return a + s
+
+
+def _scaled(s: Any, c: float) -> Any:
+    """c·s for a fresh array ``s`` of the caller's, in place where the array allows it."""
+    s *= c
+    return s
+
+
 class RK4(AbstractStepper):
     """Classical fourth-order Runge–Kutta with steps of at most ``dt`` (equal steps per output interval)."""
 
@@ -54,10 +71,11 @@ class RK4(AbstractStepper):
         n = max(1, math.ceil(remaining / self.dt - 1e-12))
         h = remaining / n
         k1 = field(y)
-        k2 = field(tuple(a + (h / 2) * b for a, b in zip(y, k1)))
-        k3 = field(tuple(a + (h / 2) * b for a, b in zip(y, k2)))
-        k4 = field(tuple(a + h * b for a, b in zip(y, k3)))
-        y_new = tuple(a + (h / 6) * (b + 2 * c + 2 * d + e) for a, b, c, d, e in zip(y, k1, k2, k3, k4))
+        k2 = field(tuple(_plus((h / 2) * b, a) for a, b in zip(y, k1)))
+        k3 = field(tuple(_plus((h / 2) * b, a) for a, b in zip(y, k2)))
+        k4 = field(tuple(_plus(h * b, a) for a, b in zip(y, k3)))
+        y_new = tuple(_plus(_scaled(_plus(_plus(_plus(2 * c, b), 2 * d), e), h / 6), a)
+                      for a, b, c, d, e in zip(y, k1, k2, k3, k4))  # a + (h/6)(b + 2c + 2d + e), in that order
         return Step(float(t_max) if n == 1 else t + h, y_new, 0.0, True, state)
 
 
@@ -78,17 +96,7 @@ class StepMap(AbstractStepper):
     def step(self, field: Callable, t: Time, y: State, t_max: Time, state: Any, active: Any=None, xp: Any=None) -> Step:
         eta = self.eta
         v = field(y)
-        if isinstance(y[0], np.ndarray) and y[0].dtype != object:
-            out = []
-            for a, vi in zip(y, v):  # η·v is a fresh array of ours: add the state into it in place
-                s = eta * vi
-                if isinstance(s, np.ndarray) and s.shape == a.shape:
-                    s += a
-                else:
-                    s = a + s
-                out.append(s)
-            return Step(t + 1, tuple(out), 0.0, True, state)
-        return Step(t + 1, tuple(a + eta * vi for a, vi in zip(y, v)), 0.0, True, state)
+        return Step(t + 1, tuple(_plus(eta * vi, a) for a, vi in zip(y, v)), 0.0, True, state)
 
 
 # Dormand–Prince 5(4) tableau

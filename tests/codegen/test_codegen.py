@@ -124,3 +124,29 @@ def test_bad_inputs_are_named():
         rhs([bad, inst.weights[1]], *inst.data())
     with pytest.raises(cs.ShapeError, match="Sigma_x"):
         rhs(inst.weights, np.eye(3), inst.T)
+
+
+
+@pytest.mark.parametrize("rule", ["gradient", "kfac", "ngd", "bernacchia"])
+def test_folded_negation_gives_the_same_bits_and_no_negated_outputs(rule, monkeypatch):
+    """matrix_cse moves the −1 of −W_{>i}ᵀ(W − T)Σx W_{<i}ᵀ into the shared sum (T − W): the generated
+    values are bitwise those of the unfolded expressions (negation is exact), the product count is unchanged,
+    and the gradient flow returns its temporaries with no negation pass."""
+    from curvsym.codegen import cse
+    from curvsym.codegen.generate import generate
+    from curvsym.symbolic import rules
+    net = cs.chain([3, 4, 3, 2] if rule in ("gradient", "ngd") else [3, 3, 3, 3])  # K-FAC needs full rank
+    m = cs.model(net)
+    flow = {"gradient": cs.gradient_flow(m), "kfac": rules.kfac().flow(m), "ngd": rules.natural_gradient().flow(m),
+            "bernacchia": rules.bernacchia().flow(m)}[rule]
+    args = (flow.name, [*m.weights, *m.data_symbols], flow.velocities, flow.parameters, "numpy")
+    folded = generate(*args, n_weights=len(m.weights))
+    monkeypatch.setattr(cse, "fold_negation", lambda e: e)
+    plain = generate(*args, n_weights=len(m.weights))
+    inst = random_instance(net, seed=2)
+    got, want = folded.raw(*inst.weights, *inst.data()), plain.raw(*inst.weights, *inst.data())
+    assert all(np.array_equal(a, b) for a, b in zip(got, want))
+    assert folded.source.count("@") == plain.source.count("@")
+    if rule in ("gradient", "kfac"):  # one sum on every chain: folded, no negated output left
+        assert "-" not in folded.source.splitlines()[-1] and "T - " in folded.source
+        assert "-" in plain.source.splitlines()[-1] or "-(" in plain.source

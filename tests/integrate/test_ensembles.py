@@ -153,3 +153,45 @@ def test_ensemble_bench_runs_on_numpy():
     from curvsym.bench import bench_ensemble
     rows = bench_ensemble(["numpy"], sizes=((16, 2, 4),), steps=1)
     assert rows[0].name.startswith("e. ensemble RK4 B=16") and "traj·steps/s" in rows[0].note
+
+
+@pytest.mark.parametrize("name", ["numpy", "array_api_strict", "torch"])
+def test_rk4_and_gd_updates_in_place_leave_the_inputs_and_give_the_textbook_bits(name):
+    """RK4 and the GD step map add into their own fresh temporaries in place: the caller's weights are not
+    touched, and the states are bitwise those of the textbook out-of-place formulas
+    y + (h/6)(k1 + 2k2 + 2k3 + k4) and y + η v on the same backend."""
+    if name != "numpy":
+        pytest.importorskip(name)
+    m, inst = _instance()
+    rhs = cs.generate_flow(cs.gradient_flow(m), "array_api")
+    arrays = backends.to_backend([*inst.weights, *inst.data()], name)
+    ws, data = list(arrays[:2]), tuple(arrays[2:])
+    before = [np.array(np.asarray(w), copy=True) for w in ws]
+    f = lambda y: rhs.raw(*y, *data)  # noqa: E731
+    h, eta = 0.05, 0.05
+    k1 = f(ws)
+    k2 = f([a + (h / 2) * b for a, b in zip(ws, k1)])
+    k3 = f([a + (h / 2) * b for a, b in zip(ws, k2)])
+    k4 = f([a + h * b for a, b in zip(ws, k3)])
+    rk4_want = [a + (h / 6) * (b + 2 * c + 2 * d + e) for a, b, c, d, e in zip(ws, k1, k2, k3, k4)]
+    gd_want = [a + eta * v for a, v in zip(ws, k1)]
+    batched = [w[None, ...] for w in ws]
+    rk4_got = ensemble.rk4(rhs, batched, data, [0.0, h], dt=h).final
+    gd_got = ensemble.iterate(rhs, batched, data, eta, 1).final
+    for got, want in ((rk4_got, rk4_want), (gd_got, gd_want)):
+        assert all(np.array_equal(np.asarray(g[0, ...]), np.asarray(w)) for g, w in zip(got, want))
+    assert all(np.array_equal(np.asarray(w), b) for w, b in zip(ws, before))
+    assert all(np.array_equal(np.asarray(w[0, ...]), b) for w, b in zip(batched, before))
+
+
+def test_torch_loop_rows_compare_states_or_skip_without_torch():
+    from curvsym.bench import bench_torch_loops
+    rows = bench_torch_loops(sizes=((2, 2, 4),), steps=2, repeats=1)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        assert rows[0].met is None and "not installed" in rows[0].note
+        return
+    assert [r.name.split()[2] for r in rows] == ["RK4", "GD"]
+    for r in rows:
+        assert float(r.note.rsplit("agree to ", 1)[1]) < 1e-12 and r.target == "ratio ≤ 1"
