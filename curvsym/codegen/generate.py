@@ -124,15 +124,6 @@ class GeneratedFunction:
         return self.source.count(" @ ")
 
     @property
-    def fresh_outputs(self) -> bool:
-        """Whether every returned array is a distinct temporary of this call (``x_k``, or an expression of
-        temporaries), never an argument: a caller may then update the results in place."""
-        items = [x.strip() for x in self.source.rstrip().splitlines()[-1].strip()[len("return ("):-1].split(",")]
-        items = [x for x in items if x]
-        names = [re.fullmatch(r"-?\(?(x\d+)\)?", x) for x in items]
-        return bool(items) and all(names) and len({m.group(1) for m in names}) == len(items)
-
-    @property
     def signature(self) -> str:
         """``name(W_1, …, T, params…, xp=np)`` as written in the source."""
         return self.source.split("\n", 1)[0][len("def "):].rstrip(":")

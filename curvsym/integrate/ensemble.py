@@ -183,8 +183,7 @@ def rk4(rhs: GeneratedFunction, weights: Sequence[Any], data: Data, t_eval: Time
     """
     params = params or {}
     xp, field, B = _prepare(rhs, weights, data, params)
-    traj = solve_batched(RK4(dt, owns_velocity=rhs.fresh_outputs), field, tuple(weights), t_eval, xp, B,
-                         throw=throw, rhs_per_step=4)
+    traj = solve_batched(RK4(dt), field, tuple(weights), t_eval, xp, B, throw=throw, rhs_per_step=4)
     return _renamed(traj, f"RK4 dt={dt:g}")
 
 
@@ -229,8 +228,7 @@ def iterate(rhs: GeneratedFunction, weights: Sequence[Any], data: Data, eta: Any
         from array_api_compat import device
         eta = xp.reshape(xp.asarray(eta, dtype=weights[0].dtype, device=device(weights[0])), (B, 1, 1))
     times = list(range(0, n_steps, record_every)) + [n_steps]
-    traj = solve_batched(StepMap(eta, owns_velocity=rhs.fresh_outputs), field, tuple(weights), times, xp, B,
-                         max_steps=n_steps + 1, throw=throw)
+    traj = solve_batched(StepMap(eta), field, tuple(weights), times, xp, B, max_steps=n_steps + 1, throw=throw)
     label = f"η={eta:g}" if isinstance(eta, (int, float)) else "per-trajectory η"
     return _renamed(traj, f"gradient descent {label}")
 

@@ -45,12 +45,6 @@ def _plus(s: Any, a: Any) -> Any:
     return a + s
 
 
-def _same(*arrays: Any) -> bool:
-    """Whether the arrays share shape and dtype (in-place combination is then exact and safe)."""
-    a = arrays[0]
-    return all(getattr(x, "shape", None) == a.shape and getattr(x, "dtype", None) == a.dtype for x in arrays[1:])
-
-
 def _scaled(s: Any, c: float) -> Any:
     """c·s for a fresh array ``s`` of the caller's, in place where the array allows it."""
     s *= c
@@ -64,9 +58,8 @@ class RK4(AbstractStepper):
     batched: ClassVar[bool] = True
     adaptive: ClassVar[bool] = False
 
-    def __init__(self, dt: float, owns_velocity: bool = False):
+    def __init__(self, dt: float):
         self.dt = float(dt)
-        self.owns_velocity = owns_velocity  # the field returns fresh arrays: combine k1..k4 in their memory
 
     @property
     def order(self) -> int:
@@ -81,31 +74,20 @@ class RK4(AbstractStepper):
         k2 = field(tuple(_plus((h / 2) * b, a) for a, b in zip(y, k1)))
         k3 = field(tuple(_plus((h / 2) * b, a) for a, b in zip(y, k2)))
         k4 = field(tuple(_plus(h * b, a) for a, b in zip(y, k3)))
-        if self.owns_velocity:  # the same operations on the k's own memory: no allocation
-            y_new = tuple(_plus(_scaled(_plus(_plus(_plus(b, _scaled(c, 2)), _scaled(d, 2)), e), h / 6), a)
-                          if _same(a, b, c, d, e) else a + (h / 6) * (b + 2 * c + 2 * d + e)
-                          for a, b, c, d, e in zip(y, k1, k2, k3, k4))
-        else:
-            y_new = tuple(_plus(_scaled(_plus(_plus(_plus(2 * c, b), 2 * d), e), h / 6), a)
-                          for a, b, c, d, e in zip(y, k1, k2, k3, k4))  # a + (h/6)(b + 2c + 2d + e), in that order
+        y_new = tuple(_plus(_scaled(_plus(_plus(_plus(2 * c, b), 2 * d), e), h / 6), a)
+                      for a, b, c, d, e in zip(y, k1, k2, k3, k4))  # a + (h/6)(b + 2c + 2d + e), in that order
         return Step(float(t_max) if n == 1 else t + h, y_new, 0.0, True, state)
 
 
 class StepMap(AbstractStepper):
-    """θ ↦ θ + η v(θ): the discrete step of a rule (explicit Euler on its flow, order 1); t counts steps.
-
-    ``owns_velocity``: the field returns fresh arrays of its own every call
-    (:attr:`~curvsym.codegen.GeneratedFunction.fresh_outputs`), so η v is formed in v's memory (no
-    allocation per layer and step; the same bits).
-    """
+    """θ ↦ θ + η v(θ): the discrete step of a rule (explicit Euler on its flow, order 1); t counts steps."""
 
     name: ClassVar[str] = "step map"
     batched: ClassVar[bool] = True
     adaptive: ClassVar[bool] = False
 
-    def __init__(self, eta: Any, owns_velocity: bool = False):
+    def __init__(self, eta: Any):
         self.eta = eta
-        self.owns_velocity = owns_velocity
 
     @property
     def order(self) -> int:
@@ -114,12 +96,7 @@ class StepMap(AbstractStepper):
     def step(self, field: Callable, t: Time, y: State, t_max: Time, state: Any, active: Any=None, xp: Any=None) -> Step:
         eta = self.eta
         v = field(y)
-        if self.owns_velocity:
-            v = tuple(_scaled(vi, eta) if getattr(vi, "shape", None) == getattr(a, "shape", 0) else eta * vi
-                      for a, vi in zip(y, v))
-        else:
-            v = tuple(eta * vi for vi in v)
-        return Step(t + 1, tuple(_plus(s, a) for a, s in zip(y, v)), 0.0, True, state)
+        return Step(t + 1, tuple(_plus(eta * vi, a) for a, vi in zip(y, v)), 0.0, True, state)
 
 
 # Dormand–Prince 5(4) tableau
