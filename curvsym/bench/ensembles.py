@@ -135,8 +135,8 @@ def _torch_gd(ws: list, S: Any, T: Any, eta: float, n: int) -> list:
     return y
 
 
-def bench_torch_loops(sizes: Sequence[tuple] = ((64, 8, 64), (16, 8, 128), (4, 8, 256)), steps: int = 4,
-                      repeats: int = 3) -> list[BenchRow]:
+def bench_torch_loops(sizes: Sequence[tuple] = ((64, 8, 64), (16, 8, 128), (4, 8, 256)), steps: int = 8,
+                      repeats: int = 5) -> list[BenchRow]:
     """Batched RK4 and GD on PyTorch (its GPU when it sees one) against plain torch loops of the same
     mathematics (:func:`_torch_rk4`, :func:`_torch_gd`): seconds per step, medians of interleaved repeats,
     states compared; target ratio ≤ 1 (ours no slower).  GD records the end state only (``record_every=n``),
