@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
 import numpy as np
+from array_api_compat import is_torch_array
 
 from ..errors import DivergenceError
 from ..types import State, Time
@@ -43,6 +44,32 @@ def _plus(s: Any, a: Any) -> Any:
         s += a
         return s
     return a + s
+
+
+def _axpy(y: Any, alpha: float, x: Any) -> Any:
+    """y + α·x as a new array: on PyTorch one fused pass, ``torch.add(y, x, alpha=α)`` (no temporary for α·x;
+    the library may fuse the multiply-add, so the last bit can differ from fl(y + fl(α·x))); elsewhere α·x,
+    with y added into it in place (:func:`_plus`: the textbook rounding)."""
+    if _fusable(y, alpha, x):
+        return _torch().add(y, x, alpha=alpha)
+    return _plus(alpha * x, y)
+
+
+def _axpy_into(s: Any, alpha: float, x: Any) -> Any:
+    """s + α·x into the caller's fresh array ``s`` (PyTorch: ``s.add_(x, alpha=α)``, one pass)."""
+    if _fusable(s, alpha, x):
+        return s.add_(x, alpha=alpha)
+    return _plus(s, alpha * x)
+
+
+def _fusable(y: Any, alpha: Any, x: Any) -> bool:
+    return (isinstance(alpha, (int, float)) and is_torch_array(x) and is_torch_array(y)
+            and x.shape == y.shape and x.dtype == y.dtype)
+
+
+def _torch() -> Any:
+    import torch
+    return torch
 
 
 def _scaled(s: Any, c: float) -> Any:
@@ -71,12 +98,22 @@ class RK4(AbstractStepper):
         n = max(1, math.ceil(remaining / self.dt - 1e-12))
         h = remaining / n
         k1 = field(y)
-        k2 = field(tuple(_plus((h / 2) * b, a) for a, b in zip(y, k1)))
-        k3 = field(tuple(_plus((h / 2) * b, a) for a, b in zip(y, k2)))
-        k4 = field(tuple(_plus(h * b, a) for a, b in zip(y, k3)))
-        y_new = tuple(_plus(_scaled(_plus(_plus(_plus(2 * c, b), 2 * d), e), h / 6), a)
-                      for a, b, c, d, e in zip(y, k1, k2, k3, k4))  # a + (h/6)(b + 2c + 2d + e), in that order
+        k2 = field(tuple(_axpy(a, h / 2, b) for a, b in zip(y, k1)))
+        k3 = field(tuple(_axpy(a, h / 2, b) for a, b in zip(y, k2)))
+        k4 = field(tuple(_axpy(a, h, b) for a, b in zip(y, k3)))
+        y_new = tuple(self._combine(a, b, c, d, e, h) for a, b, c, d, e in zip(y, k1, k2, k3, k4))
         return Step(float(t_max) if n == 1 else t + h, y_new, 0.0, True, state)
+
+    @staticmethod
+    def _combine(a: Any, b: Any, c: Any, d: Any, e: Any, h: float) -> Any:
+        """a + (h/6)(b + 2c + 2d + e), summed in that order: four fused passes on PyTorch; elsewhere the
+        textbook operations into two fresh temporaries."""
+        if _fusable(b, 2, c):
+            s = _axpy(b, 2, c)
+            _axpy_into(s, 2, d)
+            s += e
+            return _axpy(a, h / 6, s)
+        return _plus(_scaled(_plus(_plus(_plus(2 * c, b), 2 * d), e), h / 6), a)
 
 
 class StepMap(AbstractStepper):
@@ -96,7 +133,7 @@ class StepMap(AbstractStepper):
     def step(self, field: Callable, t: Time, y: State, t_max: Time, state: Any, active: Any=None, xp: Any=None) -> Step:
         eta = self.eta
         v = field(y)
-        return Step(t + 1, tuple(_plus(eta * vi, a) for a, vi in zip(y, v)), 0.0, True, state)
+        return Step(t + 1, tuple(_axpy(a, eta, vi) for a, vi in zip(y, v)), 0.0, True, state)
 
 
 # Dormand–Prince 5(4) tableau

