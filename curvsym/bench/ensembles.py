@@ -10,6 +10,7 @@ import numpy as np
 from ..codegen import generate_flow
 from ..symbolic import derive, network
 from . import BenchRow
+from .linear import gf_reference
 
 
 def _sync(name: str) -> None:
@@ -97,30 +98,15 @@ def bench_ensemble(backends: Sequence[str], sizes: Sequence[tuple] = ((4096, 4, 
 
 # --------------------------------------------------------------------------- against a plain torch loop
 
-def _torch_gradient_flow(ws: list, S: Any, T: Any) -> list:
-    """−∇L of every layer by hand on batched torch tensors: prefixes W_i⋯W_1 forward, B_i = W_{>i}ᵀ(W − T)Σx
-    backward (3N − 2 products, ``torch.matmul``), nothing from curvsym."""
-    N = len(ws)
-    pre = [ws[0]]
-    for i in range(1, N):
-        pre.append(ws[i] @ pre[-1])
-    B = (pre[-1] - T) @ S
-    out = [None] * N
-    for i in range(N - 1, -1, -1):
-        out[i] = -(B @ pre[i - 1].mT) if i > 0 else -B
-        if i > 0:
-            B = ws[i].mT @ B
-    return out
-
-
 def _torch_rk4(ws: list, S: Any, T: Any, dt: float, n: int) -> list:
-    """Classical RK4, n steps of dt, stage states out of place, the update in place."""
+    """Classical RK4 on torch tensors (the flow by :func:`~curvsym.bench.linear.gf_reference`), n steps of dt,
+    stage states out of place, the update in place."""
     y = [w.clone() for w in ws]
     for _ in range(n):
-        k1 = _torch_gradient_flow(y, S, T)
-        k2 = _torch_gradient_flow([a + (dt / 2) * b for a, b in zip(y, k1)], S, T)
-        k3 = _torch_gradient_flow([a + (dt / 2) * b for a, b in zip(y, k2)], S, T)
-        k4 = _torch_gradient_flow([a + dt * b for a, b in zip(y, k3)], S, T)
+        k1 = gf_reference(y, S, T)
+        k2 = gf_reference([a + (dt / 2) * b for a, b in zip(y, k1)], S, T)
+        k3 = gf_reference([a + (dt / 2) * b for a, b in zip(y, k2)], S, T)
+        k4 = gf_reference([a + dt * b for a, b in zip(y, k3)], S, T)
         for a, b, c, d, e in zip(y, k1, k2, k3, k4):
             a.add_(b.add_(c, alpha=2).add_(d, alpha=2).add_(e), alpha=dt / 6)
     return y
@@ -130,7 +116,7 @@ def _torch_gd(ws: list, S: Any, T: Any, eta: float, n: int) -> list:
     """n gradient-descent steps W ← W − η∇L, in place."""
     y = [w.clone() for w in ws]
     for _ in range(n):
-        for a, v in zip(y, _torch_gradient_flow(y, S, T)):
+        for a, v in zip(y, gf_reference(y, S, T)):
             a.add_(v, alpha=eta)
     return y
 

@@ -36,7 +36,9 @@ from . import BenchRow, _interleaved, _loop
 # --------------------------------------------------------------------------- a. right-hand side
 
 def gf_reference(ws: Sequence[np.ndarray], S: np.ndarray, T: np.ndarray) -> list[np.ndarray]:
-    """Hand-written gradient flow: prefixes W_{<i} forward, B_i = W_{>i}ᵀ G backward (3N − 2 products)."""
+    """Hand-written gradient flow: prefixes W_{<i} forward, B_i = W_{>i}ᵀ G backward (3N − 2 products).
+
+    Plain ``@`` and ``.mT``, so it runs as it is on stacks of matrices and on NumPy, torch or object arrays."""
     N = len(ws)
     pre = [None] * N  # pre[i] = W_i ⋯ W_1 (0-based: pre[i] = ws[i] @ … @ ws[0])
     pre[0] = ws[0]
@@ -45,9 +47,9 @@ def gf_reference(ws: Sequence[np.ndarray], S: np.ndarray, T: np.ndarray) -> list
     B = (pre[N - 1] - T) @ S
     out = [None] * N
     for i in range(N - 1, -1, -1):
-        out[i] = -(B @ pre[i - 1].T) if i > 0 else -B
+        out[i] = -(B @ pre[i - 1].mT) if i > 0 else -B
         if i > 0:
-            B = ws[i].T @ B
+            B = ws[i].mT @ B
     return out
 
 
