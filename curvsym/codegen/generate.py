@@ -204,7 +204,7 @@ def release_temporaries(source: str) -> str:
     by mmap), which on a 64-50-50-10 net with m = 1000 examples doubled the run time,
     and a batched N = 8, d = 64 gradient flow on PyTorch (B = 64) ran 1.2× slower than
     the same products with the temporaries freed.  Released early, they are reused.
-    Every flow and expression is generated this way.
+    Every generated function is written this way unless ``generate(..., release=False)``.
     """
     lines = source.splitlines()
     head, body, ret = lines[0], lines[1:-1], lines[-1]
@@ -227,11 +227,11 @@ def release_temporaries(source: str) -> str:
 
 
 def generate(name: str, args: Sequence[MatrixSymbol], exprs: Sequence[Any], parameters: Sequence[sp.Symbol] = (),
-             backend: str = "numpy", n_weights: int | None = None, release: bool = False) -> GeneratedFunction:
+             backend: str = "numpy", n_weights: int | None = None, release: bool = True) -> GeneratedFunction:
     """lambdify ``exprs`` over matrix ``args`` and scalar ``parameters`` with :func:`matrix_cse`.
 
-    ``release``: free each temporary after its last use (:func:`release_temporaries`;
-    :func:`generate_flow` and :func:`generate_expressions` always do).
+    ``release``: free each temporary after its last use (:func:`release_temporaries`; the default, for
+    every generated function; ``False`` keeps the bare single-assignment listing).
 
     Raises:
         UnknownNameError: unknown backend …; choose one of ….
@@ -286,7 +286,7 @@ def generate_flow(flow: Flow, backend: str = "numpy") -> GeneratedFunction:
     m = flow.model
     return _cached(m, (flow.name, flow.velocities, flow.parameters, backend),
                    lambda: generate(flow.name, [*m.weights, *m.data_symbols], flow.velocities, flow.parameters,
-                                    backend, n_weights=len(m.weights), release=True))
+                                    backend, n_weights=len(m.weights)))
 
 
 def generate_expressions(m: Model, name: str, exprs: Sequence[Any], parameters: Sequence[sp.Symbol] = (),
@@ -298,4 +298,4 @@ def generate_expressions(m: Model, name: str, exprs: Sequence[Any], parameters: 
     """
     return _cached(m, (name, tuple(exprs), tuple(parameters), backend),
                    lambda: generate(name, [*m.weights, *m.data_symbols], exprs, parameters, backend,
-                                    n_weights=len(m.weights), release=True))
+                                    n_weights=len(m.weights)))

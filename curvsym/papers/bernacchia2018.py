@@ -98,13 +98,12 @@ def programs(network: _network.Network, batch: int, backend: str = "numpy") -> P
     inputs = [fw.H[e.source] for e in edges]
     adjoints = [delta[e.target] for e in edges]
     fb = generate("forward_backward", [*m.weights, m.X, m.Y], [nl.loss(m), *inputs, *adjoints],
-                  backend=backend, n_weights=len(m.weights), release=True)
+                  backend=backend, n_weights=len(m.weights))
     E = MatrixSymbol("E", network.n_out, batch)
     d_E, _ = nl.backward(m, E, fw)
     adj = generate("adjoints", [*m.weights, m.X, E], [d_E[e.target] for e in edges], backend=backend,
-                   n_weights=len(m.weights), release=True)
-    lo = generate("loss", [*m.weights, m.X, m.Y], [nl.loss(m)], backend=backend, n_weights=len(m.weights),
-                  release=True)
+                   n_weights=len(m.weights))
+    lo = generate("loss", [*m.weights, m.X, m.Y], [nl.loss(m)], backend=backend, n_weights=len(m.weights))
     return Programs(m, fb, adj, lo)
 
 
