@@ -563,53 +563,60 @@ class CompiledTape:
         m, p = la.shape[0], lb.shape[-1]
         L = self._scratch(("L", m, (e + 1) * N), (m, e + 1, J, n))  # [A⁰ ⋯ A^{e−1} a_r]
         R = self._scratch(("R", p, (e + 1) * N), (e + 1, J, n, p))  # [b_r^{e−1}; ⋯; b_r^0; b₀]
-        levels = []
-        if e:
+        if not e:
+            np.multiply(la, fa[None, :, None], out=L[:, 0])
+            np.multiply(lb, fb[:, None, None], out=R[0])
+            levels = []
+        else:
             # per-row / per-column exponents of the balanced operands, from each block's cached maxima
-            Er = np.frexp(np.max(self._extent(na, "row", j0, j1, k) * fa[:, None], axis=0))[1][:, None]
-            Fc = np.frexp(np.max(self._extent(nb, "col", j0, j1, k) * fb[:, None], axis=0))[1][None, :]
+            Er = np.frexp(np.max(self._extent(na, "row", j0, j1, k) * fa[:, None], axis=0))[1]
+            Fc = np.frexp(np.max(self._extent(nb, "col", j0, j1, k) * fb[:, None], axis=0))[1]
             Bs = self._scratch(("B", p, e * N), (e, J, n, p))  # [B^{e−1}; ⋯; B⁰]
-        if e and self.slice_kernel:  # the NumPy passes below, in one compiled pass per operand (the same bits)
-            ddkernel.slice_rows(la, self._stacked(na, "row", 1, j0, j1, k) if cross else None, fa,
-                                np.ascontiguousarray(Er.ravel(), dtype=np.intc), beta, e, L)
-            ddkernel.slice_cols(lb, self._stacked(nb, "col", 1, j0, j1, k) if cross else None, fb,
-                                np.ascontiguousarray(Fc.ravel(), dtype=np.intc), beta, e, R, Bs)
+            # ã₁, b̃₁ join the float part when the cross terms count: a_r + a₁ and b_r^i + b₁ round by
+            # ≤ 2^{−53} of the remainders (an error of the tail's own size); a_r b₁ + a₁ b₁ (≤ 2^{−53−eβ} N M)
+            # are dropped
+            a1 = self._stacked(na, "row", 1, j0, j1, k) if cross else None
+            b1 = self._stacked(nb, "col", 1, j0, j1, k) if cross else None
+            if self.slice_kernel:  # one compiled pass per operand: the NumPy passes' operations, the same bits
+                ddkernel.slice_rows(la, a1, fa, Er.astype(np.intc), beta, e, L)
+                ddkernel.slice_cols(lb, b1, fb, Fc.astype(np.intc), beta, e, R, Bs)
+            else:
+                self._slices_numpy(la, lb, a1, b1, fa, fb, Er, Fc, beta, e, L, R, Bs)
             Lf, Bf = np.reshape(L, (m, (e + 1) * N)), np.reshape(Bs, (e * N, p))
             levels = [Lf[:, :(lv + 1) * N] @ Bf[(e - 1 - lv) * N:] for lv in range(e)]
-        else:
-            np.multiply(la, fa[None, :, None], out=L[:, e])
-            np.multiply(lb, fb[:, None, None], out=R[e])
-        if e and not self.slice_kernel:  # the slicing passes in NumPy (no compiler, or compiled=False)
-            for i in range(e):
-                sa = np.ldexp(1.5, Er - (i + 1) * beta + 52)[:, :, None]  # ulp(σ) is slice i's grid
-                sb = np.ldexp(1.5, Fc - (i + 1) * beta + 52)[None]
-                Ai = L[:, i]
-                np.add(L[:, e], sa, out=Ai)
-                np.subtract(Ai, sa, out=Ai)
-                np.subtract(L[:, e], Ai, out=L[:, e])  # a_r: the remainder after slices 0..i
-                Bi = Bs[e - 1 - i]
-                rest = R[e] if i == 0 else R[e - i]
-                np.add(rest, sb, out=Bi)
-                np.subtract(Bi, sb, out=Bi)
-                np.subtract(rest, Bi, out=R[e - 1 - i])  # b_r^i
-            Lf = np.reshape(L, (m, (e + 1) * N))
-            Bf = np.reshape(Bs, (e * N, p))
-            for lv in range(e):
-                levels.append(Lf[:, :(lv + 1) * N] @ Bf[(e - 1 - lv) * N:])
-            if cross:
-                # ã₁, b̃₁ join the float part: a_r + a₁ and b_r^i + b₁ round by ≤ 2^{−53} of the remainders
-                # (an error of the tail's own size); a_r b₁ + a₁ b₁ (≤ 2^{−53−eβ} N M) are dropped
-                a1 = self._scratch(("a1", m, N), (m, J, n))
-                np.multiply(self._stacked(na, "row", 1, j0, j1, k), fa[None, :, None], out=a1)
-                np.add(L[:, e], a1, out=L[:, e])
-                b1 = self._scratch(("b1", p, N), (J, n, p))
-                np.multiply(self._stacked(nb, "col", 1, j0, j1, k), fb[:, None, None], out=b1)
-                for q in range(e):
-                    np.add(R[q], b1, out=R[q])
         self.work["pairs"] += J
         self.work["blocks"] += J * (e * (e + 1) // 2 + e + 1)
         tail = np.reshape(L, (m, (e + 1) * N)) @ np.reshape(R, ((e + 1) * N, p))
         return mw.accumulate_levels(levels + [tail], 2) if levels else (tail, np.zeros_like(tail))
+
+    def _slices_numpy(self, la, lb, a1, b1, fa, fb, Er, Fc, beta: int, e: int, L, R, Bs) -> None:
+        """The slicing of :meth:`_dd_cauchy` by NumPy passes (no compiler, or ``compiled=False``): L[:, i] and
+        Bs[e − 1 − i] slice i of the balanced operands on their row / column grids, L[:, e] and R[e − 1 − i]
+        the remainders (plus the balanced second words a1, b1 when given), R[e] the balanced b."""
+        m, J, n = la.shape
+        p = lb.shape[-1]
+        np.multiply(la, fa[None, :, None], out=L[:, e])
+        np.multiply(lb, fb[:, None, None], out=R[e])
+        for i in range(e):
+            sa = np.ldexp(1.5, Er - (i + 1) * beta + 52)[:, None, None]  # ulp(σ) is slice i's grid
+            sb = np.ldexp(1.5, Fc - (i + 1) * beta + 52)[None, None]
+            Ai = L[:, i]
+            np.add(L[:, e], sa, out=Ai)
+            np.subtract(Ai, sa, out=Ai)
+            np.subtract(L[:, e], Ai, out=L[:, e])  # a_r: the remainder after slices 0..i
+            Bi = Bs[e - 1 - i]
+            rest = R[e] if i == 0 else R[e - i]
+            np.add(rest, sb, out=Bi)
+            np.subtract(Bi, sb, out=Bi)
+            np.subtract(rest, Bi, out=R[e - 1 - i])  # b_r^i
+        if a1 is not None:
+            t = self._scratch(("a1", m, J * n), (m, J, n))
+            np.multiply(a1, fa[None, :, None], out=t)
+            np.add(L[:, e], t, out=L[:, e])
+            t = self._scratch(("b1", p, J * n), (J, n, p))
+            np.multiply(b1, fb[:, None, None], out=t)
+            for q in range(e):
+                np.add(R[q], t, out=R[q])
 
     def _scratch(self, key: tuple, shape: tuple) -> np.ndarray:
         """A float64 work array of ``shape`` kept for the integration (no page faults per order)."""
