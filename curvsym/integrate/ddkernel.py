@@ -177,7 +177,7 @@ def elementwise(op: str, a: Any, b: Any) -> np.ndarray:
         C = np.empty(a.shape)  # both packed and contiguous: the common case, nothing to check or copy
         n = C[0].size
         a0, b0, c0 = _address(a), _address(b), _address(C)
-        getattr(library(), _ELEMENTWISE[w])(1 if op == "mul" else 0, n, n, n, 1, 1,
+        _routine(_ELEMENTWISE[w])(1 if op == "mul" else 0, n, n, n, 1, 1,
                                             *(x + 8 * n * i for x in (a0, b0, c0) for i in range(w)))
         return C
     sa, sb = _word_shape(a), _word_shape(b)
@@ -187,7 +187,7 @@ def elementwise(op: str, a: Any, b: Any) -> np.ndarray:
     C = np.empty((w,) + shape)
     n = math.prod(shape)
     c0 = _address(C)
-    getattr(library(), _ELEMENTWISE[w])(1 if op == "mul" else 0, n, A[1], B[1], A[2], B[2],
+    _routine(_ELEMENTWISE[w])(1 if op == "mul" else 0, n, A[1], B[1], A[2], B[2],
                                         *_word_addresses(A, w), *_word_addresses(B, w),
                                         *(c0 + 8 * n * i for i in range(w)))
     return C
@@ -216,7 +216,7 @@ def matmul(a: Any, b: Any) -> np.ndarray:
     C = np.empty((w,) + batch + (m, p))
     c0 = _address(C)
     size = math.prod(batch) * m * p
-    status = getattr(library(), _MATMUL[w])(math.prod(batch), m, n, p, int(len(A[2]) > 2), int(len(B[2]) > 2),
+    status = _routine(_MATMUL[w])(math.prod(batch), m, n, p, int(len(A[2]) > 2), int(len(B[2]) > 2),
                                             ta, tb, *_word_addresses(A, w), *_word_addresses(B, w),
                                             *(c0 + 8 * size * i for i in range(w)))
     if status != 0:  # pragma: no cover - callers keep n ≤ TD_MAX_INNER

@@ -231,18 +231,13 @@ def _compiled(w: int, a: "MWArray", b: "MWArray") -> bool:
             and (b.packed is not None or isinstance(b.words[0], np.ndarray)) and ddkernel.available())
 
 
-def _operand(x: "MWArray") -> Any:
-    """What the compiled loops read: the packed words where there are, else the word tuple."""
-    return x.words if x.packed is None else x.packed
-
-
 def _entrywise(op: str, a: "MWArray", b: "MWArray") -> "MWArray":
     """a + b (``op="add"``) or a·b (``"mul"``) of w-word arrays: the compiled loop for double- and triple-double
     (bitwise the NumPy routines; the result packed), else :func:`_dd_add` / :func:`_dd_mul`, :func:`_td_add` /
     :func:`_td_mul`, or the distilled :func:`multiword.add` / :func:`multiword.mul`."""
     w = a.w
     if _compiled(w, a, b):
-        return MWArray(packed=ddkernel.elementwise(op, _operand(a), _operand(b)))
+        return MWArray(packed=ddkernel.elementwise(op, a.operand, b.operand))
     x, y = a.words, b.words
     if w == 2:
         return MWArray((_dd_add if op == "add" else _dd_mul)(*x, *y))
@@ -258,7 +253,7 @@ def _matmul(a: "MWArray", b: "MWArray") -> "MWArray":
     packed, else :func:`_dd_matmul` / :func:`_mw_matmul`."""
     w = a.w
     if _compiled(w, a, b) and a.shape[-1] <= _COMPILED_MAX_INNER[w]:
-        return MWArray(packed=ddkernel.matmul(_operand(a), _operand(b)))
+        return MWArray(packed=ddkernel.matmul(a.operand, b.operand))
     return MWArray(_dd_matmul(*a.words, *b.words) if w == 2 else _mw_matmul(a.words, b.words))
 
 
@@ -371,6 +366,12 @@ class MWArray:
     @property
     def hi(self) -> np.ndarray:
         return self.words[0]
+
+    @property
+    def operand(self) -> Any:
+        """What the compiled loops of :mod:`curvsym.integrate.ddkernel` read: the packed words where there
+        are, else the word tuple."""
+        return self.words if self.packed is None else self.packed
 
     def as_packed(self) -> np.ndarray:
         """The words as one (w, …) array (the packed array itself where there is one, else a stacked copy)."""

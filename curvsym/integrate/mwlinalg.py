@@ -45,11 +45,6 @@ def _fro(x: np.ndarray) -> np.ndarray:
     return np.sqrt(np.sum(x * x, axis=(-2, -1), keepdims=True))
 
 
-def _words(x: MWArray) -> Any:
-    """The words of ``x`` as the compiled loops read them: packed where they are."""
-    return x.words if x.packed is None else x.packed
-
-
 def solve_refined(K: MWArray, B: MWArray) -> MWArray | None:
     """K⁻¹B to the word precision by iterative refinement; None when it does not converge (K near singular)."""
     w = K.w
@@ -63,7 +58,7 @@ def solve_refined(K: MWArray, B: MWArray) -> MWArray | None:
             return None
         tol = 4 * 2.0 ** (-53 * w)
         if w == 3 and isinstance(K0, np.ndarray) and isinstance(B.hi, np.ndarray) and ddkernel.available():
-            got = ddkernel.td_solve_refined(_words(K), _words(B), Kinv, 2 * w + 6, tol)  # the same iteration, in C
+            got = ddkernel.td_solve_refined(K.operand, B.operand, Kinv, 2 * w + 6, tol)  # the same iteration, in C
             if got is not NotImplemented:
                 return None if got is None else MWArray(packed=got)
         X = lift(Kinv @ B.float(), w)
@@ -252,7 +247,7 @@ def operator_matrix(Ps: Any, Qs: Any, w: int) -> MWArray:
     if w == 3 and ddkernel.available():
         P3, Q3 = [lift(P, w) for P in Ps], [lift(Q, w) for Q in Qs]
         if all(isinstance(x.hi, np.ndarray) for x in P3 + Q3):
-            return MWArray(packed=ddkernel.td_kron_sum([_words(x) for x in P3], [_words(x) for x in Q3]))  # the same, in C
+            return MWArray(packed=ddkernel.td_kron_sum([x.operand for x in P3], [x.operand for x in Q3]))  # the same, in C
     K = None
     for P, Q in zip(Ps, Qs):
         P, Q = lift(P, w), lift(Q, w)
