@@ -70,6 +70,11 @@ def _timed(f: Callable[[], object]) -> tuple[float, object]:
     return time.perf_counter() - t0, out
 
 
+def _median_of_three(f: Callable[[], object]) -> tuple[float, object]:
+    """(seconds, result) of the median of three timed runs of ``f``."""
+    return sorted((_timed(f) for _ in range(3)), key=lambda r: r[0])[1]
+
+
 def float_floor(rhs: Any, inst: Any, order: int) -> tuple[float, float]:
     """(seconds, GFLOP/s) of the float64 floor of one Taylor step: for every product node and order k one plain
     BLAS product of the stacked operands (m × (k+1)n) @ ((k+1)n × p), as the multi-word engine's float path does."""
@@ -117,8 +122,7 @@ def bench_engines(N: int, d: int, t_end: float, dps: int = 30, target: float = 2
     (a few seconds each), flint timed once (tens of seconds per step)."""
     inst, rhs = _setting(N, d)
     args = (rhs, inst.weights, inst.data(), [0, t_end])
-    runs = [_timed(lambda: integrate_taylor(*args, dps=dps, engine="multiword")) for _ in range(3)]
-    t_ours, ours = sorted(runs, key=lambda r: r[0])[1]
+    t_ours, ours = _median_of_three(lambda: integrate_taylor(*args, dps=dps, engine="multiword"))
     t_ref, theirs = _timed(lambda: integrate_taylor(*args, dps=dps, engine=reference_engine))
     ref_engine = "multiword" if 2 * dps <= 62 and d >= 32 else "flint"
     _, ref = _timed(lambda: integrate_taylor(*args, dps=2 * dps, engine=ref_engine))
@@ -152,9 +156,8 @@ def bench_gbs(rule: str, widths: tuple, seed: int, t_eval: list, dps: int, targe
     r = {"ngd": rules_.natural_gradient(), "kfac": rules_.kfac()}[rule]
     rhs = generate_flow(r.flow(m), "mpmath")
     args = (rhs, inst.weights, inst.data(), t_eval)
-    runs = [_timed(lambda: integrate_extrapolation(*args, dps=dps, engine="multiword", progress=False))
-            for _ in range(3)]
-    t_ours, ours = sorted(runs, key=lambda r: r[0])[1]
+    t_ours, ours = _median_of_three(lambda: integrate_extrapolation(*args, dps=dps, engine="multiword",
+                                                                    progress=False))
     t_ref, theirs = _timed(lambda: integrate_extrapolation(*args, dps=dps, engine="mpmath", progress=False))
     agree = digits_agreed(ours.final, theirs.final)
     speed = t_ref / t_ours

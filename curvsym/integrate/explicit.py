@@ -21,7 +21,6 @@ import math
 from dataclasses import dataclass
 from typing import Any, Callable, ClassVar
 
-import numpy as np
 from array_api_compat import is_torch_array
 
 from ..errors import DivergenceError
@@ -47,29 +46,18 @@ def _plus(s: Any, a: Any) -> Any:
 
 
 def _axpy(y: Any, alpha: float, x: Any) -> Any:
-    """y + α·x as a new array: on PyTorch one fused pass, ``torch.add(y, x, alpha=α)`` (no temporary for α·x;
-    the library may fuse the multiply-add, so the last bit can differ from fl(y + fl(α·x))); elsewhere α·x,
-    with y added into it in place (:func:`_plus`: the textbook rounding)."""
+    """y + α·x as a new array: on PyTorch one fused pass, ``y.add(x, alpha=α)`` (no temporary for α·x; the
+    library may fuse the multiply-add, so the last bit can differ from fl(y + fl(α·x))); elsewhere α·x, with
+    y added into it in place (:func:`_plus`: the textbook rounding)."""
     if _fusable(y, alpha, x):
-        return _torch().add(y, x, alpha=alpha)
+        return y.add(x, alpha=alpha)
     return _plus(alpha * x, y)
 
 
-def _axpy_into(s: Any, alpha: float, x: Any) -> Any:
-    """s + α·x into the caller's fresh array ``s`` (PyTorch: ``s.add_(x, alpha=α)``, one pass)."""
-    if _fusable(s, alpha, x):
-        return s.add_(x, alpha=alpha)
-    return _plus(s, alpha * x)
-
-
 def _fusable(y: Any, alpha: Any, x: Any) -> bool:
+    """Whether y + α·x can be one fused torch pass: torch tensors of one shape and dtype, α a number."""
     return (isinstance(alpha, (int, float)) and is_torch_array(x) and is_torch_array(y)
             and x.shape == y.shape and x.dtype == y.dtype)
-
-
-def _torch() -> Any:
-    import torch
-    return torch
 
 
 def _scaled(s: Any, c: float) -> Any:
@@ -109,8 +97,8 @@ class RK4(AbstractStepper):
         """a + (h/6)(b + 2c + 2d + e), summed in that order: four fused passes on PyTorch; elsewhere the
         textbook operations into two fresh temporaries."""
         if _fusable(b, 2, c):
-            s = _axpy(b, 2, c)
-            _axpy_into(s, 2, d)
+            s = b.add(c, alpha=2)
+            s.add_(d, alpha=2)
             s += e
             return _axpy(a, h / 6, s)
         return _plus(_scaled(_plus(_plus(_plus(2 * c, b), 2 * d), e), h / 6), a)

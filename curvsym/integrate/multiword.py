@@ -274,10 +274,9 @@ def to_mpf(a: MW) -> np.ndarray:
     host = [np.asarray(_to_host(x), dtype=np.float64) for x in a]
     out = np.empty(host[0].shape, dtype=object)
     for h in host:
-        bad = ~np.isfinite(h)
-        if bad.any():
-            raise NonFiniteError(f"multi-word entry {int(np.flatnonzero(bad.reshape(-1))[0])} is "
-                                 f"{h.reshape(-1)[np.flatnonzero(bad.reshape(-1))[0]]}")
+        bad = np.flatnonzero(~np.isfinite(h))
+        if bad.size:
+            raise NonFiniteError(f"multi-word entry {int(bad[0])} is {h.reshape(-1)[bad[0]]}")
     # every word as an integer mantissa M·2^E (|M| < 2^53, exact), the sum of an entry's words on the
     # grid of its smallest exponent as one Python integer, normalised once by from_man_exp (exact)
     parts = []

@@ -14,6 +14,7 @@ import mpmath
 import numpy as np
 import pytest
 from curvsym.problems import random_instance
+from test_multiword import _distance, _run  # the same integration helpers
 
 import curvsym as cs
 from curvsym.errors import EngineError
@@ -21,7 +22,6 @@ from curvsym.integrate import ddkernel
 from curvsym.integrate import multiword as mw
 from curvsym.integrate.engines import make_engine
 from curvsym.integrate.mwtaylor import CompiledTape, MultiwordEngine
-from test_multiword import _distance, _run  # the same integration helpers
 
 needs_compiler = pytest.mark.skipif(not ddkernel.available(), reason="no C compiler for the compiled kernel")
 
