@@ -133,7 +133,7 @@ class _Parser(argparse.ArgumentParser):
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``curvsym`` argument parser (subcommands prove, derive, rules, bench)."""
-    from .. import __version__
+    from ..version import __version__
     p = _Parser(prog="curvsym", description="Symbolic-numeric learning dynamics of deep networks.")
     p.add_argument("--version", action="version", version=f"curvsym {__version__}")
     sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -186,7 +186,7 @@ def build_parser() -> argparse.ArgumentParser:
     be.set_defaults(func=cmd_bench)
     from ..sweep.cli import add_parser as add_sweep_parser
     add_sweep_parser(sub)
-    from .discrete import add_parser as add_discrete
+    from .step_size_command import add_parser as add_discrete
     add_discrete(sub)
     return p
 

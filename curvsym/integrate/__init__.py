@@ -25,13 +25,16 @@ module              holds
 
 from __future__ import annotations
 
-from ..codegen import GeneratedFunction
+import sys
+import types
+
 from ..errors import NotPolynomialError, OptionError
-from ..types import Data, State, Times
-from .discrete import Divergence, PreciseStepMap, SweepStepMap, iterate_precise, iterate_sweep
-from .double import DOP853, integrate_double
+from ..types import Data, State, Times, VectorField
+from . import elementwise  # noqa: F401  (registers the Taylor rules of the activation kernels)
+from .dop853 import DOP853, integrate_double
 from .explicit import RK4, Dopri5, StepMap
 from .extrapolation import GBS, integrate_extrapolation
+from .iteration import Divergence, PreciseStepMap, SweepStepMap, iterate_precise, iterate_sweep
 from .runner import Solution, solve
 from .state import to_float, to_mp
 from .stepper import AbstractStepper, Status, Step
@@ -49,7 +52,7 @@ STEPPERS: tuple[type[AbstractStepper], ...] = (Taylor, GBS, DOP853, RK4, Dopri5,
 """Every stepper class (the order tests run over this list)."""
 
 
-def integrate(rhs: GeneratedFunction, weights: State, data: Data, t_eval: Times, *, dps: int | None = None,
+def integrate(rhs: VectorField, weights: State, data: Data, t_eval: Times, *, dps: int | None = None,
               **options) -> Trajectory:
     """Integrate with the natural stepper, chosen by capability.
 
@@ -81,3 +84,17 @@ def integrate(rhs: GeneratedFunction, weights: State, data: Data, t_eval: Times,
         raise OptionError(f"{rhs.name}: a piecewise (ReLU) right-hand side with a node that has no Taylor rule; "
                           "no high-precision stepper here can land on its kinks")
     return integrate_extrapolation(rhs, weights, data, t_eval, dps=dps, **options)
+
+
+class _CallablePackage(types.ModuleType):
+    """``curvsym.integrate`` is both this package and the front door: calling it calls :func:`integrate`.
+
+    (``import curvsym.integrate.taylor`` binds the package as ``curvsym.integrate``, so the
+    package itself must be callable for ``cs.integrate(...)`` to keep working.)
+    """
+
+    def __call__(self, *args, **kwargs) -> Trajectory:
+        return integrate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallablePackage

@@ -28,9 +28,8 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
-from ..codegen import GeneratedFunction
 from ..errors import DivergenceError, OptionError, ShapeError, StepLimitError
-from ..types import Data, Params, State, Times
+from ..types import Data, Params, State, Times, VectorField
 from .explicit import RK4, Dopri5, StepMap
 from .stepper import AbstractStepper, Status
 
@@ -68,7 +67,7 @@ def _xp(arrays):
     return array_namespace(*arrays)
 
 
-def _prepare(rhs: GeneratedFunction, weights, data, params):
+def _prepare(rhs: VectorField, weights, data, params):
     if rhs.backend == "mpmath":
         raise OptionError("ensembles integrate in floating point; generate the flow with backend 'numpy' or "
                           "'array_api'")
@@ -173,7 +172,7 @@ def solve_batched(stepper: AbstractStepper, field: Callable, y0: State, ts: Time
                               tuple(stopped))
 
 
-def rk4(rhs: GeneratedFunction, weights: Sequence[Any], data: Data, t_eval: Times, dt: float,
+def rk4(rhs: VectorField, weights: Sequence[Any], data: Data, t_eval: Times, dt: float,
         params: Params | None = None, throw: bool = True) -> EnsembleTrajectory:
     """Classical RK4 with steps of at most ``dt`` between consecutive output times.
 
@@ -187,7 +186,7 @@ def rk4(rhs: GeneratedFunction, weights: Sequence[Any], data: Data, t_eval: Time
     return _renamed(traj, f"RK4 dt={dt:g}")
 
 
-def dopri5(rhs: GeneratedFunction, weights: Sequence[Any], data: Data, t_eval: Times,
+def dopri5(rhs: VectorField, weights: Sequence[Any], data: Data, t_eval: Times,
            rtol: float = 1e-8, atol: float = 1e-10, params: Params | None = None, first_step: float = 1e-2,
            max_steps: int = 100_000, throw: bool = True) -> EnsembleTrajectory:
     """Dormand–Prince 5(4), each trajectory with its own adaptive step (see :class:`~.explicit.Dopri5`).
@@ -203,7 +202,7 @@ def dopri5(rhs: GeneratedFunction, weights: Sequence[Any], data: Data, t_eval: T
     return _renamed(traj, "Dormand–Prince 5(4), per-trajectory steps")
 
 
-def iterate(rhs: GeneratedFunction, weights: Sequence[Any], data: Data, eta: Any, n_steps: int,
+def iterate(rhs: VectorField, weights: Sequence[Any], data: Data, eta: Any, n_steps: int,
             record_every: int = 1, params: Params | None = None, throw: bool = False) -> EnsembleTrajectory:
     """The discrete step map W_{k+1} = W_k + η V(W_k) (V the generated velocity: −∇L for GD).
 

@@ -18,7 +18,7 @@ H_new = H · clip(0.94 (0.65 tol/err)^{1/(2k−1)}, 0.2, 4) (Hairer–Wanner).
 :class:`GBS` is the stepper; :func:`integrate_extrapolation` runs it at a given
 number of digits, on mpf object arrays or — up to 62 digits, when every node
 kernel of the right-hand side has a multi-word implementation — on multi-word
-float64 arrays (:mod:`curvsym.integrate.mwarray`).  The multi-word step
+float64 arrays (:mod:`curvsym.kernels.multiword.array`).  The multi-word step
 (:func:`gbs_step_multiword`) differs in three exact reformulations only:
 
 * the k midpoint sequences are independent, so they run *side by side* on a
@@ -40,9 +40,9 @@ from typing import Any, Callable, ClassVar
 import mpmath
 import numpy as np
 
-from ..codegen import GeneratedFunction
 from ..errors import DivergenceError, EngineError, OptionError
-from ..types import Data, Params, State, Time, Times
+from ..kernels import KERNELS
+from ..types import Data, Params, State, Time, Times, VectorField
 from .runner import solve
 from .state import check_finite_state, local_tolerance, max_abs, output_times, to_mp, working_dps
 from .stepper import AbstractStepper, Step
@@ -105,7 +105,7 @@ def extrapolation_weights(k: int) -> tuple[list, list]:
 
 @functools.lru_cache(maxsize=32)
 def _weights_mw(k: int, w: int):
-    from .mwarray import from_mpf
+    from ..kernels.multiword.array import from_mpf
     g, g2 = extrapolation_weights(k)
     with mpmath.workprec(53 * w + 30):
         vals = np.array([[mpmath.mpf(x.numerator) / x.denominator for x in row] for row in (g, g2)], dtype=object)
@@ -117,10 +117,10 @@ def gbs_step_multiword(f: Callable, y: State, H: Any, k: int) -> tuple:
 
     ``f`` must accept states with a leading batch axis (generated code does).  See the module docstring.
     The layers of a state are joined into one flat multi-word vector for the step's own arithmetic
-    (:func:`curvsym.integrate.mwarray.join`: one compiled call per operation instead of one per layer,
+    (:func:`curvsym.kernels.multiword.array.join`: one compiled call per operation instead of one per layer,
     entry by entry the same operations) and split again for every evaluation of ``f``.
     """
-    from .mwarray import from_mpf, join, split, stack, tree_sum
+    from ..kernels.multiword.array import from_mpf, join, split, stack, tree_sum
     w = y[0].w
     shapes = [a.shape for a in y]
     ns = [2 * (j + 1) for j in range(k)]
@@ -159,15 +159,14 @@ def gbs_words(dps: int, k: int) -> int:
     Raises:
         PrecisionError: more than four words would be needed (use engine='mpmath').
     """
-    from . import multiword as mwd
+    from ..kernels.multiword import words as mwd
     g, _ = extrapolation_weights(k)
     guard = math.ceil(math.log10(float(sum(abs(x) for x in g)))) + 2
     return mwd.words_for_digits(dps + guard)
 
 
-def supports_multiword(rhs: GeneratedFunction) -> bool:
+def supports_multiword(rhs: VectorField) -> bool:
     """True when every node kernel the generated source calls has a multi-word implementation."""
-    from ..symbolic.nodes import KERNELS
     return all(getattr(KERNELS[name], "multiword", None) is not None for name in KERNELS if f"{name}(" in rhs.source)
 
 
@@ -182,7 +181,7 @@ class GBS(AbstractStepper):
 
     A fixed ``step_size`` turns the control off (every step accepted), for order tests.
     ``wdps`` is the working precision (digits) used to detect a collapsing step.
-    ``multiword=True``: states are tuples of :class:`~curvsym.integrate.mwarray.MWArray` and the
+    ``multiword=True``: states are tuples of :class:`~curvsym.kernels.multiword.array.MWArray` and the
     field accepts a leading batch axis (:func:`gbs_step_multiword`); otherwise mpf object arrays.
     """
 
@@ -255,7 +254,7 @@ class GBS(AbstractStepper):
 ENGINES = ("auto", "multiword", "mpmath")
 
 
-def integrate_extrapolation(rhs: GeneratedFunction, weights: State, data: Data, t_eval: Times, *,
+def integrate_extrapolation(rhs: VectorField, weights: State, data: Data, t_eval: Times, *,
                             dps: int = 30, params: Params | None = None, tol: Any = None, columns: int | None = None,
                             first_step: Any = None, max_steps: int = 20_000, max_norm: float = 1e30,
                             engine: str = "auto", progress: bool | None = None, timeout: float | None = None,
@@ -286,7 +285,7 @@ def integrate_extrapolation(rhs: GeneratedFunction, weights: State, data: Data, 
         OptionError: ``rhs`` is piecewise smooth (ReLU kinks): extrapolation assumes a smooth flow and
             would step across the kinks; the Taylor stepper lands on them.
     """
-    from . import multiword as mwd
+    from ..kernels.multiword import words as mwd
     if engine not in ENGINES:
         raise EngineError(f"unknown extrapolation engine {engine!r}; use one of {', '.join(ENGINES)}")
     if rhs.piecewise:
@@ -331,8 +330,8 @@ def integrate_extrapolation(rhs: GeneratedFunction, weights: State, data: Data, 
 def _integrate_multiword(rhs, weights, data, t_eval, dps, params, tol, k, first_step, max_steps, max_norm,
                          progress, timeout, throw) -> Trajectory:
     """GBS on w float64 words (see :func:`integrate_extrapolation`)."""
-    from . import multiword as mwd
-    from .mwarray import from_mpf
+    from ..kernels.multiword import words as mwd
+    from ..kernels.multiword.array import from_mpf
     w = gbs_words(dps, k)
     digits = int(w * mwd.DIGITS_PER_WORD)
     with mpmath.workdps(digits + 10):  # constants of the generated code (mpf(1)/3, damping) beyond w words

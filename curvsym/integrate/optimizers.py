@@ -29,9 +29,8 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable, ClassVar, Sequence
 
-from ..codegen import GeneratedFunction
 from ..errors import OptionError, ShapeError
-from ..types import Array, Data, Params, State, Time
+from ..types import Array, Data, Params, State, Time, VectorField
 from .ensemble import EnsembleTrajectory, solve_batched
 from .stepper import AbstractStepper, Step
 
@@ -196,7 +195,7 @@ def deterministic(velocity: Callable[[State], State]) -> Field:
     return field
 
 
-def flow_field(rhs: GeneratedFunction, weights: Sequence[Array], data: Data, params: Params | None = None) -> Field:
+def flow_field(rhs: VectorField, weights: Sequence[Array], data: Data, params: Params | None = None) -> Field:
     """The deterministic field of a generated gradient flow (its velocity −∇L), checked once.
 
     Raises:

@@ -26,7 +26,7 @@ them (``Solution.events``).
 
 Implementations: :class:`~curvsym.integrate.taylor.Taylor`,
 :class:`~curvsym.integrate.extrapolation.GBS`,
-:class:`~curvsym.integrate.double.DOP853`, and the array-API
+:class:`~curvsym.integrate.dop853.DOP853`, and the array-API
 :class:`~curvsym.integrate.explicit.RK4`, :class:`~curvsym.integrate.explicit.Dopri5`
 and :class:`~curvsym.integrate.explicit.StepMap` (the discrete map θ ↦ θ + η v(θ)).
 """

@@ -39,12 +39,11 @@ from typing import Any, Callable, ClassVar
 import mpmath
 import numpy as np
 
-from ..codegen import GeneratedFunction
 from ..errors import DivergenceError, NonSmoothError, OptionError
-from ..types import Data, Params, State, Time, Times
-from .engines import make_engine
+from ..types import Data, Params, State, Time, Times, VectorField
 from .events import Crossing, boundary_entries, leading_sign, locate
 from .runner import solve
+from .series_engines import make_engine
 from .state import check_finite_state, local_tolerance, output_times, to_mp, working_dps
 from .stepper import AbstractStepper, Step
 from .tape import Expansion, Tape, horner, taylor_expansion, trace_polynomial
@@ -65,7 +64,7 @@ class _TaylorState:
 class Taylor(AbstractStepper):
     """Taylor series of order K from the tape, Jorba–Zou step (or a fixed ``step_size``), dense output.
 
-    ``engine`` does the arithmetic (:mod:`curvsym.integrate.engines`); ``tol`` is the
+    ``engine`` does the arithmetic (:mod:`curvsym.integrate.series_engines`); ``tol`` is the
     local tolerance per unit state size; ``wdps`` the working digits.  Engines that
     need it (the multi-word one) compute the coefficients x̃_k = s^k x_k of
     τ ↦ x(t + sτ) with s ≈ h, so that θ = h/s ≤ 1 and no rounding error is amplified
@@ -278,7 +277,7 @@ def _flipped(mask, i: int, j: int):
     return out
 
 
-def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval: Times, *,
+def integrate_taylor(rhs: VectorField, weights: State, data: Data, t_eval: Times, *,
                      dps: int = 30, params: Params | None = None, order: int | None = None,
                      tol: Any = None, max_steps: int = 100_000, max_norm: float = 1e30,
                      engine: str = "auto", progress: bool | None = None, timeout: float | None = None,
@@ -295,7 +294,7 @@ def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval:
     engine : ``"auto"`` (multi-word float64 up to 62 digits for matrices of width ≥ 8, and at any width up to
         30 digits when the compiled double-double kernel is available; flint otherwise), ``"multiword"``,
         ``"dd"``/``"td"``/``"qd"`` (2/3/4 words), ``"flint"`` (arb_mat) or ``"mpmath"``.  Double-double runs
-        with matrices of width ≤ 8 use the compiled C recurrence of :mod:`curvsym.integrate.ddkernel` when a
+        with matrices of width ≤ 8 use the compiled C recurrence of :mod:`curvsym.kernels.multiword.compiled` when a
         C compiler is at hand (``info["kernel"]``: ``"compiled"`` or ``"blas"``).
     progress : tqdm bar over time: None = on a terminal for runs over 2 s, True, False.
     timeout : wall-clock limit in seconds (None: none).

@@ -7,7 +7,7 @@ negative curvature met *along the flow* (``docs/mathematics.md`` §5.1):
 
     ‖θ_k − θ(kη)‖ ≲ (η/2) ∫₀^{kη} exp(−∫_t^{kη} λ_−) ‖∇²f ∇f‖(θ(t)) dt,   λ_− = min(λ_min(∇²f), 0)
 
-(the generic envelope, distances and fitted orders are in :mod:`curvsym.verify.discrete`).
+(the generic envelope, distances and fitted orders are in :mod:`curvsym.verify.step_size`).
 This module holds what is specific to the paper:
 
 * **Proposition 1** (:func:`concave_rule`, :func:`concave_gap`, :func:`concave_step_bound`): on a
@@ -25,7 +25,7 @@ This module holds what is specific to the paper:
   with the mean softmax cross-entropy, on the MNIST training images 0, 50, 100, …, 49 950
   normalised by (x − 0.1307)/0.3081, η₀ = 10⁻³ for 10⁴ iterations.  Here the same protocol runs
   through curvsym's generated gradients and the batched step-map runner
-  (:func:`curvsym.integrate.discrete.iterate_sweep`) on
+  (:func:`curvsym.integrate.iteration.iterate_sweep`) on
   — 1000 scikit-learn digits, 64-50-50-10, linear or ReLU, cross-entropy or squared loss
     (:class:`DataProblem`, the data model of :mod:`curvsym.symbolic.nonlinear`); the deep linear
     squared-loss case also in the exact population form (:class:`DigitsProblem`);
@@ -77,7 +77,7 @@ def concave_rule(m: float) -> "object":
     """The user rule θ̇ = m θ: gradient flow of f(θ) = −(m/2)‖θ‖² (λ_min ≡ −m everywhere).
 
     On a 1-1 chain it is the one-dimensional strongly concave objective of Proposition 1;
-    it runs through the generic pipeline (:func:`curvsym.verify.discrete.gap_study`) like any rule.
+    it runs through the generic pipeline (:func:`curvsym.verify.step_size.gap_study`) like any rule.
 
     Raises:
         OptionError: m not a finite positive number.
@@ -259,11 +259,11 @@ class DataProblem:
 
     @functools.cached_property
     def _loss(self) -> Any:
-        from ..verify.discrete import loss_function
+        from ..verify.step_size import loss_function
         return loss_function(self.flow(), self.data())
 
     def loss(self, weights: State) -> float:
-        """ℓ(θ) by the generated loss of the model (:func:`curvsym.verify.discrete.loss_function`)."""
+        """ℓ(θ) by the generated loss of the model (:func:`curvsym.verify.step_size.loss_function`)."""
         return self._loss(weights)
 
     def describe(self) -> str:
@@ -434,12 +434,12 @@ def step_size_experiment(rhs: Any, weights: State, data: Data, eta0: float, n_st
                          loss: Any = None) -> Experiment:
     """The paper's comparison: GD at η₀ (``n_steps`` iterations) against GD at η₀/r (r·n_steps iterations).
 
-    One batched run of the sweep (:func:`curvsym.integrate.discrete.iterate_sweep`).  ``rhs``
+    One batched run of the sweep (:func:`curvsym.integrate.iteration.iterate_sweep`).  ``rhs``
     is a generated rule (:func:`curvsym.codegen.generate_flow`) or a
     :class:`~curvsym.symbolic.derive.Flow` — of a deep linear model or of a nonlinear data
     model (:meth:`DataProblem.flow`) — which is generated here; ``loss`` maps a state to its
     loss, by default (for a Flow) the model's own generated loss
-    (:func:`curvsym.verify.discrete.loss_function`: squared loss on (Σx, T), or the data model's
+    (:func:`curvsym.verify.step_size.loss_function`: squared loss on (Σx, T), or the data model's
     cross-entropy / squared loss on (X, Y)).
 
     Raises:
@@ -447,9 +447,9 @@ def step_size_experiment(rhs: Any, weights: State, data: Data, eta0: float, n_st
         ShapeError: weights of the wrong shapes for the rule.
     """
     from ..codegen import generate_flow
-    from ..integrate.discrete import iterate_sweep
+    from ..integrate.iteration import iterate_sweep
     from ..symbolic.derive import Flow
-    from ..verify.discrete import distance, loss_function
+    from ..verify.step_size import distance, loss_function
     if not _whole(n_steps):
         raise OptionError(f"n_steps must be a positive integer, got {n_steps!r}")
     if not _whole(n_log) or n_steps % n_log:

@@ -15,6 +15,8 @@ that ``--resume`` completes and ``curvsym sweep plot`` draws (:mod:`.plot`).
 {'x_squared': 9.0}
 """
 
+import importlib
+
 from .errors import (
     AnalysisError,
     ResultsCorruptError,
@@ -24,7 +26,7 @@ from .errors import (
     SweepDependencyError,
     SweepSpecError,
 )
-from .registry import Analysis, Param, analysis, load_analyses, param
+from .registry import Analysis, Param, analysis, param
 from .spec import SweepSpec, load_spec, parse_spec
 
 __all__ = ["analysis", "param", "Analysis", "Param", "load_analyses", "SweepSpec", "load_spec", "parse_spec",
@@ -33,15 +35,12 @@ __all__ = ["analysis", "param", "Analysis", "Param", "load_analyses", "SweepSpec
            "SweepBusyError", "SweepDependencyError"]
 
 
+_LAZY = {"run_sweep": "engine", "dry_run": "engine", "plan_sweep": "plan", "read_results": "store",
+         "load_analyses": "catalogue"}
+
+
 def __getattr__(name: str):
-    # the engine and the store import dask/pyarrow lazily; keep `import curvsym.sweep` light
-    if name in ("run_sweep", "dry_run"):
-        from . import engine
-        return getattr(engine, name)
-    if name == "plan_sweep":
-        from .plan import plan_sweep
-        return plan_sweep
-    if name == "read_results":
-        from .store import read_results
-        return read_results
+    """The engine, the store and the catalogue load dask, pyarrow and the library on first use (PEP 562)."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'curvsym.sweep' has no attribute {name!r}")

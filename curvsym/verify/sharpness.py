@@ -25,7 +25,7 @@ from ..codegen import GeneratedFunction, generate
 from ..symbolic.calculus import time_derivative
 from ..symbolic.derive import Model, gradient
 from ..types import Data, State
-from .fisher import flat, unflat
+from .dense_reference import flat, unflat
 
 __all__ = ["hvp_function", "dense_hessian", "sharpness", "min_curvature"]
 
@@ -99,11 +99,3 @@ def min_curvature(m: Model, weights: State, data: Data, method: str = "auto") ->
     """λ_min of the Hessian (negative away from minima; used for GD–GF comparisons)."""
     P = sum(w.size for w in weights)
     return _eig(m, weights, data, "SA", ("dense" if P <= 400 else "lanczos") if method == "auto" else method)
-
-
-def __getattr__(name: str):
-    """The flat-minimum constructions moved to :mod:`curvsym.papers.mulayoff2020`."""
-    from ..papers import mulayoff2020
-    if name in mulayoff2020.__all__:
-        return getattr(mulayoff2020, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

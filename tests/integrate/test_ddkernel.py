@@ -18,10 +18,10 @@ from test_multiword import _distance, _run  # the same integration helpers
 
 import curvsym as cs
 from curvsym.errors import EngineError
-from curvsym.integrate import ddkernel
-from curvsym.integrate import multiword as mw
-from curvsym.integrate.engines import make_engine
-from curvsym.integrate.mwtaylor import CompiledTape, MultiwordEngine
+from curvsym.kernels.multiword import compiled as ddkernel
+from curvsym.kernels.multiword import words as mw
+from curvsym.integrate.series_engines import make_engine
+from curvsym.integrate.multiword_taylor import CompiledTape, MultiwordEngine
 
 needs_compiler = pytest.mark.skipif(not ddkernel.available(), reason="no C compiler for the compiled kernel")
 
@@ -88,7 +88,7 @@ def test_compiled_triple_double_arithmetic_is_the_numpy_one_bit_for_bit_and_exac
     """Same operations in the same order as mwarray._td_matmul_small: identical words (n ≤ 8, batched and
     broadcast); at n = 27 (beyond the NumPy routine's range) the error is ≤ ⌈log₂ n⌉·8u³ Σ|a||b| against 400-bit
     mpmath, and dropping the third word (the nearest wrong claim: double-double is enough) misses that bound."""
-    from curvsym.integrate import mwarray
+    from curvsym.kernels.multiword import array as mwarray
     rng = np.random.default_rng(3)
 
     def td(*shape):
@@ -125,8 +125,8 @@ def test_compiled_refined_solve_reaches_triple_double_and_refuses_a_singular_sys
     """K⁻¹B by refinement in C: the residual against 400-bit mpmath is at the triple-double level (the float64
     start alone — the nearest wrong claim, no refinement — is 1e-16 off), it agrees with the NumPy iteration, and a
     singular K gives None (the caller then takes the eigen route)."""
-    from curvsym.integrate import mwlinalg
-    from curvsym.integrate.mwarray import MWArray
+    from curvsym.kernels.multiword import linalg as mwlinalg
+    from curvsym.kernels.multiword.array import MWArray
     rng = np.random.default_rng(7)
     with mpmath.workprec(400):
         A = np.array([[mpmath.mpf(v) for v in row] for row in rng.standard_normal((2, 9, 9)).reshape(18, 9)],
@@ -155,8 +155,8 @@ def test_compiled_refined_solve_reaches_triple_double_and_refuses_a_singular_sys
 def test_compiled_operator_matrix_is_the_numpy_one_bit_for_bit(monkeypatch):
     """Σ_e P_e ⊗ Q_e (the matrix of 𝒦) in C equals the broadcasting NumPy route word for word, batch axes
     broadcast; and it is the Kronecker sum (against numpy.kron on the leading words)."""
-    from curvsym.integrate import mwlinalg
-    from curvsym.integrate.mwarray import MWArray
+    from curvsym.kernels.multiword import linalg as mwlinalg
+    from curvsym.kernels.multiword.array import MWArray
     rng = np.random.default_rng(11)
 
     def td(*shape):
@@ -178,7 +178,7 @@ def test_compiled_double_double_arithmetic_for_gbs():
     """Entrywise dd sums and products are bitwise mwarray._dd_add / _dd_mul (broadcast included); the dd product
     errs by ≤ 8 n u² Σ_k|a_ik||b_kj| against 300-bit mpmath (measured ≈ 1 u²), and the leading words alone — the
     nearest wrong claim, float64 — miss that bound by orders of magnitude."""
-    from curvsym.integrate import mwarray
+    from curvsym.kernels.multiword import array as mwarray
     rng = np.random.default_rng(4)
 
     def dd(*shape):
@@ -209,7 +209,7 @@ def test_packed_operands_give_the_words_of_word_tuples_bit_for_bit(w):
     a transposed view, a non-contiguous slice (copied once) and every broadcasting form the loops read in place
     give identical words; the MWArray views (index, mT, reshape, −, ×2^k) of packed arrays stay packed and
     agree with their word-by-word versions."""
-    from curvsym.integrate import mwarray
+    from curvsym.kernels.multiword import array as mwarray
     rng = np.random.default_rng(7)
 
     def packed(*shape):

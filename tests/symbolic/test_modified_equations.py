@@ -1,4 +1,4 @@
-"""Modified equations, step changes of balance and trace gradients (curvsym.symbolic.discrete).
+"""Modified equations, step changes of balance and trace gradients (curvsym.symbolic.step_maps).
 
 Independent routes: the generated corrections against central finite differences of the
 generated velocity, and the Barrett–Dherin identity against finite differences of ‖∇L‖².
@@ -12,7 +12,7 @@ from curvsym.problems import conditioned_instance, random_instance
 from sympy import MatrixSymbol, Transpose
 
 import curvsym as cs
-from curvsym.symbolic import discrete as d
+from curvsym.symbolic import step_maps as d
 from curvsym.symbolic.algebra import noncommutative
 
 

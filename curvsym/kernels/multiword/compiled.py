@@ -4,17 +4,17 @@ At small widths (d ≲ 8) the NumPy multi-word engine spends its time in Python 
 NumPy call overhead (tens of calls per product node and order on 3 × 3 arrays), and
 a compiled integrator (heyoka) is faster.  ``ddtaylor.c`` runs the whole recurrence
 of one step — every order, every node — in C, with the double-double arithmetic of
-:mod:`curvsym.integrate.multiword` (TwoSum, Dekker's TwoProd, the Joldes–Muller–Popescu
+:mod:`curvsym.kernels.multiword.words` (TwoSum, Dekker's TwoProd, the Joldes–Muller–Popescu
 sum and product):
 
     [a b]_k = Σ_{j=0}^{k} Σ_t a_j[r, t] b_{k−j}[t, c],    each term and partial sum in double-double,
 
 so a Cauchy sum of L = (k + 1) n terms errs by at most L·(3 + 5)u² Σ|terms| (u = 2⁻⁵³);
-with the time-scaled coefficients of :mod:`curvsym.integrate.mwtaylor` that is of the
+with the time-scaled coefficients of :mod:`curvsym.integrate.multiword_taylor` that is of the
 size of the NumPy engine's per-order target 4·2^{−106} n S for the widths it serves.
 
-The same file holds the kernels that multi-word GBS (:mod:`curvsym.integrate.mwarray`,
-:mod:`curvsym.integrate.mwlinalg`) calls on small matrices, where NumPy call overhead
+The same file holds the kernels that multi-word GBS (:mod:`curvsym.kernels.multiword.array`,
+:mod:`curvsym.kernels.multiword.linalg`) calls on small matrices, where NumPy call overhead
 dominates: double- and triple-double entrywise sums and products and triple-double
 products (the NumPy routines' operations in their order, so the words agree bit for
 bit), double-double products (error ≤ 8nu² Σ|a||b|), the triple-double refined solve
@@ -46,7 +46,7 @@ from typing import Any, Sequence
 import mpmath
 import numpy as np
 
-from . import multiword as mw
+from . import words as mw
 
 SOURCE = Path(__file__).with_name("ddtaylor.c")
 KINDS = {"var": 0, "const": 1, "add": 2, "sub": 3, "neg": 4, "scale": 5, "T": 6, "matmul": 7}
@@ -90,7 +90,7 @@ def build(target: Path, cc: str | None = None) -> Path:
     Raises:
         EngineError: no C compiler, or it failed (its message is included).
     """
-    from ..errors import EngineError
+    from ...errors import EngineError
     cc = cc or _compiler()
     if cc is None:
         raise EngineError("no C compiler found for the compiled double-double kernel (install cc, or set $CC)")
@@ -112,7 +112,7 @@ def build(target: Path, cc: str | None = None) -> Path:
 def library() -> Any:
     """The compiled library (ctypes), built into :func:`cache_dir` on first use; None without a working C
     compiler or with ``CURVSYM_NO_COMPILE`` set."""
-    from ..errors import EngineError
+    from ...errors import EngineError
     cc = _compiler()
     if cc is None or os.environ.get("CURVSYM_NO_COMPILE"):
         return None
@@ -165,7 +165,7 @@ _MATMUL = {2: "curvsym_dd_matmul", 3: "curvsym_td_matmul"}
 
 def elementwise(op: str, a: Any, b: Any) -> np.ndarray:
     """Double- or triple-double (2 or 3 words) a + b (``op="add"``) or a·b (``"mul"``) entrywise, NumPy
-    broadcasting, by the compiled loop: bitwise :func:`curvsym.integrate.mwarray._dd_add` / ``_dd_mul`` /
+    broadcasting, by the compiled loop: bitwise :func:`curvsym.kernels.multiword.array._dd_add` / ``_dd_mul`` /
     ``_td_add`` / ``_td_mul``.  An operand whose shape is a trailing part of the result's (a scalar, one
     matrix against a stack) or its leading axes followed by ones is read in place (:func:`_broadcast_operand`).
 
@@ -196,7 +196,7 @@ def elementwise(op: str, a: Any, b: Any) -> np.ndarray:
 def matmul(a: Any, b: Any) -> np.ndarray:
     """Double- or triple-double A B (2 or 3 words; leading batch axes broadcast, transposed views read in place)
     by the compiled loop, returned packed (shape (w, …, m, p)).  Triple-double: bitwise
-    :func:`curvsym.integrate.mwarray._td_matmul_small` (the same operations in the same order), inner dimension
+    :func:`curvsym.kernels.multiword.array._td_matmul_small` (the same operations in the same order), inner dimension
     ≤ 64.  Double-double: each a_ik b_kj by the DWTimesDW product, summed by AccurateDWPlusDW,
     |error| ≤ 8 n u² Σ_k|a_ik||b_kj|.  Operands are word sequences or packed words (see :func:`elementwise`).
 
@@ -220,7 +220,7 @@ def matmul(a: Any, b: Any) -> np.ndarray:
                                             ta, tb, *_word_addresses(A, w), *_word_addresses(B, w),
                                             *(c0 + 8 * size * i for i in range(w)))
     if status != 0:  # pragma: no cover - callers keep n ≤ TD_MAX_INNER
-        from ..errors import EngineError
+        from ...errors import EngineError
         raise EngineError(f"inner dimension {n} exceeds the compiled triple-double product's {TD_MAX_INNER}")
     return C
 
@@ -349,7 +349,7 @@ def _broadcast_operand(words: Any, shape: tuple) -> tuple:
 def td_solve_refined(K: Sequence[np.ndarray], B: Sequence[np.ndarray], Kinv: np.ndarray, max_iter: int,
                      tol: float) -> np.ndarray | None:
     """K⁻¹B in triple-double (packed words, shape (3, …)) by iterative refinement from the float64 inverse
-    ``Kinv``, in C (see :func:`curvsym.integrate.mwlinalg.solve_refined`, whose iteration it is, member by
+    ``Kinv``, in C (see :func:`curvsym.kernels.multiword.linalg.solve_refined`, whose iteration it is, member by
     member of the batch).  None when a member does not converge or a correction is not finite; NotImplemented for sizes the C routine
     does not take (n > 64)."""
     n, r = K[0].shape[-1], B[0].shape[-1]
@@ -370,7 +370,7 @@ def td_solve_refined(K: Sequence[np.ndarray], B: Sequence[np.ndarray], Kinv: np.
 
 def td_kron_sum(Ps: Sequence[Sequence[np.ndarray]], Qs: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
     """Σ_e P_e ⊗ Q_e (triple-double words, returned packed; leading batch axes broadcast) in C: bitwise the NumPy route of
-    :func:`curvsym.integrate.mwlinalg.operator_matrix` (td_mul per entry, td_add over e left to right)."""
+    :func:`curvsym.kernels.multiword.linalg.operator_matrix` (td_mul per entry, td_add over e left to right)."""
     m, k = Ps[0][0].shape[-1], Qs[0][0].shape[-1]
     batch = np.broadcast_shapes(*(p[0].shape[:-2] for p in Ps), *(q[0].shape[:-2] for q in Qs))
     P = np.empty((3, len(Ps)) + batch + (m, m))
@@ -448,7 +448,7 @@ def available() -> bool:
 class KernelTape:
     """A polynomial tape run by the compiled kernel (double-double, NumPy arrays on the host).
 
-    The interface of :class:`curvsym.integrate.mwtaylor.CompiledTape`: ``run(x, order, scale)`` returns
+    The interface of :class:`curvsym.integrate.multiword_taylor.CompiledTape`: ``run(x, order, scale)`` returns
     c[i][k] = (hi, lo) of every variable and order; ``n_ops`` counts the time-dependent operations.
     """
 
@@ -533,7 +533,7 @@ class KernelTape:
                           P(np.array(self.var_nodes, dtype=np.intc), ci), P(self.outputs, ci), order,
                           P(fac_hi, cd), P(fac_lo, cd))
         if status != 0:  # pragma: no cover - the tape was checked in supports()
-            from ..errors import EngineError
+            from ...errors import EngineError
             raise EngineError("the compiled Taylor kernel met an operation it does not know")
         out = []
         for v in self.var_nodes:

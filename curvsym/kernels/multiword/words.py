@@ -44,7 +44,7 @@ import mpmath
 import numpy as np
 from mpmath import libmp
 
-from ..errors import NonFiniteError, PrecisionError
+from ...errors import NonFiniteError, PrecisionError
 
 MW = tuple  # a w-word array: tuple of w float64 arrays of one shape
 

@@ -50,15 +50,14 @@ from typing import Iterable, Sequence
 import sympy as sp
 from sympy import MatAdd, MatMul, MatrixExpr, MatrixSymbol, Transpose
 
-from ..errors import CurvsymError, OptionError
-from .algebra import counterexample, noncommutative
+from ..errors import OptionError
+from .algebra import noncommutative
 from .calculus import time_derivative
 from .derive import Flow, Model, block_maps, gradient
 
 __all__ = ["ETA", "ModifiedEquation", "prune_zeros", "lie_derivative", "directional_derivative", "euler_terms",
-           "modified_equation", "step_map", "step_change", "IdentityProof", "prove_identities",
-           "prove_step_change", "balance_step_law", "trace_gradient", "from_words", "gradient_norm_squared",
-           "prove_implicit_regulariser", "EulerTerms"]
+           "modified_equation", "step_map", "step_change", "balance_step_law", "trace_gradient", "from_words", "gradient_norm_squared",
+           "EulerTerms"]
 
 ETA = sp.Symbol("eta", positive=True)
 """The step size η (a keyword argument ``eta`` of generated code)."""
@@ -240,45 +239,8 @@ def step_change(flow: Flow, quantities: Sequence[MatrixExpr], eta: sp.Expr = ETA
     return tuple(MatAdd(q.xreplace(after), MatMul(-1, q, evaluate=False), evaluate=False) for q in quantities)
 
 
-@dataclass(frozen=True)
-class IdentityProof:
-    """An exact identity e ≡ 0 in the free algebra with involution, or its refutation.
-
-    ``status``: ``"proved"`` (the expansion is 0: true for matrices of every size),
-    ``"refuted"`` (non-zero expansion and a numeric counterexample of relative size
-    ``counterexample`` at the model's widths) or ``"unresolved"``.
-    """
-
-    name: str
-    expansion: sp.Expr
-    holds: bool
-    status: str
-    counterexample: float | None = None
-
-    @property
-    def n_terms(self) -> int:
-        return 0 if self.expansion == 0 else len(sp.Add.make_args(self.expansion))
-
-
 def _symmetric(m: Model) -> list:
     return [m.Sigma] if isinstance(m.Sigma, MatrixSymbol) else []
-
-
-def prove_identities(m: Model, exprs: Sequence[MatrixExpr], names: Sequence[str],
-                     tol: float = 1e-8) -> list[IdentityProof]:
-    """Prove each e ≡ 0 by free-algebra expansion, or refute it at random points of the model's widths."""
-    out = []
-    for name, e in zip(names, exprs):
-        nc = noncommutative(e, _symmetric(m))
-        if nc == 0:
-            out.append(IdentityProof(name, nc, True, "proved"))
-            continue
-        try:
-            value = counterexample(m, [e])[0]
-        except CurvsymError:  # e.g. a strict inverse singular at every sampled point
-            value = 0.0
-        out.append(IdentityProof(name, nc, False, "refuted" if value > tol else "unresolved", value))
-    return out
 
 
 def balance_step_law(flow: Flow, eta: sp.Expr = ETA) -> tuple[MatrixExpr, ...]:
@@ -288,21 +250,6 @@ def balance_step_law(flow: Flow, eta: sp.Expr = ETA) -> tuple[MatrixExpr, ...]:
     return tuple(_scaled(eta ** 2, MatAdd(MatMul(Transpose(b1), b1, evaluate=False),
                                          MatMul(-1, b0, Transpose(b0), evaluate=False), evaluate=False))
                  for b0, b1 in zip(Bdot[:-1], Bdot[1:]))
-
-
-def prove_step_change(flow: Flow, eta: sp.Expr = ETA, tol: float = 1e-8) -> list[IdentityProof]:
-    """Prove C_i(W + ηV) − C_i(W) ≡ η²(V_{i+1}ᵀV_{i+1} − V_iV_iᵀ) for every i, or refute it.
-
-    True for every row-space rule (GD: V = −∇L; min-norm NGD, with 𝒦⁺[·] opaque);
-    false for K-FAC, whose step also changes C_i at first order (η DC_i[V] ≠ 0).
-    """
-    from .derive import balance
-    m = flow.model
-    deltas = step_change(flow, balance(m), eta)
-    laws = balance_step_law(flow, eta)
-    exprs = [MatAdd(d, MatMul(-1, q, evaluate=False), evaluate=False) for d, q in zip(deltas, laws)]
-    return prove_identities(m, exprs, [f"ΔC_{i} = η²(V_{i + 1}ᵀV_{i + 1} − V_iV_iᵀ)" for i in range(1, len(exprs) + 1)],
-                            tol)
 
 
 # --------------------------------------------------------------------------- trace gradients (GD: Barrett–Dherin)
@@ -361,34 +308,6 @@ def gradient_norm_squared(m: Model) -> sp.Expr:
     """‖∇L‖² = Σ_e tr(∇_e ∇_eᵀ) as a noncommutative polynomial whose trace is meant."""
     return sp.expand(sp.Add(*[noncommutative(MatMul(g, Transpose(g), evaluate=False), _symmetric(m))
                               for g in gradient(m)]))
-
-
-def prove_implicit_regulariser(m: Model, coefficient: sp.Expr = sp.Rational(-1, 4)) -> list[IdentityProof]:
-    """For GD prove f₁ ≡ c ∇‖∇L‖² per layer (c = −¼: Barrett & Dherin), or refute it.
-
-    f₁ = −½ f′f comes from :func:`modified_equation` of the gradient flow; ∇‖∇L‖² from
-    :func:`trace_gradient` of :func:`gradient_norm_squared`.  A refutation is confirmed
-    numerically: f₁ − c ∇‖∇L‖² (the gradient turned back into a matrix expression by
-    :func:`from_words`) is evaluated at random points of the model's widths.
-    """
-    from .derive import gradient_flow
-    flow = gradient_flow(m)
-    f1 = modified_equation(flow, 1).corrections[0]
-    sym = [s.name for s in _symmetric(m)]
-    norm = gradient_norm_squared(m)
-    c = sp.nsimplify(coefficient)
-    out = []
-    for w, f in zip(m.weights, f1):
-        grad = trace_gradient(norm, w, sym)
-        diff = sp.expand(noncommutative(f, _symmetric(m)) - c * grad)
-        name = f"f₁[{w.name}] = {c}·∇‖∇L‖²"
-        if diff == 0:
-            out.append(IdentityProof(name, diff, True, "proved"))
-            continue
-        residual = MatAdd(f, _scaled(-c, from_words(grad, m)), evaluate=False)
-        value = counterexample(m, [residual])[0]
-        out.append(IdentityProof(name, diff, False, "refuted" if value > 1e-8 else "unresolved", value))
-    return out
 
 
 def from_words(poly: sp.Expr, m: Model) -> MatrixExpr:

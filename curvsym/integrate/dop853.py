@@ -19,9 +19,8 @@ from typing import Callable, ClassVar
 import numpy as np
 from scipy.integrate._ivp import dop853_coefficients as dop
 
-from ..codegen import GeneratedFunction
 from ..errors import DivergenceError, OptionError
-from ..types import Data, Params, State, Time, Times
+from ..types import Data, Params, State, Time, Times, VectorField
 from .runner import solve
 from .state import check_finite_state, flatten, unflattener
 from .stepper import AbstractStepper, Step
@@ -156,7 +155,7 @@ def _dense(field, t0, y0, y1, K, h, s) -> np.ndarray:
     return y + y0
 
 
-def integrate_double(rhs: GeneratedFunction, weights: State, data: Data, t_eval: Times, *,
+def integrate_double(rhs: VectorField, weights: State, data: Data, t_eval: Times, *,
                      params: Params | None = None, method: str = "DOP853", rtol: float = 1e-12,
                      atol: float = 1e-12, max_norm: float = 1e12, max_steps: int = 1_000_000,
                      progress: bool | None = None, timeout: float | None = None, throw: bool = True) -> Trajectory:

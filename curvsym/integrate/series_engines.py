@@ -8,7 +8,7 @@
   error of 4e-19 instead of 1e-42), and radii grow through the orders of a
   Taylor recurrence.  The rounding error is accounted for separately, by the
   a-priori estimate of :meth:`FlintEngine.taylor_series`;
-* ``MultiwordEngine`` (:mod:`curvsym.integrate.mwtaylor`) — double-, triple- or
+* ``MultiwordEngine`` (:mod:`curvsym.integrate.multiword_taylor`) — double-, triple- or
   quad-double on float64 BLAS, for up to 62 digits.
 
 All expose the few operations a tape needs — matmul, transpose, scale, ±,
@@ -35,6 +35,9 @@ from typing import Any, Callable
 import mpmath
 import numpy as np
 
+from ..kernels.arb import to_arb, to_mpf
+from .tape import taylor_coefficients
+
 
 class _GenericSeries:
     """The Taylor-series interface shared by the object-array engines (tape replayed op by op)."""
@@ -45,7 +48,6 @@ class _GenericSeries:
         return tape
 
     def taylor_series(self, tape, x, order: int, scale) -> tuple[list, Any]:
-        from .tape import taylor_coefficients
         c = taylor_coefficients(tape, x, order, self, scale=scale)
         n_ops = sum(op.kind not in ("var", "const") for op in tape.ops)
         size = max(mpmath.mpf(1), max(self.max_abs(a) for a in x))
@@ -198,17 +200,7 @@ class FlintEngine(_GenericSeries):
         with flint.ctx.workprec(self.prec), mpmath.workdps(self.dps):
             yield
 
-    @staticmethod
-    def _arb(v):
-        import flint
-        if isinstance(v, (int, np.integer)):
-            return flint.arb(int(v))
-        sign, man, exp, _ = mpmath.mpf(v)._mpf_
-        if not man:
-            return flint.arb(0)
-        man = -int(man) if sign else int(man)
-        q = flint.fmpq(man * 2 ** exp) if exp >= 0 else flint.fmpq(man, 2 ** (-exp))
-        return flint.arb(q)  # exact: the mantissa fits in the working precision
+    _arb = staticmethod(to_arb)
 
     def load(self, a: np.ndarray) -> Any:
         import flint
@@ -216,7 +208,7 @@ class FlintEngine(_GenericSeries):
         return flint.arb_mat([[self._arb(v) for v in row] for row in a])
 
     def unload(self, a: Any) -> np.ndarray:
-        return np.array([[_mpf(e) for e in row] for row in a.tolist()], dtype=object)
+        return np.array([[to_mpf(e) for e in row] for row in a.tolist()], dtype=object)
 
     @staticmethod
     def midpoint(a: Any) -> Any:
@@ -237,12 +229,12 @@ class FlintEngine(_GenericSeries):
     @staticmethod
     def max_abs(a: Any) -> mpmath.mpf:
         m = max((abs(e.mid()) for e in a.entries()), default=None)
-        return mpmath.mpf(0) if m is None else _mpf(m)
+        return mpmath.mpf(0) if m is None else to_mpf(m)
 
     @staticmethod
     def rounding_bound(a: Any) -> mpmath.mpf:
         m = max((e.rad() for e in a.entries()), default=None)
-        return mpmath.mpf(0) if m is None else _mpf(m)
+        return mpmath.mpf(0) if m is None else to_mpf(m)
 
     @staticmethod
     def _entrywise(a: Any, b: Any, op: Callable[[Any, Any], Any]) -> Any:
@@ -271,7 +263,7 @@ class FlintEngine(_GenericSeries):
 
     @staticmethod
     def entries(a: Any) -> list:
-        return [[_mpf(e) for e in row] for row in a.tolist()]
+        return [[to_mpf(e) for e in row] for row in a.tolist()]
 
     @staticmethod
     def shape(a: Any) -> tuple:
@@ -291,10 +283,6 @@ _ARB_FUNCTIONS = {"tanh": lambda x: x.tanh(), "exp": lambda x: x.exp(), "sigmoid
                   "softplus": _arb_softplus}
 
 
-def _mpf(e) -> mpmath.mpf:
-    """The midpoint of an arb ball as an exact mpf."""
-    man, exp = e.mid().man_exp()
-    return mpmath.mpf((int(man), int(exp)))
 
 
 ENGINES = ("auto", "multiword", "dd", "td", "qd", "flint", "mpmath")
@@ -308,7 +296,7 @@ def make_engine(name: str, dps: int, wdps: int | None = None, width: int | None 
 
     ``"auto"``: multi-word (float64 BLAS) up to 62 digits when the largest matrix dimension ``width`` is at
     least 8 (measured: 5–6× faster than flint at d = 16, 1.6× slower at d = 3); double-double (≤ 30 digits)
-    at widths ≤ 8 when the compiled kernel of :mod:`curvsym.integrate.ddkernel` is available; else flint
+    at widths ≤ 8 when the compiled kernel of :mod:`curvsym.kernels.multiword.compiled` is available; else flint
     (mpmath without python-flint);
     ``"multiword"``: 2–4 words chosen from dps; ``"dd"``/``"td"``/``"qd"``: exactly 2/3/4 words.
 
@@ -317,9 +305,9 @@ def make_engine(name: str, dps: int, wdps: int | None = None, width: int | None 
         EngineError: an unknown engine name.
     """
     from ..errors import EngineError, PrecisionError
-    from . import ddkernel
-    from .multiword import max_digits, words_for_digits
-    from .mwtaylor import MultiwordEngine
+    from ..kernels.multiword import compiled as ddkernel
+    from ..kernels.multiword.words import max_digits, words_for_digits
+    from .multiword_taylor import MultiwordEngine
     wdps = dps + 10 if wdps is None else wdps
     if name == "auto":
         if dps <= max_digits() and (width is None or width >= AUTO_MIN_WIDTH):

@@ -15,7 +15,7 @@
  *     [a b]_k  = sum_{j=0}^{k} a_j b_{k-j}          (the Cauchy product),
  *
  * and then every variable's next block x_{k+1} = fac_k f_k, fac_k = s/(k+1) (the time-scaled
- * recurrence of curvsym.integrate.mwtaylor; f the variable's output node).
+ * recurrence of curvsym.integrate.multiword_taylor; f the variable's output node).
  */
 #include <stddef.h>
 #include <math.h>
@@ -172,7 +172,7 @@ void curvsym_dd_horner(int order, ptrdiff_t size, const double *hi, const double
     }
 }
 
-/* ---------------------------------------------------------------- triple-double products (curvsym.integrate.mwarray)
+/* ---------------------------------------------------------------- triple-double products (curvsym.kernels.multiword.array)
  * td_add and td_mul are the NumPy routines _td_add / _td_mul operation for operation, and the n products of a
  * dot product are summed pairwise in the same order (halves h = n/2, an odd last term carried), so the results
  * are bitwise those of mwarray._td_matmul_small. */
@@ -348,7 +348,7 @@ void curvsym_td_kron_sum(ptrdiff_t batch, int E, int m, int k, const double *P, 
                     }
 }
 
-/* ---------------------------------------------------------------- double-double GBS kernels (curvsym.integrate.mwarray)
+/* ---------------------------------------------------------------- double-double GBS kernels (curvsym.kernels.multiword.array)
  * Entrywise sum (op = 0) and product (op = 1) are mwarray._dd_add / _dd_mul operation for operation (the "sloppy"
  * sum s + (e + a_1 + b_1); Dekker's TwoProd plus the cross terms), so the words agree bit for bit; operands of
  * na < n entries are read as in curvsym_td_elementwise. */
@@ -400,7 +400,7 @@ int curvsym_dd_matmul(ptrdiff_t batch, int m, int n, int p, int batch_a, int bat
 }
 
 /* ---------------------------------------------------------------------------------------------------------
- * Ozaki slices of the double-double Cauchy sums of curvsym.integrate.mwtaylor (CompiledTape._dd_cauchy), in one
+ * Ozaki slices of the double-double Cauchy sums of curvsym.integrate.multiword_taylor (CompiledTape._dd_cauchy), in one
  * pass per operand: the NumPy route's operations in its order, so the words are the same bits.
  *
  * Row side: a[r, j, c] (row stride lda, the J blocks of n entries contiguous) balanced by fa[j] (a power of

@@ -29,9 +29,8 @@ from typing import Any, Callable, ClassVar, Sequence
 import mpmath
 import numpy as np
 
-from ..codegen import GeneratedFunction
 from ..errors import DivergenceError, IntegrationTimeout, OptionError, ShapeError
-from ..types import Data, Params, Scalar, State, Time, Times
+from ..types import Data, Params, Scalar, State, Time, Times, VectorField
 from .explicit import StepMap
 from .runner import solve
 from .state import check_finite_state, max_abs, to_mp, working_dps
@@ -236,7 +235,7 @@ def _loss_value(loss: Callable | None, state: State) -> float | None:
     return v if math.isfinite(v) else None
 
 
-def iterate_sweep(rhs: GeneratedFunction, weights: State, data: Data, etas: Sequence[float], times: Times,
+def iterate_sweep(rhs: VectorField, weights: State, data: Data, etas: Sequence[float], times: Times,
                   params: Params | None = None, loss: Callable[[State], Scalar] | None = None,
                   max_norm: float = 1e12, throw: bool = False) -> tuple[Trajectory, ...]:
     """The step map of ``rhs`` (GD for the gradient flow) for every η of a sweep, at common ``times``: one batched run.
@@ -311,7 +310,7 @@ def iterate_sweep(rhs: GeneratedFunction, weights: State, data: Data, etas: Sequ
     return tuple(out)
 
 
-def iterate_precise(rhs: GeneratedFunction, weights: State, data: Data, eta: Any, steps: Sequence[int], *,
+def iterate_precise(rhs: VectorField, weights: State, data: Data, eta: Any, steps: Sequence[int], *,
                     dps: int = 50, params: Params | None = None, loss: Callable[[State], Scalar] | None = None,
                     max_norm: float = 1e30, throw: bool = False, timeout: float | None = None,
                     progress: bool | None = None) -> Trajectory:
