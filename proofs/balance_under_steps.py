@@ -36,7 +36,8 @@ import curvsym as cs
 from curvsym.checks import CheckResult
 from curvsym.integrate.iteration import iterate_precise
 from curvsym.problems import conditioned_instance, random_instance
-from curvsym.symbolic.step_maps import ETA, balance_step_law, prove_step_change
+from curvsym.symbolic.step_maps import ETA, balance_step_law
+from curvsym.verify.identities import prove_step_change
 from curvsym.verify.checks import balance_function
 from curvsym.verify.step_size import distance, fitted_order
 

@@ -32,7 +32,8 @@ import curvsym as cs
 from curvsym.checks import CheckResult
 from curvsym.problems import random_instance
 from curvsym.symbolic.derive import Flow
-from curvsym.symbolic.step_maps import ETA, modified_equation, prove_implicit_regulariser
+from curvsym.symbolic.step_maps import ETA, modified_equation
+from curvsym.verify.identities import prove_implicit_regulariser
 from curvsym.verify.step_size import modified_equation_orders
 
 ETAS = [0.04, 0.02, 0.01]

@@ -13,7 +13,8 @@ What the verdicts mean (``docs/mathematics.md`` §7):
   sizes (for the depth and graph of the model; a proof at depths 2…8 says nothing
   about depth 9).  Opaque nodes (𝒦⁺[·], Σx^{½}) are treated as free symbols, so
   a proof with them holds whatever matrices they stand for.
-* **refuted** — the expansion is not 0 *and* a numeric counterexample was found:
+* **refuted** — the expansion is not 0 *and* a numeric counterexample was found (by
+  :mod:`curvsym.verify.identities`, which evaluates generated code):
   the quantity evaluated at random matrices of the model's own widths is not 0.
   A non-zero expansion alone is not a refutation for fixed sizes: some non-zero
   noncommutative polynomials vanish on all small matrices (the standard

@@ -26,7 +26,7 @@ so that f₂ = ¼ f′f′f + 1⁄12 d(f′f)/dt.
 
 **GD.**  With f = −∇L, f′ = −∇²L and f₁ = −½ ∇²L ∇L = −¼ ∇‖∇L‖²: GD follows, to second
 order, gradient flow on L + (η/4)‖∇L‖², the implicit gradient regulariser of Barrett &
-Dherin (ICLR 2021).  :func:`prove_implicit_regulariser` proves it in the free algebra: the
+Dherin (ICLR 2021).  :func:`curvsym.verify.identities.prove_implicit_regulariser` proves it in the free algebra: the
 scalar ‖∇L‖² = Σ_e tr(∇_e∇_eᵀ) is expanded into words and differentiated word by word,
 ∂ tr(A X B)/∂X = (BA)ᵀ and ∂ tr(A Xᵀ B)/∂X = BA (:func:`trace_gradient`).
 
@@ -38,7 +38,7 @@ scalar ‖∇L‖² = Σ_e tr(∇_e∇_eᵀ) is expanded into words and differen
 and DC_i[V] ≡ 0 for a row-space velocity V_e = R_eᵀ Z M_eᵀ (GD, min-norm NGD; the
 reason the flows conserve C_i).  So one GD step changes C_i by exactly
 η²(∇_{i+1}ᵀ∇_{i+1} − ∇_i∇_iᵀ) — never zero away from critical points — and C_i drifts by
-O(η) over a fixed time.  :func:`prove_step_change` proves the η²-only form in the free
+O(η) over a fixed time.  :func:`curvsym.verify.identities.prove_step_change` proves the η²-only form in the free
 algebra or refutes it with a counterexample (K-FAC, whose velocity leaves the row space).
 """
 

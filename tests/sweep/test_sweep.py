@@ -272,7 +272,7 @@ def test_lambda_max_against_the_balanced_minimum_and_the_dense_fisher():
     """λ_max from the shipped Hessian–vector product equals N‖T‖^{2−2/N} at a balanced minimum and the top
     eigenvalue of JᵀJ (an independent dense route; H = JᵀJ at a global minimum)."""
     from curvsym import fisher
-    from curvsym import sharpness as sh
+    from curvsym.papers import mulayoff2020 as sh
     from curvsym.sweep.analyses import lambda_max
     rng = np.random.default_rng(5)
     T = rng.standard_normal((3, 3))

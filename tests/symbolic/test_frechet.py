@@ -10,7 +10,7 @@ import sympy as sp
 from sympy import MatrixSymbol
 
 import curvsym as cs
-from curvsym.codegen.runtime import _psd_inv_power, _psd_power_derivative, power_divided_difference
+from curvsym.kernels.spectral import _psd_inv_power, _psd_power_derivative, power_divided_difference
 from curvsym.symbolic.matfuncs import PsdInvPower, PsdPowerDerivative
 
 
