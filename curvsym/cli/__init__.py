@@ -84,8 +84,8 @@ def cmd_derive(args: Any) -> int:
 def cmd_rules(args: Any) -> int:
     """``curvsym rules``: list the rules, or derive one (``--show``) or a rule file (``--file``)."""
     from ..symbolic import derive, network
-    from ..verify.identities import prove_conserved
     from ..symbolic.rules import RULES, get_rule, load_rule_file
+    from ..verify.identities import prove_conserved
     if args.file or args.show:
         rule = load_rule_file(args.file) if args.file else get_rule(args.show)
         m = derive.model(network.chain(args.widths), whitened=args.whitened)

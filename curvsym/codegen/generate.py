@@ -40,6 +40,7 @@ from ..kernels import HELPERS, KERNELS
 from ..symbolic import activations, matfuncs  # noqa: F401  (register the node kernels)
 from ..symbolic.derive import Flow, Model
 from ..symbolic.nodes import MatrixNode
+from .backends import check_consistent
 from .cse import matrix_cse
 from .printer import ArrayPrinter
 from .standalone import standalone_source
@@ -183,7 +184,6 @@ class GeneratedFunction:
             raise ParameterError(f"{self.name}: missing parameter(s) {sorted(missing)}")
         if self.backend != "mpmath" and not _plain_float64(arrays):
             if not any(getattr(a, "dtype", None) == object for a in arrays):
-                from .backends import check_consistent
                 check_consistent(arrays, self.arg_names)
         names = self.arg_names[self.n_weights:]
         return tuple(symmetric_covariance(d) if n == "Sigma_x" else d for n, d in zip(names, data))

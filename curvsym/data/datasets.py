@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DatasetError, DatasetFileError, LabelError, NonFiniteError, OptionError, ShapeError
+from ..symbolic.nonlinear import one_hot as _one_hot
 from ..types import Array
 
 __all__ = ["Dataset", "Affine", "load_digits", "read_idx", "write_idx", "load_mnist", "check_data", "one_hot",
@@ -77,7 +78,6 @@ def one_hot(labels: Array, n_classes: int) -> np.ndarray:
     Raises:
         LabelError: labels that are not integers in 0 … n_classes − 1.
     """
-    from ..symbolic.nonlinear import one_hot as _one_hot
     return _one_hot(labels, n_classes)
 
 

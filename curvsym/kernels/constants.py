@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..kernels.multiword.array import diagonal, eye, tree_sum, zeros
+
 __all__ = ["HELPERS"]
 
 
 def _eye(n: int, xp, like):
     if getattr(like, "__curvsym_multiword__", False):
-        from ..kernels.multiword.array import eye
         return eye(n, like.w)
     if getattr(like, "dtype", None) == object:
         return np.eye(n, dtype=object)
@@ -26,7 +27,6 @@ def _eye(n: int, xp, like):
 
 def _zeros(r: int, c: int, xp, like):
     if getattr(like, "__curvsym_multiword__", False):
-        from ..kernels.multiword.array import zeros
         return zeros((r, c), like.w)
     if getattr(like, "dtype", None) == object:
         return np.zeros((r, c), dtype=object) * like.flat[0]
@@ -52,7 +52,6 @@ def _broadcast(b, m: int, xp):
 
 def _trace(a, xp):
     if getattr(a, "__curvsym_multiword__", False):
-        from ..kernels.multiword.array import diagonal, tree_sum
         return tree_sum(diagonal(a), -1)
     if getattr(a, "dtype", None) == object:
         return np.trace(a, axis1=-2, axis2=-1)

@@ -53,9 +53,19 @@ from typing import Any, Sequence
 import mpmath
 import numpy as np
 
+from ..codegen import generate_flow
+from ..data.datasets import load_mnist
 from ..errors import OptionError, ShapeError
+from ..integrate.iteration import iterate_sweep
+from ..integrate.stepper import Status
+from ..symbolic import nonlinear as nl
+from ..symbolic import rules
+from ..symbolic.derive import Flow
+from ..symbolic.network import chain
+from ..symbolic.nonlinear import gradient_flow
 from ..types import Array, Data, State
 from ..verify.checks import CheckResult
+from ..verify.step_size import distance, loss_function
 
 __all__ = ["CITATION", "concave_rule", "concave_gap", "concave_first_order_gap", "concave_step_bound",
            "balanced_curvature_bound", "balanced_init", "imbalance", "xavier_uniform", "DigitsProblem",
@@ -84,7 +94,6 @@ def concave_rule(m: float) -> "object":
     """
     import sympy as sp
 
-    from ..symbolic import rules
     if isinstance(m, bool) or not isinstance(m, (int, float)) or not math.isfinite(m) or m <= 0:
         raise OptionError(f"the concavity m must be a finite positive number, got {m!r}")
     return rules.custom(f"gradient flow of −({m:g}/2)θ²", sp.nsimplify(m) * rules.template.W, key="concave")
@@ -254,12 +263,10 @@ class DataProblem:
 
     def flow(self) -> Any:
         """Gradient flow θ̇ = −∇ℓ(θ) of the model (:func:`curvsym.symbolic.nonlinear.gradient_flow`)."""
-        from ..symbolic.nonlinear import gradient_flow
         return gradient_flow(self.model)
 
     @functools.cached_property
     def _loss(self) -> Any:
-        from ..verify.step_size import loss_function
         return loss_function(self.flow(), self.data())
 
     def loss(self, weights: State) -> float:
@@ -299,8 +306,6 @@ def _check_normalization(normalization: Any) -> tuple:
 def _data_problem(pixels: np.ndarray, labels: np.ndarray, indices: np.ndarray, source: str, hidden: tuple,
                   activation: Any, loss: Any, normalization: tuple) -> DataProblem:
     """X = (pixels[:, indices] − μ)/σ and one-hot labels on a bias-free chain with ``activation`` and ``loss``."""
-    from ..symbolic import nonlinear as nl
-    from ..symbolic.network import chain
     act = None if activation in (None, "linear", "identity") else activation
     mu, sd = normalization
     X = (pixels[:, indices] - mu) / sd
@@ -375,7 +380,6 @@ def mnist_problem(images: Any, labels: Any, n_samples: int = 1000, stride: int =
         LabelError: labels outside 0 … 9.
         UnknownNameError: an unknown activation or loss.
     """
-    from ..data.datasets import load_mnist
     if not _whole(stride):
         raise OptionError(f"stride must be a positive integer, got {stride!r}")
     n_samples = _check_count(n_samples, "n_samples", 1, 10 ** 6)
@@ -446,10 +450,6 @@ def step_size_experiment(rhs: Any, weights: State, data: Data, eta0: float, n_st
         OptionError: a bad η₀, ratio, step count or log count.
         ShapeError: weights of the wrong shapes for the rule.
     """
-    from ..codegen import generate_flow
-    from ..integrate.iteration import iterate_sweep
-    from ..symbolic.derive import Flow
-    from ..verify.step_size import distance, loss_function
     if not _whole(n_steps):
         raise OptionError(f"n_steps must be a positive integer, got {n_steps!r}")
     if not _whole(n_log) or n_steps % n_log:
@@ -512,7 +512,6 @@ def ratio_scaling(ex: Experiment, power: int = 1) -> RatioScaling:
     Raises:
         OptionError: fewer than two completed ratios with D_r > 0, or power < 1.
     """
-    from ..integrate.stepper import Status
     if not _whole(power):
         raise OptionError(f"power must be a positive integer, got {power!r}")
     ok = [r for r in ex.ratios if r > 1 and ex.status.get(r) is Status.SUCCESS and ex.status.get(1) is Status.SUCCESS
@@ -560,7 +559,6 @@ def check_tracking(ex: Experiment, fraction: float = 0.01, name: str | None = No
     Raises:
         OptionError: ``fraction`` not a finite positive number.
     """
-    from ..integrate.stepper import Status
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not (
             math.isfinite(fraction) and fraction > 0):
         raise OptionError(f"fraction must be a finite positive number, got {fraction!r}")

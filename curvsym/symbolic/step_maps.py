@@ -50,10 +50,10 @@ from typing import Iterable, Sequence
 import sympy as sp
 from sympy import MatAdd, MatMul, MatrixExpr, MatrixSymbol, Transpose
 
-from ..errors import OptionError
+from ..errors import OptionError, ShapeError
 from .algebra import noncommutative
 from .calculus import time_derivative
-from .derive import Flow, Model, block_maps, gradient
+from .derive import Flow, Model, block_maps, display, gradient
 
 __all__ = ["ETA", "ModifiedEquation", "prune_zeros", "lie_derivative", "directional_derivative", "euler_terms",
            "modified_equation", "step_map", "step_change", "balance_step_law", "trace_gradient", "from_words", "gradient_norm_squared",
@@ -131,7 +131,6 @@ def directional_derivative(exprs: Sequence[MatrixExpr], m: Model,
         ShapeError: not one direction per weight.
         NotDifferentiableError: a node below has no symbolic derivative.
     """
-    from ..errors import ShapeError
     if len(directions) != m.depth:
         raise ShapeError(f"need one direction per weight ({m.depth}), got {len(directions)}")
     frozen = [MatrixSymbol(f"_V_{k}", *w.shape) for k, w in enumerate(m.weights)]
@@ -196,7 +195,6 @@ class ModifiedEquation:
 
     def latex(self) -> str:
         """The corrections f₁ (and f₂) as LaTeX rows."""
-        from .derive import display
         rows = []
         for j, c in enumerate(self.corrections, start=1):
             for w, e in zip(self.base.model.weights, c):
@@ -316,7 +314,6 @@ def from_words(poly: sp.Expr, m: Model) -> MatrixExpr:
     Raises:
         ShapeError: a letter that is not a symbol of ``m``, or a word whose factors do not chain.
     """
-    from ..errors import ShapeError
     symbols = {s.name: s for s in (*m.weights, m.T, *_symmetric(m))}
     terms = []
     for c, w in _words(poly):

@@ -43,6 +43,7 @@ from typing import Any, Sequence
 import mpmath
 import numpy as np
 
+from ...errors import NonFiniteError
 from . import compiled
 from . import words as mw
 
@@ -505,7 +506,6 @@ def scalar(v: Any, w: int) -> MWArray:
     if isinstance(v, (float, np.floating)) or (isinstance(v, (int, np.integer)) and abs(int(v)) < 2 ** 53):
         f = np.float64(v)
         if not math.isfinite(f):
-            from ...errors import NonFiniteError
             raise NonFiniteError(f"scalar {v} is not finite")
         return MWArray((f,) + (np.float64(0.0),) * (w - 1))
     return MWArray(_scalar_words(mpmath.mpf(v)._mpf_, w))

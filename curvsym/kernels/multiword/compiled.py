@@ -46,6 +46,7 @@ from typing import Any, Sequence
 import mpmath
 import numpy as np
 
+from ...errors import EngineError
 from . import words as mw
 
 SOURCE = Path(__file__).with_name("ddtaylor.c")
@@ -90,7 +91,6 @@ def build(target: Path, cc: str | None = None) -> Path:
     Raises:
         EngineError: no C compiler, or it failed (its message is included).
     """
-    from ...errors import EngineError
     cc = cc or _compiler()
     if cc is None:
         raise EngineError("no C compiler found for the compiled double-double kernel (install cc, or set $CC)")
@@ -112,7 +112,6 @@ def build(target: Path, cc: str | None = None) -> Path:
 def library() -> Any:
     """The compiled library (ctypes), built into :func:`cache_dir` on first use; None without a working C
     compiler or with ``CURVSYM_NO_COMPILE`` set."""
-    from ...errors import EngineError
     cc = _compiler()
     if cc is None or os.environ.get("CURVSYM_NO_COMPILE"):
         return None
@@ -220,7 +219,6 @@ def matmul(a: Any, b: Any) -> np.ndarray:
                                             ta, tb, *_word_addresses(A, w), *_word_addresses(B, w),
                                             *(c0 + 8 * size * i for i in range(w)))
     if status != 0:  # pragma: no cover - callers keep n ≤ TD_MAX_INNER
-        from ...errors import EngineError
         raise EngineError(f"inner dimension {n} exceeds the compiled triple-double product's {TD_MAX_INNER}")
     return C
 
@@ -533,7 +531,6 @@ class KernelTape:
                           P(np.array(self.var_nodes, dtype=np.intc), ci), P(self.outputs, ci), order,
                           P(fac_hi, cd), P(fac_lo, cd))
         if status != 0:  # pragma: no cover - the tape was checked in supports()
-            from ...errors import EngineError
             raise EngineError("the compiled Taylor kernel met an operation it does not know")
         out = []
         for v in self.var_nodes:

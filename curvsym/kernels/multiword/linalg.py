@@ -36,7 +36,7 @@ import mpmath
 import numpy as np
 
 from . import compiled
-from .array import MWArray, diag_embed, diagonal, eye, lift, rcond, reciprocal
+from .array import MWArray, diag_embed, diagonal, eye, from_mpf, lift, rcond, reciprocal
 
 __all__ = ["solve_refined", "eigh_refined", "spectral_function", "psd_power", "operator_matrix"]
 
@@ -169,7 +169,6 @@ def _power(d: MWArray, p: Any) -> MWArray:
         pp = mpmath.mpf(p)
         for i, v in enumerate(vals.flat):
             out.flat[i] = v ** pp if v > 0 else mpmath.mpf(0)
-        from .array import from_mpf
         return from_mpf(out, w)
 
 
