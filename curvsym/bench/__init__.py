@@ -17,6 +17,9 @@ h     precision       multi-word and flint Taylor engines vs each other, heyoka 
 i     discrete        10⁵ GD steps of a 64-50-50-10 net on 1000 digits vs a hand-written NumPy loop
 ====  ==============  =========================================================================
 
+Modules: ``timing`` (interleaved medians, the result table), ``linear`` (a–d),
+``ensembles`` (e), ``sweeps`` (f), ``nonlinear`` (g), ``precision`` (h), ``step_maps`` (i).
+
 Timings are medians of interleaved repeats (ours, reference, ours, …), so both
 sides see the same machine state; a row that times a side once says so.
 Nothing here is asserted in tests.

@@ -1,5 +1,8 @@
 """Command line: ``curvsym prove``, ``derive``, ``rules``, ``bench``.
 
+Modules: ``arguments`` (shared argument types: widths, step sizes, …) and
+``step_size_command`` (``curvsym discrete``: a rule's step map against its flow).
+
 Numbers flow one way: the CLI only parses arguments, calls the library and
 prints what it returns.  Every mistake a user can make on the command line ends
 in one line naming it (``curvsym: error: …`` or argparse's own usage line), never

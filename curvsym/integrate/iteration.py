@@ -29,7 +29,7 @@ from typing import Any, Callable, ClassVar, Sequence
 import mpmath
 import numpy as np
 
-from ..errors import DivergenceError, IntegrationTimeout, OptionError, ShapeError
+from ..errors import CurvsymError, DivergenceError, IntegrationTimeout, OptionError, ShapeError
 from ..types import Data, Params, Scalar, State, Time, Times, VectorField
 from .explicit import StepMap
 from .runner import solve
@@ -230,6 +230,8 @@ def _loss_value(loss: Callable | None, state: State) -> float | None:
     try:
         with np.errstate(all="ignore"):
             v = float(loss(state))
+    except CurvsymError:  # the user's own error (wrong shapes, …): theirs to see, never an "unknown" loss
+        raise
     except (ArithmeticError, ValueError, TypeError):  # a loss that cannot be evaluated is reported as unknown
         return None
     return v if math.isfinite(v) else None

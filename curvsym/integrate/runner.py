@@ -25,7 +25,7 @@ from typing import Any, Callable, Sequence
 
 from ..errors import DivergenceError, IntegrationError, IntegrationTimeout, NonSmoothError, StepLimitError
 from ..types import State, Time
-from .state import progress_bar
+from .progress import progress_bar
 from .stepper import AbstractStepper, Status
 
 __all__ = ["Solution", "solve"]

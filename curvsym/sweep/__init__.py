@@ -7,6 +7,21 @@ A sweep file (TOML, or YAML with PyYAML) names an analysis and a grid of paramet
 every finished point is committed atomically to a Parquet results folder (:mod:`.store`)
 that ``--resume`` completes and ``curvsym sweep plot`` draws (:mod:`.plot`).
 
+================  ==================================================================
+module            holds
+================  ==================================================================
+``spec``          sweep files (TOML/YAML): the analysis, the grid, the output folder
+``registry``      :func:`analysis` and :func:`param`: what an analysis is
+``catalogue``     the analyses a sweep can run: curvsym's own and those of user modules
+``analyses``      curvsym's own analyses (GD threshold, balance drift, flat minima, …)
+``plan``          the plan: grid points, their keys and the tasks they are grouped into
+``engine``        running a plan on Dask and committing every finished point
+``store``         the Parquet results folder: atomic commits, resume, locking
+``plot``          ``curvsym sweep plot``: figures from a results folder
+``cli``           the ``curvsym sweep`` subcommands
+``errors``        the sweep's own errors
+================  ==================================================================
+
 >>> from curvsym.sweep import analysis, param
 >>> @analysis("square", [param("x", "float")])
 ... def square(p, built):
