@@ -18,7 +18,7 @@ i     discrete        10⁵ GD steps of a 64-50-50-10 net on 1000 digits vs a ha
 ====  ==============  =========================================================================
 
 Modules: ``timing`` (interleaved medians, the result table), ``linear`` (a–d),
-``ensembles`` (e), ``sweeps`` (f), ``nonlinear`` (g), ``precision`` (h), ``step_maps`` (i).
+``ensembles`` (e), ``sweeps`` (f), ``relu_gradient`` (g), ``precision`` (h), ``gd_steps`` (i).
 
 Timings are medians of interleaved repeats (ours, reference, ours, …), so both
 sides see the same machine state; a row that times a side once says so.
@@ -40,8 +40,8 @@ from .timing import BenchRow, table
 PARTS: dict[str, tuple[str, str]] = {
     "a": ("rhs", "linear:run_rhs"), "b": ("odefun", "linear:run_odefun"), "c": ("double", "linear:run_double"),
     "d": ("derivation", "linear:run_derivation"), "f": ("sweeps", "sweeps:run_sweep_bench"),
-    "g": ("nonlinear", "nonlinear:run_nonlinear"), "h": ("precision", "precision:run_precision"),
-    "i": ("discrete", "step_maps:run_discrete"),
+    "g": ("nonlinear", "relu_gradient:run_nonlinear"), "h": ("precision", "precision:run_precision"),
+    "i": ("discrete", "gd_steps:run_discrete"),
 }
 """Letter → (name, "module:function") of every part; ``e`` (ensembles) needs ``--backend``."""
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..kernels.multiword.array import diagonal, eye, tree_sum, zeros
+from .multiword.array import diagonal, eye, tree_sum, zeros
 
 __all__ = ["HELPERS"]
 

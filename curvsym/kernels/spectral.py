@@ -27,7 +27,7 @@ from ..types import Array
 from . import arb
 from .multiword import linalg as mwlinalg
 from .multiword.array import eye, lift
-from .registry import kernel
+from .dispatch import kernel
 
 RCOND_FLOAT = 1e-10
 

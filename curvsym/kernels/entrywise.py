@@ -24,7 +24,7 @@ from typing import Callable
 import mpmath
 import numpy as np
 
-from .registry import kernel
+from .dispatch import kernel
 
 __all__ = ["relu", "leaky_relu", "tanh", "softplus", "softmax", "logsumexp"]
 
