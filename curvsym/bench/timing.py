@@ -41,8 +41,9 @@ def interleaved(fs: Sequence[Callable[[], object]], repeats: int) -> list[float]
     return [statistics.median(t) for t in times]
 
 
-def loop(f, n):
-    def run():
+def loop(f: Callable[[], object], n: int) -> Callable[[], None]:
+    """A callable that calls ``f`` ``n`` times (one timed sample of a short operation)."""
+    def run() -> None:
         for _ in range(n):
             f()
     return run

@@ -54,7 +54,11 @@ def kernel_call(node_class: type) -> KernelCall | None:
 
 
 def print_call(node: Any, print_: Printer) -> str:
-    """``node`` printed as its kernel call."""
+    """``node`` printed as its kernel call.
+
+    Raises:
+        UnknownNameError: no kernel call is registered for the node's class or its ancestors.
+    """
     call = kernel_call(type(node))
     if call is None:
         raise UnknownNameError(f"no kernel is registered for the node {type(node).__name__}; register one with "

@@ -29,7 +29,7 @@ KERNELS: dict[str, Callable] = {}
 """Every kernel by the name generated code calls it under."""
 
 
-def is_multiword(x) -> bool:
+def is_multiword(x: object) -> bool:
     """True for a multi-word array (it declares ``__curvsym_multiword__``)."""
     return getattr(x, "__curvsym_multiword__", False)
 

@@ -15,7 +15,7 @@ from sympy import Identity, MatAdd, MatMul, MatrixExpr, MatrixSymbol, OneMatrix,
 __all__ = ["hash_cons", "is_leaf"]
 
 
-def is_leaf(x) -> bool:
+def is_leaf(x: Any) -> bool:
     """Atoms, symbols, I, 0, 1 and transposed symbols: never named."""
     if isinstance(x, sp.Basic) and not x.args:  # atoms: numbers, booleans, labels
         return True

@@ -68,7 +68,7 @@ def test_balanced_minimum_rejects_a_bottleneck():
 
 def test_scalar_lagrange_solution():
     y = sp.Symbol("y", positive=True)
-    sols, lam, rank_one = sh.scalar_flattest(3)
+    sols, lam, rank_one = mulayoff2020.scalar_flattest(3)
     assert rank_one and len(sols) == 1
     assert all(sp.simplify(v - y ** sp.Rational(1, 3)) == 0 for k, v in sols[0].items() if str(k).startswith("w"))
     assert sp.simplify(lam - 3 * y ** sp.Rational(4, 3)) == 0
