@@ -25,9 +25,9 @@ from array_api_compat import device
 from ..errors import SingularPreconditionerError
 from ..types import Array
 from . import arb
+from .dispatch import kernel
 from .multiword import linalg as mwlinalg
 from .multiword.array import eye, lift
-from .dispatch import kernel
 
 RCOND_FLOAT = 1e-10
 

@@ -56,8 +56,8 @@ from .calculus import time_derivative
 from .derive import Flow, Model, block_maps, display, gradient
 
 __all__ = ["ETA", "ModifiedEquation", "prune_zeros", "lie_derivative", "directional_derivative", "euler_terms",
-           "modified_equation", "step_map", "step_change", "balance_step_law", "trace_gradient", "from_words", "gradient_norm_squared",
-           "EulerTerms"]
+           "modified_equation", "step_map", "step_change", "balance_step_law", "trace_gradient", "from_words",
+           "symmetric_letters", "scaled", "gradient_norm_squared", "EulerTerms"]
 
 ETA = sp.Symbol("eta", positive=True)
 """The step size η (a keyword argument ``eta`` of generated code)."""
@@ -74,7 +74,8 @@ def _sum(terms: Sequence[MatrixExpr]) -> MatrixExpr:
     return terms[0] if len(terms) == 1 else MatAdd(*terms, evaluate=False)
 
 
-def _scaled(c: sp.Expr, x: MatrixExpr) -> MatrixExpr:
+def scaled(c: sp.Expr, x: MatrixExpr) -> MatrixExpr:
+    """c·x, or x itself when c = 1."""
     return x if c == 1 else MatMul(c, x, evaluate=False)
 
 
@@ -184,7 +185,7 @@ class ModifiedEquation:
     def velocities(self) -> tuple[MatrixExpr, ...]:
         out = []
         for k, f in enumerate(self.base.velocities):
-            out.append(_sum([f] + [_scaled(self.eta ** (j + 1), c[k]) for j, c in enumerate(self.corrections)]))
+            out.append(_sum([f] + [scaled(self.eta ** (j + 1), c[k]) for j, c in enumerate(self.corrections)]))
         return tuple(out)
 
     def flow(self) -> Flow:
@@ -216,10 +217,10 @@ def modified_equation(flow: Flow, order: int = 1, eta: sp.Symbol = ETA) -> Modif
     if order == 0:
         return ModifiedEquation(flow, 0, (), eta)
     terms = euler_terms(flow, order)
-    f1 = tuple(_scaled(sp.Rational(-1, 2), x) for x in terms.fpf)
+    f1 = tuple(scaled(sp.Rational(-1, 2), x) for x in terms.fpf)
     if order == 1:
         return ModifiedEquation(flow, 1, (f1,), eta)
-    f2 = tuple(_sum([_scaled(sp.Rational(1, 4), a), _scaled(sp.Rational(1, 12), b)])
+    f2 = tuple(_sum([scaled(sp.Rational(1, 4), a), scaled(sp.Rational(1, 12), b)])
                for a, b in zip(terms.fpfpf, terms.dfpf))
     return ModifiedEquation(flow, 2, (f1, f2), eta)
 
@@ -228,7 +229,7 @@ def modified_equation(flow: Flow, order: int = 1, eta: sp.Symbol = ETA) -> Modif
 
 def step_map(flow: Flow, eta: sp.Expr = ETA) -> tuple[MatrixExpr, ...]:
     """W_e + η V_e for every weight: one step of the rule, as expressions."""
-    return tuple(MatAdd(w, _scaled(eta, v), evaluate=False) for w, v in zip(flow.model.weights, flow.velocities))
+    return tuple(MatAdd(w, scaled(eta, v), evaluate=False) for w, v in zip(flow.model.weights, flow.velocities))
 
 
 def step_change(flow: Flow, quantities: Sequence[MatrixExpr], eta: sp.Expr = ETA) -> tuple[MatrixExpr, ...]:
@@ -237,7 +238,8 @@ def step_change(flow: Flow, quantities: Sequence[MatrixExpr], eta: sp.Expr = ETA
     return tuple(MatAdd(q.xreplace(after), MatMul(-1, q, evaluate=False), evaluate=False) for q in quantities)
 
 
-def _symmetric(m: Model) -> list:
+def symmetric_letters(m: Model) -> list:
+    """The model's symmetric letters (Σx when it is a symbol): Σxᵀ = Σx in the free algebra."""
     return [m.Sigma] if isinstance(m.Sigma, MatrixSymbol) else []
 
 
@@ -245,7 +247,7 @@ def balance_step_law(flow: Flow, eta: sp.Expr = ETA) -> tuple[MatrixExpr, ...]:
     """η² (Ḃ_{i+1}ᵀḂ_{i+1} − Ḃ_iḂ_iᵀ) for consecutive block maps B_i (Ḃ = V_i on a chain)."""
     vel = _velocity_map(flow)
     Bdot = [time_derivative(b, vel) for b in block_maps(flow.model)]
-    return tuple(_scaled(eta ** 2, MatAdd(MatMul(Transpose(b1), b1, evaluate=False),
+    return tuple(scaled(eta ** 2, MatAdd(MatMul(Transpose(b1), b1, evaluate=False),
                                          MatMul(-1, b0, Transpose(b0), evaluate=False), evaluate=False))
                  for b0, b1 in zip(Bdot[:-1], Bdot[1:]))
 
@@ -304,7 +306,7 @@ def trace_gradient(poly: sp.Expr, X: MatrixSymbol, symmetric: Iterable[str] = ()
 
 def gradient_norm_squared(m: Model) -> sp.Expr:
     """‖∇L‖² = Σ_e tr(∇_e ∇_eᵀ) as a noncommutative polynomial whose trace is meant."""
-    return sp.expand(sp.Add(*[noncommutative(MatMul(g, Transpose(g), evaluate=False), _symmetric(m))
+    return sp.expand(sp.Add(*[noncommutative(MatMul(g, Transpose(g), evaluate=False), symmetric_letters(m))
                               for g in gradient(m)]))
 
 
@@ -314,7 +316,7 @@ def from_words(poly: sp.Expr, m: Model) -> MatrixExpr:
     Raises:
         ShapeError: a letter that is not a symbol of ``m``, or a word whose factors do not chain.
     """
-    symbols = {s.name: s for s in (*m.weights, m.T, *_symmetric(m))}
+    symbols = {s.name: s for s in (*m.weights, m.T, *symmetric_letters(m))}
     terms = []
     for c, w in _words(poly):
         factors = []
@@ -323,9 +325,9 @@ def from_words(poly: sp.Expr, m: Model) -> MatrixExpr:
             base = symbols.get(name[:-2] if name.endswith("^T") else name)
             if base is None:
                 raise ShapeError(f"the letter {name!r} is not a symbol of the model")
-            factors.append(Transpose(base) if name.endswith("^T") and base not in _symmetric(m) else base)
+            factors.append(Transpose(base) if name.endswith("^T") and base not in symmetric_letters(m) else base)
         for a, b in zip(factors[:-1], factors[1:]):
             if a.shape[1] != b.shape[0]:
                 raise ShapeError(f"the word {w} does not chain: {a} is {a.shape}, {b} is {b.shape}")
-        terms.append(_scaled(c, MatMul(*factors, evaluate=False) if len(factors) > 1 else factors[0]))
+        terms.append(scaled(c, MatMul(*factors, evaluate=False) if len(factors) > 1 else factors[0]))
     return _sum(terms)

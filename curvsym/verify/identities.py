@@ -29,13 +29,13 @@ from ..symbolic.calculus import time_derivative
 from ..symbolic.derive import Flow, Model, balance, gradient_flow
 from ..symbolic.step_maps import (
     ETA,
-    _scaled,
-    _symmetric,
     balance_step_law,
     from_words,
     gradient_norm_squared,
     modified_equation,
+    scaled,
     step_change,
+    symmetric_letters,
     trace_gradient,
 )
 
@@ -143,7 +143,7 @@ def prove_identities(m: Model, exprs: Sequence[MatrixExpr], names: Sequence[str]
     """Prove each e ≡ 0 by free-algebra expansion, or refute it at random points of the model's widths."""
     out = []
     for name, e in zip(names, exprs):
-        nc = noncommutative(e, _symmetric(m))
+        nc = noncommutative(e, symmetric_letters(m))
         if nc == 0:
             out.append(IdentityProof(name, nc, True, "proved"))
             continue
@@ -179,18 +179,18 @@ def prove_implicit_regulariser(m: Model, coefficient: sp.Expr = sp.Rational(-1, 
     """
     flow = gradient_flow(m)
     f1 = modified_equation(flow, 1).corrections[0]
-    sym = [s.name for s in _symmetric(m)]
+    sym = [s.name for s in symmetric_letters(m)]
     norm = gradient_norm_squared(m)
     c = sp.nsimplify(coefficient)
     out = []
     for w, f in zip(m.weights, f1):
         grad = trace_gradient(norm, w, sym)
-        diff = sp.expand(noncommutative(f, _symmetric(m)) - c * grad)
+        diff = sp.expand(noncommutative(f, symmetric_letters(m)) - c * grad)
         name = f"f₁[{w.name}] = {c}·∇‖∇L‖²"
         if diff == 0:
             out.append(IdentityProof(name, diff, True, "proved"))
             continue
-        residual = MatAdd(f, _scaled(-c, from_words(grad, m)), evaluate=False)
+        residual = MatAdd(f, scaled(-c, from_words(grad, m)), evaluate=False)
         value = counterexample(m, [residual])[0]
         out.append(IdentityProof(name, diff, False, "refuted" if value > 1e-8 else "unresolved", value))
     return out
