@@ -130,7 +130,9 @@ class Dataset:
 
 def load_digits() -> Dataset:
     """scikit-learn's bundled 8 × 8 digits: X is 64 × 1797 with pixels in [0, 1], 10 classes (no download)."""
-    from sklearn.datasets import load_digits as _load
+    from sklearn.datasets import (
+        load_digits as _load,  # deferred: scikit-learn takes ~1 s to import; only the digits loader needs it
+    )
     d = _load()
     return Dataset(np.ascontiguousarray(d.data.T / 16.0), d.target.astype(np.int64), 10, "digits", (8, 8))
 

@@ -52,6 +52,7 @@ from typing import Any, Sequence
 
 import mpmath
 import numpy as np
+import sympy as sp
 
 from ..codegen import generate_flow
 from ..data.datasets import load_mnist
@@ -92,7 +93,6 @@ def concave_rule(m: float) -> "object":
     Raises:
         OptionError: m not a finite positive number.
     """
-    import sympy as sp
 
     if isinstance(m, bool) or not isinstance(m, (int, float)) or not math.isfinite(m) or m <= 0:
         raise OptionError(f"the concavity m must be a finite positive number, got {m!r}")
@@ -335,7 +335,9 @@ def digits_problem(n_samples: int = 1000, hidden: Sequence[int] = (50, 50), acti
             normalisation for the population form.
         UnknownNameError: an unknown activation or loss.
     """
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import (
+        load_digits,  # deferred: scikit-learn takes ~1 s to import; only the digits loader needs it
+    )
     n_samples = _check_count(n_samples, "n_samples", 20, 1797)
     hidden = _check_hidden(hidden)
     d = load_digits()

@@ -23,6 +23,8 @@ re-exported here.
 
 from __future__ import annotations
 
+import functools
+import importlib
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -46,7 +48,6 @@ _MOVED = {"time_derivative": ".calculus", "noncommutative": ".algebra", "is_iden
 def __getattr__(name: str):
     """Names that moved to :mod:`.calculus` and :mod:`.algebra` stay importable from here."""
     if name in _MOVED:
-        import importlib
         return getattr(importlib.import_module(_MOVED[name], __package__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -159,7 +160,6 @@ def _path_sums(m: Model, edges: Sequence[Edge], start, order) -> dict:
 def _memoised(fn):
     """Cache ``fn(m, *args)`` on the model: derivations are pure, and sharing their results makes
     every later comparison of the (deep) expression trees an identity check."""
-    import functools
 
     @functools.wraps(fn)
     def wrapper(m: Model, *args):

@@ -28,6 +28,7 @@ import sympy as sp
 from sympy import MatrixSymbol
 from sympy.printing.latex import LatexPrinter
 
+from .matfuncs import OperatorInvPower
 from .sharing import hash_cons
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -59,7 +60,6 @@ def _named_latex(flow, known: dict) -> str:
             k += 1
             label = f"X_{{{k}}}"
         rename[sym] = MatrixSymbol(label, *sym.shape)
-    from .matfuncs import OperatorInvPower
     rows = []
     for sym, node in replacements:
         node = node.xreplace(rename)

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import mpmath
 import numpy as np
+from scipy.sparse.linalg import LinearOperator, eigsh
 from sympy import MatrixSymbol
 
 from ..codegen import GeneratedFunction, generate
@@ -73,13 +75,11 @@ def _eig(m, weights, data, which: str, method: str):
     if method == "dense":
         H = dense_hessian(m, weights, data)
         if H.dtype == object:
-            import mpmath
             E = mpmath.eigsy(mpmath.matrix(H.tolist()), eigvals_only=True)
             vals = sorted(E[i] for i in range(H.shape[0]))
             return vals[-1] if which == "LA" else vals[0]
         w = np.linalg.eigvalsh(H)
         return float(w[-1] if which == "LA" else w[0])
-    from scipy.sparse.linalg import LinearOperator, eigsh
     f = hvp_function(m)
     data = f.validate(weights, [np.zeros_like(w) for w in weights] + list(data))[len(weights):]
     matvec, P = _hv_flat(f, weights, data)

@@ -35,6 +35,7 @@ from typing import Any, Sequence
 
 import mpmath
 import numpy as np
+from scipy.sparse.linalg import LinearOperator, eigsh
 from sympy import MatrixSymbol
 
 from ..codegen import generate, generate_expressions, generate_flow
@@ -220,7 +221,6 @@ class CurvatureAlong:
         if asym > 1e-8:
             raise OptionError("Lanczos needs a symmetric Jacobian (a gradient flow); this rule's is not "
                               f"(relative asymmetry {asym:.1e}); use method='dense' on a small net")
-        from scipy.sparse.linalg import LinearOperator, eigsh
         op = LinearOperator((self.P, self.P), dtype=float,
                             matvec=lambda v: -self._jacobian_vectors(W, d, np.reshape(v, (1, -1)))[0])
         val = eigsh(op, k=1, which="SA", tol=1e-10, maxiter=20 * self.P, return_eigenvectors=False,

@@ -40,6 +40,7 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+import array_api_compat
 import mpmath
 import numpy as np
 from mpmath import libmp
@@ -308,7 +309,6 @@ def _to_host(x):
 def _ns(x):
     if isinstance(x, np.ndarray) or isinstance(x, (float, np.floating)):
         return np
-    import array_api_compat
     return array_api_compat.array_namespace(x)
 
 
