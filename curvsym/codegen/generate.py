@@ -12,9 +12,10 @@ source therefore runs on
   (``backend="array_api"``): the namespace ``xp`` is an argument of the
   generated function, found from the inputs by ``array_api_compat``.
 
-The functions a generated source may call are the node kernels registered by
-:mod:`curvsym.symbolic.nodes` (:data:`~curvsym.symbolic.nodes.KERNELS`) and the
-helpers of :mod:`curvsym.codegen.runtime`; that one registry feeds both the
+The functions a generated source may call are the kernels registered in
+:mod:`curvsym.kernels` (:data:`~curvsym.kernels.KERNELS`; which node calls which is the
+table :mod:`curvsym.codegen.kernel_calls`) and the helpers of
+:mod:`curvsym.kernels.constants`; that one registry feeds both the
 namespace the source runs in and the imports of a file written by
 :meth:`GeneratedFunction.write`.  The source is kept on the result
 (``.source``); ``.n_products`` counts its matrix products and ``.polynomial``

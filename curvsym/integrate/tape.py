@@ -12,10 +12,10 @@ x(t0 + h) = Σ_k x_k h^k, follow from the recurrences
 :class:`Tracer` objects and records its operations on a :class:`Tape`; each
 operation is a :class:`TapeOp` subclass that knows its own coefficient rule
 (:meth:`TapeOp.coefficient`), so :func:`taylor_coefficients` dispatches by method
-and a new operation (an activation's Taylor rule, say) is one class.  Symbolic
-nodes contribute operations through their ``taylor_rule`` (the node protocol of
-:mod:`curvsym.symbolic.nodes`; the activations' rules are in
-:mod:`curvsym.integrate.elementwise`).
+and a new operation (an activation's Taylor rule, say) is one class.  A kernel
+that generated code calls contributes the operation registered for its name in
+:mod:`curvsym.integrate.taylor_rules` (the activations' rules are in
+:mod:`curvsym.integrate.elementwise`); a kernel without one is refused as not polynomial.
 
 *Switches.*  A piecewise-linear activation (ReLU) is linear inside a *region*:
 σ(z) = M ⊙ z with a constant mask M (1 where z > 0, 0 or α elsewhere).  Its
