@@ -1,4 +1,4 @@
-"""Command line: ``curvsym prove``, ``derive``, ``rules``, ``bench``.
+"""Command line: ``curvsym prove``, ``derive``, ``rules``, ``bench``, ``sweep``, ``discrete``, ``info``.
 
 Numbers flow one way: the CLI only parses arguments, calls the library and
 prints what it returns.  Every mistake a user can make on the command line ends
@@ -84,8 +84,8 @@ def cmd_derive(args: Any) -> int:
 def cmd_rules(args: Any) -> int:
     """``curvsym rules``: list the rules, or derive one (``--show``) or a rule file (``--file``)."""
     from ..symbolic import derive, network
-    from ..symbolic.algebra import prove_conserved
     from ..symbolic.rules import RULES, get_rule, load_rule_file
+    from ..verify.identities import prove_conserved
     if args.file or args.show:
         rule = load_rule_file(args.file) if args.file else get_rule(args.show)
         m = derive.model(network.chain(args.widths), whitened=args.whitened)
@@ -132,7 +132,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    """The ``curvsym`` argument parser (subcommands prove, derive, rules, bench)."""
+    """The ``curvsym`` argument parser (subcommands prove, derive, rules, bench, sweep, discrete, info); it imports
+    no part of the library (each command imports its implementation when it runs)."""
     from ..version import __version__
     p = _Parser(prog="curvsym", description="Symbolic-numeric learning dynamics of deep networks.")
     p.add_argument("--version", action="version", version=f"curvsym {__version__}")
@@ -188,6 +189,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_parser(sub)
     from .step_size_command import add_parser as add_discrete
     add_discrete(sub)
+    from .info_command import add_parser as add_info
+    add_info(sub)
     return p
 
 
@@ -208,6 +211,10 @@ def _protect_negative_lists(argv: list[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for a usage or input error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv == ["--version"]:  # the one answer that needs no parser (the start-up time: README, Timings)
+        from ..version import __version__
+        print(f"curvsym {__version__}")
+        raise SystemExit(0)  # as argparse's version action (and --help) end
     args = build_parser().parse_args(_protect_negative_lists(argv))
     try:
         return args.func(args)

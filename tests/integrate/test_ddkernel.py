@@ -19,11 +19,11 @@ from test_multiword import _distance, _run  # the same integration helpers
 
 import curvsym as cs
 from curvsym.errors import EngineError
+from curvsym.integrate import series_engines
+from curvsym.integrate.multiword_taylor import CompiledTape, MultiwordEngine
+from curvsym.integrate.series_engines import make_engine
 from curvsym.kernels.multiword import compiled as ddkernel
 from curvsym.kernels.multiword import words as mw
-from curvsym.integrate import series_engines
-from curvsym.integrate.series_engines import make_engine
-from curvsym.integrate.multiword_taylor import CompiledTape, MultiwordEngine
 
 needs_compiler = pytest.mark.skipif(not ddkernel.available(), reason="no C compiler for the compiled kernel")
 

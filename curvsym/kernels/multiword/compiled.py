@@ -20,11 +20,18 @@ products (the NumPy routines' operations in their order, so the words agree bit 
 bit), double-double products (error ≤ 8nu² Σ|a||b|), the triple-double refined solve
 and the operator matrix Σ_e P_e ⊗ Q_e.
 
-The C file ships with the package and is compiled on first use with the platform's C
-compiler (``cc``; ``CC`` overrides) into a per-user cache (``CURVSYM_CACHE``, default
-``~/.cache/curvsym``), keyed by the source's hash, the compiler and the flags; without a
-compiler, or with ``CURVSYM_NO_COMPILE`` set, :func:`available` is False, the NumPy routines
-run and nothing fails.
+Where the library comes from (:func:`status` says which, and why; ``curvsym info`` prints it):
+
+1. the extension ``curvsym.kernels.multiword._ddtaylor``, built from ``ddtaylor.c`` at install time by
+   ``setup.py`` (an optional extension: an install without a compiler still succeeds), refused if it was
+   built from another version of the file (a stale build: the SHA-256 is compiled in);
+2. else a first-use build with the platform's C compiler (the first of ``$CC``, sysconfig's ``CC`` and
+   ``cc`` on the PATH) in a per-user cache (``CURVSYM_CACHE``, default ``~/.cache/curvsym``), keyed by the
+   source's hash, the compiler, the platform, the CPU architecture and the flags;
+3. else none: :func:`available` is False and the NumPy routines run; a missing compiler or source never
+   raises.  ``CURVSYM_NO_COMPILE=1`` (or true/yes/on) chooses this; ``0``, ``no`` or empty do not.
+
+The ctypes prototypes come from one table, :data:`PROTOTYPES`, which a test checks against the C signatures.
 """
 
 from __future__ import annotations
@@ -240,7 +247,7 @@ def _load() -> tuple[Any, Status]:
             return so, Status("extension", Path(note), "built at install time")
         so, where = _cached_build()
         if so is not None:
-            return so, Status("cache", Path(where), f"built on first use ({note})")
+            return so, Status("cache", Path(where), f"built on first use; {note}")
         return None, Status("numpy", None, f"{where}; {note}")
     except Exception as exc:  # noqa: BLE001 - a broken toolchain must never stop an integration
         return None, Status("numpy", None, f"the compiled kernels failed to load: {exc!r}"[:300])
