@@ -214,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv == ["--version"]:  # the one answer that needs no parser (the start-up time: README, Timings)
         from ..version import __version__
         print(f"curvsym {__version__}")
-        raise SystemExit(0)  # as argparse's version action (and --help) end
+        return 0
     args = build_parser().parse_args(_protect_negative_lists(argv))
     try:
         return args.func(args)
