@@ -69,3 +69,15 @@ def test_the_probe_sees_a_heavy_import():
     """The nearest wrong claim: a command that does load the library is seen (the probe is not blind)."""
     code, text, modules = _modules("rules")
     assert code in (0, None) and "sympy" in {m.split(".")[0] for m in modules}
+
+
+def test_a_run_builds_only_its_command_and_the_help_is_unchanged():
+    from curvsym.cli import build_parser
+    full = build_parser()
+    assert build_parser("").format_help() == full.format_help()  # the top-level help: names and help lines
+    commands = full._subparsers._group_actions[0].choices
+    for name in commands:
+        alone = build_parser(name)._subparsers._group_actions[0].choices
+        assert alone[name].format_help() == commands[name].format_help()
+        others = [c for c in alone if c != name]
+        assert all(len(alone[c]._actions) == 1 for c in others)  # -h only: their options are never built
