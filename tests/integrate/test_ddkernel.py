@@ -358,6 +358,20 @@ def test_a_stale_install_time_build_is_refused(monkeypatch, fresh_kernel):
     assert ddkernel.status().kind == "cache" and "stale" in ddkernel.status().reason
 
 
+@needs_compiler
+def test_an_install_time_build_with_fma_is_refused_on_a_cpu_without(monkeypatch, fresh_kernel):
+    lib = ddkernel.build(fresh_kernel / "ext" / "_ddtaylor.so")
+    spec = type("Spec", (), {"origin": str(lib)})()
+    monkeypatch.setattr(ddkernel.importlib.util, "find_spec", lambda name: spec)
+    monkeypatch.setattr(ddkernel, "_source_hash", lambda: "")  # (the first-use build carries no hash)
+    assert ddkernel._extension()[0] is not None  # this CPU: accepted
+    if not ddkernel._open(lib).curvsym_build_fma():
+        pytest.skip("this build uses no fused multiply-add")
+    monkeypatch.setattr(ddkernel, "cpu_fma", lambda: False)
+    so, why = ddkernel._extension()
+    assert so is None and "fused multiply-add" in why
+
+
 def test_auto_picks_the_same_engine_with_or_without_a_compiler(monkeypatch, fresh_kernel):
     """Double-double at 30 digits and width 3 either way (compiled recurrence or NumPy route), one warning without C;
     the two final states agree to the digits asked for."""

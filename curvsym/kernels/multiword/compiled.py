@@ -90,6 +90,7 @@ PROTOTYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "curvsym_dd_slice_cols": ("void", ("int", "int", "int", "const double *", "const double *", "const double *",
                                        "const int *", "int", "int", "double *", "double *")),
     "curvsym_source_hash": ("const char *", ()),
+    "curvsym_build_fma": ("int", ()),
 }
 
 
@@ -101,20 +102,29 @@ def _ctype(c: str) -> Any:
 
 
 @cache
-def flags() -> tuple:
-    """The compiler flags: :data:`FLAGS`, plus ``-mfma`` on an x86-64 Linux CPU that has fused multiply-add, so
-    that TwoProd is one ``fma`` (a·b − fl(a·b) exactly, the same bits as Dekker's split; ~10 % off a batched
-    triple-double product).  The flags are part of the cache key, so a CPU without FMA never loads that build."""
-    extra = ()
-    if sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64"):
+def cpu_fma() -> bool | None:
+    """Whether this CPU has fused multiply-add: read from /proc/cpuinfo on x86-64 Linux, True on 64-bit ARM
+    (part of the architecture), None where it is not known."""
+    machine = platform.machine().lower()
+    if machine in ("aarch64", "arm64"):
+        return True
+    if sys.platform.startswith("linux") and machine in ("x86_64", "amd64"):
         try:
             cpu = Path("/proc/cpuinfo").read_text(errors="ignore")
         except OSError:
-            cpu = ""
+            return None
         line = next((x for x in cpu.splitlines() if x.startswith("flags")), "")
-        if "fma" in line.partition(":")[2].split():
-            extra = ("-mfma",)
-    return FLAGS + extra
+        return "fma" in line.partition(":")[2].split()
+    return None
+
+
+@cache
+def flags() -> tuple:
+    """The compiler flags: :data:`FLAGS`, plus ``-mfma`` on an x86-64 Linux CPU that has fused multiply-add, so
+    that TwoProd is one ``fma`` (a·b − fl(a·b) exactly, the same bits as Dekker's split; measured 1.3–1.8× faster
+    triple-double products).  The flags are part of the cache key, so a CPU without FMA never loads that build."""
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    return FLAGS + (("-mfma",) if x86 and cpu_fma() else ())
 
 
 def cache_dir() -> Path:
@@ -210,6 +220,8 @@ def _extension() -> tuple[Any, str]:
     built, here = so.curvsym_source_hash().decode(), _source_hash()
     if here is not None and built != here:
         return None, f"the install-time build {spec.origin} is of another ddtaylor.c (stale; reinstall)"
+    if so.curvsym_build_fma() and cpu_fma() is False:  # (its routines would stop on an illegal instruction)
+        return None, f"the install-time build {spec.origin} needs fused multiply-add, which this CPU lacks"
     return so, spec.origin
 
 

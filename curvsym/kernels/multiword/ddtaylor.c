@@ -479,6 +479,16 @@ const char *curvsym_source_hash(void)
     return CURVSYM_SOURCE_SHA256;
 }
 
+/* 1 if this build uses hardware fused multiply-adds (then it runs only on a CPU that has them), else 0 */
+int curvsym_build_fma(void)
+{
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
 #ifdef CURVSYM_PYTHON_EXTENSION
 static struct PyModuleDef curvsym_ddtaylor_module = {
     PyModuleDef_HEAD_INIT, "_ddtaylor", "The compiled multi-word kernels of curvsym (called through ctypes).", -1, NULL
