@@ -36,8 +36,7 @@ objects as their places in the tree (see :data:`MODULES`).
 from __future__ import annotations
 
 import importlib as _importlib
-import importlib.abc as _abc
-import importlib.util as _util
+import importlib.machinery as _machinery
 import sys as _sys
 
 from .errors import (
@@ -110,13 +109,17 @@ def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_WHERE) | set(MODULES))
 
 
-class _ShortPaths(_abc.MetaPathFinder, _abc.Loader):
-    """``import curvsym.<short>`` gives the module at its place in the tree (:data:`MODULES`), loaded on demand."""
+class _ShortPaths:
+    """``import curvsym.<short>`` gives the module at its place in the tree (:data:`MODULES`), loaded on demand.
+
+    A meta-path finder and loader by protocol (``find_spec``, ``create_module``, ``exec_module``), not by
+    subclassing :mod:`importlib.abc`, whose import (importlib.resources, pathlib, re) would double the cost of
+    ``import curvsym`` in a fresh environment."""
 
     def find_spec(self, fullname, path=None, target=None):
         prefix, _, short = fullname.partition(".")
         if prefix == __name__ and short in MODULES:
-            return _util.spec_from_loader(fullname, self)
+            return _machinery.ModuleSpec(fullname, self)
         return None
 
     def create_module(self, spec):

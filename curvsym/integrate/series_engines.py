@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import operator
+import warnings
 from typing import Any, Callable
 
 import mpmath
@@ -291,13 +292,26 @@ ENGINES = ("auto", "multiword", "dd", "td", "qd", "flint", "mpmath")
 AUTO_MIN_WIDTH = 8  # below this width the per-call overhead of the multi-word engine exceeds flint's
 
 
+_WARNED: set = set()
+
+
+def _warn_numpy_route(reason: str) -> None:
+    """One warning per process that ``engine="auto"`` runs the double-double engine without its compiled kernel."""
+    if reason in _WARNED:
+        return
+    _WARNED.add(reason)
+    warnings.warn(f"engine='auto': the compiled double-double kernel is not available ({reason}); the double-double "
+                  "engine runs on its NumPy route (the same engine, slower at small widths; `curvsym info` says more)",
+                  RuntimeWarning, stacklevel=3)
+
+
 def make_engine(name: str, dps: int, wdps: int | None = None, width: int | None = None) -> Any:
     """The engine for ``dps`` requested digits (``wdps`` working digits for the arbitrary-precision engines).
 
     ``"auto"``: multi-word (float64 BLAS) up to 62 digits when the largest matrix dimension ``width`` is at
     least 8 (measured: 5–6× faster than flint at d = 16, 1.6× slower at d = 3); double-double (≤ 30 digits)
-    at widths ≤ 8 when the compiled kernel of :mod:`curvsym.kernels.multiword.compiled` is available; else flint
-    (mpmath without python-flint);
+    at widths ≤ 8, by the compiled kernel of :mod:`curvsym.kernels.multiword.compiled` where it is available, else
+    on its NumPy route with one warning (the same engine either way); else flint (mpmath without python-flint);
     ``"multiword"``: 2–4 words chosen from dps; ``"dd"``/``"td"``/``"qd"``: exactly 2/3/4 words.
 
     Raises:
@@ -313,8 +327,12 @@ def make_engine(name: str, dps: int, wdps: int | None = None, width: int | None 
         if dps <= max_digits() and (width is None or width >= AUTO_MIN_WIDTH):
             return MultiwordEngine(dps)
         if (15 <= dps <= max_digits() and words_for_digits(dps) == 2 and width is not None
-                and width <= ddkernel.MAX_WIDTH and ddkernel.available()):
-            return MultiwordEngine(dps)  # the compiled double-double recurrence
+                and width <= ddkernel.MAX_WIDTH):
+            # the compiled double-double recurrence; without it the same engine on its NumPy route, so that the
+            # numbers do not depend on whether a C compiler is at hand
+            if not ddkernel.available():
+                _warn_numpy_route(ddkernel.status().reason)
+            return MultiwordEngine(dps)
         try:
             return FlintEngine(wdps)
         except ImportError:

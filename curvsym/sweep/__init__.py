@@ -41,8 +41,6 @@ from .errors import (
     SweepDependencyError,
     SweepSpecError,
 )
-from .registry import Analysis, Param, analysis, param
-from .spec import SweepSpec, load_spec, parse_spec
 
 __all__ = ["analysis", "param", "Analysis", "Param", "load_analyses", "SweepSpec", "load_spec", "parse_spec",
            "run_sweep", "dry_run", "plan_sweep", "read_results",
@@ -51,11 +49,14 @@ __all__ = ["analysis", "param", "Analysis", "Param", "load_analyses", "SweepSpec
 
 
 _LAZY = {"run_sweep": "engine", "dry_run": "engine", "plan_sweep": "plan", "read_results": "store",
-         "load_analyses": "catalogue"}
+         "load_analyses": "catalogue", "analysis": "registry", "param": "registry", "Analysis": "registry",
+         "Param": "registry", "SweepSpec": "spec", "load_spec": "spec", "parse_spec": "spec"}
 
 
 def __getattr__(name: str):
-    """The engine, the store and the catalogue load dask, pyarrow and the library on first use (PEP 562)."""
+    """Every name on first use (PEP 562): the engine, the store and the catalogue load dask, pyarrow and the
+    library; the registry and the spec parser are light, but ``curvsym --help`` (which imports
+    :mod:`curvsym.sweep.cli`, and so this package) needs neither."""
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'curvsym.sweep' has no attribute {name!r}")

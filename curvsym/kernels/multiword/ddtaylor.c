@@ -17,6 +17,12 @@
  * and then every variable's next block x_{k+1} = fac_k f_k, fac_k = s/(k+1) (the time-scaled
  * recurrence of curvsym.integrate.multiword_taylor; f the variable's output node).
  */
+#ifdef CURVSYM_PYTHON_EXTENSION
+/* Built by setup.py at install time as the optional extension curvsym.kernels.multiword._ddtaylor (Python.h first,
+ * as Python asks): an empty module whose routines curvsym calls through ctypes, installed like any extension. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#endif
 #include <stddef.h>
 #include <math.h>
 
@@ -459,3 +465,37 @@ void curvsym_dd_slice_cols(int J, int n, int p, const double *b, const double *b
                 }
             }
 }
+
+
+/* ---------------------------------------------------------------------------------------------------------
+ * The build's identity: the first 16 hex digits of the SHA-256 of this file, passed by setup.py as
+ * CURVSYM_SOURCE_SHA256, so that curvsym refuses an install-time build of another version of this file (whose
+ * prototypes may differ from its ctypes table); empty for the first-use build, whose cache key holds the hash. */
+#ifndef CURVSYM_SOURCE_SHA256
+#define CURVSYM_SOURCE_SHA256 ""
+#endif
+const char *curvsym_source_hash(void)
+{
+    return CURVSYM_SOURCE_SHA256;
+}
+
+/* 1 if this build uses hardware fused multiply-adds (then it runs only on a CPU that has them), else 0 */
+int curvsym_build_fma(void)
+{
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+#ifdef CURVSYM_PYTHON_EXTENSION
+static struct PyModuleDef curvsym_ddtaylor_module = {
+    PyModuleDef_HEAD_INIT, "_ddtaylor", "The compiled multi-word kernels of curvsym (called through ctypes).", -1, NULL
+};
+
+PyMODINIT_FUNC PyInit__ddtaylor(void)
+{
+    return PyModule_Create(&curvsym_ddtaylor_module);
+}
+#endif
