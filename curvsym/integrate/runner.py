@@ -274,14 +274,16 @@ def solve_batched(stepper: AbstractStepper, field: Callable, y0: State, ts: Sequ
                     bad = alive & s.failed if bad is None else bad | (alive & s.failed)
                 if bad is not None and bool(xp.any(bad)):
                     t_bad = min(at(b) for b in range(B) if bool(bad[b]))
-                    what = "its step size collapsed" if s.failed is not None and bool(xp.any(s.failed)) else \
-                        "became non-finite" + ("" if max_norm is None else f" or exceeded ‖W‖_max ≤ {max_norm:g}")
+                    collapsed = s.failed is not None and bool(xp.any(s.failed))
+                    what = "its step size collapsed" if collapsed else \
+                        "became non-finite" + ("" if max_norm is None else f" or left ‖W‖_max ≤ {max_norm:g}")
+                    fix = ("the flow appears to blow up in finite time" if collapsed else
+                           "a smaller step or η may keep it finite, unless the flow itself blows up")
                     if throw:
                         raise DivergenceError(f"{name}: a trajectory {what} by t = {target:.6g} (at t ≈ {t_bad:.6g}; "
                                               "divergence)", t_bad)
                     alive = stop(bad, Status.DIVERGED,
-                                 lambda b: f"member {b}: {name}: diverged ({what}) after t = {at(b):.6g} (a smaller "
-                                           "step, a smaller η or tighter tolerances may keep it finite)")
+                                 lambda b: f"member {b}: {name}: diverged ({what}) after t = {at(b):.6g}; {fix}")
                 if running < B:  # keep the stopped members frozen
                     y = tuple(xp.where(bshape(alive), yn, yo) for yn, yo in zip(s.y, y))
                 else:
