@@ -4,7 +4,7 @@ The map is the existing :class:`~curvsym.integrate.explicit.StepMap` (explicit E
 rule's flow; GD for v = −∇L), driven by the existing runners — nothing here is a second loop:
 
 * :class:`SweepStepMap` — one step size η_b per member of a batch, and a *time*
-  t_b = k_b η_b per member, so that :func:`~curvsym.integrate.ensemble.solve_batched`
+  t_b = k_b η_b per member, so that :func:`~curvsym.integrate.runner.solve_batched`
   advances every member to each common output time t_j in its own t_j/η_b steps
   (members that are there wait, frozen).  A whole step-size sweep is one batched run
   (:func:`iterate_sweep`); a member that leaves the finite range is frozen at its last
@@ -32,7 +32,7 @@ import numpy as np
 from ..errors import DivergenceError, IntegrationTimeout, OptionError, ShapeError
 from ..types import Data, Params, Scalar, State, Time, Times, VectorField
 from .explicit import StepMap
-from .runner import solve
+from .runner import solve, solve_batched
 from .state import check_finite_state, max_abs, to_mp, working_dps
 from .stepper import Status, Step
 from .trajectory import Trajectory
@@ -254,7 +254,6 @@ def iterate_sweep(rhs: VectorField, weights: State, data: Data, etas: Sequence[f
         ShapeError: weights with a batch axis, or of the wrong shapes.
         DivergenceError: a member left the finite range and ``throw`` is True.
     """
-    from .ensemble import solve_batched
     etas = [float(e) for e in step_sizes(list(etas))]
     if rhs.backend == "mpmath":
         raise OptionError("iterate_sweep runs in floating point; generate the rule with backend 'numpy' or "
@@ -295,7 +294,9 @@ def iterate_sweep(rhs: VectorField, weights: State, data: Data, etas: Sequence[f
         steps = tuple(int(round(times[j] / e)) for j in keep)
         info: dict = {"eta": e, "steps": steps, "divergence": None}
         status, message = Status.SUCCESS, ""
-        if stopped is not None:
+        if stopped is not None and traj.status[b] is not Status.DIVERGED:  # a step limit: reported as it is
+            status, message = traj.status[b], traj.messages[b]
+        elif stopped is not None:
             k_last = int(round(stopped / e))
             last = tuple(w[b, ...] for w in traj.final)  # frozen at the last finite iterate
             div = Divergence(e, k_last + 1, (k_last + 1) * e, _loss_value(loss, last),
