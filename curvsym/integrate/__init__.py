@@ -26,7 +26,9 @@ module                holds
 ``explicit``          batched array-API steppers: :class:`RK4`, :class:`Dopri5`, :class:`StepMap`
 ``ensemble``          batched solvers ``dopri5``, ``rk4``, ``stepmap`` and their aliases ``dopri5``,
                       ``rk4``, ``iterate``
-``iteration``         step maps of any rule: η sweeps in float64, iterates at any digits
+``iteration``         step maps of any rule: η sweeps in float64 (``iterate_sweep``, a driver of the
+                      batched runner), iterates at any digits (:class:`PreciseStepMapSolver`,
+                      ``stepmap-mp``; ``iterate_precise`` its alias)
 ``optimizers``        stochastic optimisers as batched steppers: ``SGDM``, ``Adam``, ``optimize``
 ``tape``              the tape of operations and their Taylor-coefficient rules
 ``taylor_rules``      Taylor rules registered per kernel name; ``elementwise`` registers the activations'
@@ -49,7 +51,7 @@ from .dop853 import DOP853, DOP853Solver, integrate_double
 from .ensemble import Dopri5Solver, RK4Solver, StepMapSolver
 from .explicit import RK4, Dopri5, StepMap
 from .extrapolation import GBS, GBSSolver, integrate_extrapolation
-from .iteration import Divergence, PreciseStepMap, SweepStepMap, iterate_precise, iterate_sweep
+from .iteration import Divergence, PreciseStepMap, PreciseStepMapSolver, SweepStepMap, iterate_precise, iterate_sweep
 from .runner import Solution, solve, solve_batched, status_of
 from .solver import Solver, SolverRegistry, choose, integrate, solvers
 from .state import to_float, to_mp
@@ -63,13 +65,14 @@ __all__ = ["integrate", "integrate_double", "integrate_extrapolation", "integrat
            "Status", "Solution", "solve", "Taylor", "GBS", "DOP853", "RK4", "Dopri5", "StepMap", "STEPPERS",
            "SweepStepMap", "PreciseStepMap", "Divergence", "iterate_sweep", "iterate_precise", "Solver",
            "SolverRegistry", "solvers", "choose", "SOLVERS", "DOP853Solver", "TaylorSolver", "GBSSolver",
-           "Dopri5Solver", "RK4Solver", "StepMapSolver", "EnsembleTrajectory", "solve_batched", "status_of"]
+           "Dopri5Solver", "RK4Solver", "StepMapSolver", "PreciseStepMapSolver", "EnsembleTrajectory", "solve_batched", "status_of"]
 
 STEPPERS: tuple[type[AbstractStepper], ...] = (Taylor, GBS, DOP853, RK4, Dopri5, StepMap, SweepStepMap,
                                                 PreciseStepMap)
 """Every stepper class (the order tests run over this list)."""
 
-SOLVERS: tuple[type[Solver], ...] = (DOP853Solver, TaylorSolver, GBSSolver, Dopri5Solver, RK4Solver, StepMapSolver)
+SOLVERS: tuple[type[Solver], ...] = (DOP853Solver, TaylorSolver, GBSSolver, Dopri5Solver, RK4Solver, StepMapSolver,
+                                     PreciseStepMapSolver)
 """Every built-in solver class (all registered in :data:`solvers`)."""
 
 

@@ -29,7 +29,7 @@ request                              solver
 ``dps`` given, ``rhs.polynomial``    ``taylor`` (:class:`~curvsym.integrate.taylor.TaylorSolver`; lands on kinks)
 ``dps`` given, smooth, otherwise     ``gbs`` (:class:`~curvsym.integrate.extrapolation.GBSSolver`)
 ``dps`` given, piecewise, otherwise  refused (no solver that lands on kinks accepts it)
-never automatic                      ``rk4`` (needs ``dt``), ``stepmap`` (needs ``eta``)
+never automatic                      ``rk4`` (needs ``dt``), ``stepmap``, ``stepmap-mp`` (need ``eta``)
 ===================================  ==========================================================
 
 A new solver is one subclass, registered with ``@solvers.register`` (or passed as an

@@ -251,3 +251,17 @@ def test_the_new_names_are_lazy():
             "assert issubclass(registry['taylor'], cs.Solver) and callable(cs.choose) and cs.EnsembleTrajectory")
     root = str(Path(cs.__file__).parent.parent)
     subprocess.run([sys.executable, "-c", code], check=True, env={**os.environ, "PYTHONPATH": root})
+
+
+def test_step_maps_are_solvers_too():
+    rmp = _gd("mpmath")
+    a = cs.integrate(rmp, [W0], [S, T], [0, 2, 5], dps=20, solver="stepmap-mp", eta=0.1)
+    assert not solvers["stepmap-mp"].automatic  # never chosen: the map needs η
+    ref = iterate_precise(rmp, [W0], [S, T], 0.1, [0, 2, 5], dps=20)
+    assert a.info["steps"] == ref.info["steps"] == (0, 2, 5) and a.final[0][1, 1] == ref.final[0][1, 1]
+    x = W0.copy()
+    for _ in range(5):
+        x = x - 0.1 * (x - T) @ S  # GD on the one-layer flow dW/dt = −(W − T)Σx
+    assert abs(float(a.final[0][0, 0]) - x[0, 0]) < 1e-14
+    batched = cs.integrate(_gd(), [W0[None]], [S, T], [0, 2, 5], solver=StepMapSolver(0.1))
+    assert abs(batched.final[0][0, 0, 0] - x[0, 0]) < 1e-14
