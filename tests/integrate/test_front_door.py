@@ -30,6 +30,7 @@ from curvsym.integrate import (
     StepMapSolver,
     TaylorSolver,
     choose,
+    iterate_precise,
     solvers,
 )
 
