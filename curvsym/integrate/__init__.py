@@ -65,7 +65,8 @@ __all__ = ["integrate", "integrate_double", "integrate_extrapolation", "integrat
            "Status", "Solution", "solve", "Taylor", "GBS", "DOP853", "RK4", "Dopri5", "StepMap", "STEPPERS",
            "SweepStepMap", "PreciseStepMap", "Divergence", "iterate_sweep", "iterate_precise", "Solver",
            "SolverRegistry", "solvers", "choose", "SOLVERS", "DOP853Solver", "TaylorSolver", "GBSSolver",
-           "Dopri5Solver", "RK4Solver", "StepMapSolver", "PreciseStepMapSolver", "EnsembleTrajectory", "solve_batched", "status_of"]
+           "Dopri5Solver", "RK4Solver", "StepMapSolver", "PreciseStepMapSolver", "EnsembleTrajectory", "solve_batched",
+           "status_of"]
 
 STEPPERS: tuple[type[AbstractStepper], ...] = (Taylor, GBS, DOP853, RK4, Dopri5, StepMap, SweepStepMap,
                                                 PreciseStepMap)

@@ -296,7 +296,8 @@ class GBSSolver(Solver):
         if engine == "multiword" and not capable:
             raise EngineError(f"{rhs.name}: a node kernel of this right-hand side has no multi-word implementation; "
                               "use engine='mpmath'")
-        fits = dps + math.ceil(math.log10(float(sum(abs(x) for x in extrapolation_weights(k)[0])))) + 2 <= mwd.max_digits()
+        amplification = float(sum(abs(x) for x in extrapolation_weights(k)[0]))
+        fits = dps + math.ceil(math.log10(amplification)) + 2 <= mwd.max_digits()
         if engine == "multiword" or (engine == "auto" and capable and fits):
             return _integrate_multiword(rhs, weights, data, t_eval, dps, params, tol, k, first_step, max_steps,
                                         max_norm, progress, timeout, throw)

@@ -38,8 +38,8 @@ from .state import check_finite_state, max_abs, to_mp, working_dps
 from .stepper import Status, Step
 from .trajectory import Trajectory
 
-__all__ = ["Divergence", "SweepStepMap", "PreciseStepMap", "PreciseStepMapSolver", "step_sizes", "common_times", "iterate_sweep",
-           "iterate_precise"]
+__all__ = ["Divergence", "SweepStepMap", "PreciseStepMap", "PreciseStepMapSolver", "step_sizes", "common_times",
+           "iterate_sweep", "iterate_precise"]
 
 
 @dataclass(frozen=True)
@@ -383,7 +383,8 @@ class PreciseStepMapSolver(Solver):
             scale = max(mpmath.mpf(1), max(max_abs(s) for s in sol.states))
             rounding = mpmath.mpf(10) ** (-wdps) * max(sol.n_steps, 1) * scale
             return Trajectory(tuple(k * e for k in reached), sol.states,
-                              f"step map η={mpmath.nstr(e, 6)} ({dps} digits)", rounding, dps, sol.n_steps, sol.n_steps, info=info, status=sol.status, message=message)
+                              f"step map η={mpmath.nstr(e, 6)} ({dps} digits)", rounding, dps, sol.n_steps,
+                              sol.n_steps, info=info, status=sol.status, message=message)
 
 
 def iterate_precise(rhs: VectorField, weights: State, data: Data, eta: Any, steps: Sequence[int], *,
