@@ -21,10 +21,10 @@ from curvsym.problems import conditioned_instance, random_instance
 
 import curvsym as cs
 from curvsym import rules
-from curvsym.codegen import runtime as rt
 from curvsym.errors import EngineError, PrecisionError, SingularPreconditionerError
 from curvsym.integrate import integrate_extrapolation
 from curvsym.integrate.extrapolation import extrapolation_weights, gbs_words, supports_multiword
+from curvsym.kernels import spectral as rt  # the spectral kernels (codegen.runtime before the layers)
 from curvsym.kernels.multiword.array import MWArray, from_mpf
 
 
