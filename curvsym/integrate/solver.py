@@ -13,12 +13,13 @@ runner (:mod:`curvsym.integrate.runner`).  Its declarations (class attributes) �
 ``crosses_kinks``        steps across kinks without locating them (accepted, as in double
                          precision, where error control or a fixed step passes them)
 ``batched``              integrates B members at once: weights of shape (B, n_i, n_{i−1})
-``adaptive``             chooses its own step sizes
+``adaptive``             chooses its own step sizes (informative: no rule below reads it)
 ``automatic``            may be chosen when no solver is given (False: needs a step size)
 ``priority``             rank among the solvers that accept a request (lower first)
 =======================  ====================================================================
 
-— are all the choice reads: :func:`choose` takes the first registered solver (by
+— are all the choice reads (:meth:`Solver.refusal` turns them into rules, each refusal an error
+whose message names the solvers that would accept): :func:`choose` takes the first registered solver (by
 ``priority``) whose :meth:`Solver.refusal` is None.  The registered ones give the table
 
 ===================================  ==========================================================
