@@ -79,8 +79,8 @@ MODULES = {
 
 _NAMES = {
     "codegen": ("GeneratedFunction", "generate_expressions", "generate_flow"),
-    "integrate": ("Status", "Trajectory", "integrate", "integrate_double", "integrate_extrapolation",
-                  "integrate_taylor", "to_float", "to_mp"),
+    "integrate": ("EnsembleTrajectory", "Solver", "Status", "Trajectory", "choose", "integrate", "integrate_double",
+                  "integrate_extrapolation", "integrate_taylor", "solvers", "to_float", "to_mp"),
     "verify.identities": ("prove_conserved",),
     "symbolic.calculus": ("time_derivative",),
     "symbolic.derive": ("Flow", "Model", "balance", "end_to_end", "end_to_end_velocity", "gradient",
@@ -139,8 +139,8 @@ __all__ = [
     "Model", "Flow", "model", "end_to_end", "loss", "gradient", "gradient_flow", "scaled_flow",
     "end_to_end_velocity", "balance", "prove_conserved", "time_derivative",
     "GeneratedFunction", "generate_flow", "generate_expressions",
-    "Trajectory", "Status", "integrate", "integrate_double", "integrate_taylor", "integrate_extrapolation",
-    "to_mp", "to_float",
+    "Trajectory", "EnsembleTrajectory", "Status", "integrate", "Solver", "solvers", "choose", "integrate_double",
+    "integrate_taylor", "integrate_extrapolation", "to_mp", "to_float",
     "CheckResult", "check_conservation", "check_balance", "balance_residual", "check_exponential_law",
     "Evidence", "theorem",
     "CurvsymError", "ArchitectureError", "ShapeError", "NonFiniteError", "OptionError", "ParameterError",

@@ -25,6 +25,7 @@ from curvsym.kernels import spectral as rt
 from curvsym.errors import EngineError, PrecisionError, SingularPreconditionerError
 from curvsym.integrate import integrate_extrapolation
 from curvsym.integrate.extrapolation import extrapolation_weights, gbs_words, supports_multiword
+from curvsym.kernels import spectral as rt  # the spectral kernels (codegen.runtime before the layers)
 from curvsym.kernels.multiword.array import MWArray, from_mpf
 
 
