@@ -31,11 +31,13 @@ module                holds
                       ``stepmap-mp``; ``iterate_precise`` its alias)
 ``optimizers``        stochastic optimisers as batched steppers: ``SGDM``, ``Adam``, ``optimize``
 ``tape``              the tape of operations and their Taylor-coefficient rules
-``taylor_rules``      Taylor rules registered per kernel name; ``elementwise`` registers the activations'
+``taylor_rules``      Taylor rules registered per kernel name
+``elementwise``       the activations' Taylor rules (tape operations), registered under their kernels' names
 ``series_engines``    arbitrary-precision arithmetic for the tape (python-flint, mpmath), ``make_engine``
 ``multiword_taylor``  the multi-word Taylor engine (stacked Cauchy products on BLAS)
 ``events``            kink crossings of piecewise flows: certified roots of Taylor series
-``state``             conversions (float ↔ mpf), norms, tolerances, the progress bar
+``state``             conversions (float ↔ mpf), norms, tolerances
+``progress``          the progress bar over simulated time
 ``trajectory``        :class:`Trajectory`, :class:`EnsembleTrajectory`
 ====================  =================================================================
 """
