@@ -1,8 +1,8 @@
 """Command line: ``curvsym prove``, ``derive``, ``rules``, ``bench``, ``sweep``, ``discrete``, ``info``.
 
-Modules: ``arguments`` (shared argument types: widths, step sizes, …) and
-``step_size_command`` (``curvsym discrete``: a rule's step map against its flow) and ``info_command``
-(``curvsym info``: the active engines, kernels and array backends).
+Modules: ``arguments`` (shared argument types: widths, step sizes, …),
+``step_size_command`` (``curvsym discrete``: a rule's step map against its flow) and
+``info_command`` (``curvsym info``: the active engines, kernels and array backends).
 
 Numbers flow one way: the CLI only parses arguments, calls the library and
 prints what it returns.  Every mistake a user can make on the command line ends
