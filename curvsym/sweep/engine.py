@@ -40,6 +40,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
 from .errors import SweepDependencyError, SweepSpecError
+from .isolation import run_isolated
 from .plan import SweepPlan, canonical_json, plan_sweep
 from .registry import load_analyses
 from .spec import SweepSpec
@@ -240,8 +241,9 @@ def chunk_size(point_times: list[float], n_remaining: int, n_workers: int, targe
 class _Submitter:
     """Submits points as tasks of ``chunk`` points each (one architecture per task); remembers sizes."""
 
-    def __init__(self, client, plan: SweepPlan, blobs: dict):
+    def __init__(self, client, plan: SweepPlan, blobs: dict, timeout: float | None = None):
         self.client, self.plan = client, plan
+        self.run = functools.partial(run_isolated, timeout=timeout)
         self.nonce = uuid.uuid4().hex[:8]
         self.contexts = {arch: client.submit(_identity, (plan.analysis.name, plan.modules, blobs[arch]),
                                              key=f"curvsym-build-{k}-{self.nonce}", pure=False)
@@ -257,7 +259,7 @@ class _Submitter:
             if not chunks:
                 continue
             keys = [f"curvsym-points-{c[0].id}-{len(c)}-{self.nonce}" for c in chunks]
-            new = self.client.map(run_points, chunks, [context] * len(chunks), key=keys, pure=False)
+            new = self.client.map(self.run, chunks, [context] * len(chunks), key=keys, pure=False)
             self.sizes.update({f.key: len(c) for f, c in zip(new, chunks)})
             futures += new
         return futures
@@ -265,7 +267,7 @@ class _Submitter:
 
 def run_sweep(spec: SweepSpec, *, scheduler: str | None = None, workers: int | None = None, resume: bool = False,
               retry_failed: bool = False, progress: bool = True, points_per_task: int | None = None,
-              commit_interval: float = 0.25,
+              commit_interval: float = 0.25, timeout: float | None = None,
               echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> SweepSummary:
     """Run (or resume) a sweep; return what happened.
 
@@ -278,6 +280,11 @@ def run_sweep(spec: SweepSpec, *, scheduler: str | None = None, workers: int | N
     first two per worker, then as many as take about 0.2 s — see :func:`chunk_size`).  Finished
     points are committed as they arrive, in one atomic part file per ``commit_interval`` seconds
     at most.  Ctrl-C stops the sweep with every committed point stored (``interrupted``).
+
+    Every point runs in a child process of its worker (:mod:`curvsym.sweep.isolation`): one that runs
+    past ``timeout`` seconds (default: the sweep file's ``timeout``; none: no limit) or crashes its
+    process becomes a failure row of its own, and no other point is charged with it.  A row that
+    reached this client is committed even if its worker or the scheduler dies afterwards.
 
     Raises:
         SweepSpecError: bad spec or parameters (before anything runs).
@@ -316,7 +323,7 @@ def run_sweep(spec: SweepSpec, *, scheduler: str | None = None, workers: int | N
             echo(f"sweep {spec.name!r}: analysis {plan.analysis.name}, {len(plan.points)} points "
                  f"({n_before} stored, {len(todo)} to compute), {len(archs)} architecture(s) built in {t_build:.2f} s; "
                  f"scheduler {client.scheduler.address}, {n_workers} worker(s)" + _dashboard(client))
-            sub = _Submitter(client, plan, blobs)
+            sub = _Submitter(client, plan, blobs, timeout if timeout is not None else spec.timeout)
             probe = len(todo) if points_per_task else min(len(todo), 2 * max(1, n_workers))
             remaining = todo[probe:]
             from distributed import as_completed
@@ -335,7 +342,9 @@ def run_sweep(spec: SweepSpec, *, scheduler: str | None = None, workers: int | N
             def commit(batch: list) -> None:
                 rows = []
                 for fut, res in batch:
-                    if fut.status == "finished" and isinstance(res, list):
+                    # judged by what arrived, never by fut.status: that changes after arrival when the
+                    # worker holding the result (or the scheduler) dies, and the row would be lost
+                    if isinstance(res, list):
                         rows += [{**r, **spec_meta} for r in res]
                     else:
                         counts["not_run"] += sub.sizes[fut.key]
