@@ -125,3 +125,43 @@ def test_a_point_that_crashes_its_process_never_blocks_the_others_on_resume(tmp_
                       retry_failed=True)
     assert first.complete and again.complete and again.n_computed == 1 and again.n_failed == 1
     assert rows_by_x(tmp_path / "out")[2.0]["error_type"] == "PointCrashed"
+
+
+# --------------------------------------------------------------------------- item 7: a kill between arrival and commit
+
+def test_a_row_that_arrived_is_committed_even_if_its_worker_dies_before_the_commit(tmp_path, cluster, monkeypatch):
+    """The cause of the flaky worker-kill test, reproduced in order rather than by timing: rows arrive at the
+    client, the worker holding their results is SIGKILLed, the scheduler notices (the futures leave
+    "finished"), and only then is the batch committed.  Before the fix, ``engine.commit`` judged the batch by
+    ``fut.status`` and dropped rows it had received ("could not be run")."""
+    from distributed import Client
+
+    from curvsym.sweep import engine, run_sweep
+    real_collect = engine._collect
+    killed: list = []
+
+    def collect(ac, on_ready, commit, interval):
+        def commit_after_a_kill(batch):
+            pids = {r["worker_pid"] for _, res in batch if isinstance(res, list) for r in res}
+            if not killed and pids:
+                victim = int(sorted(pids)[0])
+                with Client(cluster.scheduler_address) as c:
+                    before = set(c.scheduler_info()["workers"])
+                    os.kill(victim, signal.SIGKILL)
+                    killed.append(victim)
+                    wait_for(lambda: set(c.scheduler_info()["workers"]) != before, "the scheduler to see the death")
+                    mine = [f for f, res in batch if isinstance(res, list) and int(res[0]["worker_pid"]) == victim]
+                    deadline = time.monotonic() + 5  # Dask marks the lost results (the old bug's trigger)
+                    while time.monotonic() < deadline and all(f.status == "finished" for f in mine):
+                        time.sleep(0.005)
+            commit(batch)
+        real_collect(ac, on_ready, commit_after_a_kill, interval)
+
+    monkeypatch.setattr(engine, "_collect", collect)
+    xs = [float(x) for x in range(4, 16)]
+    spec_path = write_faulty(tmp_path, xs)
+    s = run_sweep(load_spec(spec_path), scheduler=cluster.scheduler_address, progress=False, points_per_task=1)
+    assert killed and s.complete and s.n_not_run == 0 and s.n_computed == 12, str(s)
+    rows = rows_by_x(tmp_path / "out")
+    assert sorted(rows) == xs and all(r["status"] == "ok" for r in rows.values())
+    assert killed[0] in {r["worker_pid"] for r in rows.values()}
