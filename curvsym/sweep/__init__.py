@@ -19,8 +19,10 @@ from .errors import (
     AnalysisError,
     ResultsCorruptError,
     ResultsExistError,
+    ResultsWriteError,
     ScanError,
     SweepBusyError,
+    SweepClusterError,
     SweepDependencyError,
     SweepSpecError,
 )
@@ -30,7 +32,7 @@ from .spec import SweepSpec, load_spec, parse_spec
 __all__ = ["analysis", "param", "Analysis", "Param", "load_analyses", "SweepSpec", "load_spec", "parse_spec",
            "run_sweep", "dry_run", "plan_sweep", "read_results",
            "SweepSpecError", "AnalysisError", "ResultsCorruptError", "ResultsExistError", "ScanError",
-           "SweepBusyError", "SweepDependencyError"]
+           "SweepBusyError", "SweepDependencyError", "SweepClusterError", "ResultsWriteError"]
 
 
 def __getattr__(name: str):

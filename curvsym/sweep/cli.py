@@ -33,6 +33,7 @@ def _key_value(text: str) -> tuple[str, object]:
 
 def cmd_run(args: Any) -> int:
     from .engine import dry_run, run_sweep
+    from .quiet import quiet_dask_until_exit
     from .spec import load_spec
     spec = load_spec(args.file)
     if args.dry_run:
@@ -41,10 +42,11 @@ def cmd_run(args: Any) -> int:
     if args.scheduler and args.workers:
         print("curvsym: note: --workers is ignored with --scheduler (the cluster has the workers it has)",
               file=sys.stderr)
+    quiet_dask_until_exit()  # the summary says what happened; Dask would repeat it as tracebacks
     try:
         summary = run_sweep(spec, scheduler=args.scheduler, workers=None if args.scheduler else args.workers,
                             resume=args.resume, retry_failed=args.retry_failed, progress=not args.no_progress,
-                            points_per_task=args.points_per_task)
+                            points_per_task=args.points_per_task, timeout=args.timeout)
     except KeyboardInterrupt:  # outside the collection loop (start-up, shutdown): nothing half-written
         print("interrupted: every committed point is stored; continue with --resume", file=sys.stderr)
         return 130
@@ -119,6 +121,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                           "(0: none; default 3)")
     run.add_argument("--points-per-task", type=int, metavar="K",
                      help="points per Dask task (default: chosen from the first points' cost, ~0.2 s per task)")
+    run.add_argument("--timeout", type=float, metavar="SECONDS",
+                     help="wall-clock limit per point: a point past it is killed and stored as a failure row "
+                          "(default: the sweep file's [sweep] timeout, else none)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
 

@@ -28,9 +28,11 @@ import logging
 import math
 import os
 import pickle
+import signal
 import socket
 import statistics
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -39,8 +41,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
-from .errors import SweepDependencyError, SweepSpecError
+from .errors import SweepClusterError, SweepDependencyError, SweepSpecError
 from .isolation import run_isolated
+from .quiet import quiet_dask, why_not_run
 from .plan import SweepPlan, canonical_json, plan_sweep
 from .registry import load_analyses
 from .spec import SweepSpec
@@ -188,16 +191,35 @@ def local_cluster(workers: int | None = None) -> Any:
     """
     distributed = _need_dask()
     import dask
-    with dask.config.set({"distributed.scheduler.worker-saturation": math.inf}):
+    with dask.config.set({"distributed.scheduler.worker-saturation": math.inf}), _children_ignore_sigint():
         return distributed.LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
                                         processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
 
 
 @contextlib.contextmanager
-def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+def _children_ignore_sigint() -> Iterator[None]:
+    """Processes started in this block ignore SIGINT (an ignored signal stays ignored across fork and exec,
+    and Python keeps it so): a terminal's Ctrl-C reaches the client only, which stops the sweep and closes
+    the cluster, instead of every worker printing a KeyboardInterrupt traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _client(scheduler: str | None, workers: int | None, connect_timeout: float = 30.0) -> Iterator[Any]:
     distributed = _need_dask()
     if scheduler:
-        client = distributed.Client(scheduler, timeout="30s")
+        try:
+            client = distributed.Client(scheduler, timeout=f"{connect_timeout}s")
+        except (OSError, ValueError, TypeError) as exc:  # unreachable, refused, or not an address
+            raise SweepClusterError(f"cannot connect to the Dask scheduler {scheduler!r}: "
+                                    f"{why_not_run(exc)}") from None
         try:
             yield client
         finally:
@@ -212,6 +234,18 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
             client.close()
     finally:
         cluster.close()
+
+
+def _stop_local_workers(client) -> None:
+    """SIGKILL the worker processes of the embedded cluster (never those of a cluster given by address):
+    after Ctrl-C, closing it gracefully would wait for every running point; their child processes follow
+    within :data:`curvsym.sweep.isolation.WATCHDOG_S`."""
+    cluster = getattr(client, "cluster", None)
+    for nanny in getattr(cluster, "workers", {}).values() if cluster is not None else ():
+        pid = getattr(nanny, "pid", None)
+        if pid:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _dashboard(client) -> str:
@@ -267,7 +301,7 @@ class _Submitter:
 
 def run_sweep(spec: SweepSpec, *, scheduler: str | None = None, workers: int | None = None, resume: bool = False,
               retry_failed: bool = False, progress: bool = True, points_per_task: int | None = None,
-              commit_interval: float = 0.25, timeout: float | None = None,
+              commit_interval: float = 0.25, timeout: float | None = None, connect_timeout: float = 30.0,
               echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> SweepSummary:
     """Run (or resume) a sweep; return what happened.
 
@@ -292,6 +326,7 @@ def run_sweep(spec: SweepSpec, *, scheduler: str | None = None, workers: int | N
         ResultsCorruptError: a damaged results file (reported, never overwritten).
         SweepBusyError: another process is writing the same folder.
         SweepDependencyError: dask.distributed or pyarrow missing.
+        SweepClusterError: ``scheduler`` is malformed or not reachable within ``connect_timeout`` seconds.
     """
     import curvsym
     if points_per_task is not None and points_per_task < 1:
@@ -318,7 +353,7 @@ def run_sweep(spec: SweepSpec, *, scheduler: str | None = None, workers: int | N
                      "spec_git_revision": git_revision(spec.source) if spec.source is not None else None}
         counts = {"computed": 0, "failed": 0, "not_run": 0, "first": None, "chunk": points_per_task or 1}
         interrupted = False
-        with _client(scheduler, workers) as client:
+        with quiet_dask(), _client(scheduler, workers, connect_timeout) as client:
             n_workers = len(client.scheduler_info().get("workers", {}))
             echo(f"sweep {spec.name!r}: analysis {plan.analysis.name}, {len(plan.points)} points "
                  f"({n_before} stored, {len(todo)} to compute), {len(archs)} architecture(s) built in {t_build:.2f} s; "
@@ -348,7 +383,7 @@ def run_sweep(spec: SweepSpec, *, scheduler: str | None = None, workers: int | N
                         rows += [{**r, **spec_meta} for r in res]
                     else:
                         counts["not_run"] += sub.sizes[fut.key]
-                        counts["first"] = counts["first"] or f"{type(res).__name__}: {res}"
+                        counts["first"] = counts["first"] or why_not_run(res)
                 if rows:
                     store.commit(rows, plan.analysis.parameters)
                     counts["computed"] += len(rows)
@@ -365,6 +400,7 @@ def run_sweep(spec: SweepSpec, *, scheduler: str | None = None, workers: int | N
                 _collect(ac, on_ready, commit, commit_interval)
             except KeyboardInterrupt:
                 interrupted = True
+                _stop_local_workers(client)
             finally:
                 bar.close()
         store.consolidate()
