@@ -36,16 +36,20 @@ non-symmetric matrices).  Example: examples/half_block.rule.
 
 def cmd_prove(args: Any) -> int:
     """``curvsym prove``: run theorem files, print the verdict table; 0 iff every theorem passed."""
+    from ..verify.isolation import discover_isolated, prove_isolated
     from ..verify.report import table, write_json
-    from ..verify.theorem import discover, prove
-    theorems = discover(args.paths)
-    if args.select:
-        theorems = [t for t in theorems if args.select.lower() in t.name.lower()]
-    if not theorems:
-        print(f"curvsym: error: no theorems found in {', '.join(args.paths)}", file=sys.stderr)
-        return 2
-    start = None if args.quiet else (lambda th: print(f"… {th.name}", file=sys.stderr, flush=True))
-    reports = prove(theorems, args.digits, args.timeout, args.jobs, on_start=start)
+    try:  # every file imported and every theorem run in a process of its own (verify/isolation.py)
+        theorems = discover_isolated(args.paths, args.timeout, args.jobs)
+        if args.select:
+            theorems = [t for t in theorems if args.select.lower() in t.name.lower()]
+        if not theorems:
+            print(f"curvsym: error: no theorems found in {', '.join(args.paths)}", file=sys.stderr)
+            return 2
+        start = None if args.quiet else (lambda th: print(f"… {th.name}", file=sys.stderr, flush=True))
+        reports = prove_isolated(theorems, args.digits, args.timeout, args.jobs, on_start=start)
+    except KeyboardInterrupt:
+        print("curvsym: interrupted: every theorem process was stopped; no table", file=sys.stderr)
+        return 130
     print(table(reports))
     if args.json:
         write_json(reports, args.json)
