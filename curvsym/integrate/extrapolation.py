@@ -43,6 +43,7 @@ import numpy as np
 from ..codegen import GeneratedFunction
 from ..errors import DivergenceError, EngineError, OptionError
 from ..types import Data, Params, State, Time, Times
+from .budget import Deadline
 from .runner import solve
 from .state import check_finite_state, local_tolerance, max_abs, output_times, to_mp, working_dps
 from .stepper import AbstractStepper, Step
@@ -293,9 +294,10 @@ def integrate_extrapolation(rhs: GeneratedFunction, weights: State, data: Data, 
         raise OptionError(f"{rhs.name}: the right-hand side has kinks (ReLU / leaky ReLU); GBS extrapolation "
                           "assumes a smooth flow and would step across them. Use integrate_taylor (or "
                           "integrate), whose events land on every kink")
+    clock = Deadline(timeout)  # timeout= covers the set-up too
+    working_dps(dps)  # 15 ≤ dps ≤ MAX_DPS, before anything grows with dps
     k = columns or max(6, int(math.ceil(0.4 * dps)))
     params = params or {}
-    working_dps(dps)  # dps ≥ 15
     capable = supports_multiword(rhs)
     if engine == "multiword" and not capable:
         raise EngineError(f"{rhs.name}: a node kernel of this right-hand side has no multi-word implementation; "
@@ -303,7 +305,7 @@ def integrate_extrapolation(rhs: GeneratedFunction, weights: State, data: Data, 
     fits = dps + math.ceil(math.log10(float(sum(abs(x) for x in extrapolation_weights(k)[0])))) + 2 <= mwd.max_digits()
     if engine == "multiword" or (engine == "auto" and capable and fits):
         return _integrate_multiword(rhs, weights, data, t_eval, dps, params, tol, k, first_step, max_steps,
-                                    max_norm, progress, timeout, throw)
+                                    max_norm, progress, clock.remaining("GBS set-up"), throw)
     # the Aitken–Neville tableau amplifies rounding errors; k extra guard digits absorb it
     wdps = working_dps(dps, guard=10 + k)
     with mpmath.workdps(wdps):
@@ -317,7 +319,8 @@ def integrate_extrapolation(rhs: GeneratedFunction, weights: State, data: Data, 
 
         stepper = GBS(k, tol, wdps, first_step)
         sol = solve(stepper, f, y, output_times(t_eval), max_steps=max_steps, max_norm=max_norm,
-                    progress=progress, desc="GBS", timeout=timeout, throw=throw, zero=mpmath.mpf(0))
+                    progress=progress, desc="GBS", timeout=clock.remaining("GBS set-up"), throw=throw,
+                    zero=mpmath.mpf(0))
         for s in sol.states:
             check_finite_state(s, "GBS state")
         n_evals = sol.state.n_evals

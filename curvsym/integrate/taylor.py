@@ -42,6 +42,7 @@ import numpy as np
 from ..codegen import GeneratedFunction
 from ..errors import DivergenceError, NonSmoothError, OptionError
 from ..types import Data, Params, State, Time, Times
+from .budget import Deadline
 from .engines import make_engine
 from .events import Crossing, boundary_entries, leading_sign, locate
 from .runner import solve
@@ -323,6 +324,7 @@ def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval:
     ReLU pre-activations the right-hand side has); such flows use python-flint (or
     mpmath) arithmetic.
     """
+    clock = Deadline(timeout)  # timeout= covers the set-up too
     wdps = working_dps(dps)
     params = params or {}
     with mpmath.workdps(wdps):
@@ -338,7 +340,8 @@ def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval:
         K = order if order is not None else int(math.ceil(0.5 * float(-mpmath.log(tol)))) + 2
         stepper = Taylor(tape, eng, K, tol, wdps)
         sol = solve(stepper, None, stepper.load(x_mp), output_times(t_eval), max_steps=max_steps,
-                    max_norm=max_norm, progress=progress, desc="Taylor", timeout=timeout, throw=throw,
+                    max_norm=max_norm, progress=progress, desc="Taylor", timeout=clock.remaining("Taylor set-up"),
+                    throw=throw,
                     zero=mpmath.mpf(0))
         for s_ in sol.states:
             check_finite_state(s_, "Taylor state")
