@@ -218,6 +218,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CurvsymError as exc:
         print(f"curvsym: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for SIGINT, no traceback
+        print("curvsym: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,7 +20,11 @@ MAX_DPS = 300
 
 
 def check_dps(dps: int) -> None:
-    """Refuse more than :data:`MAX_DPS` digits (with the limit in the message)."""
+    """Refuse more than :data:`MAX_DPS` digits (with the limit in the message).
+
+    Raises:
+        PrecisionError: ``dps`` > :data:`MAX_DPS`.
+    """
     if dps > MAX_DPS:
         raise PrecisionError(f"dps = {dps} is beyond the supported {MAX_DPS} digits (set-up and each step grow "
                              f"faster than dps²: 300 digits take seconds, 600 half a minute); ask for ≤ {MAX_DPS}")

@@ -43,8 +43,8 @@ from typing import Any, Callable, Iterator, Mapping
 
 from .errors import SweepClusterError, SweepDependencyError, SweepSpecError
 from .isolation import run_isolated
-from .quiet import quiet_dask, why_not_run
 from .plan import SweepPlan, canonical_json, plan_sweep
+from .quiet import quiet_dask, why_not_run
 from .registry import load_analyses
 from .spec import SweepSpec
 from .store import ResultStore, git_revision, read_results

@@ -47,6 +47,14 @@ CHILD_MODULE = "curvsym.sweep.child"
 _HEADER = struct.Struct("<Q")
 
 
+class _Timeout(Exception):
+    """The child did not answer before the deadline (internal)."""
+
+
+class _Died(Exception):
+    """The child closed its pipe: it died (internal)."""
+
+
 def failure_row(task: Any, context: tuple, error_type: str, message: str, seconds: float,
                 worker: str | None = None) -> dict:
     """The stored row of a point that did not return (timeout, crash): the same meta columns as a
@@ -120,7 +128,7 @@ class PointRunner:
         self.proc.stdin.flush()
 
     def _receive(self, deadline: float) -> Any:
-        """The next message of the child, or raise TimeoutError / EOFError (the child died)."""
+        """The next message of the child, or raise _Timeout / _Died."""
         header = self._read(_HEADER.size, deadline)
         return pickle.loads(self._read(_HEADER.unpack(header)[0], deadline))
 
@@ -130,10 +138,10 @@ class PointRunner:
             wait = max(0.0, deadline - time.monotonic()) if deadline != float("inf") else None
             ready, _, _ = select.select([self.result_fd], [], [], wait)
             if not ready:
-                raise TimeoutError
+                raise _Timeout
             data = os.read(self.result_fd, min(n - got, 1 << 20))
             if not data:
-                raise EOFError
+                raise _Died
             chunks.append(data)
             got += len(data)
         return b"".join(chunks)
@@ -152,13 +160,13 @@ class PointRunner:
                 self.context_key = key
             self._send(("point", key, task))
             return self._receive(t0 + timeout if timeout else float("inf"))
-        except TimeoutError:
+        except _Timeout:
             pid = self.proc.pid
             self.close()
             return failure_row(task, context, "PointTimeout",
                                f"stopped after the point timeout of {timeout:g} s (its process was killed)",
                                time.monotonic() - t0, f"{socket.gethostname()}:{pid}")
-        except (EOFError, BrokenPipeError, OSError):
+        except (_Died, OSError):  # OSError: a broken pipe to a child that died
             pid = self.proc.pid
             with contextlib.suppress(OSError, subprocess.TimeoutExpired):
                 self.proc.wait(timeout=5)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -174,6 +173,7 @@ def test_scheduler_death_keeps_every_row_received_and_says_so_in_one_line(tmp_pa
     points are held at a gate.  The client keeps the four rows it has, prints a summary (no traceback), and
     ``--resume`` on another cluster completes the sweep."""
     import json
+
     from curvsym.sweep import run_sweep
     sfile = tmp_path / "scheduler.json"
     procs = [subprocess.Popen(["dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",

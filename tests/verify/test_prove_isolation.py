@@ -179,3 +179,29 @@ def test_a_killed_prove_leaves_no_theorem_running(tmp_path):
     proc.wait()
     pid = int(next((tmp_path / "marks").glob("c_loop-*")).name.rsplit("-", 1)[1])
     wait_for(lambda: not alive(pid), "the orphaned theorem process to die", 10)
+
+
+def test_ctrl_c_on_discrete_prints_one_line(tmp_path):
+    """``curvsym discrete`` interrupted mid-computation (a marker file says the study has started)."""
+    marker = tmp_path / "started"
+    script = (
+        "import pathlib, sys\n"
+        "import curvsym.verify.discrete as vd\n"
+        "real = vd.gap_study\n"
+        "def study(*a, **k):\n"
+        f"    pathlib.Path({str(marker)!r}).touch()\n"
+        "    return real(*a, **k)\n"
+        "vd.gap_study = study\n"
+        "from curvsym.cli import main\n"
+        "sys.exit(main(['discrete', '--widths', '4,4,4', '--dps', '250', '--t-end', '50', '--eta', '1e-3']))\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], env=env(), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        wait_for(marker.exists, "the study to start")
+        os.kill(proc.pid, signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130 and err.strip() == "curvsym: interrupted", err

@@ -27,7 +27,11 @@ MAX_TERMS = 256  # terms of an expression when its products of sums are multipli
 
 
 def check_text(text: str) -> None:
-    """Refuse text that is not valid Unicode (a lone surrogate cannot be encoded, printed or parsed)."""
+    """Refuse text that is not valid Unicode (a lone surrogate cannot be encoded, printed or parsed).
+
+    Raises:
+        RuleParseError: the bound is exceeded (the message names it).
+    """
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
@@ -36,21 +40,33 @@ def check_text(text: str) -> None:
 
 
 def check_tree(tree: ast.AST) -> None:
-    """At most :data:`MAX_NODES` syntax nodes."""
+    """At most :data:`MAX_NODES` syntax nodes.
+
+    Raises:
+        RuleParseError: the bound is exceeded (the message names it).
+    """
     n = sum(1 for _ in ast.walk(tree))
     if n > MAX_NODES:
         raise RuleParseError(f"the rule expression has {n} syntax nodes; the limit is {MAX_NODES}")
 
 
 def check_literal(value: int | float) -> None:
-    """A numeric literal of magnitude at most :data:`MAX_LITERAL` (checked before it becomes exact)."""
+    """A numeric literal of magnitude at most :data:`MAX_LITERAL` (checked before it becomes exact).
+
+    Raises:
+        RuleParseError: the bound is exceeded (the message names it).
+    """
     if isinstance(value, int) and value.bit_length() > MAX_LITERAL.bit_length() or abs(value) > MAX_LITERAL:
         raise RuleParseError(f"the constant {_short(value)} is too large (the limit is 1e{_exp10(MAX_LITERAL)})")
 
 
 def check_power(base: sp.Basic, exponent: sp.Basic, where: str) -> None:
     """A numeric exponent of magnitude at most :data:`MAX_EXPONENT`; a power of two numbers at most
-    :data:`MAX_LITERAL` in magnitude (decided by logarithms, before the exact power is formed)."""
+    :data:`MAX_LITERAL` in magnitude (decided by logarithms, before the exact power is formed).
+
+    Raises:
+        RuleParseError: the bound is exceeded (the message names it).
+    """
     if not (isinstance(exponent, sp.Basic) and exponent.is_number):
         return
     e = complex(exponent)
@@ -82,7 +98,11 @@ def expanded_terms(x: sp.Basic, cap: int = MAX_TERMS + 1) -> int:
 
 
 def check_expansion(x: sp.Basic, where: str) -> None:
-    """At most :data:`MAX_TERMS` terms when multiplied out (the symmetry check and the derivation expand)."""
+    """At most :data:`MAX_TERMS` terms when multiplied out (the symmetry check and the derivation expand).
+
+    Raises:
+        RuleParseError: the bound is exceeded (the message names it).
+    """
     if expanded_terms(x) > MAX_TERMS:
         raise RuleParseError(f"{where} expands to more than {MAX_TERMS} terms (a product of many sums); "
                              "write it with fewer factors")
