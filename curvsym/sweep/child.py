@@ -16,8 +16,9 @@ import sys
 import threading
 import time
 
-from .engine import run_point
+from .engine import _loads, run_point
 from .isolation import _HEADER, WATCHDOG_S
+from .registry import load_analyses
 
 __all__ = ["main"]
 
@@ -34,10 +35,19 @@ def _read_exact(stream, n: int) -> bytes | None:
     return data if data is not None and len(data) == n else None
 
 
+def _send(out: int, message: object) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    view = memoryview(_HEADER.pack(len(data)) + data)
+    while view:
+        view = view[os.write(out, view):]
+
+
 def main(argv: list[str]) -> int:
-    """Serve points until stdin closes."""
+    """Serve points until stdin closes.  Says "ready" once imported, and acknowledges each context once its
+    analysis modules and build are loaded, so that a point's timeout counts the point alone."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when a point stops
     out = int(argv[0])
+    _send(out, "ready")
     threading.Thread(target=_watch_parent, args=(os.getppid(),), daemon=True).start()
     contexts: dict = {}
     stdin = sys.stdin.buffer
@@ -51,13 +61,14 @@ def main(argv: list[str]) -> int:
         kind, key, payload = pickle.loads(body)
         if kind == "context":
             contexts = {key: payload}  # one architecture at a time: keep memory flat
+            try:  # warm the caches run_point uses; a failure is reported by run_point, as a row
+                load_analyses(payload[1])
+                _loads(payload[2])
+            except Exception:  # noqa: BLE001
+                pass
+            _send(out, "loaded")
             continue
-        row = run_point(payload, contexts[key])
-        data = pickle.dumps(row, protocol=pickle.HIGHEST_PROTOCOL)
-        os.write(out, _HEADER.pack(len(data)))
-        view = memoryview(data)
-        while view:
-            view = view[os.write(out, view):]
+        _send(out, run_point(payload, contexts[key]))
 
 
 if __name__ == "__main__":

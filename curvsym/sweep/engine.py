@@ -326,11 +326,17 @@ def run_sweep(spec: SweepSpec, *, scheduler: str | None = None, workers: int | N
         ResultsCorruptError: a damaged results file (reported, never overwritten).
         SweepBusyError: another process is writing the same folder.
         SweepDependencyError: dask.distributed or pyarrow missing.
-        SweepClusterError: ``scheduler`` is malformed or not reachable within ``connect_timeout`` seconds.
+        SweepClusterError: ``scheduler`` is malformed or not reachable within ``connect_timeout`` seconds,
+            or no worker joined it within that time.
+        ResultsWriteError: the results folder cannot be created or written (disk full, read-only …).
     """
     import curvsym
     if points_per_task is not None and points_per_task < 1:
         raise SweepSpecError(f"points per task must be ≥ 1, got {points_per_task}")
+    if workers is not None and not (isinstance(workers, int) and workers >= 1):
+        raise SweepSpecError(f"workers must be an integer ≥ 1, got {workers!r}")  # 0 workers would wait forever
+    if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):
+        raise SweepSpecError(f"the point timeout must be a finite number of seconds > 0, got {timeout!r}")
     t_start = time.perf_counter()
     plan = plan_sweep(spec)
     with ResultStore.open(spec.output, plan.analysis.name, spec.name, curvsym.__version__, resume) as store:
@@ -355,6 +361,14 @@ def run_sweep(spec: SweepSpec, *, scheduler: str | None = None, workers: int | N
         interrupted = False
         with quiet_dask(), _client(scheduler, workers, connect_timeout) as client:
             n_workers = len(client.scheduler_info().get("workers", {}))
+            if not n_workers:  # a scheduler without workers would hold the sweep forever
+                try:
+                    client.wait_for_workers(1, timeout=connect_timeout)
+                except (TimeoutError, OSError):
+                    raise SweepClusterError(f"the Dask scheduler {client.scheduler.address} has no workers "
+                                            f"(none joined within {connect_timeout:g} s); start some with "
+                                            "`dask worker ADDRESS`") from None
+                n_workers = len(client.scheduler_info().get("workers", {}))
             echo(f"sweep {spec.name!r}: analysis {plan.analysis.name}, {len(plan.points)} points "
                  f"({n_before} stored, {len(todo)} to compute), {len(archs)} architecture(s) built in {t_build:.2f} s; "
                  f"scheduler {client.scheduler.address}, {n_workers} worker(s)" + _dashboard(client))

@@ -40,9 +40,10 @@ from typing import Any
 
 from .plan import canonical_json
 
-__all__ = ["PointRunner", "run_isolated", "failure_row", "WATCHDOG_S", "CHILD_MODULE"]
+__all__ = ["PointRunner", "run_isolated", "failure_row", "WATCHDOG_S", "STARTUP_S", "CHILD_MODULE"]
 
 WATCHDOG_S = 0.5
+STARTUP_S = 600.0  # for the child to import curvsym and load a context; not counted in a point's timeout
 CHILD_MODULE = "curvsym.sweep.child"
 _HEADER = struct.Struct("<Q")
 
@@ -100,13 +101,14 @@ class PointRunner:
         self.proc: subprocess.Popen | None = None
         self.result_fd: int | None = None
         self.context_key: Any = None  # the child keeps one context (architecture) at a time
+        self.ready = False
 
     def _start(self) -> None:
         r, w = os.pipe()
         self.proc = subprocess.Popen([sys.executable, "-m", CHILD_MODULE, str(w)], stdin=subprocess.PIPE,
                                      pass_fds=(w,), env=_child_env(), start_new_session=True)
         os.close(w)
-        self.result_fd, self.context_key = r, None
+        self.result_fd, self.context_key, self.ready = r, None, False
 
     def close(self) -> None:
         """Kill the child (and its process group) and reap it; idempotent."""
@@ -155,16 +157,23 @@ class PointRunner:
         key = hash(context[2]), context[0], context[1]
         t0 = time.monotonic()
         try:
-            if key != self.context_key:
+            if not self.ready:  # the child's start-up (importing curvsym) is not the point's time
+                self._receive(t0 + STARTUP_S)
+                self.ready = True
+            if key != self.context_key:  # nor is loading the analysis modules and the build
                 self._send(("context", key, context))
+                self._receive(time.monotonic() + STARTUP_S)
                 self.context_key = key
+            t0 = time.monotonic()
             self._send(("point", key, task))
             return self._receive(t0 + timeout if timeout else float("inf"))
         except _Timeout:
             pid = self.proc.pid
             self.close()
             return failure_row(task, context, "PointTimeout",
-                               f"stopped after the point timeout of {timeout:g} s (its process was killed)",
+                               f"stopped after the point timeout of {timeout:g} s (its process was killed)"
+                               if self.ready and self.context_key == key else
+                               f"its process did not start within {STARTUP_S:g} s (killed)",
                                time.monotonic() - t0, f"{socket.gethostname()}:{pid}")
         except (_Died, OSError):  # OSError: a broken pipe to a child that died
             pid = self.proc.pid

@@ -332,3 +332,53 @@ def test_a_full_or_read_only_disk_stops_the_sweep_with_one_line_and_keeps_the_co
     assert isinstance(result.get("error"), ResultsWriteError), result
     assert ("No space left" if fault == "disk full" else "Read-only") in str(result["error"])
     assert sorted(rows_by_x(small_disk / "out")) == [4.0, 5.0]  # the commits before the fault are intact
+
+
+# --------------------------------------------------------------------------- found while looking further
+
+@pytest.mark.parametrize("option", [["--workers", "-1"], ["--workers", "0"], ["--timeout", "nan"],
+                                    ["--timeout", "-1"], ["--sample", "-2", "--dry-run"]])
+def test_bad_options_are_one_line_not_a_hang_or_a_sweep_of_failures(tmp_path, option):
+    """``--workers -1`` used to start a cluster of no workers and wait forever; ``--timeout -1``/``nan`` stored
+    every point as a timeout."""
+    spec = tmp_path / "s.toml"
+    spec.write_text('[sweep]\nanalysis = "gf_loss"\n[parameters]\nwidth = 2\ndepth = 2\n')
+    run = subprocess.run([sys.executable, "-m", "curvsym", "sweep", "run", str(spec), "--no-progress", *option],
+                         env=env(), capture_output=True, text=True, timeout=120)
+    assert run.returncode == 2 and len(run.stderr.strip().splitlines()) == 1, run.stderr
+    assert option[0] in run.stderr and not (tmp_path / "s.results").exists()
+
+
+def test_a_scheduler_without_workers_is_an_error_not_a_hang(tmp_path):
+    import json
+
+    from curvsym.sweep import SweepClusterError, run_sweep
+    sfile = tmp_path / "scheduler.json"
+    sched = subprocess.Popen(["dask", "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                              "--scheduler-file", str(sfile)], env=env(), start_new_session=True,
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: sfile.exists() and sfile.stat().st_size > 0, "the scheduler file")
+        spec = tmp_path / "s.toml"
+        spec.write_text('[sweep]\nanalysis = "gf_loss"\n[parameters]\nwidth = 2\ndepth = 2\n')
+        with pytest.raises(SweepClusterError, match="has no workers"):
+            run_sweep(load_spec(spec), scheduler=json.loads(sfile.read_text())["address"], progress=False,
+                      connect_timeout=1)
+    finally:
+        sched.kill()
+        sched.wait()
+
+
+def test_a_slow_start_of_the_point_process_is_not_charged_to_the_point(tmp_path, cluster):
+    """Found under load: the point process's start-up (importing curvsym, then the user module) was counted
+    in the first point's timeout; each timed-out point restarted the process, so every point timed out.
+    Here the user module takes 3 s to import and the timeout is 2 s: every point is stored as computed."""
+    from curvsym.sweep import run_sweep
+    (tmp_path / "slow.py").write_text(
+        "import time\nfrom curvsym.sweep import analysis, param\ntime.sleep(3)\n\n\n"
+        "@analysis('quick', [param('x', 'float')])\ndef quick(p, built):\n    return {'y': p['x']}\n")
+    spec = tmp_path / "s.toml"
+    spec.write_text('[sweep]\nanalysis = "quick"\nmodules = ["slow.py"]\noutput = "out"\ntimeout = 2\n'
+                    "[grid]\nx = [1.0, 2.0, 3.0]\n")
+    s = run_sweep(load_spec(spec), scheduler=cluster.scheduler_address, progress=False)
+    assert s.complete and s.n_failed == 0, str(s)
