@@ -35,9 +35,16 @@ non-symmetric matrices).  Example: examples/half_block.rule.
 
 
 def cmd_prove(args: Any) -> int:
-    """``curvsym prove``: run theorem files, print the verdict table; 0 iff every theorem passed."""
+    """``curvsym prove``: run theorem files, print the verdict table; 0 iff every theorem passed.
+
+    Raises:
+        OptionError: ``--json`` names a folder or a file in a folder that does not exist.
+    """
+    from ..errors import OptionError
     from ..verify.isolation import discover_isolated, prove_isolated
     from ..verify.report import table, write_json
+    if args.json and (os.path.isdir(args.json) or not os.path.isdir(os.path.dirname(args.json) or ".")):
+        raise OptionError(f"--json {args.json}: not a file in an existing folder")  # before hours of proving
     try:  # every file imported and every theorem run in a process of its own (verify/isolation.py)
         theorems = discover_isolated(args.paths, args.timeout, args.jobs)
         if args.select:
@@ -52,7 +59,11 @@ def cmd_prove(args: Any) -> int:
         return 130
     print(table(reports))
     if args.json:
-        write_json(reports, args.json)
+        try:
+            write_json(reports, args.json)
+        except OSError as exc:
+            print(f"curvsym: error: cannot write --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         print(f"\nJSON written to {args.json}")
     return 0 if all(r.passed for r in reports) else 1
 

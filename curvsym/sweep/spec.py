@@ -286,6 +286,8 @@ def _load_document(text: str, fmt: str, source: Path | None) -> Any:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise SweepSpecError(f"{_where(source)}not valid TOML: {exc}") from None
+        except RecursionError:
+            raise SweepSpecError(f"{_where(source)}the sweep file is nested too deeply") from None
     if fmt == "yaml":
         try:
             import yaml
@@ -296,6 +298,8 @@ def _load_document(text: str, fmt: str, source: Path | None) -> Any:
             return yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise SweepSpecError(f"{_where(source)}not valid YAML: {exc}") from None
+        except RecursionError:
+            raise SweepSpecError(f"{_where(source)}the sweep file is nested too deeply") from None
     raise SweepSpecError(f"unknown sweep file format {fmt!r}; use .toml or .yaml")
 
 

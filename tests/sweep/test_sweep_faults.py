@@ -382,3 +382,18 @@ def test_a_slow_start_of_the_point_process_is_not_charged_to_the_point(tmp_path,
                     "[grid]\nx = [1.0, 2.0, 3.0]\n")
     s = run_sweep(load_spec(spec), scheduler=cluster.scheduler_address, progress=False)
     assert s.complete and s.n_failed == 0, str(s)
+
+
+@pytest.mark.parametrize("suffix, value", [(".toml", "[" * 5000 + "]" * 5000), (".toml", "{a=" * 5000 + "1" + "}" * 5000),
+                                           (".yaml", "[" * 5000 + "]" * 5000)])
+def test_a_deeply_nested_sweep_file_is_one_line(tmp_path, suffix, value):
+    """Found while looking further: nesting beyond the recursion limit gave a RecursionError traceback."""
+    if suffix == ".yaml":
+        pytest.importorskip("yaml")
+        text = f"sweep:\n  analysis: gf_loss\ngrid:\n  x: {value}\n"
+    else:
+        text = f'[sweep]\nanalysis = "gf_loss"\n[grid]\nx = {value}\n'
+    spec = tmp_path / f"deep{suffix}"
+    spec.write_text(text)
+    with pytest.raises(SweepSpecError, match="nested too deeply"):
+        load_spec(spec)

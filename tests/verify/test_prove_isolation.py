@@ -205,3 +205,14 @@ def test_ctrl_c_on_discrete_prints_one_line(tmp_path):
             proc.kill()
             proc.wait()
     assert proc.returncode == 130 and err.strip() == "curvsym: interrupted", err
+
+
+@pytest.mark.parametrize("target, message", [("{folder}", "not a file in an existing folder"),
+                                             ("/dev/null/x.json", "not a file in an existing folder"),
+                                             ("/proc/x.json", "cannot write --json /proc/x.json")])
+def test_an_unwritable_json_path_is_one_line(tmp_path, capsys, target, message):
+    """Found while looking further: an unwritable --json gave a traceback after every theorem had run."""
+    folder = write_theorems(tmp_path / "th", {"fine.py": HOSTILE["fine.py"]})
+    assert main(["prove", str(folder), "-q", "--json", target.format(folder=folder)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and message in err, err
