@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from ..errors import IntegrationTimeout, PrecisionError
+from ..errors import PrecisionError
 
 __all__ = ["MAX_DPS", "check_dps", "Deadline"]
 
@@ -36,16 +36,10 @@ class Deadline:
     def __init__(self, timeout: float | None) -> None:
         self.timeout, self.start = timeout, time.perf_counter()
 
-    def remaining(self, what: str) -> float | None:
-        """Seconds left (None without a budget).
-
-        Raises:
-            IntegrationTimeout: the budget is spent already (by ``what``).
-        """
+    def remaining(self) -> float | None:
+        """Seconds left, 0 when spent (None without a budget): the runner then stops before the first step,
+        raising :class:`~curvsym.errors.IntegrationTimeout` or returning with ``status`` TIMEOUT
+        (``throw=False``) as for any timeout."""
         if self.timeout is None:
             return None
-        left = self.timeout - (time.perf_counter() - self.start)
-        if left <= 0:
-            raise IntegrationTimeout(f"{what}: the timeout of {self.timeout:g} s ran out before the first step "
-                                     "(raise timeout=, or ask for fewer digits)", 0.0)
-        return left
+        return max(0.0, self.timeout - (time.perf_counter() - self.start))

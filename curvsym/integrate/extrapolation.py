@@ -305,7 +305,7 @@ def integrate_extrapolation(rhs: GeneratedFunction, weights: State, data: Data, 
     fits = dps + math.ceil(math.log10(float(sum(abs(x) for x in extrapolation_weights(k)[0])))) + 2 <= mwd.max_digits()
     if engine == "multiword" or (engine == "auto" and capable and fits):
         return _integrate_multiword(rhs, weights, data, t_eval, dps, params, tol, k, first_step, max_steps,
-                                    max_norm, progress, clock.remaining("GBS set-up"), throw)
+                                    max_norm, progress, clock.remaining(), throw)
     # the Aitken–Neville tableau amplifies rounding errors; k extra guard digits absorb it
     wdps = working_dps(dps, guard=10 + k)
     with mpmath.workdps(wdps):
@@ -319,7 +319,7 @@ def integrate_extrapolation(rhs: GeneratedFunction, weights: State, data: Data, 
 
         stepper = GBS(k, tol, wdps, first_step)
         sol = solve(stepper, f, y, output_times(t_eval), max_steps=max_steps, max_norm=max_norm,
-                    progress=progress, desc="GBS", timeout=clock.remaining("GBS set-up"), throw=throw,
+                    progress=progress, desc="GBS", timeout=clock.remaining(), throw=throw,
                     zero=mpmath.mpf(0))
         for s in sol.states:
             check_finite_state(s, "GBS state")

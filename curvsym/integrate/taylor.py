@@ -340,7 +340,7 @@ def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval:
         K = order if order is not None else int(math.ceil(0.5 * float(-mpmath.log(tol)))) + 2
         stepper = Taylor(tape, eng, K, tol, wdps)
         sol = solve(stepper, None, stepper.load(x_mp), output_times(t_eval), max_steps=max_steps,
-                    max_norm=max_norm, progress=progress, desc="Taylor", timeout=clock.remaining("Taylor set-up"),
+                    max_norm=max_norm, progress=progress, desc="Taylor", timeout=clock.remaining(),
                     throw=throw,
                     zero=mpmath.mpf(0))
         for s_ in sol.states:

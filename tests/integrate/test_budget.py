@@ -29,13 +29,11 @@ def test_too_many_digits_are_refused_at_once_with_the_limit(rhs, dps):
 
 
 def test_the_deadline_counts_from_the_call():
-    clock = Deadline(0.0)
-    with pytest.raises(IntegrationTimeout, match="ran out before the first step"):
-        clock.remaining("Taylor set-up")
-    assert Deadline(None).remaining("x") is None and Deadline(1e9).remaining("x") > 0
+    assert Deadline(0.0).remaining() == 0.0
+    assert Deadline(None).remaining() is None and 0 < Deadline(1e9).remaining() <= 1e9
 
 
 def test_a_timeout_spent_in_set_up_is_a_timeout(rhs):
     W = [np.eye(2) * 0.5, np.eye(2) * 0.5]
-    with pytest.raises(IntegrationTimeout, match="before the first step|stopped after the timeout"):
+    with pytest.raises(IntegrationTimeout, match="stopped after the timeout"):
         cs.integrate(rhs, W, (np.eye(2),), [0, 0.1], dps=50, timeout=1e-9)
