@@ -39,20 +39,35 @@ non-symmetric matrices).  Example: examples/half_block.rule.
 
 
 def cmd_prove(args: Any) -> int:
-    """``curvsym prove``: run theorem files, print the verdict table; 0 iff every theorem passed."""
+    """``curvsym prove``: run theorem files, print the verdict table; 0 iff every theorem passed.
+
+    Raises:
+        OptionError: ``--json`` names a folder or a file in a folder that does not exist.
+    """
+    from ..errors import OptionError
+    from ..verify.theorem_process import discover_isolated, prove_isolated
     from ..verify.report import table, write_json
-    from ..verify.theorem import discover, prove
-    theorems = discover(args.paths)
-    if args.select:
-        theorems = [t for t in theorems if args.select.lower() in t.name.lower()]
-    if not theorems:
-        print(f"curvsym: error: no theorems found in {', '.join(args.paths)}", file=sys.stderr)
-        return 2
-    start = None if args.quiet else (lambda th: print(f"… {th.name}", file=sys.stderr, flush=True))
-    reports = prove(theorems, args.digits, args.timeout, args.jobs, on_start=start)
+    if args.json and (os.path.isdir(args.json) or not os.path.isdir(os.path.dirname(args.json) or ".")):
+        raise OptionError(f"--json {args.json}: not a file in an existing folder")  # before hours of proving
+    try:  # every file imported and every theorem run in a process of its own (verify/theorem_process.py)
+        theorems = discover_isolated(args.paths, args.timeout, args.jobs)
+        if args.select:
+            theorems = [t for t in theorems if args.select.lower() in t.name.lower()]
+        if not theorems:
+            print(f"curvsym: error: no theorems found in {', '.join(args.paths)}", file=sys.stderr)
+            return 2
+        start = None if args.quiet else (lambda th: print(f"… {th.name}", file=sys.stderr, flush=True))
+        reports = prove_isolated(theorems, args.digits, args.timeout, args.jobs, on_start=start)
+    except KeyboardInterrupt:
+        print("curvsym: interrupted: every theorem process was stopped; no table", file=sys.stderr)
+        return 130
     print(table(reports))
     if args.json:
-        write_json(reports, args.json)
+        try:
+            write_json(reports, args.json)
+        except OSError as exc:
+            print(f"curvsym: error: cannot write --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         print(f"\nJSON written to {args.json}")
     return 0 if all(r.passed for r in reports) else 1
 
@@ -247,6 +262,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CurvsymError as exc:
         print(f"curvsym: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for SIGINT, no traceback
+        print("curvsym: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -36,8 +36,10 @@ from .errors import (
     AnalysisError,
     ResultsCorruptError,
     ResultsExistError,
+    ResultsWriteError,
     ScanError,
     SweepBusyError,
+    SweepClusterError,
     SweepDependencyError,
     SweepSpecError,
 )
@@ -45,7 +47,7 @@ from .errors import (
 __all__ = ["analysis", "param", "Analysis", "Param", "load_analyses", "SweepSpec", "load_spec", "parse_spec",
            "run_sweep", "dry_run", "plan_sweep", "read_results",
            "SweepSpecError", "AnalysisError", "ResultsCorruptError", "ResultsExistError", "ScanError",
-           "SweepBusyError", "SweepDependencyError"]
+           "SweepBusyError", "SweepDependencyError", "SweepClusterError", "ResultsWriteError"]
 
 
 _LAZY = {"run_sweep": "engine", "dry_run": "engine", "plan_sweep": "plan", "read_results": "store",
