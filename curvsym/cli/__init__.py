@@ -225,7 +225,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                     "backends, e.g. numpy,torch,jax,cupy (GPU used when the backend sees one)")
     be.add_argument("--quick", action="store_true", help="smaller sizes and spans (a smoke run)")
     be.set_defaults(func=cmd_bench)
-    from ..sweep.cli import add_parser as add_sweep_parser
+    from ..sweep.commands import add_parser as add_sweep_parser
     add_sweep_parser(sub)
     from .step_size_command import add_parser as add_discrete
     add_discrete(sub)

@@ -38,6 +38,7 @@ module                holds
 ``events``            kink crossings of piecewise flows: certified roots of Taylor series
 ``state``             conversions (float ↔ mpf), norms, tolerances
 ``progress``          the progress bar over simulated time
+``budget``            the digits a run may ask for (:data:`MAX_DPS`) and a wall-clock budget from the call
 ``trajectory``        :class:`Trajectory`, :class:`EnsembleTrajectory`
 ====================  =================================================================
 """

@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator, Mapping
 
 from ..version import __version__
 from .catalogue import load_analyses
-from .errors import SweepClusterError, SweepDependencyError, SweepSpecError
+from .exceptions import SweepClusterError, SweepDependencyError, SweepSpecError
 from .point_process import run_isolated
 from .plan import SweepPlan, canonical_json, plan_sweep
 from .quiet import quiet_dask, why_not_run

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .errors import AnalysisError, SweepSpecError
+from .exceptions import AnalysisError, SweepSpecError
 
 __all__ = ["Param", "param", "Analysis", "analysis", "ModuleSet", "flat_record", "REQUIRED",
            "KINDS", "RESERVED"]

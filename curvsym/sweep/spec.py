@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from .errors import SweepDependencyError, SweepSpecError
+from .exceptions import SweepDependencyError, SweepSpecError
 
 __all__ = ["SweepSpec", "load_spec", "parse_spec", "expand_range", "MAX_POINTS"]
 

@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .errors import ResultsCorruptError, ResultsExistError, ResultsWriteError, SweepBusyError, SweepDependencyError
+from .exceptions import ResultsCorruptError, ResultsExistError, ResultsWriteError, SweepBusyError, SweepDependencyError
 from .registry import Param
 
 __all__ = ["FORMAT", "ResultStore", "read_results", "git_revision"]
