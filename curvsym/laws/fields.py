@@ -244,8 +244,11 @@ class _Evaluator:
 
     def _inv_power(self, x: PsdInvPower) -> Jet:
         X = self._damped(self(x.X), x.damping)
-        if x.q == 1 and self.ring.exact:
-            return X.inv()
+        if x.q == 1:
+            try:
+                return X.inv()
+            except ZeroDivisionError:  # mpmath: singular, the pseudo-inverse below
+                pass
         if self.ring.exact:
             raise NotExactError(f"the fractional power (·)^(-{x.q}) has no exact rational form")
         q = mpmath.mpf(Fraction(str(x.q)).numerator) / Fraction(str(x.q)).denominator
