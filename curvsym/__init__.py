@@ -67,6 +67,7 @@ from .integrate import (
     to_float,
     to_mp,
 )
+from .laws import laws
 from .symbolic.algebra import prove_conserved
 from .symbolic.calculus import time_derivative
 from .symbolic.derive import (
@@ -106,7 +107,7 @@ del _short, _full, _module
 __all__ = [
     "Network", "chain", "deep_chain", "resnet", "from_graph",
     "Model", "Flow", "model", "end_to_end", "loss", "gradient", "gradient_flow", "scaled_flow",
-    "end_to_end_velocity", "balance", "prove_conserved", "time_derivative",
+    "end_to_end_velocity", "balance", "prove_conserved", "time_derivative", "laws",
     "GeneratedFunction", "generate_flow", "generate_expressions",
     "Trajectory", "Status", "integrate", "integrate_double", "integrate_taylor", "integrate_extrapolation",
     "to_mp", "to_float",

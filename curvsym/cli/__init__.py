@@ -1,4 +1,4 @@
-"""Command line: ``curvsym prove``, ``derive``, ``rules``, ``bench``.
+"""Command line: ``curvsym prove``, ``derive``, ``rules``, ``bench``, ``laws``.
 
 Numbers flow one way: the CLI only parses arguments, calls the library and
 prints what it returns.  Every mistake a user can make on the command line ends
@@ -188,6 +188,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_sweep_parser(sub)
     from .discrete import add_parser as add_discrete
     add_discrete(sub)
+    from .laws import add_parser as add_laws
+    add_laws(sub)
     return p
 
 
