@@ -67,7 +67,7 @@ from .integrate import (
     to_float,
     to_mp,
 )
-from .laws import laws
+from . import laws
 from .symbolic.algebra import prove_conserved
 from .symbolic.calculus import time_derivative
 from .symbolic.derive import (

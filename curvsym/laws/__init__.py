@@ -7,7 +7,13 @@ the mathematics and the table of counts per rule and architecture.
 
 This package sits at the level of :mod:`curvsym.verify`: it imports symbolic,
 codegen, integrate and errors, and nothing below it imports it.
+
+The package itself is callable — ``cs.laws(flow)`` is ``cs.laws.laws(flow)`` — so that the
+short call and the submodules (``curvsym.laws.search`` …) share one name.
 """
+
+import sys as _sys
+import types as _types
 
 from .api import LawReport, laws, step_laws
 from .arith import GF, MP, PRIME, NotExactError
@@ -17,3 +23,13 @@ from .search import Law, entry_laws, logdet_laws, word_laws
 
 __all__ = ["laws", "step_laws", "LawReport", "Law", "LieRank", "lie_rank", "bracket", "jvp", "FlowField",
            "GF", "MP", "PRIME", "NotExactError", "entry_laws", "word_laws", "logdet_laws"]
+
+
+class _CallableModule(_types.ModuleType):
+    """``curvsym.laws(flow, …)`` calls :func:`~.api.laws`."""
+
+    def __call__(self, *args, **kwargs) -> LawReport:
+        return laws(*args, **kwargs)
+
+
+_sys.modules[__name__].__class__ = _CallableModule

@@ -294,8 +294,7 @@ class _Evaluator:
         Z = self(x.Z)
         if key in ("relu", "leaky_relu"):
             z0 = (self.signs(x.Z).primal if self.signs is not None else Z.primal)
-            if any(v == 0 for v in z0.ravel()):
-                raise NotExactError("a pre-activation is exactly 0 (a kink of the activation) at this point")
+            # σ'(0) = 0 (relu) or α (leaky), the package's convention; an exact 0 here is a dead unit's input
             alpha = Fraction(str(x.params[0])) if key == "leaky_relu" else Fraction(0)
             slope = np.array([1 if v > 0 else alpha for v in z0.ravel()], dtype=object).reshape(z0.shape)
             S = self._const(self.ring.const(slope) if isinstance(self.ring, GF) else

@@ -30,7 +30,9 @@ What is certain and what is probable:
   Schwartz–Zippel each such event has probability ≤ deg/p, and :func:`lie_rank`
   sums those bounds over the stops it made (``failure_bound``).  This assumes
   that p does not divide every coefficient of the polynomial involved; rerun
-  with another ``prime`` to remove that doubt.
+  with another ``prime`` to remove that doubt.  For ReLU-type activations the sign
+  masks are discrete functions of the data, Schwartz–Zippel does not apply, and no
+  bound is stated (levels are sampled longer: 8 misses in a row).
 
 Where the fields are not rational (fractional powers, tanh …) the same chain is
 run on mpmath numbers with directional derivatives by Richardson-extrapolated
@@ -161,12 +163,18 @@ def lie_rank(F: FlowField, seed: int = 0, max_length: int = 4, patience: int = 2
     def as_row(v: Jet):
         return [int(x) for x in v.primal.ravel()] if exact else list(v.primal.ravel())
 
+    if F.has_activation:  # sign masks are discrete: no Schwartz–Zippel argument, so sample longer
+        patience = max(patience, 8)
     stabilised = False
     for length in range(1, max_length + 1):
-        misses, added = 0, False
-        while misses < patience and len(rows) < F.D:
-            raised, r = _append(rows, as_row(nested(length)(theta)), ring)
+        misses, added, tries = 0, False, 0
+        while misses < patience and len(rows) < F.D and tries < 50 * F.D:
+            row = as_row(nested(length)(theta))
             evaluations += 1
+            tries += 1
+            if not any(row):  # a field that vanishes here (a dead unit for this sample) says nothing
+                continue
+            raised, r = _append(rows, row, ring)
             if raised:
                 added, misses = True, 0
             else:
@@ -180,7 +188,7 @@ def lie_rank(F: FlowField, seed: int = 0, max_length: int = 4, patience: int = 2
             break
     deg = degree or 2 * (F.model.depth if hasattr(F.model, "depth") else 2) + 1
     bound = None
-    if exact:
+    if exact and not F.has_activation:
         # each stop: a fresh bracket of length ℓ is a polynomial of degree ≤ ℓ·deg in its data, and the rank at θ
         # of the level is a minor of degree ≤ D·ℓ·deg in θ: union bound over the stops and the final minor
         L = len(ranks)

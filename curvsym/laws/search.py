@@ -41,6 +41,7 @@ from ..errors import OptionError
 from ..symbolic.algebra import noncommutative
 from ..symbolic.calculus import time_derivative
 from ..symbolic.matfuncs import PsdInvPower, SqrtPsd
+from ..symbolic.network import IDENTITY
 from .arith import GF, Jet, NotExactError
 from .fields import FlowField, _Evaluator, split
 from .lie import jvp
@@ -155,18 +156,30 @@ def entry_laws(F: FlowField, degree: int, seed: int = 1, extra: int = 12, max_un
         raise OptionError(f"the entry ansatz of degree {degree} in D = {F.D} entries has {n} unknowns "
                           f"(more than {max_unknowns}); use the word ansatz (ansatz='words') at this size")
     rng = random.Random(seed)
-    rows = np.zeros((n + extra, n), dtype=np.int64)
     eta = None if step is None else ring.scalar(step)
-    for i in range(n + extra):
-        pt, d, v = _sample(F, rng)
-        th = _flat(F, pt)
-        if eta is None:
-            rows[i] = _monomial_rows(ring, mono, th, v)
-        else:
-            rows[i] = (_monomial_values(ring, mono, (th + eta * v) % ring.p) - _monomial_values(ring, mono, th)) % ring.p
-        if progress and i and i % 500 == 0:
-            progress(f"entry ansatz degree {degree}: {i} of {n + extra} equations")
+
+    def equations(count: int) -> np.ndarray:
+        out = np.zeros((count, n), dtype=np.int64)
+        for i in range(count):
+            pt, d, v = _sample(F, rng)
+            th = _flat(F, pt)
+            if eta is None:
+                out[i] = _monomial_rows(ring, mono, th, v)
+            else:
+                out[i] = (_monomial_values(ring, mono, (th + eta * v) % ring.p)
+                          - _monomial_values(ring, mono, th)) % ring.p
+        return out
+
+    rows = equations(n + extra)
     basis = ring.nullspace(rows)
+    while True:  # add ``extra`` equations until the null space stops shrinking (dead units give empty rows)
+        rows = np.vstack([rows, equations(extra)])
+        more = ring.nullspace(rows)
+        if progress:
+            progress(f"entry ansatz degree {degree}: {rows.shape[0]} equations, {n} unknowns, null space {more.shape[1]}")
+        if more.shape[1] == basis.shape[1]:
+            break
+        basis = more
     syms = entry_symbols(F)
     padded = syms + [sp.Integer(1)]
     laws = []
@@ -271,25 +284,25 @@ def _prove_entries(F: FlowField, law: Law, syms: list[sp.Symbol]) -> str:
 
 def closed_walks(F: FlowField, length: int) -> dict:
     """Closed walks of length ≤ ``length`` at each node: products of W_e (u → v) and W_eᵀ (v → u) from a node
-    back to itself, as SymPy matrix products; {node: [word, …]}."""
+    back to itself, as SymPy matrix products; {node: [word, …]}.  Identity edges (ResNet skips) are steps
+    too, with no factor, so that I + A_i and its products appear; the empty word (a constant) is left out."""
     net = F.model.network
     steps: dict = {}
-    for e, w in zip(net.weights, F.symbols[:len(net.weights)] if F.linear else
-                    [F.model.weight(e) for e in net.weights]):
-        steps.setdefault(e.source, []).append((e.target, w))            # apply W_e: source → target
-        steps.setdefault(e.target, []).append((e.source, Transpose(w)))  # apply W_eᵀ: target → source
+    for e in net.edges:
+        w = None if e.kind == IDENTITY else (F.model.symbol_of(e) if F.linear else F.model.weight(e))
+        steps.setdefault(e.source, []).append((e.target, w))                                 # W_e: source → target
+        steps.setdefault(e.target, []).append((e.source, None if w is None else Transpose(w)))  # W_eᵀ back
     out: dict = {}
     for u in net.order:
         words = []
         frontier = [(u, [])]
         for _ in range(length):
-            nxt = []
+            frontier = [(target, word + [factor]) for node, word in frontier for target, factor in steps.get(node, [])]
             for node, word in frontier:
-                for target, factor in steps.get(node, []):
-                    nxt.append((target, word + [factor]))
-            frontier = nxt
-            words += [list(reversed(wd)) for node, wd in frontier if node == u]
-        out[u] = [MatMul(*wd, evaluate=False) if len(wd) > 1 else wd[0] for wd in words]
+                factors = [f for f in reversed(word) if f is not None]
+                if node == u and factors:
+                    words.append(MatMul(*factors, evaluate=False) if len(factors) > 1 else factors[0])
+        out[u] = words
     return out
 
 
@@ -343,7 +356,11 @@ def _dedupe(words, symmetric):
 def det_candidates(F: FlowField) -> list[tuple[str, str, Callable]]:
     """(text, latex, matrix-of-θ) for each determinant candidate: square weights, else the Gram words."""
     out = []
+    skips = F.linear and any(e.kind == IDENTITY for e in F.model.network.edges)
     for w, (a, b), k in zip(F.symbols, F.shapes, range(len(F.shapes))):
+        if a == b and skips:  # a ResNet block I + A_e
+            out.append((f"det(I + {w.name})", rf"\det(I + {sp.latex(w)})",
+                        lambda parts, k=k: parts[k] + Jet.constant(parts[k].ring, parts[k].ring.eye(parts[k].shape[0]))))
         if a == b:
             out.append((f"det {w.name}", rf"\det {sp.latex(w)}", lambda parts, k=k: parts[k]))
         else:
