@@ -148,14 +148,22 @@ def laws(flow: Flow, degree: int = 4, *, ansatz: str = "auto", seed: int = 0, di
     F = G if exact else FlowField(flow, ring, parameters)
     arithmetic = f"exact, {G.ring.name}" if exact else f"{ring.name} (the rule is not rational in the weights)"
     say(f"{flow.name}: D = {G.D}; arithmetic: {arithmetic}")
+    notes: list[str] = []
     with mpmath.workdps(digits):
         cert = lie_rank(F, seed=seed, max_length=max_length, progress=say)
+        if F.has_activation:
+            # the count of a ReLU-type net depends on the activation region of θ: a unit dead for every input
+            # freezes its weights (extra, trivial laws).  The generic region is the one of largest rank.
+            for s in range(seed + 1, seed + 6):
+                other = lie_rank(F, seed=s, max_length=max_length)
+                cert = other if other.rank > cert.rank else cert
+            notes.append("piecewise-linear activation: the certificate is for the activation region of largest "
+                         "Lie rank among 6 random points (units dead for every input would add trivial laws)")
     rng = random.Random(seed + 1)
     point = G.sample_point(rng)
     found: list[Law] = []
     rows: list = []
     searched: list[str] = []
-    notes: list[str] = []
 
     have = [0]  # rank of the gradients of the laws kept so far
 
@@ -272,7 +280,7 @@ def confirm_along_trajectory(F: FlowField, found: list[Law], seed: int = 0, t_en
     rng = random.Random(seed + 99)
     digits = F.ring.digits
     with mpmath.workdps(digits + 10):
-        best = None  # the best-conditioned of 12 draws: the smallest ‖V(θ₀)‖∞
+        best = None  # the best-conditioned of 12 draws: the smallest non-zero ‖V(θ₀)‖∞
         for _ in range(12):
             pt, dd = F.sample_point(rng), F.sample_data(rng)
             th = np.concatenate([F.ring.const(w).ravel() for w in pt]) / 2
@@ -281,7 +289,7 @@ def confirm_along_trajectory(F: FlowField, found: list[Law], seed: int = 0, t_en
             except ArithmeticError:
                 continue
             size = max(abs(x) for x in vv)
-            if best is None or size < best[0]:
+            if size > 0 and (best is None or size < best[0]):  # a zero field (dead units) would not move
                 best = (size, th, dd, vv)
         _, theta0, d, v0 = best
         f = lambda y: F(_jet(F, y), d).primal.ravel()
