@@ -225,8 +225,8 @@ def law_value(F: FlowField, law: Law, theta: np.ndarray):
     """h(θ) at mpmath precision (θ a flat array of mpf)."""
     parts = split(_jet(F, theta), F.shapes)
     if law.kind == "entries":
-        syms = entry_symbols(F)
-        return law.expr.evalf(F.ring.digits, subs=dict(zip(syms, theta)))
+        fn = law.data.get("mpmath") or law.data.setdefault("mpmath", sp.lambdify(entry_symbols(F), law.expr, "mpmath"))
+        return fn(*theta)
     if law.kind == "words":
         H = _Evaluator(F.ring, dict(zip(F.symbols, parts)), None)(law.matrix).primal
         return mpmath.mpf(sum(abs(x) for x in H.ravel()))  # a matrix law: compare entrywise below
@@ -280,7 +280,7 @@ def confirm_along_trajectory(F: FlowField, found: list[Law], seed: int = 0, t_en
     rng = random.Random(seed + 99)
     digits = F.ring.digits
     with mpmath.workdps(digits + 10):
-        best = None  # the best-conditioned of 12 draws: the smallest non-zero ‖V(θ₀)‖∞
+        best = None  # of 12 draws: the most entries moving (dead units move none), then the smallest ‖V(θ₀)‖∞
         for _ in range(12):
             pt, dd = F.sample_point(rng), F.sample_data(rng)
             th = np.concatenate([F.ring.const(w).ravel() for w in pt]) / 2
@@ -288,8 +288,8 @@ def confirm_along_trajectory(F: FlowField, found: list[Law], seed: int = 0, t_en
                 vv = F(_jet(F, th), dd).primal.ravel()
             except ArithmeticError:
                 continue
-            size = max(abs(x) for x in vv)
-            if size > 0 and (best is None or size < best[0]):  # a zero field (dead units) would not move
+            size = (-sum(1 for x in vv if x != 0), max(abs(x) for x in vv))  # most moving entries, then smallest
+            if best is None or size < best[0]:
                 best = (size, th, dd, vv)
         _, theta0, d, v0 = best
         f = lambda y: F(_jet(F, y), d).primal.ravel()
