@@ -15,6 +15,8 @@ f     sweeps          Dask sweep throughput, 1 vs 2 workers, and per-point overh
 g     nonlinear       generated ReLU-network gradient vs hand-written NumPy backprop (and torch.autograd)
 h     precision       multi-word and flint Taylor engines vs each other, heyoka and mpmath.odefun
 i     discrete        10⁵ GD steps of a 64-50-50-10 net on 1000 digits vs a hand-written NumPy loop
+j     laws            exact Lie rank at D = 24 … 300 vs a float64 rank at one point (and a case where
+                      the float rank is wrong); the law search at degree 2 and 4 on a 3-layer net
 ====  ==============  =========================================================================
 
 Timings are medians of interleaved repeats (ours, reference, ours, …), so both
@@ -88,7 +90,7 @@ PARTS: dict[str, tuple[str, str]] = {
     "a": ("rhs", "linear:run_rhs"), "b": ("odefun", "linear:run_odefun"), "c": ("double", "linear:run_double"),
     "d": ("derivation", "linear:run_derivation"), "f": ("sweeps", "..sweep.bench:run_sweep_bench"),
     "g": ("nonlinear", "nonlinear:run_nonlinear"), "h": ("precision", "precision:run_precision"),
-    "i": ("discrete", "discrete:run_discrete"),
+    "i": ("discrete", "discrete:run_discrete"), "j": ("laws", "laws:run_laws"),
 }
 """Letter → (name, "module:function") of every part; ``e`` (ensembles) needs ``--backend``."""
 
@@ -115,7 +117,7 @@ def parse_parts(only: str) -> list[str]:
     return out
 
 
-def run(parts: str = "abcdfghi", quick: bool = False) -> list[BenchRow]:
+def run(parts: str = "abcdfghij", quick: bool = False) -> list[BenchRow]:
     """The rows of the named parts, in the order given.
 
     Raises:

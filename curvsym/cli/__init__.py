@@ -177,9 +177,9 @@ def build_parser() -> argparse.ArgumentParser:
     ru.set_defaults(func=cmd_rules)
 
     be = sub.add_parser("bench", help="benchmarks: ratios against named references, measured side by side")
-    be.add_argument("--only", default="abcdfghi", help="which parts to run, as letters ('ac') or names "
+    be.add_argument("--only", default="abcdfghij", help="which parts to run, as letters ('ac') or names "
                     "('rhs,precision'): a rhs, b odefun, c double, d derivation, f sweeps, g nonlinear, "
-                    "h precision, i discrete (default: all; '' for none)")
+                    "h precision, i discrete, j laws (default: all; '' for none)")
     be.add_argument("--backend", metavar="NAMES", help="also (e) batched-ensemble throughput on these array "
                     "backends, e.g. numpy,torch,jax,cupy (GPU used when the backend sees one)")
     be.add_argument("--quick", action="store_true", help="smaller sizes and spans (a smoke run)")
