@@ -33,7 +33,8 @@ from ..symbolic.matfuncs import OperatorInvPower, PsdInvPower
 from .arith import GF, MP, PRIME, Jet, NotExactError
 from .fields import FlowField, _Evaluator, split
 from .lie import LieRank, lie_rank
-from .search import Law, entry_laws, entry_symbols, law_gradients, logdet_laws, word_gradients, word_laws
+from .search import (Law, entry_laws, entry_symbols, law_gradients, logdet_laws, mixed_laws, word_gradients,
+                     word_laws)
 
 __all__ = ["LawReport", "laws", "step_laws"]
 
@@ -205,6 +206,10 @@ def laws(flow: Flow, degree: int = 4, *, ansatz: str = "auto", seed: int = 0, di
         say("determinant ansatz")
         keep(logdet_laws(G, seed=seed + 3))
         searched.append("products of determinant powers")
+        if have[0] < cert.max_laws:
+            say("mixed ansatz: log-determinants + polynomials of degree ≤ 2")
+            keep(mixed_laws(G, min(degree, 2), seed=seed + 4))
+            searched.append("log-determinants + polynomials of degree ≤ 2")
     report = LawReport(flow.name, _describe(flow), G.D, degree, found, have[0], cert, arithmetic, searched, None, notes)
     if confirm and found:
         say("confirming along a 50-digit trajectory")
@@ -231,6 +236,9 @@ def law_value(F: FlowField, law: Law, theta: np.ndarray):
         H = _Evaluator(F.ring, dict(zip(F.symbols, parts)), None)(law.matrix).primal
         return mpmath.mpf(sum(abs(x) for x in H.ravel()))  # a matrix law: compare entrywise below
     total = mpmath.mpf(0)
+    if law.kind == "mixed":
+        fn = law.data.get("mpmath") or law.data.setdefault("mpmath", sp.lambdify(entry_symbols(F), law.expr, "mpmath"))
+        total += fn(*theta)
     for (text, _, cand), e in zip(law.data["cands"], law.data["exponents"]):
         if e:
             M = cand(parts).primal

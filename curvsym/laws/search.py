@@ -18,6 +18,8 @@ Three ansätze, each a linear system whose unknowns are coefficients:
              algebra with involution (:func:`curvsym.symbolic.algebra.noncommutative`)
              and the coefficient of every noncommutative monomial set to 0: an exact
              system over ℚ.  A solution is a law for matrices of *all* sizes.
+``mixed``    h = Σ_j a_j log|det M_j| + P(θ), P of degree ≤ 2: both systems side by side (a one-sided
+             K-FAC keeps log|det W_{i+1}| − ½‖W_i‖², which neither finds alone).
 ``logdet``   h = Σ_j a_j log|det M_j| over square weights (and Gram words W_eW_eᵀ, W_eᵀW_e of
              the others): dh/dt = Σ_j a_j tr(M_j⁻¹Ṁ_j) ≡ 0, linear in a, sampled in
              GF(p) as above.  This is how K-FAC's det W_{i+1}/det W_i comes out without
@@ -46,7 +48,7 @@ from .arith import GF, Jet, NotExactError
 from .fields import FlowField, _Evaluator, split
 from .lie import jvp
 
-__all__ = ["Law", "monomials", "entry_laws", "word_laws", "logdet_laws", "rational", "closed_walks"]
+__all__ = ["Law", "monomials", "entry_laws", "word_laws", "logdet_laws", "mixed_laws", "rational", "closed_walks"]
 
 
 @dataclass
@@ -448,9 +450,13 @@ def law_gradients(F: FlowField, laws: list[Law], point: list) -> list[list[int]]
             c = np.array([ring.scalar(x) for x in law.data["coeffs"]], dtype=object)
             g = [int(np.dot(_monomial_rows(ring, mono, th, np.eye(F.D, dtype=np.int64)[i]).astype(object), c))
                  % ring.p for i in range(F.D)]
-        elif law.kind == "logdet":
+        elif law.kind in ("logdet", "mixed"):
             g = [sum(e * _dlogdet(F, cd[2], theta, b) for cd, e in zip(law.data["cands"], law.data["exponents"])
                      if e) % ring.p for b in basis]
+            if law.kind == "mixed":
+                c = np.array([ring.scalar(x) for x in law.data["coeffs"]], dtype=object)
+                g = [(gi + int(np.dot(_monomial_rows(ring, law.data["mono"], th, np.eye(F.D, dtype=np.int64)[i])
+                                      .astype(object), c))) % ring.p for i, gi in enumerate(g)]
         else:
             continue
         out.append(g)
@@ -481,3 +487,69 @@ def _matrix_function(F: FlowField, H) -> Callable[[Jet], Jet]:
         return _vecm(_Evaluator(F.ring, env, None)(H))
     return f
 
+
+
+# --------------------------------------------------------------------------- mixed ansatz: log-determinants + polynomial
+
+def mixed_laws(F: FlowField, degree: int = 2, seed: int = 4, extra: int = 12) -> list[Law]:
+    """Laws h = Σ_j a_j log|det M_j| + P(θ), P a polynomial of degree ≤ ``degree`` with some a_j ≠ 0
+    (equivalently Π (det M_j)^{a_j} · e^{P}): the null space of [tr(M_j⁻¹Ṁ_j) | ∇θ^α·V] sampled in GF(p).
+    Pure polynomial or pure determinant solutions are left to the other ansätze."""
+    ring = F.ring
+    cands = det_candidates(F)
+    mono = monomials(F.D, degree)
+    rng = random.Random(seed)
+    n = len(cands) + mono.shape[0]
+    rows = []
+    while len(rows) < n + extra:
+        pt, d, v = _sample(F, rng)
+        theta = F.theta(pt)
+        vj = Jet.constant(ring, v.reshape(-1, 1))
+        try:
+            logs = [_dlogdet(F, c[2], theta, vj) for c in cands]
+        except ArithmeticError:
+            continue
+        rows.append(logs + list(_monomial_rows(ring, mono, _flat(F, pt), v)))
+    basis = ring.nullspace(np.array(rows, dtype=np.int64))
+    syms = entry_symbols(F) + [sp.Integer(1)]
+    laws = []
+    for k in range(basis.shape[1]):
+        col = basis[:, k]
+        if not any(col[:len(cands)]):
+            continue
+        try:
+            coeffs = [rational(int(c), ring.p) for c in col]
+        except ArithmeticError:
+            continue
+        den = sp.ilcm(*[c.denominator for c in coeffs if c])
+        exps = [int(c * den) for c in coeffs[:len(cands)]]
+        poly = sp.Add(*[sp.Integer(int(c * den)) * sp.Mul(*[syms[j] for j in mono[a]])
+                        for a, c in enumerate(coeffs[len(cands):]) if c])
+        logs = " + ".join(f"{e}·log|{c[0]}|" for c, e in zip(cands, exps) if e)
+        text = f"{logs} + ({sp.sstr(poly)})"
+        latex = " + ".join(f"{e}\\log|{c[1]}|" for c, e in zip(cands, exps) if e) + " + " + sp.latex(poly)
+        law = Law("mixed", text, latex, "", degree, poly,
+                  data={"exponents": exps, "cands": cands, "mono": mono,
+                        "coeffs": [Fraction(int(c * den)) for c in coeffs[len(cands):]]})
+        law.proof = _recheck_mixed(F, law, seed + 5)
+        laws.append(law)
+    return laws
+
+
+def _mixed_row(F: FlowField, law: Law, pt, v) -> int:
+    ring = F.ring
+    theta = F.theta(pt)
+    vj = Jet.constant(ring, v.reshape(-1, 1))
+    s = sum(e * _dlogdet(F, c[2], theta, vj) for c, e in zip(law.data["cands"], law.data["exponents"]) if e)
+    c = np.array([ring.scalar(x) for x in law.data["coeffs"]], dtype=object)
+    s += int(np.dot(_monomial_rows(ring, law.data["mono"], _flat(F, pt), v).astype(object), c))
+    return s % ring.p
+
+
+def _recheck_mixed(F: FlowField, law: Law, seed: int, points: int = 4) -> str:
+    rng = random.Random(seed)
+    for _ in range(points):
+        pt, d, v = _sample(F, rng)
+        if _mixed_row(F, law, pt, v):
+            return "REFUTED at a fresh point"
+    return f"exact in GF(p) at {points} fresh points (Schwartz–Zippel)"
