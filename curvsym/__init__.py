@@ -30,6 +30,7 @@ same module objects as their places in the tree (see :data:`MODULES`).
 import importlib as _importlib
 import sys as _sys
 
+from . import laws
 from .codegen import GeneratedFunction, generate_expressions, generate_flow
 from .errors import (
     ArchitectureError,
@@ -67,7 +68,6 @@ from .integrate import (
     to_float,
     to_mp,
 )
-from . import laws
 from .symbolic.algebra import prove_conserved
 from .symbolic.calculus import time_derivative
 from .symbolic.derive import (

@@ -27,7 +27,6 @@ high, and the certified upper bound D − rank must reject it.
 
 import curvsym as cs
 
-
 CASES = [("chain 2-3-2", [2, 3, 2], 6), ("chain 3-2-3", [3, 2, 3], 3), ("chain 3-4-2", [3, 4, 2], 10),
          ("chain 2-2-2-2 (N=3)", [2, 2, 2, 2], 6), ("ResNet 2x2 N=3", None, 6)]
 

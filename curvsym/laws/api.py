@@ -33,8 +33,7 @@ from ..symbolic.matfuncs import OperatorInvPower, PsdInvPower
 from .arith import GF, MP, PRIME, Jet, NotExactError
 from .fields import FlowField, _Evaluator, split
 from .lie import LieRank, lie_rank
-from .search import (Law, entry_laws, entry_symbols, law_gradients, logdet_laws, mixed_laws, word_gradients,
-                     word_laws)
+from .search import Law, entry_laws, entry_symbols, law_gradients, logdet_laws, mixed_laws, word_gradients, word_laws
 
 __all__ = ["LawReport", "laws", "step_laws"]
 

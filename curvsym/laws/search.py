@@ -37,7 +37,7 @@ from typing import Callable
 
 import numpy as np
 import sympy as sp
-from sympy import Identity, MatAdd, Matrix, MatMul, MatrixSymbol, Transpose, ZeroMatrix
+from sympy import Identity, MatAdd, MatMul, Matrix, MatrixSymbol, Transpose, ZeroMatrix
 
 from ..errors import OptionError
 from ..symbolic.algebra import noncommutative

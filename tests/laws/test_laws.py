@@ -144,3 +144,19 @@ def test_cli_prints_verdict_and_json(capsys):
     assert main(["laws", "nope"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("curvsym: error: unknown rule") and "\n" not in err
+
+
+def test_one_sided_kfac_keeps_a_mixed_log_det_law_found_unprompted():
+    from curvsym.rules import parse_rule
+    rule = parse_rule("-inv(G) @ grad", name="one-sided K-FAC")
+    rep = cs.laws(rule.flow(cs.model(cs.chain([2, 2, 2, 2]))), degree=2, confirm=False)
+    assert rep.maximum == 2 and rep.found == 2 and rep.complete
+    assert all(law.kind == "mixed" for law in rep.laws)
+    assert sorted(law.data["exponents"] for law in rep.laws) == [[0, -2, 0], [0, 0, -2]]
+
+
+def test_bench_laws_quick_rows_meet_their_targets():
+    from curvsym.bench.laws import run_laws
+    rows = run_laws(quick=True)
+    assert rows and all(r.met for r in rows)
+    assert any("float rank wrong" == r.target for r in rows)
