@@ -80,10 +80,12 @@ class LawReport:
         return {
             "flow": self.flow, "architecture": self.architecture, "D": self.D, "degree": self.degree,
             "found": self.found, "maximum": self.maximum, "complete": self.complete, "verdict": self.verdict,
-            "arithmetic": self.arithmetic, "searched": self.searched, "confirmed_drift": self.confirmed,
+            "arithmetic": self.arithmetic, "searched": self.searched,
+            "confirmed_drift": None if self.confirmed is None else float(self.confirmed),
             "certificate": None if c is None else {
                 "rank": c.rank, "ranks_by_bracket_length": c.ranks, "stabilised": c.stabilised, "exact": c.exact,
-                "arithmetic": c.arithmetic, "failure_probability_bound": c.failure_bound},
+                "arithmetic": c.arithmetic, "failure_probability_bound": c.failure_bound,
+                "singular_value_spread": c.spread},
             "laws": [law.as_dict() for law in self.laws], "notes": self.notes,
         }
 
@@ -97,7 +99,9 @@ class LawReport:
             lines.append(f"  h{i} = {law.text}    [{law.kind}, degree {law.degree}; {many}{law.proof}]")
         c = self.certificate
         if c is not None:
-            prob = f", P(missed rank) ≤ {c.failure_bound:.1e}" if c.failure_bound is not None else ""
+            prob = f", P(missed rank) ≤ {c.failure_bound:.1e}" if c.failure_bound is not None else (
+                f", kept singular values down to {c.spread:.1e}·σ₁ (rank threshold 1e-{c_digits(c)}·σ₁)"
+                if c.spread is not None else "")
             lines.append(f"certificate: dim Lie(V)(θ) = {c.rank} (by bracket length: {c.ranks}; "
                          f"{'stabilised' if c.stabilised else 'not stabilised'}) in {c.arithmetic}{prob}")
         if self.confirmed is not None:
@@ -105,6 +109,10 @@ class LawReport:
         lines += [f"note: {n}" for n in self.notes]
         lines.append(f"verdict: {self.verdict}")
         return "\n".join(lines)
+
+
+def c_digits(c: LieRank) -> int:
+    return int(c.arithmetic.split(",")[1].split()[0]) // 3 if "," in c.arithmetic else 0
 
 
 def _exact(flow: Flow, parameters) -> bool:

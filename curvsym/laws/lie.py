@@ -103,6 +103,7 @@ class LieRank:
     failure_bound: float | None          # Schwartz–Zippel bound on "rank missed" (exact only)
     evaluations: int = 0
     vectors: list = field(default_factory=list, repr=False)
+    spread: float | None = None          # mpmath only: σ_min/σ_max of the kept rows (how clear the rank is)
 
     @property
     def max_laws(self) -> int:
@@ -193,4 +194,8 @@ def lie_rank(F: FlowField, seed: int = 0, max_length: int = 4, patience: int = 2
         # of the level is a minor of degree ≤ D·ℓ·deg in θ: union bound over the stops and the final minor
         L = len(ranks)
         bound = (fails * L * deg + F.D * L * deg) / ring.p
-    return LieRank(F.D, len(rows), ranks, stabilised, exact, ring.name, bound, evaluations, rows)
+    spread = None
+    if not exact and rows:
+        _, s = numeric_rank(rows, ring.digits)
+        spread = float(s[len(rows) - 1] / s[0])
+    return LieRank(F.D, len(rows), ranks, stabilised, exact, ring.name, bound, evaluations, rows, spread)

@@ -160,3 +160,10 @@ def test_bench_laws_quick_rows_meet_their_targets():
     rows = run_laws(quick=True)
     assert rows and all(r.met for r in rows)
     assert any("float rank wrong" == r.target for r in rows)
+
+
+def test_high_precision_rule_says_so_and_keeps_the_balance():
+    rep = cs.laws(cs.rules.get_rule("ngd-frac").flow(cs.model(cs.chain([2, 2, 2]))), degree=2, confirm=False)
+    data = json.loads(rep.to_json())
+    assert not data["certificate"]["exact"] and data["certificate"]["failure_probability_bound"] is None
+    assert "mpmath" in data["arithmetic"] and data["found"] == data["maximum"] == 3
