@@ -18,11 +18,12 @@ the nearest: the rule is K-FAC with the right factor dropped, and the ratio is w
 it is also what a reader would guess.  It drifts along the same 50-digit integration.
 """
 
+from curvsym.rules import parse_rule
+
 import curvsym as cs
 from curvsym.laws.api import confirm_along_trajectory
 from curvsym.laws.arith import MP
 from curvsym.laws.fields import FlowField
-from curvsym.rules import parse_rule
 
 
 @cs.theorem("one-sided K-FAC: exactly ‖W_i‖² − 2 log|det W_{i+1}|", __doc__.split("\n\n")[1], digits=50, cost=25)
