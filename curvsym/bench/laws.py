@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import random
 import time
+from typing import Any
 
 import numpy as np
 
@@ -40,25 +41,25 @@ class F64(MP):
     def __init__(self):
         self.digits, self.name = 16, "float64"
 
-    def const(self, a):
+    def const(self, a: Any) -> Any:
         return np.array([float(x) for x in np.ravel(a)], dtype=float).reshape(np.shape(a))
 
-    def scalar(self, c):
+    def scalar(self, c: Any) -> Any:
         return float(c) if not isinstance(c, str) else float(eval_fraction(c))
 
-    def zeros(self, shape):
+    def zeros(self, shape: Any) -> Any:
         return np.zeros(shape)
 
-    def eye(self, n):
+    def eye(self, n: Any) -> Any:
         return np.eye(n)
 
-    def ones(self, shape):
+    def ones(self, shape: Any) -> Any:
         return np.ones(shape)
 
-    def inv(self, a):
+    def inv(self, a: Any) -> Any:
         return np.linalg.inv(a)
 
-    def is_zero(self, a) -> bool:
+    def is_zero(self, a: Any) -> bool:
         return not np.any(a)
 
 
@@ -67,7 +68,7 @@ def eval_fraction(text: str) -> float:
     return float(num) / float(den or 1)
 
 
-def float_rank(flow, ranks: list[int], seed: int = 0, point: list | None = None,
+def float_rank(flow: Any, ranks: list[int], seed: int = 0, point: list | None = None,
                extra: int = 10) -> tuple[int, float, int]:
     """The same right-nested brackets (counts per length from the exact run, plus ``extra``) in float64 at one
     random point (or ``point``): (numpy's rank, σ_max/σ_min of the kept values, exact rank to compare)."""

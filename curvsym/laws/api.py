@@ -233,7 +233,7 @@ def _describe(flow: Flow) -> str:
 
 # --------------------------------------------------------------------------- numeric confirmation
 
-def law_value(F: FlowField, law: Law, theta: np.ndarray):
+def law_value(F: FlowField, law: Law, theta: np.ndarray) -> Any:
     """h(θ) at mpmath precision (θ a flat array of mpf)."""
     parts = split(_jet(F, theta), F.shapes)
     if law.kind == "entries":
@@ -264,7 +264,7 @@ def _jet(F: FlowField, theta: np.ndarray) -> Jet:
     return Jet.constant(F.ring, np.asarray(theta, dtype=object).reshape(-1, 1))
 
 
-def gbs_step(f: Callable, y0: np.ndarray, H, levels: int = 16) -> tuple[np.ndarray, Any]:
+def gbs_step(f: Callable, y0: np.ndarray, H: Any, levels: int = 16) -> tuple[np.ndarray, Any]:
     """One Gragg–Bulirsch–Stoer step of size H: modified midpoint with n = 2, 4, …, 2·levels substeps,
     Aitken–Neville extrapolation in h²; returns (y(H), the last correction as an error estimate)."""
     table: list = []

@@ -27,6 +27,8 @@ import flint
 import mpmath
 import numpy as np
 
+from ..errors import CurvsymError
+
 __all__ = ["PRIME", "BOX", "GF", "MP", "Jet", "NotExactError"]
 
 PRIME = 2**31 - 1
@@ -36,7 +38,7 @@ BOX = 2**20
 """Random integer points have entries in [−BOX, BOX]: Schwartz–Zippel sets have 2·BOX + 1 elements."""
 
 
-class NotExactError(ArithmeticError):
+class NotExactError(CurvsymError, ArithmeticError):
     """A node with no exact rational evaluation (fractional power, pseudo-inverse of a singular matrix, tanh)."""
 
 
@@ -54,6 +56,11 @@ class GF:
         return np.array([self.scalar(x) for x in a.ravel()], dtype=np.int64).reshape(a.shape)
 
     def scalar(self, c: Any) -> int:
+        """c mod p for an integer or fraction.
+
+        Raises:
+            NotExactError: the denominator is divisible by p.
+        """
         if isinstance(c, (int, np.integer)):
             return int(c) % self.p
         c = Fraction(str(c)) if not isinstance(c, (int, Fraction)) else Fraction(c)
@@ -65,28 +72,33 @@ class GF:
         hi, lo = a >> 16, a & 0xFFFF
         return ((hi @ b % self.p) * 65536 + lo @ b) % self.p
 
-    def add(self, a, b):
+    def add(self, a: Any, b: Any) -> Any:
         return (a + b) % self.p
 
-    def sub(self, a, b):
+    def sub(self, a: Any, b: Any) -> Any:
         return (a - b) % self.p
 
-    def scale(self, c: int, a):
+    def scale(self, c: int, a: Any) -> Any:
         return (c * a) % self.p  # both below 2³¹: the product fits in int64
 
-    def hadamard(self, a, b):
+    def hadamard(self, a: Any, b: Any) -> Any:
         return (a * b) % self.p
 
-    def zeros(self, shape):
+    def zeros(self, shape: Any) -> Any:
         return np.zeros(shape, dtype=np.int64)
 
-    def eye(self, n):
+    def eye(self, n: Any) -> Any:
         return np.eye(n, dtype=np.int64)
 
-    def ones(self, shape):
+    def ones(self, shape: Any) -> Any:
         return np.ones(shape, dtype=np.int64)
 
-    def inv(self, a):
+    def inv(self, a: Any) -> Any:
+        """a⁻¹ mod p.
+
+        Raises:
+            NotExactError: a is singular mod p.
+        """
         n = a.shape[0]
         m = flint.nmod_mat(n, n, [int(x) for x in a.ravel()], self.p)
         try:
@@ -117,7 +129,7 @@ class GF:
                 basis[pj, k] = (-R[i, j]) % self.p
         return basis
 
-    def is_zero(self, a) -> bool:
+    def is_zero(self, a: Any) -> bool:
         return not np.any(a)
 
 
@@ -135,41 +147,41 @@ class MP:
         return np.array([mpmath.mpf(x) if not isinstance(x, Fraction) else mpmath.mpf(x.numerator) / x.denominator
                          for x in a.ravel()], dtype=object).reshape(a.shape)
 
-    def scalar(self, c: Any):
+    def scalar(self, c: Any) -> Any:
         c = Fraction(str(c)) if not isinstance(c, (int, Fraction)) else Fraction(c)
         return mpmath.mpf(c.numerator) / c.denominator
 
-    def matmul(self, a, b):
+    def matmul(self, a: Any, b: Any) -> Any:
         return np.dot(a, b)
 
-    def add(self, a, b):
+    def add(self, a: Any, b: Any) -> Any:
         return a + b
 
-    def sub(self, a, b):
+    def sub(self, a: Any, b: Any) -> Any:
         return a - b
 
-    def scale(self, c, a):
+    def scale(self, c: Any, a: Any) -> Any:
         return c * a
 
-    def hadamard(self, a, b):
+    def hadamard(self, a: Any, b: Any) -> Any:
         return a * b
 
-    def zeros(self, shape):
+    def zeros(self, shape: Any) -> Any:
         return np.full(shape, mpmath.mpf(0), dtype=object)
 
-    def eye(self, n):
+    def eye(self, n: Any) -> Any:
         out = self.zeros((n, n))
         for i in range(n):
             out[i, i] = mpmath.mpf(1)
         return out
 
-    def ones(self, shape):
+    def ones(self, shape: Any) -> Any:
         return np.full(shape, mpmath.mpf(1), dtype=object)
 
-    def inv(self, a):
+    def inv(self, a: Any) -> Any:
         return np.array(mpmath.inverse(mpmath.matrix(a.tolist())).tolist(), dtype=object)
 
-    def is_zero(self, a) -> bool:
+    def is_zero(self, a: Any) -> bool:
         return all(x == 0 for x in np.ravel(a))
 
 
@@ -182,11 +194,11 @@ class Jet:
         self.ring, self.coeffs, self.shape = ring, coeffs, tuple(shape)
 
     @classmethod
-    def constant(cls, ring, a) -> "Jet":
+    def constant(cls, ring: Any, a: Any) -> "Jet":
         return cls(ring, {0: a}, a.shape)
 
     @property
-    def primal(self):
+    def primal(self) -> Any:
         return self.coeffs.get(0, self.ring.zeros(self.shape))
 
     def __add__(self, other: "Jet") -> "Jet":
@@ -201,7 +213,7 @@ class Jet:
     def __sub__(self, other: "Jet") -> "Jet":
         return self + (-other)
 
-    def scaled(self, c) -> "Jet":
+    def scaled(self, c: Any) -> "Jet":
         return Jet(self.ring, {k: self.ring.scale(c, v) for k, v in self.coeffs.items()}, self.shape)
 
     def _product(self, other: "Jet", op, shape) -> "Jet":
@@ -240,5 +252,5 @@ class Jet:
             out = out + term
         return out
 
-    def part(self, mask: int):
+    def part(self, mask: int) -> Any:
         return self.coeffs.get(mask, self.ring.zeros(self.shape))

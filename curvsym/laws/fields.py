@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import random
 from fractions import Fraction
-from typing import Callable
+from typing import Any, Callable
 
 import mpmath
 import numpy as np
@@ -43,33 +43,38 @@ class QQ(MP):
     def __init__(self):
         self.name = "QQ"
 
-    def const(self, a):
+    def const(self, a: Any) -> Any:
         a = np.asarray(a, dtype=object)
         return np.array([Fraction(x) for x in a.ravel()], dtype=object).reshape(a.shape)
 
-    def scalar(self, c):
+    def scalar(self, c: Any) -> Any:
         return Fraction(str(c)) if not isinstance(c, (int, Fraction)) else Fraction(c)
 
-    def zeros(self, shape):
+    def zeros(self, shape: Any) -> Any:
         return np.full(shape, Fraction(0), dtype=object)
 
-    def ones(self, shape):
+    def ones(self, shape: Any) -> Any:
         return np.full(shape, Fraction(1), dtype=object)
 
-    def eye(self, n):
+    def eye(self, n: Any) -> Any:
         out = self.zeros((n, n))
         for i in range(n):
             out[i, i] = Fraction(1)
         return out
 
-    def inv(self, a):
+    def inv(self, a: Any) -> Any:
+        """a⁻¹ over ℚ.
+
+        Raises:
+            NotExactError: a is singular.
+        """
         m = sp.Matrix(a.tolist())
         if m.det() == 0:
             raise NotExactError("a matrix to invert is singular at this point")
         return np.array([[Fraction(int(x.p), int(x.q)) for x in row] for row in m.inv().tolist()], dtype=object)
 
 
-def vector(ring, parts: list[Jet]) -> Jet:
+def vector(ring: Any, parts: list[Jet]) -> Jet:
     """Concatenate matrix jets (row-major) into one D × 1 jet."""
     masks = set().union(*(p.coeffs for p in parts))
     coeffs = {k: np.concatenate([p.part(k).reshape(-1) for p in parts]).reshape(-1, 1) for k in masks}
@@ -118,7 +123,7 @@ class FlowField:
                                   for n in sp.preorder_traversal(v))
 
     # ------------------------------------------------------------------ random points (integers, or mp numbers)
-    def draw(self, rng: random.Random, shape) -> np.ndarray:
+    def draw(self, rng: random.Random, shape: Any) -> np.ndarray:
         """Entries uniform in GF(p), lifted to the centred integers (exact); uniform in [−1, 1] (mpmath)."""
         n = shape[0] * shape[1]
         if isinstance(self.ring, GF):

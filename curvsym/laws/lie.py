@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Any, Callable
 
 import mpmath
 import numpy as np
@@ -61,7 +61,7 @@ def _shifted(v: Jet, bit: int) -> dict:
     return {k | bit: c for k, c in v.coeffs.items()}
 
 
-def jvp(F: Field, theta: Jet, v: Jet, h=None) -> Jet:
+def jvp(F: Field, theta: Jet, v: Jet, h: Any = None) -> Jet:
     """DF(θ)v exactly (a fresh nilpotent ε), or by central differences with step ``h`` (mpmath)."""
     if h is None:
         used = 0
@@ -83,7 +83,7 @@ def _central(F, theta: Jet, v: Jet, h):
     return (p - m) / (2 * h)
 
 
-def bracket(X: Field, Y: Field, h=None) -> Field:
+def bracket(X: Field, Y: Field, h: Any = None) -> Field:
     """The field [X, Y] = DY·X − DX·Y (the Lie bracket of vector fields, Jacobian–vector products)."""
     def Z(theta: Jet) -> Jet:
         return jvp(Y, theta, X(theta), h) - jvp(X, theta, Y(theta), h)
@@ -161,7 +161,7 @@ def lie_rank(F: FlowField, seed: int = 0, max_length: int = 4, patience: int = 2
             f = bracket(generator(), f, h)
         return f
 
-    def as_row(v: Jet):
+    def as_row(v: Jet) -> Any:
         return [int(x) for x in v.primal.ravel()] if exact else list(v.primal.ravel())
 
     if F.has_activation:  # sign masks are discrete: no Schwartz–Zippel argument, so sample longer

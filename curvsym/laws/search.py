@@ -74,7 +74,7 @@ def rational(x: int, p: int) -> Fraction:
     """The fraction a/b with |a|, b ≤ √(p/2) congruent to x mod p (Wang's rational reconstruction).
 
     Raises:
-        ArithmeticError: no such fraction (the coefficient is not small).
+        NotExactError: no such fraction (the coefficient is not small).
     """
     bound = int((p // 2) ** 0.5)
     r0, r1, s0, s1 = p, x % p, 0, 1
@@ -82,7 +82,7 @@ def rational(x: int, p: int) -> Fraction:
         q = r0 // r1
         r0, r1, s0, s1 = r1, r0 - q * r1, s1, s0 - q * s1
     if s1 == 0 or abs(s1) > bound:
-        raise ArithmeticError(f"{x} mod {p} is not a small fraction")
+        raise NotExactError(f"{x} mod {p} is not a small fraction")
     return Fraction(r1, s1) if s1 > 0 else Fraction(-r1, -s1)
 
 
@@ -134,7 +134,7 @@ def _sample(F: FlowField, rng: random.Random):
         except ArithmeticError:
             continue
         return pt, d, v
-    raise ArithmeticError("no regular point found in 20 draws")
+    raise NotExactError("no regular point found in 20 draws")
 
 
 def _flat(F: FlowField, pt) -> np.ndarray:
