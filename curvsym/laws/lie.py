@@ -48,7 +48,9 @@ from typing import Any, Callable
 
 import mpmath
 import numpy as np
+import sympy as sp
 
+from ..symbolic.matfuncs import OperatorInvPower, PsdInvPower
 from .arith import GF, Jet
 from .fields import FlowField
 
@@ -139,7 +141,8 @@ def lie_rank(F: FlowField, seed: int = 0, max_length: int = 4, patience: int = 2
     """dim of the span of brackets of length ≤ ``max_length`` of the fields of ``F`` at a random point.
 
     ``degree``: a bound on the total degree of the fields in (θ, data) (for the Schwartz–Zippel bound;
-    default: estimated as 2N + 1 for depth N).
+    default 2N + 1 for depth N — a gradient field of a linear chain has degree 2N − 1 in θ and 2 in the data —
+    times 1 + 2N²·n for fields with inverses of blocks of size ≤ n, whose denominators are cleared first).
     """
     rng = random.Random(seed)
     ring = F.ring
@@ -187,7 +190,13 @@ def lie_rank(F: FlowField, seed: int = 0, max_length: int = 4, patience: int = 2
         if len(rows) == F.D or (length > 1 and not added):
             stabilised = True
             break
-    deg = degree or 2 * (F.model.depth if hasattr(F.model, "depth") else 2) + 1
+    depth = F.model.depth if hasattr(F.model, "depth") else 2
+    deg = degree or 2 * depth + 1
+    if degree is None and any(isinstance(n, (PsdInvPower, OperatorInvPower)) for v in F.flow.velocities
+                              for n in sp.preorder_traversal(v)):
+        # a rational field: clearing the denominators (determinants of n × n blocks of degree ≤ 2N) raises the
+        # degree of the numerators by at most 2N·n per inverse on a path: a coarse but safe factor
+        deg *= 1 + 2 * depth * max(max(s) for s in F.shapes) * depth
     bound = None
     if exact and not F.has_activation:
         # each stop: a fresh bracket of length ℓ is a polynomial of degree ≤ ℓ·deg in its data, and the rank at θ
