@@ -193,7 +193,8 @@ def laws(flow: Flow, degree: int = 4, *, ansatz: str = "auto", seed: int = 0, di
         say(f"matrix-level ansatz: closed words of length ≤ {max(length, 2)}")
         keep(word_laws(G, max(length, 2)))
         searched.append(f"closed words of length ≤ {max(length, 2)} (free algebra)")
-    if ansatz in ("auto", "entries") and exact:
+    done = cert.exact and cert.max_laws == have[0] and ansatz == "auto"  # the words already meet the bound
+    if ansatz in ("auto", "entries") and exact and not done:
         for d in range(1, degree + 1):
             try:
                 say(f"entry ansatz, degree ≤ {d}")
@@ -207,9 +208,9 @@ def laws(flow: Flow, degree: int = 4, *, ansatz: str = "auto", seed: int = 0, di
             searched.append(f"entries, degree ≤ {d} ({len(mono)} monomials; space of laws of dimension {dim})")
             if cert.exact and have[0] >= cert.max_laws:
                 break
-    elif ansatz in ("auto", "entries"):
+    elif ansatz in ("auto", "entries") and not exact:
         notes.append("entry ansatz skipped: it needs exact arithmetic and this rule is not rational")
-    if ansatz == "auto" and exact and _has_inverse(flow):
+    if ansatz == "auto" and exact and _has_inverse(flow) and have[0] < cert.max_laws:
         say("determinant ansatz")
         keep(logdet_laws(G, seed=seed + 3))
         searched.append("products of determinant powers")
