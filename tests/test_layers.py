@@ -20,7 +20,7 @@ import curvsym as cs
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "curvsym"
-SUBPACKAGES = ["kernels", "symbolic", "codegen", "data", "integrate", "verify", "papers", "sweep", "bench", "cli"]
+SUBPACKAGES = ["kernels", "symbolic", "codegen", "data", "integrate", "verify", "laws", "papers", "sweep", "bench", "cli"]
 
 grimp = pytest.importorskip("grimp")
 

@@ -1,8 +1,9 @@
-"""Command line: ``curvsym prove``, ``derive``, ``rules``, ``bench``, ``sweep``, ``discrete``, ``info``.
+"""Command line: ``curvsym prove``, ``derive``, ``rules``, ``bench``, ``sweep``, ``discrete``, ``info``, ``laws``.
 
 Modules: ``arguments`` (shared argument types: widths, step sizes, …),
-``step_size_command`` (``curvsym discrete``: a rule's step map against its flow) and
-``info_command`` (``curvsym info``: the active engines, kernels and array backends).
+``step_size_command`` (``curvsym discrete``: a rule's step map against its flow),
+``info_command`` (``curvsym info``: the active engines, kernels and array backends) and
+``laws_command`` (``curvsym laws``: the conservation laws of a rule, with their certificate).
 
 Numbers flow one way: the CLI only parses arguments, calls the library and
 prints what it returns.  Every mistake a user can make on the command line ends
@@ -45,8 +46,8 @@ def cmd_prove(args: Any) -> int:
         OptionError: ``--json`` names a folder or a file in a folder that does not exist.
     """
     from ..errors import OptionError
-    from ..verify.theorem_process import discover_isolated, prove_isolated
     from ..verify.report import table, write_json
+    from ..verify.theorem_process import discover_isolated, prove_isolated
     if args.json and (os.path.isdir(args.json) or not os.path.isdir(os.path.dirname(args.json) or ".")):
         raise OptionError(f"--json {args.json}: not a file in an existing folder")  # before hours of proving
     try:  # every file imported and every theorem run in a process of its own (verify/theorem_process.py)
@@ -218,9 +219,9 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     ru.set_defaults(func=cmd_rules)
 
     be = sub.add_parser("bench", help="benchmarks: ratios against named references, measured side by side")
-    be.add_argument("--only", default="abcdfghi", help="which parts to run, as letters ('ac') or names "
+    be.add_argument("--only", default="abcdfghij", help="which parts to run, as letters ('ac') or names "
                     "('rhs,precision'): a rhs, b odefun, c double, d derivation, f sweeps, g nonlinear, "
-                    "h precision, i discrete (default: all; '' for none)")
+                    "h precision, i discrete, j laws (default: all; '' for none)")
     be.add_argument("--backend", metavar="NAMES", help="also (e) batched-ensemble throughput on these array "
                     "backends, e.g. numpy,torch,jax,cupy (GPU used when the backend sees one)")
     be.add_argument("--quick", action="store_true", help="smaller sizes and spans (a smoke run)")
@@ -231,6 +232,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     add_discrete(sub)
     from .info_command import add_parser as add_info
     add_info(sub)
+    from .laws_command import add_parser as add_laws
+    add_laws(sub)
     return p
 
 

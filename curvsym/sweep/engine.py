@@ -44,8 +44,8 @@ from typing import Any, Callable, Iterator, Mapping
 from ..version import __version__
 from .catalogue import load_analyses
 from .exceptions import SweepClusterError, SweepDependencyError, SweepSpecError
-from .point_process import run_isolated
 from .plan import SweepPlan, canonical_json, plan_sweep
+from .point_process import run_isolated
 from .quiet import quiet_dask, why_not_run
 from .spec import SweepSpec
 from .store import ResultStore, git_revision, read_results
