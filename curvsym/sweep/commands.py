@@ -165,8 +165,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     pl.add_argument("--where", type=_key_value, action="append", metavar="NAME=VALUE", help="keep rows with this value")
     pl.add_argument("--label", type=_key_value, action="append", metavar="NAME=TEXT",
                     help="axis label for a column (mathtext, e.g. 'eta_star=$\\eta^*$')")
-    pl.add_argument("--logx", action="store_true")
-    pl.add_argument("--logy", action="store_true")
+    pl.add_argument("--logx", action="store_true", help="logarithmic horizontal axis")
+    pl.add_argument("--logy", action="store_true", help="logarithmic vertical axis")
     pl.add_argument("--title")
     pl.add_argument("-o", "--output", help="image file (default: RESULTS/plot-Z.png)")
     pl.set_defaults(func=cmd_plot)

@@ -192,6 +192,19 @@ def _check_shapes(a, b) -> None:
 def parse_rule(text: str, name: str = "custom rule", parameters: dict | None = None) -> AbstractRule:
     """A :class:`Rule` from a velocity expression given as text.
 
+    The text is one layer's velocity in the per-layer template (``grad``, ``G``, ``A``, ``W``,
+    ``W_gt``, ``W_lt``, ``Sigma_x``, ``E``, ``q``, ``lam``, ``N``; ``inv``, ``pinv``, ``power``,
+    ``damped_power``, ``sqrt``), parsed by a whitelist and never evaluated.
+
+    Example:
+        >>> decay = parse_rule("-grad - lam * W", name="weight decay", parameters={"lam": 0.01})
+        >>> print(decay.name, "|", decay.formula)
+        weight decay | - \\frac{1}{100} W - grad
+        >>> parse_rule("__import__('os')")
+        Traceback (most recent call last):
+        ...
+        curvsym.errors.RuleParseError: ...
+
     Raises:
         RuleParseError: the text does not parse (see :func:`parse_expression`), or the velocity is a scalar
             or does not have the shape of ``grad``.
