@@ -178,3 +178,30 @@ def test_bad_input_gets_one_clear_line():
         mem.initial_state(rules.heavy_ball(), m, inst.weights, M=[])
     with pytest.raises(cs.OptionError, match="memoryless rule"):
         rules.heavy_ball(1, base=rules.adam())
+
+
+def test_custom_rules_with_state_from_safe_text(tmp_path):
+    m, inst = _problem()
+    f = tmp_path / "hb.rule"
+    f.write_text("name = my heavy ball\nvelocity = V + eta * (-gamma * V - grad)\nstate V = -gamma * V - grad\n"
+                 "gamma = 3/2\n")
+    mine = rules.load_memory_rule_file(f)
+    ref = rules.heavy_ball(sp.Rational(3, 2))
+    y0 = mem.initial_state(ref, m, inst.weights, V=[0.2 * w for w in inst.weights])
+    for a, b in zip(cs.generate_flow(mine.step_flow(m))(y0, *inst.data(), eta=0.1),
+                    cs.generate_flow(ref.step_flow(m))(y0, *inst.data(), eta=0.1)):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
+    adam = rules.memory_rule("text Adam", "-hadamard(M + eta*a*(grad - M), inv_root(S + eta*b*(hadamard(grad, grad) - S), 1/100))",
+                             {"M": "a * (grad - M)", "S": "b * (hadamard(grad, grad) - S)"}, {"a": 2, "b": 3})
+    ref = rules.adam(2, 3, sp.Rational(1, 100), bias_correction=False)
+    y0 = mem.initial_state(ref, m, inst.weights, M=[0.1 * w for w in inst.weights], S=[w * w for w in inst.weights])
+    for a, b in zip(cs.generate_flow(adam.step_flow(m))(y0, *inst.data(), eta=0.05),
+                    cs.generate_flow(ref.step_flow(m))(y0, *inst.data(), eta=0.05)):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-14)
+    for text, state, match in [("V", {"V": "grad.T"}, r"state V has shape \(n_in, n_out\), but a state must match"),
+                               ("V", {"V": "__import__('os')"}, "only the functions"),
+                               ("V", {"grad": "V"}, "cannot name a state slot"),
+                               ("inv_root(V, 0)", {"V": "-grad"}, "ε must be > 0"),
+                               ("V", {"V": "-gamma * grad"}, "unknown name 'gamma'")]:
+        with pytest.raises(cs.RuleParseError, match=match):
+            rules.memory_rule("bad", text, state)

@@ -29,6 +29,7 @@ from .builtin import (
     natural_gradient,
 )
 from .custom import CustomRule, custom, template
+from .custom_memory import CustomMemoryRule, load_memory_rule_file, memory_rule
 from .memory import (
     MEMORY_RULES,
     Adam,
@@ -50,7 +51,7 @@ __all__ = ["AbstractRule", "Rule", "Inverse", "GradientDescent", "NaturalGradien
            "Bernacchia", "CustomRule", "gd", "natural_gradient", "kfac", "bernacchia", "custom", "template",
            "RULES", "RULE_CLASSES", "get_rule", "parse_rule", "parse_expression", "load_rule_file",
            "MemoryRule", "HeavyBall", "Nesterov", "RMSProp", "Adam", "heavy_ball", "nesterov", "rmsprop", "adam",
-           "from_betas", "initial_state", "split_state"]
+           "from_betas", "initial_state", "split_state", "CustomMemoryRule", "memory_rule", "load_memory_rule_file"]
 
 Rule = AbstractRule  # the name of the rule type before rules became classes
 
