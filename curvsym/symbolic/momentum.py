@@ -1,0 +1,108 @@
+r"""Limits of momentum, derived: heavy ball's modified equation and what momentum does to balance (§9).
+
+**Heavy ball at fixed β** (Ghosh, Lyu, Zhang & Wang, ICLR 2023; Kovachki & Stuart, JMLR 2021).
+The iterates θ_{k+1} = θ_k − η∇L(θ_k) + β(θ_k − θ_{k−1}) are a linear two-step method.
+Backward error analysis seeks θ̇ = f₀ + ηf₁ with θ_k = θ(kη): inserting θ(t ± η) into
+θ(t+η) − (1+β)θ(t) + βθ(t−η) = −η∇L(θ(t)) and expanding the operator
+e^{ηD} − (1+β) + βe^{−ηD} = c₁ηD + c₂η²D² + …  (:func:`two_step_coefficients`:
+c₁ = 1 − β, c₂ = (1 + β)/2), with D²θ = f′f, gives order by order
+
+    f₀ = −∇L/c₁ = −∇L/(1 − β),       f₁ = −(c₂/c₁) f₀′f₀ = −(1+β)/(2(1−β)) f₀′f₀.
+
+Since f₀′f₀ = ∇²L∇L/(1−β)² = ∇‖∇L‖²/(2(1−β)²), this is
+
+    θ̇ = −(1/(1−β)) ∇[L + η(1+β)/(4(1−β)²) ‖∇L‖²]:
+
+at the effective step η_e = η/(1−β) (time τ = t/(1−β)) the implicit regulariser is
+(η_e/4)·(1+β)/(1−β)·‖∇L‖², GD's (η_e/4)‖∇L‖² times (1+β)/(1−β).  The expansion holds on the
+slow manifold: the start velocity must be (θ₀ − θ(−η))/η (:func:`slow_manifold_displacement`).
+
+**Balance under momentum** (deep linear nets; cf. Marcotte, Gribonval & Peyré 2024).  For the
+heavy-ball flow Ẇ_i = V_i, V̇_i = −γV_i − ∇_iL and C_i = W_{i+1}ᵀW_{i+1} − W_iW_iᵀ,
+
+    C̈_i + γĊ_i = 2(V_{i+1}ᵀV_{i+1} − V_iV_iᵀ)                (exact),
+
+because C̈ + γĊ = DC[V̇ + γV] + 2(V_{i+1}ᵀV_{i+1} − V_iV_iᵀ) and DC[−∇L] = 0 (the
+gradient is a row-space velocity).  So C_i is not conserved; the time-dependent law is
+d/dt(e^{γt}Ċ_i) = 2e^{γt}(V_{i+1}ᵀV_{i+1} − V_iV_iᵀ). :func:`momentum_balance_residual` is the left
+side minus the right side, built from the derived flow by two time derivatives.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sympy as sp
+from sympy import MatAdd, MatMul, MatrixExpr, Transpose
+
+from ..errors import OptionError
+from .calculus import time_derivative
+from .derive import Flow, balance
+from .step_maps import ETA, lie_derivative, prune_zeros
+
+__all__ = ["two_step_coefficients", "heavy_ball_modified_equation", "slow_manifold_displacement",
+           "momentum_balance_residual", "kinetic_balance"]
+
+
+def two_step_coefficients(beta: Any, order: int = 2) -> tuple:
+    """(c₁, …, c_order): e^{x} − (1+β) + βe^{−x} = Σ_j c_j x^j (c₀ = 0), as SymPy expressions of β."""
+    x = sp.Symbol("x")
+    series = sp.series(sp.exp(x) - (1 + beta) + beta * sp.exp(-x), x, 0, order + 1).removeO()
+    return tuple(sp.simplify(series.coeff(x, j)) for j in range(1, order + 1))
+
+
+def _scaled(c: sp.Expr, x: MatrixExpr) -> MatrixExpr:
+    return x if c == 1 else MatMul(c, x, evaluate=False)
+
+
+def heavy_ball_modified_equation(m: Any, beta: Any, order: int = 1, factor: Any = 1,
+                                 eta: sp.Symbol = ETA) -> Flow:
+    """θ̇ = f₀ (+ η·factor·f₁) for heavy ball at fixed β (see the module docstring); ``factor`` ≠ 1 scales f₁
+    (a negative control: GD's factor is (1−β)/(1+β)).
+
+    Raises:
+        OptionError: ``order`` not 0 or 1.
+    """
+    if order not in (0, 1):
+        raise OptionError(f"heavy ball's modified equation is built to order 0 or 1, got {order!r}")
+    c1, c2 = two_step_coefficients(beta)
+    f0 = tuple(_scaled(-1 / c1, g) for g in m.gradient())
+    base = Flow(m, f0, f"heavy ball β={beta}, limit θ̇ = −∇L/(1−β)")
+    if order == 0:
+        return base
+    fpf = lie_derivative(base)
+    c = sp.nsimplify(-c2 / c1 * factor)
+    vel = tuple(MatAdd(f, _scaled(c * eta, x), evaluate=False) for f, x in zip(f0, fpf))
+    return Flow(m, vel, f"heavy ball β={beta}, modified equation of order 1" + (
+        "" if factor == 1 else f" (f₁ × {factor})"), (eta,))
+
+
+def slow_manifold_displacement(m: Any, beta: Any) -> tuple:
+    """(f₀, f₀′f₀): θ₀ − θ(−η) = ηf₀ − (η²/(1−β)) f₀′f₀ + O(η³) on the modified flow (the start on the slow manifold)."""
+    base = heavy_ball_modified_equation(m, beta, 0)
+    return tuple(base.velocities), tuple(lie_derivative(base))
+
+
+def kinetic_balance(state_model: Any, n: int) -> tuple:
+    """2(V_{i+1}ᵀV_{i+1} − V_iV_iᵀ) for the velocities V_i = state_model.weights[n + i]."""
+    V = state_model.weights[n:2 * n]
+    return tuple(MatMul(2, MatAdd(MatMul(Transpose(b), b, evaluate=False), MatMul(-1, a, Transpose(a), evaluate=False),
+                                  evaluate=False), evaluate=False) for a, b in zip(V[:-1], V[1:]))
+
+
+def momentum_balance_residual(flow: Flow, gamma: Any, right: tuple | None = None) -> tuple:
+    """C̈_i + γĊ_i − right_i along ``flow`` (default right side: 2(V_{i+1}ᵀV_{i+1} − V_iV_iᵀ)).
+
+    ``flow`` is a heavy-ball flow on its state model (weights then velocities).
+    """
+    sm = flow.model
+    n = len(sm.network.weights)
+    vel = dict(zip(sm.weights, flow.velocities))
+    right = kinetic_balance(sm, n) if right is None else right
+    out = []
+    for C, r in zip(balance(sm), right):
+        dC = prune_zeros(time_derivative(C, vel))
+        ddC = prune_zeros(time_derivative(dC, vel))
+        terms = [ddC, _scaled(gamma, dC)] + ([MatMul(-1, r, evaluate=False)] if r is not None else [])
+        out.append(MatAdd(*terms, evaluate=False))
+    return tuple(out)
