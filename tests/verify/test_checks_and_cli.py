@@ -72,6 +72,8 @@ SHIPPED_THEOREMS = {
     '∫|λ₋| along GF from near zero grows like (N−1)·log(1/ε)',
     'glass model: c = √(2/(3π)), δ* = |g|/h_opt, ρ̂ unbiased',
     'glass curvature on a ReLU MLP: the glass model bounds the loss change, the Hessian does not',
+    "heavy ball's implicit regulariser is (1+β)/(1−β) × GD's",
+    'under heavy ball C̈_i + γĊ_i = 2(V_{i+1}ᵀV_{i+1} − V_iV_iᵀ)',
 }
 
 
