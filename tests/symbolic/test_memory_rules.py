@@ -205,3 +205,19 @@ def test_custom_rules_with_state_from_safe_text(tmp_path):
                                ("V", {"V": "-gamma * grad"}, "unknown name 'gamma'")]:
         with pytest.raises(cs.RuleParseError, match=match):
             rules.memory_rule("bad", text, state)
+
+
+def test_nesterov_3t_steps_are_su_boyd_candes():
+    m, inst = _problem()
+    data = inst.data()
+    h, n = 0.1, 12
+    got = _run_steps(mem.NesterovConvex(), m, inst, {"eta": h}, n)
+    x = [w.copy() for w in inst.weights]
+    y = [w.copy() for w in x]
+    for k in range(1, n + 1):
+        xn = [a - h * h * g for a, g in zip(y, _grad(y, data))]
+        y = [a + (k - 1) / (k + 2) * (a - b) for a, b in zip(xn, x)]
+        x = xn
+    for a, b in zip(got[:2], x):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
+    np.testing.assert_allclose(got[4], np.full_like(x[0], n * h), rtol=1e-13)  # the time slot T = kh

@@ -13,7 +13,7 @@ from curvsym.symbolic.rules import RULE_CLASSES, AbstractRule, Inverse
 
 def test_registry_is_built_from_the_classes():
     assert list(rules.RULES) == ["gd", "ngd", "ngd-frac", "kfac", "kfac-frac", "bernacchia",
-                                 "heavy-ball", "nesterov", "rmsprop", "adam", "adam-nobc"]
+                                 "heavy-ball", "nesterov", "nesterov-3t", "rmsprop", "adam", "adam-nobc"]
     for key, cls in RULE_CLASSES.items():
         rule = rules.get_rule(key)
         assert isinstance(rule, cls) and rule.key == key

@@ -36,6 +36,7 @@ from .memory import (
     HeavyBall,
     MemoryRule,
     Nesterov,
+    NesterovConvex,
     RMSProp,
     adam,
     from_betas,
@@ -50,7 +51,7 @@ from .text import load_rule_file, parse_expression, parse_rule
 __all__ = ["AbstractRule", "Rule", "Inverse", "GradientDescent", "NaturalGradient", "BlockNaturalGradient",
            "Bernacchia", "CustomRule", "gd", "natural_gradient", "kfac", "bernacchia", "custom", "template",
            "RULES", "RULE_CLASSES", "get_rule", "parse_rule", "parse_expression", "load_rule_file",
-           "MemoryRule", "HeavyBall", "Nesterov", "RMSProp", "Adam", "heavy_ball", "nesterov", "rmsprop", "adam",
+           "MemoryRule", "HeavyBall", "Nesterov", "NesterovConvex", "RMSProp", "Adam", "heavy_ball", "nesterov", "rmsprop", "adam",
            "from_betas", "initial_state", "split_state", "CustomMemoryRule", "memory_rule", "load_memory_rule_file"]
 
 Rule = AbstractRule  # the name of the rule type before rules became classes

@@ -26,6 +26,7 @@ rule               discrete step (g = ∇L(W_k))                    limit F_0  (
 heavy ball         V' = βV − h g,  W' = W + hV'                    Ẇ = V,  V̇ = −γV − ∇L
                    (Polyak: lr η = h², β = 1 − γh)                 (ẍ + γẋ = −∇L)
 Nesterov           V' = βV − h ∇L(W + hβV),  W' = W + hV'          the same ODE (low resolution)
+Nesterov 3/t       β = (T − h)/(T + 2h), T' = T + h (time slot)     Ẍ + (3/t)Ẋ + ∇L = 0 (Ṫ = 1)
 RMSProp            S' = β₂S + (1−β₂) g⊙g,  W' = W − h g⊙ρ(S')      Ṡ = b(g⊙g − S),  Ẇ = −g⊙ρ(S)
 Adam               M' = β₁M + (1−β₁)g,  S' as above,               Ṁ = a(g − M),  Ṡ = b(g⊙g − S),
                    W' = W − h M̂'⊙ρ(Ŝ')                             Ẇ = −M̂⊙ρ(Ŝ)
@@ -54,7 +55,7 @@ from ..entrywise import InvRoot, Reciprocal
 from ..step_maps import ETA
 from .base import AbstractRule, free_symbols, number
 
-__all__ = ["MemoryRule", "HeavyBall", "Nesterov", "RMSProp", "Adam", "heavy_ball", "nesterov", "rmsprop", "adam",
+__all__ = ["MemoryRule", "HeavyBall", "Nesterov", "NesterovConvex", "RMSProp", "Adam", "heavy_ball", "nesterov", "rmsprop", "adam",
            "from_betas", "check_beta", "check_eps", "check_rate", "state_model", "aux_name", "initial_state", "split_state",
            "MEMORY_RULES"]
 
@@ -295,6 +296,37 @@ class Nesterov(HeavyBall):
         return tuple(fk.xreplace(look) for fk in f)
 
 
+@dataclass(frozen=True)
+class NesterovConvex(MemoryRule):
+    r"""Nesterov's scheme with momentum (k−1)/(k+2) (Su, Boyd & Candès): a time slot T = kh makes it autonomous.
+
+    Steps (lr s = h²): β = (T − h)/(T + 2h) entrywise, V' = βV − h∇L(W + hβ⊙V), W' = W + hV', T' = T + h;
+    limit Ẇ = V, V̇ = −3V ⊘ T − ∇L, Ṫ = 1, i.e. Ẍ + (3/t)Ẋ + ∇L = 0.
+    """
+
+    key = "nesterov-3t"
+    title = "Nesterov (k−1)/(k+2)"
+    formula = r"\dot W_e = V_e,\quad \dot V_e = -\tfrac{3}{t} V_e - \nabla_{W_e} L"
+    text = "Ẍ + (3/t)Ẋ + ∇L = 0  (steps: x_k = y_{k−1} − s∇L(y_{k−1}), y_k = x_k + ((k−1)/(k+2))(x_k − x_{k−1}))"
+    references = ("Nesterov, Soviet Math. Dokl. 1983", "Su, Boyd & Candès, NeurIPS 2014 / JMLR 2016")
+    slots = (("V", "velocity"), ("T", "time t = kh, entrywise"))
+    initial = (0, 0)
+
+    def increments(self, m: Any, h: Any) -> tuple:
+        h = _h(h)
+        V, T = self.auxiliary(m)
+        f = tuple(MatMul(-1, g, evaluate=False) for g in m.gradient())
+        ones = [OneMatrix(*t.shape) for t in T]
+        if h != 0:
+            beta = [HadamardProduct(_plus(t, -h, o), Reciprocal(_plus(t, 2 * h, o), 0)) for t, o in zip(T, ones)]
+            look = {w: _plus(w, h, HadamardProduct(b, v)) for w, b, v in zip(m.weights, beta, V)}
+            f = tuple(fk.xreplace(look) for fk in f)
+        FV = tuple(MatAdd(MatMul(-3, HadamardProduct(v, Reciprocal(_plus(t, 2 * h, o), 0)), evaluate=False), fk,
+                          evaluate=False) for v, t, o, fk in zip(V, T, ones, f))
+        FW = tuple(_plus(v, h, fv) for v, fv in zip(V, FV))
+        return (*FW, *FV, *ones)
+
+
 # --------------------------------------------------------------------------- adaptive
 
 def _square(g: MatrixExpr) -> MatrixExpr:
@@ -485,5 +517,5 @@ def from_betas(rule: str, lr: float, beta: float | None = None, beta1: float | N
     raise OptionError(f"from_betas knows heavy-ball, nesterov, rmsprop, adam, adam-nobc; got {rule!r}")
 
 
-MEMORY_RULES: tuple[type[MemoryRule], ...] = (HeavyBall, Nesterov, RMSProp, Adam)
+MEMORY_RULES: tuple[type[MemoryRule], ...] = (HeavyBall, Nesterov, NesterovConvex, RMSProp, Adam)
 """The built-in rules with memory, in the order ``curvsym rules`` lists them."""
