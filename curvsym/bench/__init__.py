@@ -15,6 +15,8 @@ f     sweeps          Dask sweep throughput, 1 vs 2 workers, and per-point overh
 g     nonlinear       generated ReLU-network gradient vs hand-written NumPy backprop (and torch.autograd)
 h     precision       multi-word and flint Taylor engines vs each other, heyoka and mpmath.odefun
 i     discrete        10⁵ GD steps of a 64-50-50-10 net on 1000 digits vs a hand-written NumPy loop
+j     momentum        heavy ball and Adam (generated step maps of the rules with memory) on the same net
+                      vs hand-written NumPy loops: ratio ≤ 1.3
 ====  ==============  =========================================================================
 
 Timings are medians of interleaved repeats (ours, reference, ours, …), so both
@@ -38,7 +40,7 @@ PARTS: dict[str, tuple[str, str]] = {
     "a": ("rhs", "linear:run_rhs"), "b": ("odefun", "linear:run_odefun"), "c": ("double", "linear:run_double"),
     "d": ("derivation", "linear:run_derivation"), "f": ("sweeps", "sweeps:run_sweep_bench"),
     "g": ("nonlinear", "nonlinear:run_nonlinear"), "h": ("precision", "precision:run_precision"),
-    "i": ("discrete", "step_maps:run_discrete"),
+    "i": ("discrete", "step_maps:run_discrete"), "j": ("momentum", "momentum:run_momentum"),
 }
 """Letter → (name, "module:function") of every part; ``e`` (ensembles) needs ``--backend``."""
 
