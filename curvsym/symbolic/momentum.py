@@ -33,15 +33,16 @@ from __future__ import annotations
 from typing import Any
 
 import sympy as sp
-from sympy import MatAdd, MatMul, MatrixExpr, Transpose
+from sympy import HadamardProduct, MatAdd, MatMul, MatrixExpr, Transpose
 
 from ..errors import OptionError
 from .calculus import time_derivative
 from .derive import Flow, balance
+from .entrywise import InvRoot
 from .step_maps import ETA, lie_derivative, prune_zeros
 
 __all__ = ["two_step_coefficients", "heavy_ball_modified_equation", "slow_manifold_displacement",
-           "momentum_balance_residual", "kinetic_balance"]
+           "momentum_balance_residual", "kinetic_balance", "adam_modified_equation", "adam_slow_moments"]
 
 
 def two_step_coefficients(beta: Any, order: int = 2) -> tuple:
@@ -106,3 +107,57 @@ def momentum_balance_residual(flow: Flow, gamma: Any, right: tuple | None = None
         terms = [ddC, _scaled(gamma, dC)] + ([MatMul(-1, r, evaluate=False)] if r is not None else [])
         out.append(MatAdd(*terms, evaluate=False))
     return tuple(out)
+
+
+# --------------------------------------------------------------------------- Adam at fixed β₁, β₂
+
+def _adam_parts(m: Any, eps: Any) -> tuple:
+    """g, f₀ = −g ⊙ ρ(g⊙g) and the directional derivative Dg[f₀] per trainable array."""
+    g = tuple(m.gradient())
+    f0 = tuple(MatMul(-1, HadamardProduct(gk, InvRoot(HadamardProduct(gk, gk), 0, eps)), evaluate=False) for gk in g)
+    along = dict(zip(m.weights, f0))
+    dg = tuple(prune_zeros(time_derivative(gk, along)) for gk in g)
+    return g, f0, dg
+
+
+def adam_modified_equation(m: Any, beta1: Any, beta2: Any, eps: Any, order: int = 1, momentum_memory: bool = True,
+                           eta: sp.Symbol = ETA) -> Flow:
+    r"""θ̇ = f₀ (+ ηf₁) for Adam without bias correction at fixed β₁, β₂ (docs/mathematics.md §9.4).
+
+    With ρ(s) = 1/(√s + ε), c_i = β_i/(1 − β_i) and the moments on their slow manifold,
+    m_{k+1} = g − ηc₁Dg[θ̇] + O(η²), s_{k+1} = g⊙g − 2ηc₂ g⊙Dg[θ̇] + O(η²):
+
+        f₀ = −g ⊙ ρ(g⊙g),
+        f₁ = −½ f₀′f₀ + c₁ ρ(g⊙g) ⊙ Dg[f₀] + 2c₂ g⊙g ⊙ ρ′(g⊙g) ⊙ Dg[f₀].
+
+    As ε → 0: θ̇ → −sign g + η(c₂ − c₁)|g|^{−1} ⊙ ∇‖∇L‖₁ (one-norm anti-penalised when β₂ > β₁).
+    ``momentum_memory=False`` drops the c₁ term: RMSProp's modified equation (β₁ = 0), the negative control.
+
+    Raises:
+        OptionError: ``order`` not 0 or 1.
+    """
+    if order not in (0, 1):
+        raise OptionError(f"Adam's modified equation is built to order 0 or 1, got {order!r}")
+    g, f0, dg = _adam_parts(m, eps)
+    base = Flow(m, f0, f"Adam limit θ̇ = −g ⊘ (|g| + ε), ε={eps}")
+    if order == 0:
+        return base
+    fpf = lie_derivative(base)
+    c1, c2 = beta1 / (1 - beta1), beta2 / (1 - beta2)
+    vel = []
+    for f, x, gk, d in zip(f0, fpf, g, dg):
+        s = HadamardProduct(gk, gk)
+        terms = [_scaled(sp.Rational(-1, 2), x)]
+        if momentum_memory:
+            terms.append(_scaled(sp.nsimplify(c1), HadamardProduct(InvRoot(s, 0, eps), d)))
+        terms.append(_scaled(sp.nsimplify(2 * c2), HadamardProduct(s, InvRoot(s, 1, eps), d)))
+        vel.append(MatAdd(f, _scaled(eta, MatAdd(*terms, evaluate=False)), evaluate=False))
+    name = "Adam" if momentum_memory else "RMSProp (no momentum memory)"
+    return Flow(m, tuple(vel), f"{name} modified equation of order 1, β₁={beta1}, β₂={beta2}, ε={eps}", (eta,))
+
+
+def adam_slow_moments(m: Any, eps: Any) -> tuple:
+    """(g, g⊙Dg[f₀], Dg[f₀]) per array: the moments on the slow manifold are M₀ = g − (η/(1−β₁))Dg[f₀],
+    S₀ = g⊙g − (2η/(1−β₂)) g⊙Dg[f₀] (the state before the first step)."""
+    g, _, dg = _adam_parts(m, eps)
+    return g, tuple(HadamardProduct(gk, d) for gk, d in zip(g, dg)), dg
