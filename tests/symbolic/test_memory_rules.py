@@ -221,3 +221,18 @@ def test_nesterov_3t_steps_are_su_boyd_candes():
     for a, b in zip(got[:2], x):
         np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(got[4], np.full_like(x[0], n * h), rtol=1e-13)  # the time slot T = kh
+
+
+def test_memory_rules_generate_for_the_array_api():
+    pytest.importorskip("array_api_strict")
+    from curvsym import backends
+    m, inst = _problem()
+    for rule in (rules.heavy_ball(1), rules.nesterov(1), rules.adam(1, 2, sp.Rational(1, 100)),
+                 mem.NesterovConvex()):
+        y0 = mem.initial_state(rule, m, inst.weights, **({"T": [w * 0 + 0.5 for w in inst.weights]}
+                                                          if rule.key == "nesterov-3t" else {}))
+        ref = cs.generate_flow(rule.step_flow(m))(y0, *inst.data(), eta=0.1)
+        arrays = backends.to_backend([*y0, *inst.data()], "array_api_strict")
+        got = cs.generate_flow(rule.step_flow(m), "array_api")(arrays[:len(y0)], *arrays[len(y0):], eta=0.1)
+        for a, b in zip(got, ref):
+            np.testing.assert_allclose(np.asarray(a), b, rtol=1e-12, atol=1e-13, err_msg=rule.name)
