@@ -30,11 +30,11 @@ differs only in the first moment's lag — the one thing momentum adds — and t
 
 import numpy as np
 import sympy as sp
+from curvsym.checks import CheckResult
+from curvsym.problems import random_instance
 
 import curvsym as cs
 from curvsym import ensemble
-from curvsym.checks import CheckResult
-from curvsym.problems import random_instance
 from curvsym.symbolic.momentum import adam_modified_equation, adam_slow_moments
 from curvsym.symbolic.rules.memory import from_betas, initial_state
 from curvsym.verify.step_size import fitted_order

@@ -29,10 +29,10 @@ term 2(V_{i+1}ᵀV_{i+1} − V_iV_iᵀ) — zero at V = 0, so invisible from a s
 import mpmath
 import numpy as np
 import sympy as sp
-
-import curvsym as cs
 from curvsym.checks import CheckResult
 from curvsym.problems import random_instance
+
+import curvsym as cs
 from curvsym.symbolic.momentum import kinetic_balance
 from curvsym.symbolic.rules.memory import initial_state
 from curvsym.verify.momentum import prove_momentum_balance

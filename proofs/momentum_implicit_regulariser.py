@@ -28,10 +28,10 @@ about; the same check (|order − 2| ≤ 0.1) rejects it.
 """
 
 import sympy as sp
-
-import curvsym as cs
 from curvsym.checks import CheckResult
 from curvsym.problems import random_instance
+
+import curvsym as cs
 from curvsym.symbolic.momentum import heavy_ball_modified_equation
 from curvsym.verify.momentum import gd_coefficient, heavy_ball_orders, prove_heavy_ball_regulariser
 

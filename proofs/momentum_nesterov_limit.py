@@ -23,11 +23,11 @@ and the same check rejects it.
 """
 
 import numpy as np
+from curvsym.checks import CheckResult
+from curvsym.problems import random_instance
 
 import curvsym as cs
 from curvsym import ensemble
-from curvsym.checks import CheckResult
-from curvsym.problems import random_instance
 from curvsym.symbolic.rules.memory import NesterovConvex, initial_state
 from curvsym.verify.step_size import fitted_order
 

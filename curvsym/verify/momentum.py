@@ -19,8 +19,8 @@ import sympy as sp
 from sympy import MatAdd, MatMul
 
 from ..codegen import generate_expressions, generate_flow
-from ..integrate import integrate, iterate_precise
 from ..data.problems import random_instance
+from ..integrate import integrate, iterate_precise
 from ..integrate.state import to_mp
 from ..symbolic.algebra import noncommutative
 from ..symbolic.momentum import heavy_ball_modified_equation, momentum_balance_residual, slow_manifold_displacement

@@ -14,8 +14,8 @@ from curvsym.problems import random_instance
 import curvsym as cs
 from curvsym import ensemble, rules
 from curvsym import nonlinear as nl
-from curvsym.symbolic.entrywise import InvRoot, Reciprocal
 from curvsym.symbolic.algebra import is_identically_zero
+from curvsym.symbolic.entrywise import InvRoot, Reciprocal
 from curvsym.symbolic.rules import memory as mem
 from curvsym.symbolic.step_maps import ETA
 

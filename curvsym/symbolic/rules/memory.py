@@ -384,7 +384,6 @@ class Adam(MemoryRule):
     eps: Any = sp.Rational(1, 10 ** 8)
     bias_correction: bool = True
 
-    key = "adam"
     title = "Adam"
     formula = (r"\dot M_e = a(g_e - M_e),\ \dot S_e = b(g_e\odot g_e - S_e),\ "
                r"\dot W_e = -\hat M_e \oslash (\sqrt{\hat S_e} + \varepsilon)")
