@@ -106,11 +106,18 @@ def _plus(x: MatrixExpr, c: sp.Expr, y: MatrixExpr) -> MatrixExpr:
     """x + c·y, with c = 0 dropped (the h → 0 limit stays free of h)."""
     if c == 0:
         return x
-    return MatAdd(x, y if c == 1 else MatMul(c, y, evaluate=False), evaluate=False)
+    return MatAdd(x, _scale(c, y), evaluate=False)
 
 
 def _scale(c: sp.Expr, y: MatrixExpr) -> MatrixExpr:
-    return y if c == 1 else MatMul(c, y, evaluate=False)
+    """c·y with the scalar factors merged (c·(a·X) is (ca)·X: one array operation, not two)."""
+    if c == 1:
+        return y
+    if isinstance(y, MatMul):
+        coeff, mats = y.as_coeff_matrices()
+        if coeff != 1:
+            return MatMul(c * coeff, *mats, evaluate=False)
+    return MatMul(c, y, evaluate=False)
 
 
 # --------------------------------------------------------------------------- state
@@ -437,11 +444,12 @@ class Adam(MemoryRule):
             FP1 = tuple(_scale(-self.a, p) for p in P1)
             FP2 = tuple(_scale(-self.b, p) for p in P2)
 
-            def corrected(x, p, fp):
-                one_minus = MatAdd(OneMatrix(*p.shape), MatMul(-1, _plus(p, h, fp), evaluate=False), evaluate=False)
+            def corrected(x, p, rate):
+                after = p if h == 0 else MatMul(1 - rate * h, p, evaluate=False)  # P' = βP, one operation
+                one_minus = MatAdd(OneMatrix(*p.shape), MatMul(-1, after, evaluate=False), evaluate=False)
                 return HadamardProduct(x, Reciprocal(one_minus, 0))
-            M1 = [corrected(x, p, f) for x, p, f in zip(M1, P1, FP1)]
-            S1 = [corrected(s, p, f) for s, p, f in zip(S1, P2, FP2)]
+            M1 = [corrected(x, p, self.a) for x, p in zip(M1, P1)]
+            S1 = [corrected(s, p, self.b) for s, p in zip(S1, P2)]
             extra = (*FP1, *FP2)
         FW = tuple(MatMul(-1, HadamardProduct(x, InvRoot(s, 0, self.eps)), evaluate=False) for x, s in zip(M1, S1))
         return (*FW, *FM, *FS, *extra)
