@@ -33,16 +33,18 @@ from __future__ import annotations
 from typing import Any
 
 import sympy as sp
-from sympy import HadamardProduct, MatAdd, MatMul, MatrixExpr, Transpose
+from sympy import HadamardPower, HadamardProduct, MatAdd, MatMul, MatrixExpr, Transpose, ZeroMatrix
 
-from ..errors import OptionError
+from ..errors import NotDifferentiableError, OptionError
+from .activations import ActivationNode
 from .calculus import time_derivative
 from .derive import Flow, balance
 from .entrywise import InvRoot
 from .step_maps import ETA, lie_derivative, prune_zeros
 
 __all__ = ["two_step_coefficients", "heavy_ball_modified_equation", "slow_manifold_displacement",
-           "momentum_balance_residual", "kinetic_balance", "adam_modified_equation", "adam_slow_moments"]
+           "momentum_balance_residual", "kinetic_balance", "adam_modified_equation", "adam_slow_moments",
+           "step_derivative", "at_zero", "memory_modified_equation"]
 
 
 def two_step_coefficients(beta: Any, order: int = 2) -> tuple:
@@ -161,3 +163,113 @@ def adam_slow_moments(m: Any, eps: Any) -> tuple:
     S₀ = g⊙g − (2η/(1−β₂)) g⊙Dg[f₀] (the state before the first step)."""
     g, _, dg = _adam_parts(m, eps)
     return g, tuple(HadamardProduct(gk, d) for gk, d in zip(g, dg)), dg
+
+
+# --------------------------------------------------------------------------- modified equations of rules with memory
+
+def _zero(x: MatrixExpr) -> bool:
+    return bool(getattr(x, "is_ZeroMatrix", False))
+
+
+def step_derivative(expr: MatrixExpr, h: sp.Symbol = ETA) -> MatrixExpr:
+    """∂expr/∂h for an increment field built by a rule with memory (h in scalar factors and inside entrywise nodes).
+
+    Raises:
+        NotDifferentiableError: h inside a node other than an entrywise one (a K-FAC preconditioner at a
+            look-ahead point, say).
+    """
+    cache: dict = {}
+
+    def d(x):
+        if x in cache:
+            return cache[x]
+        if h not in x.free_symbols:
+            r = ZeroMatrix(*x.shape)
+        elif isinstance(x, MatAdd):
+            terms = [t for t in (d(a) for a in x.args) if not _zero(t)]
+            r = ZeroMatrix(*x.shape) if not terms else (terms[0] if len(terms) == 1 else MatAdd(*terms, evaluate=False))
+        elif isinstance(x, MatMul):
+            terms = []
+            for k, a in enumerate(x.args):
+                rest = x.args[:k] + x.args[k + 1:]
+                if isinstance(a, MatrixExpr):
+                    da = d(a)
+                    if not _zero(da):
+                        terms.append(MatMul(*x.args[:k], da, *x.args[k + 1:], evaluate=False))
+                else:
+                    da = sp.diff(a, h)
+                    if da != 0:
+                        terms.append(MatMul(da, *rest, evaluate=False))
+            r = ZeroMatrix(*x.shape) if not terms else (terms[0] if len(terms) == 1 else MatAdd(*terms, evaluate=False))
+        elif isinstance(x, Transpose):
+            da = d(x.arg)
+            r = ZeroMatrix(*x.shape) if _zero(da) else Transpose(da)
+        elif isinstance(x, HadamardProduct):
+            terms = []
+            for k, a in enumerate(x.args):
+                da = d(a)
+                if not _zero(da):
+                    terms.append(HadamardProduct(*x.args[:k], da, *x.args[k + 1:]))
+            r = ZeroMatrix(*x.shape) if not terms else (terms[0] if len(terms) == 1 else MatAdd(*terms, evaluate=False))
+        elif isinstance(x, HadamardPower) and h not in x.exp.free_symbols:
+            da = d(x.base)
+            lower = x.base if x.exp == 2 else HadamardPower(x.base, x.exp - 1)
+            r = MatMul(x.exp, HadamardProduct(lower, da), evaluate=False)
+        elif isinstance(x, ActivationNode) and not any(h in getattr(q, "free_symbols", ()) for q in x.params):
+            da = d(x.Z)
+            r = ZeroMatrix(*x.shape) if _zero(da) else HadamardProduct(type(x)(x.Z, x.order + 1, *x.params), da)
+        else:
+            raise NotDifferentiableError(f"cannot differentiate {type(x).__name__} in the step size: {x}")
+        cache[x] = r
+        return r
+    return d(expr)
+
+
+def at_zero(expr: MatrixExpr, h: sp.Symbol = ETA) -> MatrixExpr:
+    """``expr`` at h = 0, terms whose scalar factor vanishes there dropped."""
+    cache: dict = {}
+
+    def z(x):
+        if not isinstance(x, MatrixExpr) or h not in x.free_symbols:
+            return x
+        if x in cache:
+            return cache[x]
+        if isinstance(x, MatAdd):
+            terms = [t for t in (z(a) for a in x.args) if not _zero(t)]
+            r = ZeroMatrix(*x.shape) if not terms else (terms[0] if len(terms) == 1 else MatAdd(*terms, evaluate=False))
+        elif isinstance(x, MatMul):
+            args = [sp.sympify(a).subs(h, 0) if not isinstance(a, MatrixExpr) else z(a) for a in x.args]
+            if any((not isinstance(a, MatrixExpr) and a == 0) or (isinstance(a, MatrixExpr) and _zero(a)) for a in args):
+                r = ZeroMatrix(*x.shape)
+            else:
+                scal = sp.Mul(*[a for a in args if not isinstance(a, MatrixExpr)])
+                mats = [a for a in args if isinstance(a, MatrixExpr)]
+                r = mats[0] if scal == 1 and len(mats) == 1 else MatMul(*([] if scal == 1 else [scal]), *mats,
+                                                                          evaluate=False)
+        else:
+            r = x.func(*[z(a) if isinstance(a, MatrixExpr) else (a.subs(h, 0) if isinstance(a, sp.Basic) else a)
+                         for a in x.args])
+        cache[x] = r
+        return r
+    return prune_zeros(z(expr))
+
+
+def memory_modified_equation(rule: Any, m: Any, eta: sp.Symbol = ETA) -> Flow:
+    """The first-order modified equation of a rule with memory: the optimiser is y ↦ y + hF_h(y), so
+
+        ỹ' = F₀ + h(F₁ − ½ F₀′F₀),      F₁ = ∂F_h/∂h at h = 0,
+
+    on the state model (docs/mathematics.md §9.6): heavy ball and Nesterov share F₀ and differ in F₁ (Nesterov's
+    look-ahead adds −D∇L[V], the gradient correction of Shi, Du, Jordan & Su).
+    """
+    step = rule.step_flow(m, eta)
+    flow = rule.flow(m)
+    F1 = [at_zero(step_derivative(f, eta), eta) for f in step.velocities]
+    fpf = lie_derivative(flow)
+    vel = []
+    for f0, f1, x in zip(flow.velocities, F1, fpf):
+        terms = [t for t in (f1, _scaled(sp.Rational(-1, 2), x)) if not _zero(t)]
+        corr = terms[0] if len(terms) == 1 else MatAdd(*terms, evaluate=False)
+        vel.append(f0 if not terms else MatAdd(f0, _scaled(eta, corr), evaluate=False))
+    params = tuple(dict.fromkeys((*flow.parameters, eta)))
+    return Flow(flow.model, tuple(vel), f"{rule.name}, modified equation of order 1", params)

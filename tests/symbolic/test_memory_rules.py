@@ -236,3 +236,18 @@ def test_memory_rules_generate_for_the_array_api():
         got = cs.generate_flow(rule.step_flow(m), "array_api")(arrays[:len(y0)], *arrays[len(y0):], eta=0.1)
         for a, b in zip(got, ref):
             np.testing.assert_allclose(np.asarray(a), b, rtol=1e-12, atol=1e-13, err_msg=rule.name)
+
+
+def test_step_derivative_gives_heavy_ball_and_nesterov_their_own_first_corrections():
+    from curvsym.symbolic.momentum import at_zero, step_derivative
+    m = cs.model(cs.chain([2, 3, 2]))
+    for rule in (rules.heavy_ball(), rules.nesterov()):
+        step, flow = rule.step_flow(m), rule.flow(m)
+        F1 = [at_zero(step_derivative(f)) for f in step.velocities]
+        V = flow.model.weights[2:]
+        for k in range(2):  # F₁[W] = F₀[V] = −γV − ∇L for both
+            assert is_identically_zero(sp.MatAdd(F1[k], sp.MatMul(-1, flow.velocities[2 + k])), [m.Sigma])
+        look = [cs.symbolic.calculus.time_derivative(sp.MatMul(-1, g), dict(zip(m.weights, V))) for g in m.gradient()]
+        for k in range(2):  # F₁[V]: 0 for heavy ball, −D∇L[V] for Nesterov
+            want = look[k] if rule.key == "nesterov" else sp.ZeroMatrix(*V[k].shape)
+            assert is_identically_zero(sp.MatAdd(F1[2 + k], sp.MatMul(-1, want)), [m.Sigma]), rule.name

@@ -76,6 +76,7 @@ SHIPPED_THEOREMS = {
     'under heavy ball C̈_i + γĊ_i = 2(V_{i+1}ᵀV_{i+1} − V_iV_iᵀ)',
     "Nesterov's (k−1)/(k+2) scheme tends to Ẍ + (3/t)Ẋ + ∇L = 0",
     "Adam at fixed β follows its modified equation; RMSProp's misses the momentum lag",
+    "rules with memory follow F₀ + h(F₁ − ½F₀′F₀); Nesterov's is not heavy ball's",
 }
 
 
