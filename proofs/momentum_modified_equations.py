@@ -11,8 +11,8 @@ h (scalar factors, look-ahead products, entrywise nodes ρ → ρ′), F₀′F�
 model; nothing is typed in.
 
 Numeric check (float64: the distances measured are ≥ 1e-5): chain 2-3-2, non-white Σx; heavy ball and
-Nesterov with γ = 3/2 and V(0) random, Adam without bias correction (a = 1, b = ½, ε = 1/10, M(0) = 0,
-S(0) = 2); each rule's own generated step map (ensemble.iterate) for h ∈ {0.01, 0.005, 0.0025}, n = 0.5/h
+Nesterov with γ = 3/2 and V(0) random, RMSProp (b = ½, ε = 1/10, S(0) = 2) and Adam without bias correction
+(a = 1, b = ½, ε = 1/10, M(0) = 0, S(0) = 2); each rule's own generated step map (ensemble.iterate) for h ∈ {0.01, 0.005, 0.0025}, n = 0.5/h
 steps; the flows of F₀ and f̃ by DOP853 (rtol 1e-13).  Residual: max over the rules of |order(F₀) − 1| and
 |order(f̃) − 2|, tolerance 0.1.
 
@@ -61,6 +61,7 @@ def memory_modified_equations(digits: int) -> cs.Evidence:
     gamma = sp.Rational(3, 2)
     cases = {"heavy ball": (cs.rules.heavy_ball(gamma), {"V": V0}),
              "Nesterov": (cs.rules.nesterov(gamma), {"V": V0}),
+             "RMSProp": (cs.rules.rmsprop(sp.Rational(1, 2), sp.Rational(1, 10)), {"S": [0 * w + 2.0 for w in inst.weights]}),
              "Adam (no bias correction)": (cs.rules.adam(1, sp.Rational(1, 2), sp.Rational(1, 10), bias_correction=False),
                                            {"S": [0 * w + 2.0 for w in inst.weights]})}
     modified = {k: memory_modified_equation(r, m) for k, (r, _) in cases.items()}
@@ -73,7 +74,7 @@ def memory_modified_equations(digits: int) -> cs.Evidence:
         orders[k] = o
         notes.append(f"{k}: F₀ {o['F0']:.3f}, f̃ {o['mod']:.3f}")
     dev = max(devs)
-    numeric = CheckResult("max over heavy ball, Nesterov, Adam of |order(F₀) − 1|, |order(f̃) − 2|", dev, 0.1,
+    numeric = CheckResult("max over heavy ball, Nesterov, RMSProp, Adam of |order(F₀) − 1|, |order(f̃) − 2|", dev, 0.1,
                           dev <= 0.1, {k: f"{v['F0']:.4f}, {v['mod']:.4f}" for k, v in orders.items()})
     hb, _ = cases["heavy ball"]
     y0 = initial_state(hb, m, inst.weights, V=V0)
