@@ -10,8 +10,8 @@ are the trainable arrays followed by the auxiliary state), so code generation,
 the integrators, the step maps and the ensembles take it with no special case.
 
 Discrete steps.  Every rule here writes its optimiser step, exactly, as one explicit
-Euler step of step h of an *increment field* F_h(y) = (Φ_h(y) − y)/h that is polynomial
-in h:
+Euler step of step h of an *increment field* F_h(y) = (Φ_h(y) − y)/h that is smooth in h
+(polynomial for heavy ball and Nesterov; through ρ and 1/x for the adaptive rules and Nesterov 3/t):
 
     y_{k+1} = y_k + h F_h(y_k),        F_0 = the continuous limit (the rule's flow).
 
