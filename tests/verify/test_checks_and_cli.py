@@ -77,6 +77,10 @@ SHIPPED_THEOREMS = {
     "Nesterov's (k−1)/(k+2) scheme tends to Ẍ + (3/t)Ẋ + ∇L = 0",
     "Adam at fixed β follows its modified equation; RMSProp's misses the momentum lag",
     "rules with memory follow F₀ + h(F₁ − ½F₀′F₀); Nesterov's is not heavy ball's",
+    "K-FAC: exactly the N − 1 ratios det W_{i+1}/det W_i",
+    "linear nets: exactly Σ n_i(n_i+1)/2 conservation laws",
+    "one-sided K-FAC: exactly ‖W_i‖² − 2 log|det W_{i+1}|",
+    "two-layer ReLU: exactly r laws; tanh: none",
 }
 
 
