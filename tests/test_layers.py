@@ -100,3 +100,28 @@ def test_the_documented_layout_table_is_regenerated_from_the_tree():
     out = subprocess.run([sys.executable, str(ROOT / "docs" / "layout_table.py"), "--check"], capture_output=True,
                          timeout=60)
     assert out.returncode == 0, "run python docs/layout_table.py: the layout table in docs/index.md is stale"
+
+
+def _function_level_internal_imports():
+    """(file, line, text) of every import of a curvsym module inside a function body."""
+    found = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        source = path.read_text()
+        lines = source.split("\n")
+        for fn in ast.walk(ast.parse(source)):
+            if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+                continue
+            for node in ast.walk(fn):
+                internal = (isinstance(node, ast.ImportFrom) and (node.level > 0 or (node.module or "").startswith(
+                    "curvsym"))) or (isinstance(node, ast.Import) and any(a.name.startswith("curvsym")
+                                                                          for a in node.names))
+                if internal:
+                    found.append((path.relative_to(ROOT), node.lineno, lines[node.lineno - 1]))
+    return found
+
+
+def test_function_level_imports_of_curvsym_say_why():
+    """An import of curvsym inside a function is a deferral (a fast CLI start, an optional dependency), and
+    says so on its line; anything else belongs at the top of its module."""
+    silent = [f"{p}:{n}: {text.strip()}" for p, n, text in _function_level_internal_imports() if "#" not in text]
+    assert silent == []

@@ -8,9 +8,11 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..codegen import generate_flow
+from ..codegen.backends import has_gpu, namespace, to_backend
+from ..integrate.ensemble import iterate, rk4
 from ..symbolic import derive, network
 from .linear import gf_reference
-from .timing import BenchRow
+from .timing import BenchRow, interleaved
 
 
 def _sync(name: str) -> None:
@@ -25,7 +27,6 @@ def _sync(name: str) -> None:
 
 def _matmul_rate(name: str, device, n: int = 8192, repeats: int = 5) -> float:
     """Measured fp64 FLOP/s of one large n × n matmul on ``device``."""
-    from ..codegen.backends import namespace
     xp = namespace(name)
     a = xp.ones((n, n), dtype=xp.float64, device=device)
     b = a @ a
@@ -46,8 +47,6 @@ def bench_ensemble(backends: Sequence[str], sizes: Sequence[tuple] = ((4096, 4, 
     row is the NumPy-CPU run of the same size, and on a GPU the achieved matmul FLOP rate
     is reported as a fraction of that GPU's large fp64 matmul rate measured in the same run.
     """
-    from ..codegen.backends import has_gpu, namespace, to_backend
-    from ..integrate.ensemble import rk4
     rows = []
     base: dict = {}
     for B, N, d in sizes:
@@ -132,9 +131,6 @@ def bench_torch_loops(sizes: Sequence[tuple] = ((64, 8, 64), (16, 8, 128), (4, 8
     except ImportError:
         return [BenchRow("e. torch loops", None, None, "", "", None,
                          "PyTorch is not installed: skipped (pip install torch)")]
-    from ..codegen.backends import has_gpu
-    from ..integrate.ensemble import iterate, rk4
-    from .timing import interleaved
     device = "cuda" if has_gpu("torch") else "cpu"
     rows = []
     for B, N, d in sizes:

@@ -21,6 +21,13 @@ from typing import Sequence
 
 import numpy as np
 
+from .. import codegen
+from ..codegen import generate_flow
+from ..data.problems import random_instance
+from ..integrate.ensemble import iterate
+from ..integrate.iteration import iterate_precise, iterate_sweep
+from ..papers import elkabetz2021 as ec
+from ..symbolic import derive, network
 from .timing import BenchRow, interleaved
 
 __all__ = ["run_discrete", "hand_gd", "hand_gd_data"]
@@ -62,9 +69,6 @@ def hand_gd_data(weights: Sequence[np.ndarray], X: np.ndarray, Y: np.ndarray, et
 
 
 def _digits_setting():
-    from .. import codegen
-    from ..papers import elkabetz2021 as ec
-    from ..symbolic import derive, network
     P = ec.digits_problem(1000)
     m = derive.model(network.chain(P.widths))
     rhs = codegen.generate_flow(derive.gradient_flow(m))
@@ -74,7 +78,6 @@ def _digits_setting():
 
 def bench_gd_steps(n_steps: int = 100_000, repeats: int = 3, eta: float = 1e-3) -> list[BenchRow]:
     """Row g: 10⁵ GD steps of the 64-50-50-10 linear net on 1000 digits, ours against hand-written NumPy."""
-    from ..integrate.ensemble import iterate
     P, rhs, W0 = _digits_setting()
     S, T = P.data()
     batch = [w[None].copy() for w in W0]
@@ -99,7 +102,6 @@ def bench_gd_steps(n_steps: int = 100_000, repeats: int = 3, eta: float = 1e-3) 
 
 def bench_sweep(n_steps: int = 2000, repeats: int = 3) -> list[BenchRow]:
     """Row h: five step sizes η₀/r in one batched run against five hand-written loops."""
-    from ..integrate.iteration import iterate_sweep
     P, rhs, W0 = _digits_setting()
     S, T = P.data()
     eta0, ratios = 1e-3, (1, 2, 5, 10, 20)
@@ -116,10 +118,6 @@ def bench_sweep(n_steps: int = 2000, repeats: int = 3) -> list[BenchRow]:
 
 def bench_precise(n_steps: int = 200, dps: int = 50) -> list[BenchRow]:
     """Row i: the arbitrary-precision step map (generated mpmath rule) at ``dps`` digits."""
-    from ..codegen import generate_flow
-    from ..data.problems import random_instance
-    from ..integrate.iteration import iterate_precise
-    from ..symbolic import derive, network
     net = network.chain([3, 3, 3])
     rhs = generate_flow(derive.gradient_flow(derive.model(net)), "mpmath")
     inst = random_instance(net, seed=0)

@@ -41,9 +41,13 @@ import mpmath
 import numpy as np
 
 from ..codegen import generate_flow
-from ..data.problems import random_instance
-from ..integrate import integrate_taylor
+from ..data.problems import conditioned_instance, random_instance
+from ..integrate import integrate_extrapolation, integrate_taylor
+from ..integrate.state import to_mp
+from ..integrate.tape import trace_polynomial
+from ..kernels.multiword import compiled as ddkernel
 from ..symbolic import derive, network
+from ..symbolic import rules as rules_
 from ..types import Array, State
 from .linear import _odefun_trajectory, gf_reference
 from .timing import BenchRow, interleaved
@@ -78,8 +82,6 @@ def _median_of_three(f: Callable[[], object]) -> tuple[float, object]:
 def float_floor(rhs: Any, inst: Any, order: int) -> tuple[float, float]:
     """(seconds, GFLOP/s) of the float64 floor of one Taylor step: for every product node and order k one plain
     BLAS product of the stacked operands (m × (k+1)n) @ ((k+1)n × p), as the multi-word engine's float path does."""
-    from ..integrate.state import to_mp
-    from ..integrate.tape import trace_polynomial
     with mpmath.workdps(40):
         x = to_mp(inst.weights, 40)
         tape = trace_polynomial(rhs, rhs.validate(x, to_mp(inst.data(), 40)))
@@ -147,9 +149,6 @@ def bench_gbs(rule: str, widths: tuple, seed: int, t_eval: list, dps: int, targe
     """A non-polynomial flow by GBS: multi-word (median of three runs) against mpf object arrays (timed once) on
     the same flow; the target is ``target``× faster, or, given ``within``, finishing in ``within`` seconds
     (the README example's "in seconds")."""
-    from ..data.problems import conditioned_instance
-    from ..integrate import integrate_extrapolation
-    from ..symbolic import rules as rules_
     net = network.chain(list(widths))
     m = derive.model(net)
     inst = conditioned_instance(net, seed=seed)
@@ -241,7 +240,6 @@ def bench_heyoka_small(t_end: float = 1.0, repeats: int = 5) -> list[BenchRow]:
         ta.propagate_until(hy.real(t_end, 113))
 
     del y0
-    from ..kernels.multiword import compiled as ddkernel
     t_compile = None
     if ddkernel.available():  # our compile time, as heyoka's: reported, not timed (a cached build is reused)
         import pathlib

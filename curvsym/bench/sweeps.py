@@ -26,7 +26,11 @@ import tempfile
 import time
 from pathlib import Path
 
-from .timing import BenchRow, interleaved
+from ..sweep.catalogue import load_analyses
+from ..sweep.engine import build_blobs, local_cluster, run_sweep
+from ..sweep.plan import plan_sweep
+from ..sweep.spec import load_spec
+from .timing import BenchRow, interleaved, table
 
 __all__ = ["run_sweep_bench"]
 
@@ -38,7 +42,6 @@ def _spec_text(n: int) -> str:
 
 def _loop(name: str, blob: bytes, params: list) -> int:
     """The plain loop: the analysis over ``params`` with the given build (also run in pool processes)."""
-    from ..sweep.catalogue import load_analyses
     an, built = load_analyses()[name], pickle.loads(blob)
     for p in params:
         an.record(p, built)
@@ -51,9 +54,6 @@ def run_sweep_bench(quick: bool = False) -> list[BenchRow]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from ..sweep.engine import build_blobs, local_cluster, run_sweep
-    from ..sweep.plan import plan_sweep
-    from ..sweep.spec import load_spec
     n = 200 if quick else 2000
     repeats = 1 if quick else 2
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
@@ -114,7 +114,6 @@ def run_sweep_bench(quick: bool = False) -> list[BenchRow]:
 if __name__ == "__main__":  # pragma: no cover
     import argparse
 
-    from .timing import table
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="200 points, one repeat")
     print(table(run_sweep_bench(quick=ap.parse_args().quick)))

@@ -45,9 +45,9 @@ def cmd_prove(args: Any) -> int:
     Raises:
         OptionError: ``--json`` names a folder or a file in a folder that does not exist.
     """
-    from ..errors import OptionError
-    from ..verify.report import table, write_json
-    from ..verify.theorem_process import discover_isolated, prove_isolated
+    from ..errors import OptionError  # deferred: fast CLI start
+    from ..verify.report import table, write_json  # deferred: fast CLI start
+    from ..verify.theorem_process import discover_isolated, prove_isolated  # deferred: fast CLI start
     if args.json and (os.path.isdir(args.json) or not os.path.isdir(os.path.dirname(args.json) or ".")):
         raise OptionError(f"--json {args.json}: not a file in an existing folder")  # before hours of proving
     try:  # every file imported and every theorem run in a process of its own (verify/theorem_process.py)
@@ -79,8 +79,8 @@ def cmd_derive(args: Any) -> int:
     Raises:
         ArchitectureError: ``--resnet`` with unequal widths.
     """
-    from ..errors import ArchitectureError
-    from ..symbolic import derive, network
+    from ..errors import ArchitectureError  # deferred: fast CLI start
+    from ..symbolic import derive, network  # deferred: fast CLI start
     if args.resnet:
         if len(set(args.widths)) != 1:
             raise ArchitectureError(f"a linear ResNet has one width (its skips are identities), got "
@@ -95,7 +95,7 @@ def cmd_derive(args: Any) -> int:
     if not args.no_latex:
         print(flow.latex(expand=args.expand))
     if args.code or args.no_latex:
-        from ..codegen import generate_flow
+        from ..codegen import generate_flow  # deferred: fast CLI start
         gen = generate_flow(flow, backend=args.backend)
         print(f"\n# generated ({gen.n_products} matrix products per evaluation)\n{gen.source}")
     return 0
@@ -103,9 +103,9 @@ def cmd_derive(args: Any) -> int:
 
 def cmd_rules(args: Any) -> int:
     """``curvsym rules``: list the rules, or derive one (``--show``) or a rule file (``--file``)."""
-    from ..symbolic import derive, network
-    from ..symbolic.rules import RULES, get_rule, load_rule_file
-    from ..verify.identities import prove_conserved
+    from ..symbolic import derive, network  # deferred: fast CLI start
+    from ..symbolic.rules import RULES, get_rule, load_rule_file  # deferred: fast CLI start
+    from ..verify.identities import prove_conserved  # deferred: fast CLI start
     if args.file or args.show:
         rule = load_rule_file(args.file) if args.file else get_rule(args.show)
         m = derive.model(network.chain(args.widths), whitened=args.whitened)
@@ -129,7 +129,7 @@ def cmd_rules(args: Any) -> int:
 
 def cmd_bench(args: Any) -> int:
     """``curvsym bench``: benchmark rows with ratios against named references."""
-    from ..bench import bench_ensemble, bench_torch_loops, run, table
+    from ..bench import bench_ensemble, bench_torch_loops, run, table  # deferred: fast CLI start
     rows = run(parts=args.only, quick=args.quick) if args.only else []
     if args.backend:
         names = [b.strip() for b in args.backend.split(",") if b.strip()]
@@ -175,7 +175,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The ``curvsym`` argument parser (subcommands prove, derive, rules, bench, sweep, discrete, info); it imports
     no part of the library (each command imports its implementation when it runs).  With ``command``, only that
     subcommand's options are built ("" for none: the top-level help)."""
-    from ..version import __version__
+    from ..version import __version__  # deferred: fast CLI start
     p = _Parser(prog="curvsym", description="Symbolic-numeric learning dynamics of deep networks.")
     p.add_argument("--version", action="version", version=f"curvsym {__version__}")
     sub = _Commands(p.add_subparsers(dest="command", required=True, parser_class=_Parser), command)
@@ -238,13 +238,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                     "backends, e.g. numpy,torch,jax,cupy (GPU used when the backend sees one)")
     be.add_argument("--quick", action="store_true", help="smaller sizes and spans (a smoke run)")
     be.set_defaults(func=cmd_bench)
-    from ..sweep.commands import add_parser as add_sweep_parser
+    from ..sweep.commands import add_parser as add_sweep_parser  # deferred: fast CLI start
     add_sweep_parser(sub)
-    from .step_size_command import add_parser as add_discrete
+    from .step_size_command import add_parser as add_discrete  # deferred: fast CLI start
     add_discrete(sub)
-    from .info_command import add_parser as add_info
+    from .info_command import add_parser as add_info  # deferred: fast CLI start
     add_info(sub)
-    from .laws_command import add_parser as add_laws
+    from .laws_command import add_parser as add_laws  # deferred: fast CLI start
     add_laws(sub)
     return p
 
@@ -267,7 +267,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for a usage or input error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv == ["--version"]:  # the one answer that needs no parser (the start-up time: README, Timings)
-        from ..version import __version__
+        from ..version import __version__  # deferred: fast CLI start
         print(f"curvsym {__version__}")
         return 0
     command = next((a for a in argv if not a.startswith("-")), "")  # the top level has no option with a value

@@ -49,10 +49,10 @@ def describe() -> list[str]:
     """The lines ``curvsym info`` prints."""
     import warnings
 
-    from ..codegen import backends
-    from ..integrate.series_engines import ENGINES, make_engine
-    from ..kernels.multiword import compiled
-    from ..version import __version__
+    from ..codegen import backends  # deferred: fast CLI start
+    from ..integrate.series_engines import ENGINES, make_engine  # deferred: fast CLI start
+    from ..kernels.multiword import compiled  # deferred: fast CLI start
+    from ..version import __version__  # deferred: fast CLI start
 
     st = compiled.status()
     out = [f"curvsym {__version__} (Python {platform.python_version()}, {platform.system()} {platform.machine()})",

@@ -96,8 +96,8 @@ def _table(head: list, body: list) -> str:
 def format_experiment(ex: Any, rows: int = 10) -> str:
     """The loss, distance travelled and distances of a step-size :class:`~curvsym.papers.elkabetz2021.Experiment`,
     then D_r = max_k distance against the (1 − 1/r) law and its (1 − 1/r²) control, as text."""
-    from ..errors import OptionError
-    from ..papers.elkabetz2021 import check_ratio_scaling, check_tracking, ratio_scaling
+    from ..errors import OptionError  # deferred: fast CLI start
+    from ..papers.elkabetz2021 import check_ratio_scaling, check_tracking, ratio_scaling  # deferred: fast CLI start
     n = len(ex.steps)
     picks = sorted({round(j * (n - 1) / max(rows, 1)) for j in range(rows + 1)} - {0}) if n > 1 else [0]
     head = ["k", "t", "loss(η₀)", "‖θ(k) − θ₀‖"] + [f"D(r={r})" for r in ex.ratios]
@@ -134,9 +134,9 @@ def _experiment(args: Any) -> int:
     """``curvsym discrete --digits-examples N | --mnist IMAGES LABELS``: the paper's experiment on real data."""
     import numpy as np
 
-    from ..errors import OptionError
-    from ..integrate.iteration import step_sizes
-    from ..papers import elkabetz2021 as ec
+    from ..errors import OptionError  # deferred: fast CLI start
+    from ..integrate.iteration import step_sizes  # deferred: fast CLI start
+    from ..papers import elkabetz2021 as ec  # deferred: fast CLI start
     if args.digits_examples is not None and args.mnist:
         raise OptionError("give either --digits-examples N or --mnist IMAGES LABELS, not both")
     if args.rule != "gd" or args.rule_file:
@@ -197,7 +197,7 @@ def _check_dict(c: Any) -> dict:
 
 
 def _numbers(text: str, option: str) -> list[float]:
-    from ..errors import OptionError
+    from ..errors import OptionError  # deferred: fast CLI start
     parts = [p.strip() for p in text.split(",") if p.strip()]
     try:
         return [float(p) for p in parts]
@@ -215,10 +215,10 @@ def cmd_discrete(args: Any) -> int:
     """
     import numpy as np
 
-    from ..errors import OptionError
-    from ..integrate.iteration import step_sizes
-    from ..symbolic import derive, network, rules
-    from ..verify.step_size import gap_study
+    from ..errors import OptionError  # deferred: fast CLI start
+    from ..integrate.iteration import step_sizes  # deferred: fast CLI start
+    from ..symbolic import derive, network, rules  # deferred: fast CLI start
+    from ..verify.step_size import gap_study  # deferred: fast CLI start
     if args.digits_examples is not None or args.mnist:
         return _experiment(args)
     given = [f"--{o.replace('_', '-')}" for o in EXPERIMENT_OPTIONS if getattr(args, o) is not None]
@@ -242,7 +242,7 @@ def cmd_discrete(args: Any) -> int:
             options["strict"] = True
         rule = rules.get_rule(args.rule, **options)
     flow = rule.flow(m)
-    from ..data.problems import conditioned_instance, random_instance
+    from ..data.problems import conditioned_instance, random_instance  # deferred: fast CLI start
     if args.init == "conditioned":
         inst = conditioned_instance(m.network, seed=args.seed, whitened=args.whitened)
     else:

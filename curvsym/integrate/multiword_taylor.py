@@ -55,6 +55,7 @@ from typing import Any, Sequence
 import mpmath
 import numpy as np
 
+from ..errors import EngineError
 from ..kernels.multiword import compiled as ddkernel
 from ..kernels.multiword import words as mw
 
@@ -125,7 +126,6 @@ class MultiwordEngine:
         if ddkernel.supports(tape, like, self.words):
             return ddkernel.KernelTape(tape, program, fallback=self.compiled is None)
         if self.compiled:
-            from ..errors import EngineError
             raise EngineError("the compiled double-double kernel needs double-double (dps ≤ 30), NumPy arrays, a "
                               "polynomial tape and a working C compiler (cc, or $CC)")
         return program

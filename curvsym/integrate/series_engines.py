@@ -36,7 +36,11 @@ from typing import Any, Callable
 import mpmath
 import numpy as np
 
+from ..errors import EngineError, NonFiniteError, PrecisionError
 from ..kernels.arb import to_arb, to_mpf
+from ..kernels.multiword import compiled as ddkernel
+from ..kernels.multiword.words import max_digits, words_for_digits
+from .multiword_taylor import MultiwordEngine
 from .tape import taylor_coefficients
 
 
@@ -78,7 +82,6 @@ class _GenericSeries:
 
     def check_finite(self, a, what: str) -> None:
         if not mpmath.isfinite(self.max_abs(a)):
-            from ..errors import NonFiniteError
             raise NonFiniteError(f"{what}: a non-finite entry")
 
 
@@ -318,10 +321,6 @@ def make_engine(name: str, dps: int, wdps: int | None = None, width: int | None 
         PrecisionError: a multi-word engine cannot carry ``dps`` digits (use ``"flint"``).
         EngineError: an unknown engine name.
     """
-    from ..errors import EngineError, PrecisionError
-    from ..kernels.multiword import compiled as ddkernel
-    from ..kernels.multiword.words import max_digits, words_for_digits
-    from .multiword_taylor import MultiwordEngine
     wdps = dps + 10 if wdps is None else wdps
     if name == "auto":
         if dps <= max_digits() and (width is None or width >= AUTO_MIN_WIDTH):

@@ -40,6 +40,7 @@ from enum import Enum
 from typing import Any, Callable, ClassVar
 
 from ..types import State, Time
+from .state import max_abs
 
 __all__ = ["AbstractStepper", "Step", "Status"]
 
@@ -94,7 +95,6 @@ class AbstractStepper(ABC):
 
     def size(self, y: State) -> Any:
         """max_ij |y_ij| over all layers (used for divergence checks)."""
-        from .state import max_abs
         return max_abs(y)
 
     def output(self, y: State) -> State:

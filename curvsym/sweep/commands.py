@@ -55,9 +55,9 @@ def _at_least_zero(text: str) -> int:
 
 
 def cmd_run(args: Any) -> int:
-    from .engine import dry_run, run_sweep
-    from .quiet import quiet_dask_until_exit
-    from .spec import load_spec
+    from .engine import dry_run, run_sweep  # deferred: fast CLI start
+    from .quiet import quiet_dask_until_exit  # deferred: fast CLI start
+    from .spec import load_spec  # deferred: fast CLI start
     spec = load_spec(args.file)
     if args.dry_run:
         print(dry_run(spec, workers=args.workers, sample=args.sample))
@@ -80,11 +80,11 @@ def cmd_run(args: Any) -> int:
 
 
 def _labels_and_table(source: Path):
-    from .catalogue import load_analyses
-    from .registry import ModuleSet
-    from .store import read_results
+    from .catalogue import load_analyses  # deferred: fast CLI start
+    from .registry import ModuleSet  # deferred: fast CLI start
+    from .store import read_results  # deferred: fast CLI start
     if source.is_file():
-        from .spec import load_spec
+        from .spec import load_spec  # deferred: fast CLI start
         spec = load_spec(source)
         registry = load_analyses(ModuleSet.from_spec(spec.modules))
         an = registry.get(spec.analysis)
@@ -100,7 +100,7 @@ def _labels_and_table(source: Path):
 
 
 def cmd_plot(args: Any) -> int:
-    from .plot import plot_results, save_figure
+    from .plot import plot_results, save_figure  # deferred: fast CLI start
     labels, table, folder = _labels_and_table(Path(args.source))
     labels.update(dict(args.label or []))
     fig = plot_results(table, x=args.x, y=args.y, z=args.z, hue=args.hue, overlay=args.overlay, agg=args.agg,
@@ -113,8 +113,8 @@ def cmd_plot(args: Any) -> int:
 
 
 def cmd_analyses(args: Any) -> int:
-    from .catalogue import load_analyses
-    from .registry import ModuleSet
+    from .catalogue import load_analyses  # deferred: fast CLI start
+    from .registry import ModuleSet  # deferred: fast CLI start
     modules = [str(Path(m).resolve()) if m.endswith(".py") else m for m in (args.module or [])]
     for name, an in sorted(load_analyses(ModuleSet.from_spec(modules)).items()):
         print(f"{name}\n  {an.doc.splitlines()[0] if an.doc else ''}")
