@@ -30,7 +30,7 @@ def _one_line_error(err, *needles):
 @pytest.mark.parametrize("argv, needles", [
     (["prove", "no/such/folder"], ["no such theorem file or folder"]),
     (["rules", "--file", "no_such.rule"], ["no such rule file"]),
-    (["rules", "--show", "adam"], ["unknown rule 'adam'", "gd, ngd"]),
+    (["rules", "--show", "adamw"], ["unknown rule 'adamw'", "gd, ngd"]),
     (["prove", "proofs/", "--digits", "0"], ["--digits must be at least 15"]),
     (["prove", "proofs/", "--digits", "-5"], ["--digits must be at least 15"]),
     (["derive", "-1,2"], ["every width must be a positive integer, got -1"]),
