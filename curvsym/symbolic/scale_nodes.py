@@ -18,6 +18,8 @@ They are not activations (the registry ``curvsym.nonlinear.activation`` does not
 
 from __future__ import annotations
 
+from typing import Any
+
 import sympy as sp
 
 from .activations import ActivationNode
@@ -34,7 +36,7 @@ class InvRoot(ActivationNode):
     max_order = 2
 
     @classmethod
-    def function(cls, z, eps=sp.Integer(1), *params):
+    def function(cls, z: sp.Expr, eps: Any = sp.Integer(1), *params: Any) -> sp.Expr:
         return 1 / (sp.sqrt(z) + eps)
 
 
@@ -46,5 +48,5 @@ class Reciprocal(ActivationNode):
     max_order = 2
 
     @classmethod
-    def function(cls, z, *params):
+    def function(cls, z: sp.Expr, *params: Any) -> sp.Expr:
         return 1 / z
