@@ -37,6 +37,7 @@ from curvsym import fisher
 from curvsym import sharpness as sh
 from curvsym.checks import CheckResult
 from curvsym.problems import exact_orthogonal
+from curvsym.verify import seeds
 
 D, N = 3, 3
 
@@ -60,7 +61,7 @@ def flat_minima(digits: int) -> cs.Evidence:
                                                       for k, v in sols[0].items() if str(k).startswith("w"))
         proved &= lam is not None and sp.simplify(lam - n * y ** (2 - sp.Rational(2, n))) == 0
     m = cs.model(cs.deep_chain(N, D), whitened=True)
-    rng = np.random.default_rng(5)
+    rng = seeds.rng(5)
     with mpmath.workdps(digits + 10):
         ws, T, s1 = exact_balanced_minimum(["2.0", "1.1", "0.4"], rng)
         bound = N * s1 ** (2 - mpmath.mpf(2) / N)

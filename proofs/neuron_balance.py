@@ -35,6 +35,7 @@ import numpy as np
 
 import curvsym as cs
 from curvsym import nonlinear as nl
+from curvsym.verify import seeds
 
 HOMOGENEOUS = ("identity", "relu", "leaky_relu(1/10)")
 CONTROLS = ("tanh", "softplus(8)")
@@ -65,7 +66,7 @@ def _symbolic() -> tuple[bool, bool, str]:
 def _drift(act: str, digits: int, name: str):
     net = cs.chain([3, 4, 3, 2], activation=act, bias=True)
     m = nl.data_model(net, 6)
-    rng = np.random.default_rng(5)
+    rng = seeds.rng(5)
     params = nl.init_parameters(m, 5, 0.8, 0.3)
     X, Y = nl.data_arrays(m, rng.standard_normal((3, 6)), rng.standard_normal((2, 6)))
     rhs = cs.generate_flow(nl.gradient_flow(m), backend="mpmath")
