@@ -358,7 +358,9 @@ def _integrate(net, W, b, A, times, dps, order, max_steps, samples):
                 for coefs, side, tag in cand:
                     v0 = _to_mpf(coefs[0]) * side
                     at_kink = abs(v0) <= land
-                    sign0 = (_lead_sign([0] + [x * side for x in coefs[1:]], negligible) or 1) if at_kink else 1
+                    sign0 = _lead_sign([0] + [x * side for x in coefs[1:]], negligible) if at_kink else 1
+                    if sign0 == 0:    # at rest on its kink throughout this region: no event
+                        continue
                     if not at_kink and v0 < 0:
                         raise NonSmoothError(f"Filippov: entry ({tag[1]}, {tag[2]}) is on the wrong side of its "
                                              f"kink at t = {mpmath.nstr(t, 15)}", float(t))
@@ -377,24 +379,33 @@ def _integrate(net, W, b, A, times, dps, order, max_steps, samples):
             out_k += 1
         y, t = y_new, t_new
         if what is not None:
+            resting = {(i, j) for i in range(h_) for j in range(n) if P[i][j] != 0 and (i, j) != what[1:3]
+                       and abs(_to_mpf(arb_poly(z[i][j])(ts))) <= land}
             if what[0] == "cross":
                 _, i, j = what
-                P = _settle(field, y, P, {(i, j)}, t, negligible, events, path.sliding, came_from=P[i][j])
+                P = _settle(field, y, P, {(i, j)}, t, negligible, events, path.sliding, came_from=P[i][j],
+                            non_unique=path.info.setdefault("non_unique", []))
+                P = _settle(field, y, P, resting, t, negligible, events, path.sliding,
+                            non_unique=path.info.setdefault("non_unique", [])) if resting else P
             else:
                 _, i, j, side = what
                 P = [row[:] for row in P]
                 P[i][j] = side
                 path.sliding[(i, j)][-1][1] = t
                 events.append(FilippovEvent(t, "exit", i, j, side))
-                P = _settle(field, y, P, {(i, j)}, t, negligible, events, path.sliding, came_from=side)
+                P = _settle(field, y, P, {(i, j)}, t, negligible, events, path.sliding, came_from=side,
+                            non_unique=path.info.setdefault("non_unique", []))
+                P = _settle(field, y, P, resting, t, negligible, events, path.sliding,
+                            non_unique=path.info.setdefault("non_unique", [])) if resting else P
     path.steps = steps
-    path.info = {"order": K, "dps": dps, "leak": str(net.leak)}
+    path.info.update({"order": K, "dps": dps, "leak": str(net.leak)})
     return path
 
 
-def _settle(field, y, P, entries, t, negligible, events, sliding, came_from=None):
+def _settle(field, y, P, entries, t, negligible, events, sliding, came_from=None, non_unique=None):
     """Put the entries on their kink on the side their one-sided fields agree on, or make them slide."""
     P = [row[:] for row in P]
+    non_unique = [] if non_unique is None else non_unique
     pending = set(entries)
     for _ in range(8 * (len(pending) + sum(r.count(0) for r in P)) + 8):
         if not pending:
@@ -407,18 +418,25 @@ def _settle(field, y, P, entries, t, negligible, events, sliding, came_from=None
             _, z, _, _ = _series(field, y, Q, 6)
             leads[side] = _lead_sign([arb(0)] + z[i][j][1:], negligible)
         plus_ok, minus_ok = leads[1] > 0, leads[-1] < 0
+        here = P[i][j] if P[i][j] != 0 else came_from
         if leads[1] == 0 and leads[-1] == 0:        # a dead entry: it does not move
-            new = came_from or P[i][j] or 1
-        elif plus_ok and minus_ok:
-            if came_from in (1, -1):
-                new = came_from
-            else:
+            new = here or 1
+        elif (plus_ok or leads[1] == 0) and (minus_ok or leads[-1] == 0):
+            # repelled on one side and at rest (or repelled) on the other: Filippov solutions are not unique;
+            # the entry keeps the side it is on (the limit of GD, whose iterate sits on that side)
+            if here not in (1, -1):
                 raise NonSmoothError(f"Filippov: neuron {i}, example {j} is pushed off its kink on both sides at "
                                      f"t = {mpmath.nstr(t, 15)}: the continuation is not unique", float(t))
+            new = here
+            non_unique.append((t, i, j))
         elif plus_ok:
             new = 1
         elif minus_ok:
             new = -1
+        elif leads[-1] == 0:   # pushed back from the positive side, at rest on the negative one (a dead unit)
+            new = -1
+        elif leads[1] == 0:
+            new = 1
         else:
             new = 0
         old = P[i][j]
