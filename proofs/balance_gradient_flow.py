@@ -43,7 +43,7 @@ def a_balance(m):
     return [sp.MatAdd(sp.MatMul(A[i + 1].T, A[i + 1]), sp.MatMul(-1, A[i], A[i].T)) for i in range(len(A) - 1)]
 
 
-@cs.theorem("gradient flow conserves layer balance", __doc__.split("\n\n")[1], digits=50, cost=3)
+@cs.theorem("gradient flow conserves layer balance", __doc__.split("\n\n")[1], digits=50, cost=3, section="§0.3")
 def balance_under_gradient_flow(digits: int) -> cs.Evidence:
     # symbolic: every depth up to 8, and the ResNet
     models = [cs.model(cs.deep_chain(N, 2)) for N in range(2, 9)] + [cs.model(cs.resnet(2, 4))]

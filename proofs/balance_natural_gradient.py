@@ -37,7 +37,7 @@ from curvsym.problems import conditioned_instance
 from curvsym.verify import seeds
 
 
-@cs.theorem("min-norm NGD conserves balance; K-FAC does not", __doc__.split("\n\n")[1], digits=30, cost=5.5)
+@cs.theorem("min-norm NGD conserves balance; K-FAC does not", __doc__.split("\n\n")[1], digits=30, cost=5.5, section="§0.3")
 def ngd_balance(digits: int) -> cs.Evidence:
     def holds(rule, widths):
         return all(p.holds for p in cs.prove_conserved(rule.flow(cs.model(cs.chain(widths)))))

@@ -1,6 +1,6 @@
 """One GD step changes the balance C_i by exactly η²(∇_{i+1}ᵀ∇_{i+1} − ∇_i∇_iᵀ).
 
-Statement.  With the sign convention of the flow theorem, C_i = W_{i+1}ᵀW_{i+1} − W_iW_iᵀ, one step
+Statement (docs/mathematics.md §5.6).  With the sign convention of the flow theorem, C_i = W_{i+1}ᵀW_{i+1} − W_iW_iᵀ, one step
 W ↦ W + ηV of any rule changes it by
 
     C_i(W + ηV) − C_i(W) = η DC_i[V] + η² (V_{i+1}ᵀV_{i+1} − V_iV_iᵀ)        (exact: C_i is quadratic),
@@ -64,7 +64,7 @@ def _changes(flow, inst, eta, n, digits):
         return max(diffs), max(laws), max(meas)
 
 
-@cs.theorem("one GD step changes balance by η²(∇ᵀ∇ − ∇∇ᵀ)", __doc__.split("\n\n")[1], digits=50, cost=2)
+@cs.theorem("one GD step changes balance by η²(∇ᵀ∇ − ∇∇ᵀ)", __doc__.split("\n\n")[1], digits=50, cost=2, section="§5.6")
 def balance_under_steps(digits: int) -> cs.Evidence:
     gd_models = [cs.model(cs.deep_chain(N, 2)) for N in range(2, 7)] + [cs.model(cs.resnet(2, 3))]
     proved = all(p.holds for m in gd_models for p in prove_step_change(cs.gradient_flow(m)))

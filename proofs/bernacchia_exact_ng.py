@@ -149,7 +149,7 @@ def square_point(kind, rng):
     return W, S, T_generic
 
 
-@cs.theorem("Bernacchia NG solves F d = ∇L, not min-norm", __doc__.split("\n\n")[1], digits=50)
+@cs.theorem("Bernacchia NG solves F d = ∇L, not min-norm", __doc__.split("\n\n")[1], digits=50, section="§2.3")
 def bernacchia_exact(digits: int) -> cs.Evidence:
     tol = 10.0 ** (-(digits - 10))
     worst, cosines, details, notes = mpmath.mpf(0), [], {}, []

@@ -51,7 +51,7 @@ def balanced_flow_limit(d, N, seed):
     return T, W, loss, flat
 
 
-@cs.theorem("flat minima are coupled with gains s₁^{i/N}", __doc__.split("\n\n")[1], digits=16)
+@cs.theorem("flat minima are coupled with gains s₁^{i/N}", __doc__.split("\n\n")[1], digits=16, section="§3.3")
 def coupling_flat(digits: int) -> cs.Evidence:
     worst, hypothesis, first = 0.0, 0.0, None
     for d, N, seed in INSTANCES:

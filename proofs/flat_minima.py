@@ -51,7 +51,7 @@ def exact_balanced_minimum(svals, rng):
     return ws, T, max(mpmath.mpf(v) for v in svals)
 
 
-@cs.theorem("flattest minima: |w_i| = |y|^{1/N}; λ_max ≥ N‖T‖^{2−2/N}", __doc__.split("\n\n")[1], digits=30, cost=2)
+@cs.theorem("flattest minima: |w_i| = |y|^{1/N}; λ_max ≥ N‖T‖^{2−2/N}", __doc__.split("\n\n")[1], digits=30, cost=2, section="§3.3")
 def flat_minima(digits: int) -> cs.Evidence:
     y = sp.Symbol("y", positive=True)
     proved = True

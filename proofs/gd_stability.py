@@ -66,7 +66,7 @@ def converged_ratios(N, d, T, seed, n_steps=N_STEPS, scale=0.1):
     return np.isfinite(loss) & (loss < 1e-20)
 
 
-@cs.theorem("GD threshold η* = 2/(N‖T‖^{2−2/N})", __doc__.split("\n\n")[1], digits=16)
+@cs.theorem("GD threshold η* = 2/(N‖T‖^{2−2/N})", __doc__.split("\n\n")[1], digits=16, section="§3.6")
 def gd_stability(digits: int) -> cs.Evidence:
     measured, above, notes = [], False, []
     for N, d, T, seed in INSTANCES:

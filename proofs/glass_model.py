@@ -60,7 +60,7 @@ def zscore(samples, value):
     return abs(samples.mean() - value) / (samples.std(ddof=1) / math.sqrt(len(samples)))
 
 
-@cs.theorem("glass model: c = √(2/(3π)), δ* = |g|/h_opt, ρ̂ unbiased", __doc__.split("\n\n")[1], digits=16)
+@cs.theorem("glass model: c = √(2/(3π)), δ* = |g|/h_opt, ρ̂ unbiased", __doc__.split("\n\n")[1], digits=16, section="§4.2")
 def glass_model(digits: int) -> cs.Evidence:
     der, walk = d.derive_optimal_step(), d.derive_random_walk_constant()
     symbolic = ("proved: t* = |g|/h_opt, limits Newton and (2π/3)g²/ρ; c = √(2/(3π)) from Var ∫B = ρδ³/3"

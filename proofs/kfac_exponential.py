@@ -35,7 +35,7 @@ from curvsym.problems import conditioned_instance, random_instance
 from curvsym.verify import seeds
 
 
-@cs.theorem("K-FAC: W(t) − T = (W(0) − T)e^{−Nt}", __doc__.split("\n\n")[1], digits=30, cost=7)
+@cs.theorem("K-FAC: W(t) − T = (W(0) − T)e^{−Nt}", __doc__.split("\n\n")[1], digits=30, cost=7, section="§1.3")
 def kfac_exponential(digits: int) -> cs.Evidence:
     times = [0, 0.5, 1, 1.5]
 

@@ -73,7 +73,7 @@ def closed_form_residual(rule, N, a0, s, times, digits, law):
     return worst
 
 
-@cs.theorem("mode ODEs, invariants and closed forms from the matrix flows", __doc__.split("\n\n")[1], digits=30, cost=7)
+@cs.theorem("mode ODEs, invariants and closed forms from the matrix flows", __doc__.split("\n\n")[1], digits=30, cost=7, section="§1.4")
 def mode_dynamics(digits: int) -> cs.Evidence:
     proved = True
     ode = functools.cache(lambda key, N: modes.mode_ode(rules.get_rule(key), N))  # each system derived once

@@ -1,7 +1,7 @@
 """GD follows its modified equations: GF at order 1, f + ηf₁ at order 2, f + ηf₁ + η²f₂ at order 3.
 
 Statement (backward error analysis; Hairer, Lubich & Wanner, Geometric Numerical Integration §IX.1;
-docs/mathematics.md §5.1).  The step map θ ↦ θ + ηf(θ) of a rule with flow θ̇ = f(θ) agrees at
+docs/mathematics.md §5.5).  The step map θ ↦ θ + ηf(θ) of a rule with flow θ̇ = f(θ) agrees at
 t = kη, over a fixed time, with the flow of
 
     f̃_r = f + ηf₁ + … + η^r f_r  to O(η^{r+1}),   f₁ = −½ f′f,   f₂ = ⅓ f′f′f + 1⁄12 f″(f, f).
@@ -48,7 +48,7 @@ def _implicit_euler_flow(flow):
     return Flow(flow.model, flipped, "implicit-Euler modified equation", (ETA,))
 
 
-@cs.theorem("GD follows its modified equations at orders 1, 2, 3", __doc__.split("\n\n")[1], digits=50, cost=2.5)
+@cs.theorem("GD follows its modified equations at orders 1, 2, 3", __doc__.split("\n\n")[1], digits=50, cost=2.5, section="§5.5")
 def modified_equations(digits: int) -> cs.Evidence:
     models = [cs.model(cs.chain(w)) for w in ([2, 3, 2], [2, 3, 3, 2], [2, 2, 3, 2, 2], [3, 2, 2, 2, 2, 3])]
     models.append(cs.model(cs.resnet(2, 2)))
@@ -93,7 +93,7 @@ min(digits, 20) digits, at t = 0.04 for η ∈ {0.04, 0.02, 0.01}; residual max 
 """
 
 
-@cs.theorem("curvature-corrected rules follow their modified equations", RULES_DOC.split("\n\n")[1], digits=20, cost=6)
+@cs.theorem("curvature-corrected rules follow their modified equations", RULES_DOC.split("\n\n")[1], digits=20, cost=6, section="§5.5")
 def modified_equations_of_rules(digits: int) -> cs.Evidence:
     from curvsym.problems import conditioned_instance
     net = cs.chain([2, 2, 2])

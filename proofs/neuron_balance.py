@@ -1,6 +1,6 @@
 """Gradient flow over a homogeneous network conserves per-neuron balance.
 
-Statement.  For a network whose hidden activations are positively homogeneous
+Statement (docs/mathematics.md §0.7).  For a network whose hidden activations are positively homogeneous
 (identity, ReLU, leaky ReLU with any slope α), with biases, trained by gradient
 flow on a loss of its output (mean squared error or softmax cross-entropy, no
 weight decay), every hidden neuron j of layer i conserves
@@ -78,7 +78,7 @@ def _drift(act: str, digits: int, name: str):
 
 
 @cs.theorem("per-neuron balance is invariant under gradient flow (homogeneous activations)", __doc__.split("\n\n")[1],
-            digits=50, cost=8)
+            digits=50, cost=8, section="§0.7")
 def neuron_balance(digits: int) -> cs.Evidence:
     proved, refuted, summary = _symbolic()
     numeric, traj = _drift("relu", digits, "per-neuron balance drift, ReLU (events at the kinks)")

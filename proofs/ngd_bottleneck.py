@@ -87,7 +87,7 @@ def residuals(widths, digits):
     return out, departure
 
 
-@cs.theorem("NGD through a bottleneck: tangent-space law, not e^{−t}", __doc__.split("\n\n")[1], digits=30)
+@cs.theorem("NGD through a bottleneck: tangent-space law, not e^{−t}", __doc__.split("\n\n")[1], digits=30, section="§1.3")
 def ngd_bottleneck(digits: int) -> cs.Evidence:
     tangent, euclid, naive, notes = 0, None, 0, []
     for widths in NETS:

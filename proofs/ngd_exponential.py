@@ -55,7 +55,7 @@ def output_space_identity(m) -> bool:
     return noncommutative(sp.MatAdd(lhs, K_of_Y), [m.Sigma]) == 0
 
 
-@cs.theorem("natural gradient: W(t) − T = (W(0) − T)e^{−t}", __doc__.split("\n\n")[1], digits=30, cost=3)
+@cs.theorem("natural gradient: W(t) − T = (W(0) − T)e^{−t}", __doc__.split("\n\n")[1], digits=30, cost=3, section="§1.3")
 def ngd_exponential(digits: int) -> cs.Evidence:
     symbolic_ok = all(output_space_identity(cs.model(cs.chain(w))) for w in ([2, 3, 2], [3, 3, 3, 3], [2, 4, 3, 2]))
     net = cs.chain([3, 3, 3, 3])

@@ -79,7 +79,7 @@ def _orbit_distance(rule, times, digits):
     return worst, traj, U
 
 
-@cs.theorem("NGD follows the GD path with clock dτ/dt = |J|²", __doc__.split("\n\n")[1], digits=25, cost=4.5)
+@cs.theorem("NGD follows the GD path with clock dτ/dt = |J|²", __doc__.split("\n\n")[1], digits=25, cost=4.5, section="§1.4")
 def path_preservation(digits: int) -> cs.Evidence:
     N = len(A0)
     gd_modes = modes.mode_ode(rules.gd(), N)

@@ -80,7 +80,7 @@ def flatter_minimum(Bs, S, T):
     return float(res.fun)
 
 
-@cs.theorem("linear ResNet from zero init reaches the flattest minimum", __doc__.split("\n\n")[1], digits=16, cost=1.5)
+@cs.theorem("linear ResNet from zero init reaches the flattest minimum", __doc__.split("\n\n")[1], digits=16, cost=1.5, section="§3.5")
 def resnet_flat(digits: int) -> cs.Evidence:
     worst, details = 0.0, {}
     for N, seed in WHITE:
