@@ -31,8 +31,6 @@ for every α and belongs to the claim.  Weight decay is refuted symbolically too
 (notes) but changes the loss, so it is a farther claim.
 """
 
-import numpy as np
-
 import curvsym as cs
 from curvsym import nonlinear as nl
 from curvsym.verify import seeds

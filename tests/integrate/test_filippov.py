@@ -7,8 +7,7 @@ import numpy as np
 import pytest
 
 from curvsym.errors import OptionError
-from curvsym.integrate.filippov import (FilippovNet, gd_path, integrate_filippov, matrix_balance,
-                                        per_neuron_balance)
+from curvsym.integrate.filippov import FilippovNet, gd_path, integrate_filippov, matrix_balance, per_neuron_balance
 
 
 def _instance(seed=1):
