@@ -16,7 +16,9 @@ subdifferential, Filippov's included; what sliding adds is z_ij ≡ 0, which the
 
 Numeric check: the first instance (d = 2 inputs, 3 hidden units, 1 output, 5 examples, Gaussian
 data and start; shipped seeds 1, 2, …; ``--seed S`` redraws them) whose path slides for a
-positive time before t = 3, for ReLU and for leaky ReLU(1/10), integrated by
+positive time before t = 3 (a draw whose continuation is not unique, where the integrator
+raises NonSmoothError, is outside the claim: skipped and counted in the notes), for ReLU and for
+leaky ReLU(1/10), integrated by
 :func:`curvsym.integrate.filippov.integrate_filippov` at ``digits`` digits (Taylor series of the
 region-wise polynomial field, every event located to working precision).  Residual: the largest
 drift of q_i over the outputs (every 0.125) and of |z_ij| on sliding entries, relative to
@@ -37,6 +39,7 @@ import sympy as sp
 
 import curvsym as cs
 from curvsym.checks import CheckResult
+from curvsym.errors import NonSmoothError
 from curvsym.integrate.filippov import (FilippovNet, gd_path, integrate_filippov, matrix_balance,
                                         per_neuron_balance)
 from curvsym.verify import seeds
@@ -61,6 +64,7 @@ def draw(seed):
 
 
 _PATHS: dict = {}   # (leak, seed, digits) -> path: both theorems of this file integrate the same instances
+SKIPPED: dict = {}  # leak -> draws without a unique Filippov continuation (reported in the notes)
 
 
 def sliding_path(leak, digits):
@@ -71,8 +75,14 @@ def sliding_path(leak, digits):
         net = FilippovNet(X, Y, 3, leak=leak, bias=True)
         key = (str(leak), seed, digits)
         if key not in _PATHS:
-            _PATHS[key] = integrate_filippov(net, W, b, A, TIMES, dps=digits)
+            try:
+                _PATHS[key] = integrate_filippov(net, W, b, A, TIMES, dps=digits)
+            except NonSmoothError as exc:   # no unique continuation: outside the claim; reported, next draw
+                _PATHS[key] = exc
         path = _PATHS[key]
+        if isinstance(path, NonSmoothError):
+            SKIPPED.setdefault(str(leak), []).append(f"draw {k}: {path}")
+            continue
         if path.slid:
             return seed, net, (W, b, A), path, k
     return None
@@ -145,7 +155,9 @@ def filippov_balance(digits: int) -> cs.Evidence:
         details[f"leak {leak}"] = (f"draw {k} (seed {seed}): {path.steps} steps, {len(path.events)} events, "
                                    f"sliding time {mpmath.nstr(path.sliding_time(), 4)}; drift q {dq:.1e}, "
                                    f"|z| on kink {dz:.1e}, off-diagonal C {dc:.2e}")
+        skipped = SKIPPED.pop(str(leak), [])
         notes.append(f"λ = {leak}, draw {k}: " + _events(path)
+                     + (f"; skipped {len(skipped)} draws without a unique continuation" if skipped else "")
                      + (f"; non-unique continuations kept their side at {len(path.info['non_unique'])} events"
                         if path.info.get("non_unique") else ""))
     numeric = CheckResult("max drift of q_i = ‖w_i‖² + b_i² − ‖a_i‖² and of z on sliding entries / max(1, ‖θ‖²)",
