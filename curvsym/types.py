@@ -5,10 +5,13 @@ These are aliases for readers (and type checkers); nothing is enforced at run ti
 
 from __future__ import annotations
 
+import re
 from enum import Enum
-from typing import Any, Sequence, Tuple, Union
+from typing import Any, Callable, Protocol, Sequence, Tuple, Union
 
-__all__ = ["Array", "State", "Data", "Scalar", "Time", "Times", "Params", "Choice"]
+from .errors import UnknownNameError
+
+__all__ = ["Array", "State", "Data", "Scalar", "Time", "Times", "Params", "Choice", "VectorField"]
 
 Array = Any
 """A 2-D (or batched 3-D) array: float64 NumPy, NumPy object array of ``mpmath.mpf``, or any array-API array."""
@@ -32,6 +35,28 @@ Params = dict
 """Scalar parameters of a generated function by name (q, λ, step-size factors …)."""
 
 
+class VectorField(Protocol):
+    """What the integrators need of a generated right-hand side v(θ; data, params) (a ``GeneratedFunction``).
+
+    ``func(*weights, *data, *params, xp)`` evaluates it; ``validate`` checks the arguments
+    and returns them converted; ``polynomial``: a matrix polynomial whose kernels all have
+    Taylor rules; ``piecewise``: it has kinks (ReLU).
+    """
+
+    name: str
+    source: str
+    func: Callable
+    backend: str
+    n_weights: int
+    parameters: tuple
+    polynomial: bool
+    piecewise: bool
+
+    def validate(self, weights: Any, data: Any, params: Any = None) -> Any: ...
+
+    def raw(self, *args: Any) -> Any: ...
+
+
 class Choice(str, Enum):
     """A named variant (a string enum): ``Kind.of("name")`` accepts a member or its value.
 
@@ -46,7 +71,7 @@ class Choice(str, Enum):
         Raises:
             UnknownNameError: no member has this value (the message lists the known ones).
         """
-        from .errors import UnknownNameError
+
         try:
             return cls(name)
         except ValueError:
@@ -56,5 +81,4 @@ class Choice(str, Enum):
     @classmethod
     def _label(cls) -> str:
         """How the option is called in messages (the class name, spaced: ``HessianTerm`` → "hessian term")."""
-        import re
         return re.sub(r"(?<!^)(?=[A-Z])", " ", cls.__name__).lower()

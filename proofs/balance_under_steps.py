@@ -20,7 +20,7 @@ natural gradient with q = 1 and q = ½ (𝒦^{+q}[·] opaque) on 2-3-2 and 3-4-2
 refuted by a counterexample (reported as the symbolic control).
 
 Numeric check: chain 3-4-2-3, non-white Σx, GD with η = 0.05 for 40 steps at `digits` digits
-(curvsym.integrate.discrete.iterate_precise); at every step the measured C_i(k+1) − C_i(k) against
+(curvsym.integrate.iteration.iterate_precise); at every step the measured C_i(k+1) − C_i(k) against
 the generated law η²(V_{i+1}ᵀV_{i+1} − V_iV_iᵀ)(θ_k), and the same for 10 steps of the min-norm
 natural gradient (strict, 3-3-3).  Residual: max |difference| / max |law|; tolerance 10^−(digits−10).
 
@@ -34,11 +34,12 @@ import mpmath
 
 import curvsym as cs
 from curvsym.checks import CheckResult
-from curvsym.integrate.discrete import iterate_precise
+from curvsym.integrate.iteration import iterate_precise
 from curvsym.problems import conditioned_instance, random_instance
-from curvsym.symbolic.discrete import ETA, balance_step_law, prove_step_change
+from curvsym.symbolic.step_maps import ETA, balance_step_law
+from curvsym.verify.identities import prove_step_change
 from curvsym.verify.checks import balance_function
-from curvsym.verify.discrete import distance, fitted_order
+from curvsym.verify.step_size import distance, fitted_order
 from curvsym.verify import seeds
 
 

@@ -32,7 +32,7 @@ import numpy as np
 import curvsym as cs
 from curvsym.checks import CheckResult
 from curvsym.papers import elkabetz2021 as ec
-from curvsym.verify.discrete import gap_study
+from curvsym.verify.step_size import gap_study
 
 M, X0, T_END = 2.0, 1.0, 4.0
 

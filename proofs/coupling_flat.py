@@ -29,6 +29,7 @@ import numpy as np
 
 import curvsym as cs
 from curvsym import sharpness as sh
+from curvsym.papers import mulayoff2020
 from curvsym.checks import CheckResult
 from curvsym.problems import orthogonal
 from curvsym.verify import seeds
@@ -47,7 +48,7 @@ def balanced_flow_limit(d, N, seed):
     traj = cs.integrate_double(cs.generate_flow(cs.gradient_flow(m)), W0, [T], [0, 200], rtol=1e-13, atol=1e-15)
     W = traj.final
     loss = 0.5 * float(np.sum((np.linalg.multi_dot(W[::-1]) - T) ** 2))
-    flat = abs(sh.sharpness(m, W, [T]) / sh.flat_bound(T, N) - 1)
+    flat = abs(sh.sharpness(m, W, [T]) / mulayoff2020.flat_bound(T, N) - 1)
     return T, W, loss, flat
 
 
@@ -57,13 +58,13 @@ def coupling_flat(digits: int) -> cs.Evidence:
     for d, N, seed in INSTANCES:
         T, W, loss, flat = balanced_flow_limit(d, N, seed)
         hypothesis = max(hypothesis, loss / 1e-16, flat / 1e-8)
-        worst = max(worst, sh.coupling(W, T).residual())
+        worst = max(worst, mulayoff2020.coupling(W, T).residual())
         first = first or (T, W)
     T, ws = first
-    rescaled = sh.coupling((1.05 * ws[0], ws[1] / 1.05, *ws[2:]), T)
+    rescaled = mulayoff2020.coupling((1.05 * ws[0], ws[1] / 1.05, *ws[2:]), T)
     rng = seeds.rng(9)
     Tr = rng.standard_normal((3, 3))
-    unbalanced = sh.coupling(sh.random_minimum(Tr, 3, rng), Tr).residual()
+    unbalanced = mulayoff2020.coupling(mulayoff2020.random_minimum(Tr, 3, rng), Tr).residual()
     numeric = CheckResult("coupling residual at flat minima (GF limits from balanced starts)", worst, 1e-10,
                           worst <= 1e-10 and hypothesis <= 1, {"flattest global minima (≤ 1 required)": hypothesis})
     neg = min(rescaled.residual(), unbalanced)

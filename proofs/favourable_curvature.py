@@ -37,7 +37,7 @@ import curvsym as cs
 from curvsym.checks import CheckResult
 from curvsym.papers import elkabetz2021 as ec
 from curvsym.problems import random_instance
-from curvsym.verify.discrete import curvature_along, gap_study
+from curvsym.verify.step_size import curvature_along, gap_study
 from curvsym.verify import seeds
 
 

@@ -35,6 +35,7 @@ import sympy as sp
 import curvsym as cs
 from curvsym import fisher
 from curvsym import sharpness as sh
+from curvsym.papers import mulayoff2020
 from curvsym.checks import CheckResult
 from curvsym.problems import exact_orthogonal
 from curvsym.verify import seeds
@@ -56,7 +57,7 @@ def flat_minima(digits: int) -> cs.Evidence:
     y = sp.Symbol("y", positive=True)
     proved = True
     for n in (2, 3, 4):
-        sols, lam, rank_one = sh.scalar_flattest(n)
+        sols, lam, rank_one = mulayoff2020.scalar_flattest(n)
         proved &= rank_one and len(sols) == 1 and all(sp.simplify(v - y ** sp.Rational(1, n)) == 0
                                                       for k, v in sols[0].items() if str(k).startswith("w"))
         proved &= lam is not None and sp.simplify(lam - n * y ** (2 - sp.Rational(2, n))) == 0
@@ -72,14 +73,14 @@ def flat_minima(digits: int) -> cs.Evidence:
         res = max(abs(lam - bound) / bound, gn)
     Tf = np.array(T.tolist(), dtype=float)
     Wf = tuple(np.array(w.tolist(), dtype=float) for w in ws)
-    sampled = [sh.sharpness(m, sh.random_minimum(Tf, N, rng), [Tf], method="lanczos") for _ in range(25)]
+    sampled = [sh.sharpness(m, mulayoff2020.random_minimum(Tf, N, rng), [Tf], method="lanczos") for _ in range(25)]
     near = [sh.sharpness(m, ((1 + d) * Wf[0], Wf[1] / (1 + d), Wf[2]), [Tf]) for d in (0.01, -0.01, 0.05, -0.05)]
-    bound_f = sh.flat_bound(Tf, N)
+    bound_f = mulayoff2020.flat_bound(Tf, N)
     below = max(0.0, (bound_f - min(sampled + near)) / bound_f)
     T2 = rng.standard_normal((3, 2))
     m2 = cs.model(cs.chain([2, 4, 3, 3]), whitened=True)
-    rect = abs(sh.sharpness(m2, sh.balanced_minimum(T2, [2, 4, 3, 3], rng), [T2]) - sh.flat_bound(T2, N)) \
-        / sh.flat_bound(T2, N)
+    rect = abs(sh.sharpness(m2, mulayoff2020.balanced_minimum(T2, [2, 4, 3, 3], rng), [T2]) - mulayoff2020.flat_bound(T2, N)) \
+        / mulayoff2020.flat_bound(T2, N)
     tol = 10.0 ** (-(digits - 10))
     numeric = CheckResult("|λ_max(balanced) − bound|/bound, ‖H − JᵀJ‖/‖JᵀJ‖ (3-3-3-3, exact)",
                           float(res), tol, float(res) <= tol and below <= 1e-9 and rect <= 1e-9,

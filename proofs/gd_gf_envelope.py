@@ -40,7 +40,7 @@ import numpy as np
 import curvsym as cs
 from curvsym.checks import CheckResult
 from curvsym.problems import random_instance
-from curvsym.verify.discrete import envelope, gap_study
+from curvsym.verify.step_size import envelope, gap_study
 from curvsym.verify import seeds
 
 ETAS = [1e-2, 5e-3, 2.5e-3]

@@ -36,7 +36,7 @@ import numpy as np
 
 import curvsym as cs
 from curvsym import ensemble
-from curvsym import sharpness as sh
+from curvsym.papers import mulayoff2020
 from curvsym.checks import CheckResult
 from curvsym.verify import seeds
 
@@ -56,7 +56,7 @@ def converged_ratios(N, d, T, seed, n_steps=N_STEPS, scale=0.1):
     rng = seeds.rng(seed)
     B = len(RATIOS)
     W0 = [np.broadcast_to(scale * rng.standard_normal((d, d)), (B, d, d)).copy() for _ in range(N)]
-    eta_star = 2 / sh.flat_bound(T, N)
+    eta_star = 2 / mulayoff2020.flat_bound(T, N)
     with np.errstate(all="ignore"):
         traj = ensemble.gd(rhs, W0, [T], eta=eta_star * RATIOS, n_steps=n_steps, record_every=n_steps)
     P = traj.final[0]
@@ -75,7 +75,7 @@ def gd_stability(digits: int) -> cs.Evidence:
         r = float(RATIOS[ok].max()) if ok.any() else 0.0
         measured.append(r)
         above |= bool(ok[RATIOS > 1.0 + 1e-9].any())
-        notes.append(f"N={N} d={d}: η* = {2 / sh.flat_bound(T, N):.4f}, converged up to η/η* = {r:.3f}")
+        notes.append(f"N={N} d={d}: η* = {2 / mulayoff2020.flat_bound(T, N):.4f}, converged up to η/η* = {r:.3f}")
     res = max(abs(r - 1) for r in measured)
     numeric = CheckResult("|η_c/η* − 1| (and no convergence above η*)", res, 0.01, res <= 0.01 and not above,
                           {"eta_c/eta*": measured, "converged above eta*": above})

@@ -30,9 +30,9 @@ import sympy as sp
 
 import curvsym as cs
 from curvsym.checks import CheckResult
-from curvsym.integrate.discrete import iterate_precise
+from curvsym.integrate.iteration import iterate_precise
 from curvsym.problems import conditioned_instance
-from curvsym.symbolic.discrete import ETA
+from curvsym.symbolic.step_maps import ETA
 from curvsym.symbolic.matfuncs import PsdInvPower
 from curvsym.verify import seeds
 

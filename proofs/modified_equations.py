@@ -10,7 +10,7 @@ For GD (f = −∇L) f₁ = −¼ ∇‖∇L‖²: GD follows gradient flow on L
 regulariser of Barrett & Dherin (ICLR 2021).
 
 Symbolic proof: f₁, f′f′f and f″(f, f) are built as directional derivatives of the derived
-velocities (curvsym.symbolic.discrete); f₁ + ¼∇‖∇L‖² expands to exactly 0 in the free algebra,
+velocities (curvsym.symbolic.step_maps); f₁ + ¼∇‖∇L‖² expands to exactly 0 in the free algebra,
 ∇‖∇L‖² being differentiated word by word from the trace polynomial Σ_e tr(∇_e∇_eᵀ), for chains of
 depth 2…5 (non-white Σx) and a linear ResNet of depth 2.  The coefficient −½ in place of −¼ is
 refuted (a numeric counterexample at the model's widths).
@@ -32,8 +32,9 @@ import curvsym as cs
 from curvsym.checks import CheckResult
 from curvsym.problems import random_instance
 from curvsym.symbolic.derive import Flow
-from curvsym.symbolic.discrete import ETA, modified_equation, prove_implicit_regulariser
-from curvsym.verify.discrete import modified_equation_orders
+from curvsym.symbolic.step_maps import ETA, modified_equation
+from curvsym.verify.identities import prove_implicit_regulariser
+from curvsym.verify.step_size import modified_equation_orders
 from curvsym.verify import seeds
 
 ETAS = [0.04, 0.02, 0.01]

@@ -30,6 +30,7 @@ import sympy as sp
 
 import curvsym as cs
 from curvsym import modes, rules
+from curvsym.codegen.scalar import scalar_system_function
 from curvsym.checks import CheckResult
 from curvsym.problems import exact_orthogonal, random_instance
 from curvsym.verify import seeds
@@ -86,7 +87,7 @@ def path_preservation(digits: int) -> cs.Evidence:
     t_gd = [0, 0.25, 0.5, 1.0, 1.5]
     # (b) GD mode system with the clock τ̇ = |J|², per mode, at high precision (Taylor: all polynomial)
     tau = sp.Symbol("tau")
-    clock = modes.scalar_system_function("gd_modes_with_clock", [*gd_modes.a, tau],
+    clock = scalar_system_function("gd_modes_with_clock", [*gd_modes.a, tau],
                                          [*gd_modes.layer, gd_modes.jacobian_sq], [gd_modes.s])
     worst_b = mpmath.mpf(0)
     U, ws, T = _setup(digits)

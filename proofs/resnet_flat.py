@@ -34,6 +34,7 @@ from scipy.optimize import minimize
 import curvsym as cs
 from curvsym import fisher
 from curvsym import sharpness as sh
+from curvsym.papers import mulayoff2020
 from curvsym.checks import CheckResult
 from curvsym.verify import seeds
 
@@ -57,7 +58,7 @@ def limit_report(N, T, A):
     blocks = [np.eye(D) + a for a in A]
     bal = max(np.max(np.abs(b1.T @ b1 - b0 @ b0.T)) for b0, b1 in zip(blocks[:-1], blocks[1:]))
     W = np.linalg.multi_dot(blocks[::-1])
-    return sh.sharpness(m, A, [T]), bal, sh.coupling(blocks, T).residual(), 0.5 * float(np.sum((W - T) ** 2))
+    return sh.sharpness(m, A, [T]), bal, mulayoff2020.coupling(blocks, T).residual(), 0.5 * float(np.sum((W - T) ** 2))
 
 
 def chain_sharpness(Bs, S, T):
@@ -88,7 +89,7 @@ def resnet_flat(digits: int) -> cs.Evidence:
         m = cs.model(cs.resnet(D, N), whitened=True)
         A = flow_limit(m, [np.zeros((D, D))] * N, [T])
         lam, bal, coup, L = limit_report(N, T, A)
-        bound = sh.flat_bound(T, N)
+        bound = mulayoff2020.flat_bound(T, N)
         worst = max(worst, abs(lam - bound) / bound, bal, coup, L)
         details[f"N={N}: λ_max, bound"] = f"{lam:.10f}, {bound:.10f}"
     numeric = CheckResult("flatness, balance, coupling and loss of the zero-init limits", worst, 1e-7, worst <= 1e-7,
@@ -99,7 +100,7 @@ def resnet_flat(digits: int) -> cs.Evidence:
     m = cs.model(cs.resnet(D, N), whitened=True)
     A_small = flow_limit(m, [0.01 * rng.standard_normal((D, D)) for _ in range(N)], [T])
     lam_a, _, _, L_a = limit_report(N, T, A_small)
-    bound = sh.flat_bound(T, N)
+    bound = mulayoff2020.flat_bound(T, N)
     excess_a = (lam_a - bound) / bound if L_a < 1e-7 else np.inf
     # (b) zero start, non-white Σx
     Q = np.linalg.qr(rng.standard_normal((D, D)))[0]

@@ -17,6 +17,9 @@ h     precision       multi-word and flint Taylor engines vs each other, heyoka 
 i     discrete        10⁵ GD steps of a 64-50-50-10 net on 1000 digits vs a hand-written NumPy loop
 ====  ==============  =========================================================================
 
+Modules: ``timing`` (interleaved medians, the result table), ``linear`` (a–d),
+``ensembles`` (e), ``sweeps`` (f), ``relu_gradient`` (g), ``precision`` (h), ``gd_steps`` (i).
+
 Timings are medians of interleaved repeats (ours, reference, ours, …), so both
 sides see the same machine state; a row that times a side once says so.
 Nothing here is asserted in tests.
@@ -24,71 +27,21 @@ Nothing here is asserted in tests.
 
 from __future__ import annotations
 
-import math
-import statistics
-import time
-from dataclasses import dataclass
-from typing import Callable, Sequence
+import importlib
+
+from ..errors import UnknownNameError
 
 __all__ = ["BenchRow", "table", "run", "PARTS", "gf_reference", "bench_rhs", "bench_high_precision", "bench_double",
            "bench_derivation", "bench_ensemble", "bench_torch_loops"]
 
 
-@dataclass(frozen=True)
-class BenchRow:
-    name: str
-    ours: float | None  # seconds (median); None for a note-only row
-    reference: float | None  # seconds (median); None where the target is absolute
-    reference_name: str
-    target: str
-    met: bool | None
-    note: str = ""
-
-    @property
-    def ratio(self) -> float:
-        return self.ours / self.reference if self.reference and self.ours is not None else math.nan
-
-
-def _interleaved(fs: Sequence[Callable[[], object]], repeats: int) -> list[float]:
-    times = [[] for _ in fs]
-    for _ in range(repeats):
-        for k, f in enumerate(fs):
-            t0 = time.perf_counter()
-            f()
-            times[k].append(time.perf_counter() - t0)
-    return [statistics.median(t) for t in times]
-
-
-def _loop(f, n):
-    def run():
-        for _ in range(n):
-            f()
-    return run
-
-
-def table(rows: Sequence[BenchRow]) -> str:
-    head = ("benchmark", "ours", "reference", "ratio", "target", "met", "note")
-    body = [(r.name, "—" if r.ours is None else f"{r.ours * 1e3:.3f} ms",
-             "—" if r.reference is None else f"{r.reference * 1e3:.3f} ms ({r.reference_name})",
-             "—" if r.reference is None else f"{r.ratio:.3f}",
-             r.target, {True: "yes", False: "MISSED", None: "—"}[r.met], r.note) for r in rows]
-    widths = [max(len(str(x)) for x in col) for col in zip(head, *body)]
-    line = lambda cells: "  ".join(str(c).ljust(w) for c, w in zip(cells, widths)).rstrip()
-    out = [line(head), line("-" * w for w in widths)] + [line(b) for b in body]
-    missed = [r.name for r in rows if r.met is False]
-    if missed:
-        out.append("\ntargets MISSED: " + "; ".join(missed))
-    else:
-        out.append("\nall targets met" if any(r.met is not None for r in rows) else "\nno targets in this run")
-    return "\n".join(out)
-
-
+from .timing import BenchRow, table
 
 PARTS: dict[str, tuple[str, str]] = {
     "a": ("rhs", "linear:run_rhs"), "b": ("odefun", "linear:run_odefun"), "c": ("double", "linear:run_double"),
-    "d": ("derivation", "linear:run_derivation"), "f": ("sweeps", "..sweep.bench:run_sweep_bench"),
-    "g": ("nonlinear", "nonlinear:run_nonlinear"), "h": ("precision", "precision:run_precision"),
-    "i": ("discrete", "discrete:run_discrete"),
+    "d": ("derivation", "linear:run_derivation"), "f": ("sweeps", "sweeps:run_sweep_bench"),
+    "g": ("nonlinear", "relu_gradient:run_nonlinear"), "h": ("precision", "precision:run_precision"),
+    "i": ("discrete", "gd_steps:run_discrete"),
 }
 """Letter → (name, "module:function") of every part; ``e`` (ensembles) needs ``--backend``."""
 
@@ -99,7 +52,6 @@ def parse_parts(only: str) -> list[str]:
     Raises:
         UnknownNameError: a name or letter that is no part.
     """
-    from ..errors import UnknownNameError
     names = {name: letter for letter, (name, _) in PARTS.items()}
     if "," in only or only in names:
         tokens = [t.strip() for t in only.split(",") if t.strip()]
@@ -121,12 +73,10 @@ def run(parts: str = "abcdfghi", quick: bool = False) -> list[BenchRow]:
     Raises:
         UnknownNameError: an unknown part.
     """
-    import importlib
     rows: list[BenchRow] = []
     for letter in parse_parts(parts):
         module, function = PARTS[letter][1].split(":")
-        rows += getattr(importlib.import_module(module if module.startswith("..") else "." + module, __name__),
-                        function)(quick)
+        rows += getattr(importlib.import_module(f".{module}", __name__), function)(quick)
     return rows
 
 

@@ -9,8 +9,8 @@ import numpy as np
 
 from ..codegen import generate_flow
 from ..symbolic import derive, network
-from . import BenchRow
 from .linear import gf_reference
+from .timing import BenchRow
 
 
 def _sync(name: str) -> None:
@@ -134,7 +134,7 @@ def bench_torch_loops(sizes: Sequence[tuple] = ((64, 8, 64), (16, 8, 128), (4, 8
                          "PyTorch is not installed: skipped (pip install torch)")]
     from ..codegen.backends import has_gpu
     from ..integrate.ensemble import iterate, rk4
-    from . import _interleaved
+    from .timing import interleaved
     device = "cuda" if has_gpu("torch") else "cpu"
     rows = []
     for B, N, d in sizes:
@@ -155,7 +155,7 @@ def bench_torch_loops(sizes: Sequence[tuple] = ((64, 8, 64), (16, 8, 128), (4, 8
         for method, (ours, plain) in runs.items():
             diff = max(float(torch.max(torch.abs(a - b))) for a, b in zip(ours(), plain()))
             synced = [lambda f=f: (f(), _sync("torch")) for f in (ours, plain)]
-            t_ours, t_plain = _interleaved(synced, repeats)
+            t_ours, t_plain = interleaved(synced, repeats)
             where = "GPU" if device == "cuda" else "CPU"
             rows.append(BenchRow(f"e. torch {method} B={B} N={N} d={d} [{where}, {steps} steps]",
                                  t_ours / steps, t_plain / steps, "plain torch loop (matmul, in-place update)",

@@ -31,7 +31,7 @@ from ..integrate import integrate_double, integrate_taylor, to_mp
 from ..integrate.trajectory import Trajectory
 from ..symbolic import derive, network
 from ..verify.checks import balance_function, conservation_residual
-from . import BenchRow, _interleaved, _loop
+from .timing import BenchRow, interleaved, loop
 
 # --------------------------------------------------------------------------- a. right-hand side
 
@@ -64,8 +64,8 @@ def bench_rhs(N: int = 8, widths: Sequence[int] = (64, 256), repeats: int = 15) 
         for a, b in zip(rhs.raw(*ws, S, T), gf_reference(ws, S, T)):
             np.testing.assert_allclose(a, b, rtol=1e-10, atol=1e-12)
         inner = max(1, int(2e8 / (N * 3 * d ** 3)))
-        ours, ref = _interleaved([_loop(lambda: rhs.raw(*ws, S, T), inner),
-                                  _loop(lambda: gf_reference(ws, S, T), inner)], repeats)
+        ours, ref = interleaved([loop(lambda: rhs.raw(*ws, S, T), inner),
+                                  loop(lambda: gf_reference(ws, S, T), inner)], repeats)
         ratio = ours / ref
         rows.append(BenchRow(f"a. GF right-hand side N={N} d={d}", ours / inner, ref / inner,
                              "hand-written NumPy prefix/suffix", "ratio ≤ 1.10, products ≤ 3N",
@@ -177,7 +177,7 @@ def bench_double(N: int = 4, d: int = 16, t_end: float = 10.0, repeats: int = 7)
     ref_f = lambda: solve_ivp(hand, (0, t_end), y0, method="DOP853", rtol=1e-10, atol=1e-12)
     a, b = ours_f().final, ref_f().y[:, -1]
     err = float(np.max(np.abs(np.concatenate([w.ravel() for w in a]) - b)))
-    ours, ref = _interleaved([ours_f, ref_f], repeats)
+    ours, ref = interleaved([ours_f, ref_f], repeats)
     ratio = ours / ref
     return [BenchRow(f"c. double precision N={N} d={d} t∈[0,{t_end:g}]", ours, ref,
                      "solve_ivp DOP853, lean hand-written RHS", "ratio ≤ 1.2", ratio <= 1.2,

@@ -3,7 +3,7 @@
 Every row reports time *and* measured accuracy: the digits the run agrees with a
 reference at twice the digits, −log₁₀(max|ours − ref| / max(1, ‖ref‖_max)).
 Rows say whether they were timed once or as the median of interleaved repeats
-(ours, reference, ours, …; :func:`curvsym.bench._interleaved`).  heyoka is an
+(ours, reference, ours, …; :func:`curvsym.bench.timing.interleaved`).  heyoka is an
 optional extra (``pip install heyoka``): its rows are skipped cleanly without
 it; its compile time is reported separately from the integration time.
 
@@ -15,7 +15,7 @@ Rows (``run_precision(quick=False)``):
   the same Cauchy products (one plain BLAS product per stacked order, timed in
   the same run) and the GFLOP/s it reaches;
 * N = 3, d = 3, 30 digits: the faster of multi-word and ``engine="auto"`` (both
-  the compiled double-double kernel of :mod:`curvsym.integrate.ddkernel` where a
+  the compiled double-double kernel of :mod:`curvsym.kernels.multiword.compiled` where a
   C compiler is at hand, else BLAS / flint) against heyoka ``real`` (MPFR, 113
   bits, tolerance 1e-32), medians of interleaved repeats; target ratio ≤ 1; the
   compile times of both are reported, not timed;
@@ -45,8 +45,8 @@ from ..data.problems import random_instance
 from ..integrate import integrate_taylor
 from ..symbolic import derive, network
 from ..types import Array, State
-from . import BenchRow, _interleaved
 from .linear import _odefun_trajectory, gf_reference
+from .timing import BenchRow, interleaved
 
 
 def _setting(N: int, d: int, seed: int = 0):
@@ -241,7 +241,7 @@ def bench_heyoka_small(t_end: float = 1.0, repeats: int = 5) -> list[BenchRow]:
         ta.propagate_until(hy.real(t_end, 113))
 
     del y0
-    from ..integrate import ddkernel
+    from ..kernels.multiword import compiled as ddkernel
     t_compile = None
     if ddkernel.available():  # our compile time, as heyoka's: reported, not timed (a cached build is reused)
         import pathlib
@@ -249,7 +249,7 @@ def bench_heyoka_small(t_end: float = 1.0, repeats: int = 5) -> list[BenchRow]:
         with tempfile.TemporaryDirectory() as tmp:
             t_compile, _ = _timed(lambda: ddkernel.build(pathlib.Path(tmp) / "kernel.so"))
     auto = integrate_taylor(*args, dps=30, engine="auto")
-    t_ours, t_auto, t_hy = _interleaved([lambda: integrate_taylor(*args, dps=30, engine="multiword"),
+    t_ours, t_auto, t_hy = interleaved([lambda: integrate_taylor(*args, dps=30, engine="multiword"),
                                          lambda: integrate_taylor(*args, dps=30, engine="auto"), heyoka_again], repeats)
     best = min(t_ours, t_auto)
     rows = [BenchRow(f"h. Taylor N=3 d=3 30 digits t∈[0,{t_end:g}] (median of {repeats} interleaved)", best, t_hy,

@@ -1,4 +1,8 @@
-"""Command line: ``curvsym prove``, ``derive``, ``rules``, ``bench``.
+"""Command line: ``curvsym prove``, ``derive``, ``rules``, ``bench``, ``sweep``, ``discrete``, ``info``.
+
+Modules: ``arguments`` (shared argument types: widths, step sizes, …),
+``step_size_command`` (``curvsym discrete``: a rule's step map against its flow) and
+``info_command`` (``curvsym info``: the active engines, kernels and array backends).
 
 Numbers flow one way: the CLI only parses arguments, calls the library and
 prints what it returns.  Every mistake a user can make on the command line ends
@@ -108,8 +112,8 @@ def cmd_derive(args: Any) -> int:
 def cmd_rules(args: Any) -> int:
     """``curvsym rules``: list the rules, or derive one (``--show``) or a rule file (``--file``)."""
     from ..symbolic import derive, network
-    from ..symbolic.algebra import prove_conserved
     from ..symbolic.rules import RULES, get_rule, load_rule_file
+    from ..verify.identities import prove_conserved
     if args.file or args.show:
         rule = load_rule_file(args.file) if args.file else get_rule(args.show)
         m = derive.model(network.chain(args.widths), whitened=args.whitened)
@@ -155,12 +159,34 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    """The ``curvsym`` argument parser (subcommands prove, derive, rules, bench)."""
-    from .. import __version__
+class _Dropped:
+    """Stands in for the parser of a command that is not being run: whatever is added to it is dropped."""
+
+    def __getattr__(self, name: str) -> Any:
+        return lambda *args, **kwargs: self
+
+
+class _Commands:
+    """The subcommands action, through which every command registers its parser; only the parser of command
+    ``fill`` (every one for None) gets its arguments, the others are their name and help line alone (all that
+    ``curvsym --help`` and argparse's choice errors show), so a run builds one command's options, not all."""
+
+    def __init__(self, action: Any, fill: str | None):
+        self.action, self.fill = action, fill
+
+    def add_parser(self, name: str, **kwargs: Any) -> Any:
+        parser = self.action.add_parser(name, **kwargs)
+        return parser if self.fill is None or self.fill == name else _Dropped()
+
+
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The ``curvsym`` argument parser (subcommands prove, derive, rules, bench, sweep, discrete, info); it imports
+    no part of the library (each command imports its implementation when it runs).  With ``command``, only that
+    subcommand's options are built ("" for none: the top-level help)."""
+    from ..version import __version__
     p = _Parser(prog="curvsym", description="Symbolic-numeric learning dynamics of deep networks.")
     p.add_argument("--version", action="version", version=f"curvsym {__version__}")
-    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = _Commands(p.add_subparsers(dest="command", required=True, parser_class=_Parser), command)
 
     pr = sub.add_parser("prove", help="run theorem files and print a verdict table",
                         description="Run every theorem in the given files and folders (sub-folders included) and "
@@ -216,8 +242,10 @@ def build_parser() -> argparse.ArgumentParser:
     be.set_defaults(func=cmd_bench)
     from ..sweep.cli import add_parser as add_sweep_parser
     add_sweep_parser(sub)
-    from .discrete import add_parser as add_discrete
+    from .step_size_command import add_parser as add_discrete
     add_discrete(sub)
+    from .info_command import add_parser as add_info
+    add_info(sub)
     return p
 
 
@@ -238,7 +266,12 @@ def _protect_negative_lists(argv: list[str]) -> list[str]:
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (2 for a usage or input error)."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    args = build_parser().parse_args(_protect_negative_lists(argv))
+    if argv == ["--version"]:  # the one answer that needs no parser (the start-up time: README, Timings)
+        from ..version import __version__
+        print(f"curvsym {__version__}")
+        return 0
+    command = next((a for a in argv if not a.startswith("-")), "")  # the top level has no option with a value
+    args = build_parser(command).parse_args(_protect_negative_lists(argv))
     try:
         return args.func(args)
     except CurvsymError as exc:

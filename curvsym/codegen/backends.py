@@ -12,6 +12,8 @@ from __future__ import annotations
 import importlib
 from typing import Any, Sequence
 
+from array_api_compat import array_namespace, device, is_numpy_array
+
 from ..errors import BackendError
 
 __all__ = ["BackendError", "namespace", "available", "to_backend", "check_consistent", "has_gpu"]
@@ -28,15 +30,15 @@ def namespace(name: str) -> Any:
     """
     try:
         if name == "numpy":
-            import array_api_compat.numpy as xp
+            import array_api_compat.numpy as xp  # deferred: array_api_compat's wrappers load only for the backend asked for
         elif name == "array_api_strict":
             xp = importlib.import_module("array_api_strict")
         elif name == "torch":
             importlib.import_module("torch")
-            import array_api_compat.torch as xp
+            import array_api_compat.torch as xp  # deferred: torch is an optional extra
         elif name == "cupy":
             importlib.import_module("cupy")
-            import array_api_compat.cupy as xp
+            import array_api_compat.cupy as xp  # deferred: cupy is an optional extra
         elif name == "jax":
             jax = importlib.import_module("jax")
             jax.config.update("jax_enable_x64", True)
@@ -66,13 +68,13 @@ def has_gpu(name: str) -> bool:
     """True if backend ``name`` is installed and sees a GPU."""
     try:
         if name == "torch":
-            import torch
+            import torch  # deferred: torch is an optional extra
             return bool(torch.cuda.is_available())
         if name == "cupy":
-            import cupy
+            import cupy  # deferred: cupy is an optional extra
             return cupy.cuda.runtime.getDeviceCount() > 0
         if name == "jax":
-            import jax
+            import jax  # deferred: jax is an optional extra
             return any(d.platform == "gpu" for d in jax.devices())
     except Exception:  # a broken driver is "no GPU" here
         return False
@@ -93,7 +95,6 @@ def check_consistent(arrays: Sequence[Any], names: Sequence[str]) -> None:
     Raises:
         BackendError: the arrays mix array libraries, devices or dtypes.
     """
-    from array_api_compat import array_namespace, device, is_numpy_array
 
     kinds = {type(a).__module__.split(".")[0] for a in arrays}
     try:

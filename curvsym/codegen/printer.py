@@ -2,9 +2,9 @@
 
 Generated code uses only ``a @ b``, ``a.mT``, ``+``, ``*`` (scalars, and entrywise for a
 Hadamard product A ⊙ B) and calls of node kernels (``xp`` is an argument of the generated function), so one source runs on
-NumPy, CuPy, JAX, PyTorch and array-api-strict.  curvsym's own nodes print
-themselves through ``printmethod = "_curvsym_array"`` (the node protocol,
-:mod:`curvsym.symbolic.nodes`); SymPy's classes have ``_print_<Class>`` methods here.
+NumPy, CuPy, JAX, PyTorch and array-api-strict.  curvsym's own nodes print as
+calls of their kernels (the table :mod:`curvsym.codegen.kernel_calls`, keyed by node
+class); SymPy's classes have ``_print_<Class>`` methods here.
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from __future__ import annotations
 import sympy as sp
 from sympy import MatrixSymbol, OneMatrix, Transpose
 from sympy.printing.pycode import PythonCodePrinter
+
+from ..symbolic.nodes import MatrixNode
+from .kernel_calls import print_call
 
 __all__ = ["ArrayPrinter"]
 
@@ -23,12 +26,15 @@ class ArrayPrinter(PythonCodePrinter):
     exact at the working precision of mpmath.
     """
 
-    printmethod = "_curvsym_array"
-
     def __init__(self, settings: dict | None = None, exact: bool = False, like: str = "_like"):
         super().__init__(settings or {})
         self.exact = exact
         self.like = like  # the argument whose dtype and device constants (I, 0) take
+
+    def _print(self, expr, **kwargs) -> str:
+        if isinstance(expr, MatrixNode):
+            return print_call(expr, self._print)
+        return super()._print(expr, **kwargs)
 
     def _paren(self, expr) -> str:
         s = self._print(expr)

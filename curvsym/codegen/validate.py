@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+import mpmath
 import numpy as np
+from array_api_compat import array_namespace
 
 from ..errors import NonFiniteError, ShapeError
 from ..types import Array
@@ -19,7 +21,6 @@ __all__ = ["symmetric_covariance", "check_array", "namespace_of"]
 def namespace_of(arrays: Sequence, backend: str) -> Any:
     if backend in ("numpy", "mpmath"):
         return np
-    from array_api_compat import array_namespace
     return array_namespace(*arrays)
 
 
@@ -32,7 +33,6 @@ def symmetric_covariance(S: Array) -> Array:
     Sf = np.asarray(np.vectorize(float, otypes=[float])(S) if getattr(S, "dtype", None) == object else S, dtype=float) \
         if isinstance(S, np.ndarray) else None
     if Sf is None:  # another array library: check through its namespace, symmetrise there
-        from array_api_compat import array_namespace
         xp = array_namespace(S)
         asym = float(xp.max(xp.abs(S - S.mT))) / max(float(xp.max(xp.abs(S))), 1e-300)
         if asym > 1e-10:
@@ -67,7 +67,6 @@ def check_array(name: str, a: Any, shape: tuple[int, ...]) -> None:
             raise NonFiniteError(f"{name} contains NaN or infinity")
         return
     if getattr(a, "dtype", None) == object:
-        import mpmath
         if not all(mpmath.isfinite(v) for v in np.asarray(a).flat):
             raise NonFiniteError(f"{name} contains a non-finite entry")
         return
@@ -75,7 +74,6 @@ def check_array(name: str, a: Any, shape: tuple[int, ...]) -> None:
         if not np.all(np.isfinite(a)):
             raise NonFiniteError(f"{name} contains NaN or infinity")
         return
-    from array_api_compat import array_namespace
     xp = array_namespace(a)
     if not bool(xp.all(xp.isfinite(a))):
         raise NonFiniteError(f"{name} contains NaN or infinity")

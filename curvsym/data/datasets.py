@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import DatasetError, DatasetFileError, LabelError, NonFiniteError, OptionError, ShapeError
+from ..symbolic.nonlinear import one_hot as _one_hot
 from ..types import Array
 
 __all__ = ["Dataset", "Affine", "load_digits", "read_idx", "write_idx", "load_mnist", "check_data", "one_hot",
@@ -77,7 +78,6 @@ def one_hot(labels: Array, n_classes: int) -> np.ndarray:
     Raises:
         LabelError: labels that are not integers in 0 … n_classes − 1.
     """
-    from ..symbolic.nonlinear import one_hot as _one_hot
     return _one_hot(labels, n_classes)
 
 
@@ -130,7 +130,9 @@ class Dataset:
 
 def load_digits() -> Dataset:
     """scikit-learn's bundled 8 × 8 digits: X is 64 × 1797 with pixels in [0, 1], 10 classes (no download)."""
-    from sklearn.datasets import load_digits as _load
+    from sklearn.datasets import (
+        load_digits as _load,  # deferred: scikit-learn takes ~1 s to import; only the digits loader needs it
+    )
     d = _load()
     return Dataset(np.ascontiguousarray(d.data.T / 16.0), d.target.astype(np.int64), 10, "digits", (8, 8))
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import mpmath
 import numpy as np
 
 from ..symbolic.network import Network
@@ -52,7 +53,6 @@ def exact_orthogonal(d: int, rng: np.random.Generator) -> np.ndarray:
     float QR factor, QᵀQ = I holds to the working precision, which high-precision checks of invariants
     under orthogonal changes of basis need.  For d = 2 it is the rotation by θ.
     """
-    import mpmath
     Q = np.eye(d, dtype=object) * mpmath.mpf(1)
     for i in range(d):
         for j in range(i + 1, d):

@@ -32,6 +32,7 @@ import numpy as np
 
 from ..errors import NotPolynomialError
 from .tape import TapeOp, Tracer, _get, square_coefficient
+from .taylor_rules import register_taylor_rule
 
 __all__ = ["MaskedLinear", "TanhOp", "SigmoidOp", "SoftplusOp", "SoftmaxOp", "SoftplusRule", "positive_mask"]
 
@@ -266,3 +267,7 @@ class SoftmaxOp(TapeOp):
             return Pk
         return rule
 
+
+for _name, _rule in [("_relu", MaskedLinear), ("_leaky_relu", MaskedLinear), ("_tanh", TanhOp),
+                     ("_softplus", SoftplusRule), ("_softmax", SoftmaxOp)]:
+    register_taylor_rule(_name, _rule)

@@ -23,7 +23,6 @@ from typing import Any, Callable, ClassVar
 
 from array_api_compat import is_torch_array
 
-from ..errors import DivergenceError
 from ..types import State, Time
 from .stepper import AbstractStepper, Step
 
@@ -174,8 +173,8 @@ class Dopri5(AbstractStepper):
     def step(self, field: Callable, t: Time, y: State, t_max: Time, state: _DopriState | None, active: Any=None, xp: Any=None) -> Step:
         """One step per active member (or one fixed step of ``step_size`` for all).
 
-        Raises:
-            DivergenceError: an active member's step size collapsed below 1e-12·max(1, |t_max|).
+        An active member whose step size collapsed below 1e-12·max(1, |t_max|) is reported in
+        ``Step.failed`` (the runner marks it diverged, or raises with ``throw=True``).
         """
         if self.step_size is not None:
             h = min(self.step_size, float(t_max) - t)
@@ -205,7 +204,5 @@ class Dopri5(AbstractStepper):
         clipped = step < h  # a step shortened to land on t_eval says nothing against h
         h_new = xp.where(accept & clipped, xp.maximum(h, step * fac), step * fac)
         h = xp.where(active, h_new, h)
-        if bool(xp.any(active & (h < 1e-12 * max(1.0, abs(float(t_max)))))):
-            raise DivergenceError(f"Dopri5: step size collapsed before t = {float(t_max)} (divergence)",
-                                  float(xp.min(t)))
-        return Step(t_out, y_out, err, accept, _DopriState(h))
+        collapsed = active & (h < 1e-12 * max(1.0, abs(float(t_max))))
+        return Step(t_out, y_out, err, accept, _DopriState(h), failed=collapsed if bool(xp.any(collapsed)) else None)

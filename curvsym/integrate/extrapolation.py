@@ -18,7 +18,7 @@ H_new = H · clip(0.94 (0.65 tol/err)^{1/(2k−1)}, 0.2, 4) (Hairer–Wanner).
 :class:`GBS` is the stepper; :func:`integrate_extrapolation` runs it at a given
 number of digits, on mpf object arrays or — up to 62 digits, when every node
 kernel of the right-hand side has a multi-word implementation — on multi-word
-float64 arrays (:mod:`curvsym.integrate.mwarray`).  The multi-word step
+float64 arrays (:mod:`curvsym.kernels.multiword.array`).  The multi-word step
 (:func:`gbs_step_multiword`) differs in three exact reformulations only:
 
 * the k midpoint sequences are independent, so they run *side by side* on a
@@ -40,16 +40,17 @@ from typing import Any, Callable, ClassVar
 import mpmath
 import numpy as np
 
-from ..codegen import GeneratedFunction
-from ..errors import DivergenceError, EngineError, OptionError
-from ..types import Data, Params, State, Time, Times
+from ..errors import DivergenceError, EngineError
+from ..kernels import KERNELS
+from ..types import Data, Params, State, Time, Times, VectorField
 from .runner import solve
+from .solver import Solver, integrate, solvers
 from .state import check_finite_state, local_tolerance, max_abs, output_times, to_mp, working_dps
 from .stepper import AbstractStepper, Step
 from .trajectory import Trajectory
 
 __all__ = ["GBS", "gbs_step", "gbs_step_multiword", "extrapolation_weights", "supports_multiword",
-           "integrate_extrapolation"]
+           "GBSSolver", "integrate_extrapolation"]
 
 
 def _axpy(a, x, y):
@@ -105,7 +106,7 @@ def extrapolation_weights(k: int) -> tuple[list, list]:
 
 @functools.lru_cache(maxsize=32)
 def _weights_mw(k: int, w: int):
-    from .mwarray import from_mpf
+    from ..kernels.multiword.array import from_mpf
     g, g2 = extrapolation_weights(k)
     with mpmath.workprec(53 * w + 30):
         vals = np.array([[mpmath.mpf(x.numerator) / x.denominator for x in row] for row in (g, g2)], dtype=object)
@@ -117,10 +118,10 @@ def gbs_step_multiword(f: Callable, y: State, H: Any, k: int) -> tuple:
 
     ``f`` must accept states with a leading batch axis (generated code does).  See the module docstring.
     The layers of a state are joined into one flat multi-word vector for the step's own arithmetic
-    (:func:`curvsym.integrate.mwarray.join`: one compiled call per operation instead of one per layer,
+    (:func:`curvsym.kernels.multiword.array.join`: one compiled call per operation instead of one per layer,
     entry by entry the same operations) and split again for every evaluation of ``f``.
     """
-    from .mwarray import from_mpf, join, split, stack, tree_sum
+    from ..kernels.multiword.array import from_mpf, join, split, stack, tree_sum
     w = y[0].w
     shapes = [a.shape for a in y]
     ns = [2 * (j + 1) for j in range(k)]
@@ -159,15 +160,14 @@ def gbs_words(dps: int, k: int) -> int:
     Raises:
         PrecisionError: more than four words would be needed (use engine='mpmath').
     """
-    from . import multiword as mwd
+    from ..kernels.multiword import words as mwd
     g, _ = extrapolation_weights(k)
     guard = math.ceil(math.log10(float(sum(abs(x) for x in g)))) + 2
     return mwd.words_for_digits(dps + guard)
 
 
-def supports_multiword(rhs: GeneratedFunction) -> bool:
+def supports_multiword(rhs: VectorField) -> bool:
     """True when every node kernel the generated source calls has a multi-word implementation."""
-    from ..symbolic.nodes import KERNELS
     return all(getattr(KERNELS[name], "multiword", None) is not None for name in KERNELS if f"{name}(" in rhs.source)
 
 
@@ -182,7 +182,7 @@ class GBS(AbstractStepper):
 
     A fixed ``step_size`` turns the control off (every step accepted), for order tests.
     ``wdps`` is the working precision (digits) used to detect a collapsing step.
-    ``multiword=True``: states are tuples of :class:`~curvsym.integrate.mwarray.MWArray` and the
+    ``multiword=True``: states are tuples of :class:`~curvsym.kernels.multiword.array.MWArray` and the
     field accepts a leading batch axis (:func:`gbs_step_multiword`); otherwise mpf object arrays.
     """
 
@@ -255,12 +255,85 @@ class GBS(AbstractStepper):
 ENGINES = ("auto", "multiword", "mpmath")
 
 
-def integrate_extrapolation(rhs: GeneratedFunction, weights: State, data: Data, t_eval: Times, *,
+@solvers.register
+class GBSSolver(Solver):
+    """Gragg–Bulirsch–Stoer extrapolation at ``dps`` digits (options: see :func:`integrate_extrapolation`).
+
+    Needs only evaluations of the right-hand side, so it takes any smooth flow: ``integrate``'s
+    choice at ``dps`` digits when the flow is not a matrix polynomial.  It assumes a smooth
+    flow: a piecewise one (kinks) is refused (neither ``piecewise`` nor ``crosses_kinks``).
+    """
+
+    name: ClassVar[str] = "gbs"
+    arbitrary_precision: ClassVar[bool] = True
+    priority: ClassVar[int] = 20
+    max_steps: ClassVar[int] = 20_000
+
+    def __init__(self, tol: Any = None, columns: int | None = None, first_step: Any = None, engine: str = "auto"):
+        """Options of :func:`integrate_extrapolation`.
+
+        Raises:
+            EngineError: an unknown engine.
+        """
+        if engine not in ENGINES:
+            raise EngineError(f"unknown extrapolation engine {engine!r}; use one of {', '.join(ENGINES)}")
+        self.tol, self.columns, self.first_step, self.engine = tol, columns, first_step, engine
+
+    def run(self, rhs: VectorField, weights: State, data: Data, t_eval: Times, *, dps: int, params: Params,
+            max_steps: int, max_norm: float, progress: bool | None, timeout: float | None,
+            throw: bool) -> Trajectory:
+        """See :func:`integrate_extrapolation`.
+
+        Raises:
+            EngineError: ``engine="multiword"`` for a right-hand side whose kernels have no multi-word version.
+        """
+        tol, columns, first_step, engine = self.tol, self.columns, self.first_step, self.engine
+        from ..kernels.multiword import words as mwd
+        k = columns or max(6, int(math.ceil(0.4 * dps)))
+        params = params or {}
+        working_dps(dps)  # dps ≥ 15
+        capable = supports_multiword(rhs)
+        if engine == "multiword" and not capable:
+            raise EngineError(f"{rhs.name}: a node kernel of this right-hand side has no multi-word implementation; "
+                              "use engine='mpmath'")
+        amplification = float(sum(abs(x) for x in extrapolation_weights(k)[0]))
+        fits = dps + math.ceil(math.log10(amplification)) + 2 <= mwd.max_digits()
+        if engine == "multiword" or (engine == "auto" and capable and fits):
+            return _integrate_multiword(rhs, weights, data, t_eval, dps, params, tol, k, first_step, max_steps,
+                                        max_norm, progress, timeout, throw)
+        # the Aitken–Neville tableau amplifies rounding errors; k extra guard digits absorb it
+        wdps = working_dps(dps, guard=10 + k)
+        with mpmath.workdps(wdps):
+            tol = local_tolerance(tol, dps, wdps - k - 3)
+            y = to_mp(weights, wdps)
+            d = rhs.validate(y, to_mp(data, wdps), params)  # shapes, finiteness, symmetric Σx
+            func = rhs.func
+
+            def f(state):
+                return func(*state, *d, **params, xp=np)
+
+            stepper = GBS(k, tol, wdps, first_step)
+            sol = solve(stepper, f, y, output_times(t_eval), max_steps=max_steps, max_norm=max_norm,
+                        progress=progress, desc="GBS", timeout=timeout, throw=throw, zero=mpmath.mpf(0))
+            for s in sol.states:
+                check_finite_state(s, "GBS state")
+            n_evals = sol.state.n_evals
+            rounding = mpmath.mpf(10) ** (-wdps) * n_evals * max(mpmath.mpf(1), max_abs(sol.states[-1]))
+            return Trajectory(sol.t, sol.states, f"GBS extrapolation, {k} columns (order {2 * k})",
+                              sol.error + rounding, dps, sol.n_steps, n_evals,
+                              info={"columns": k, "working_dps": wdps, "rounding": rounding, "engine": "mpmath"},
+                              status=sol.status, message=sol.message)
+
+
+def integrate_extrapolation(rhs: VectorField, weights: State, data: Data, t_eval: Times, *,
                             dps: int = 30, params: Params | None = None, tol: Any = None, columns: int | None = None,
                             first_step: Any = None, max_steps: int = 20_000, max_norm: float = 1e30,
                             engine: str = "auto", progress: bool | None = None, timeout: float | None = None,
                             throw: bool = True) -> Trajectory:
     """Integrate ``rhs`` (generated with ``backend="mpmath"``) at ``dps`` digits by GBS extrapolation.
+
+    A thin alias of the front door, kept for existing callers: ``integrate(rhs, weights, data,
+    t_eval, dps=dps, solver=GBSSolver(tol, columns, first_step, engine), …)``.
 
     ``tol`` is the local error tolerance per unit state size (default
     10^−(dps+2)); ``columns`` the number of extrapolation columns k (order 2k,
@@ -286,53 +359,16 @@ def integrate_extrapolation(rhs: GeneratedFunction, weights: State, data: Data, 
         OptionError: ``rhs`` is piecewise smooth (ReLU kinks): extrapolation assumes a smooth flow and
             would step across the kinks; the Taylor stepper lands on them.
     """
-    from . import multiword as mwd
-    if engine not in ENGINES:
-        raise EngineError(f"unknown extrapolation engine {engine!r}; use one of {', '.join(ENGINES)}")
-    if rhs.piecewise:
-        raise OptionError(f"{rhs.name}: the right-hand side has kinks (ReLU / leaky ReLU); GBS extrapolation "
-                          "assumes a smooth flow and would step across them. Use integrate_taylor (or "
-                          "integrate), whose events land on every kink")
-    k = columns or max(6, int(math.ceil(0.4 * dps)))
-    params = params or {}
-    working_dps(dps)  # dps ≥ 15
-    capable = supports_multiword(rhs)
-    if engine == "multiword" and not capable:
-        raise EngineError(f"{rhs.name}: a node kernel of this right-hand side has no multi-word implementation; "
-                          "use engine='mpmath'")
-    fits = dps + math.ceil(math.log10(float(sum(abs(x) for x in extrapolation_weights(k)[0])))) + 2 <= mwd.max_digits()
-    if engine == "multiword" or (engine == "auto" and capable and fits):
-        return _integrate_multiword(rhs, weights, data, t_eval, dps, params, tol, k, first_step, max_steps,
-                                    max_norm, progress, timeout, throw)
-    # the Aitken–Neville tableau amplifies rounding errors; k extra guard digits absorb it
-    wdps = working_dps(dps, guard=10 + k)
-    with mpmath.workdps(wdps):
-        tol = local_tolerance(tol, dps, wdps - k - 3)
-        y = to_mp(weights, wdps)
-        d = rhs.validate(y, to_mp(data, wdps), params)  # shapes, finiteness, symmetric Σx
-        func = rhs.func
-
-        def f(state):
-            return func(*state, *d, **params, xp=np)
-
-        stepper = GBS(k, tol, wdps, first_step)
-        sol = solve(stepper, f, y, output_times(t_eval), max_steps=max_steps, max_norm=max_norm,
-                    progress=progress, desc="GBS", timeout=timeout, throw=throw, zero=mpmath.mpf(0))
-        for s in sol.states:
-            check_finite_state(s, "GBS state")
-        n_evals = sol.state.n_evals
-        rounding = mpmath.mpf(10) ** (-wdps) * n_evals * max(mpmath.mpf(1), max_abs(sol.states[-1]))
-        return Trajectory(sol.t, sol.states, f"GBS extrapolation, {k} columns (order {2 * k})",
-                          sol.error + rounding, dps, sol.n_steps, n_evals,
-                          info={"columns": k, "working_dps": wdps, "rounding": rounding, "engine": "mpmath"},
-                          status=sol.status, message=sol.message)
+    return integrate(rhs, weights, data, t_eval, dps=dps, solver=GBSSolver(tol, columns, first_step, engine),
+                     params=params, max_steps=max_steps, max_norm=max_norm, progress=progress, timeout=timeout,
+                     throw=throw)
 
 
 def _integrate_multiword(rhs, weights, data, t_eval, dps, params, tol, k, first_step, max_steps, max_norm,
                          progress, timeout, throw) -> Trajectory:
     """GBS on w float64 words (see :func:`integrate_extrapolation`)."""
-    from . import multiword as mwd
-    from .mwarray import from_mpf
+    from ..kernels.multiword import words as mwd
+    from ..kernels.multiword.array import from_mpf
     w = gbs_words(dps, k)
     digits = int(w * mwd.DIGITS_PER_WORD)
     with mpmath.workdps(digits + 10):  # constants of the generated code (mpf(1)/3, damping) beyond w words

@@ -3,7 +3,7 @@ r"""Stochastic optimisers as steppers of the discrete-step runner: SGD with mome
 An optimiser is a batched, fixed-step :class:`~curvsym.integrate.stepper.AbstractStepper`
 whose "time" counts steps, exactly like :class:`~curvsym.integrate.explicit.StepMap`
 (gradient descent), and it runs through the same runner,
-:func:`curvsym.integrate.ensemble.solve_batched`.  What it needs beyond GD —
+:func:`curvsym.integrate.runner.solve_batched`.  What it needs beyond GD —
 moments, a step counter, random draws — lives in the stepper state.
 
 The field.  As for ``StepMap``, the field is the *velocity* of gradient flow,
@@ -29,11 +29,11 @@ import math
 from dataclasses import dataclass, replace
 from typing import Any, Callable, ClassVar, Sequence
 
-from ..codegen import GeneratedFunction
 from ..errors import OptionError, ShapeError
-from ..types import Array, Data, Params, State, Time
-from .ensemble import EnsembleTrajectory, solve_batched
+from ..types import Array, Data, Params, State, Time, VectorField
+from .runner import solve_batched
 from .stepper import AbstractStepper, Step
+from .trajectory import EnsembleTrajectory
 
 __all__ = ["AbstractOptimizer", "SGDM", "Adam", "deterministic", "flow_field", "optimize"]
 
@@ -196,7 +196,7 @@ def deterministic(velocity: Callable[[State], State]) -> Field:
     return field
 
 
-def flow_field(rhs: GeneratedFunction, weights: Sequence[Array], data: Data, params: Params | None = None) -> Field:
+def flow_field(rhs: VectorField, weights: Sequence[Array], data: Data, params: Params | None = None) -> Field:
     """The deterministic field of a generated gradient flow (its velocity −∇L), checked once.
 
     Raises:
@@ -212,7 +212,7 @@ def flow_field(rhs: GeneratedFunction, weights: Sequence[Array], data: Data, par
 
 
 def optimize(stepper: AbstractOptimizer, field: Field, weights: Sequence[Array], n_steps: int,
-             record_every: int = 1, throw: bool = False) -> EnsembleTrajectory:
+             record_every: int = 1, throw: bool = False, timeout: float | None = None) -> EnsembleTrajectory:
     """Run ``n_steps`` optimiser steps from ``weights`` through the discrete-step runner.
 
     ``weights`` is a tuple of arrays of shape (B, n, m) (B runs at once); the result records
@@ -224,6 +224,7 @@ def optimize(stepper: AbstractOptimizer, field: Field, weights: Sequence[Array],
         OptionError: ``n_steps`` or ``record_every`` not a positive integer, or ``stepper`` not an optimiser.
         ShapeError: the weights do not share one leading batch axis.
         DivergenceError: a member diverged and ``throw=True``.
+        IntegrationTimeout: longer than ``timeout`` seconds and ``throw=True`` (else: ``Status.TIMEOUT`` per member).
     """
     if not isinstance(stepper, AbstractOptimizer):
         raise OptionError(f"optimize() runs an AbstractOptimizer, got {type(stepper).__name__}")
@@ -238,5 +239,5 @@ def optimize(stepper: AbstractOptimizer, field: Field, weights: Sequence[Array],
         raise ShapeError("all parameter arrays must share the leading batch size")
     xp = _xp(weights)
     times = list(range(0, n_steps, record_every)) + [n_steps]
-    traj = solve_batched(stepper, field, weights, times, xp, B, max_steps=n_steps + 1, throw=throw)
+    traj = solve_batched(stepper, field, weights, times, xp, B, max_steps=n_steps + 1, throw=throw, timeout=timeout)
     return replace(traj, method=repr(stepper), n_rhs=stepper.gradient_count(traj.n_steps))

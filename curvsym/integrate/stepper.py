@@ -10,9 +10,10 @@ A stepper advances dy/dt = f(y) by one step.  It declares what it can do —
 ``adaptive``              it chooses its own step sizes
 ``per_member_time``       (batched) each member keeps its own time, as adaptive ones do
 
-— so that :func:`curvsym.integrate.integrate` picks one by capability, and one
-runner (:func:`curvsym.integrate.runner.solve`) drives them all: output times,
-progress, divergence, step limits and wall-clock timeouts live there, once.
+— and one runner (:mod:`curvsym.integrate.runner`) drives them all, single and batched:
+output times, progress, divergence, step limits and wall-clock timeouts live there, once.
+(What a *user* picks is a :class:`~curvsym.integrate.solver.Solver`: it declares what it
+accepts, builds its stepper and hands it to the runner.)
 
 ``init(field, t0, y0)`` returns the stepper's state; ``step(field, t, y, t_max,
 state)`` returns a :class:`Step`: the new time t' ≤ t_max (exactly t_max when the
@@ -26,7 +27,7 @@ them (``Solution.events``).
 
 Implementations: :class:`~curvsym.integrate.taylor.Taylor`,
 :class:`~curvsym.integrate.extrapolation.GBS`,
-:class:`~curvsym.integrate.double.DOP853`, and the array-API
+:class:`~curvsym.integrate.dop853.DOP853`, and the array-API
 :class:`~curvsym.integrate.explicit.RK4`, :class:`~curvsym.integrate.explicit.Dopri5`
 and :class:`~curvsym.integrate.explicit.StepMap` (the discrete map θ ↦ θ + η v(θ)).
 """
@@ -64,6 +65,7 @@ class Step:
     state: Any
     dense: Callable[[Time], State] | None = None
     events: tuple = ()
+    failed: Any = None  #: batched steppers: mask (B,) of members whose step collapsed (the runner marks them DIVERGED)
 
 
 class AbstractStepper(ABC):

@@ -12,10 +12,10 @@ x(t0 + h) = Σ_k x_k h^k, follow from the recurrences
 :class:`Tracer` objects and records its operations on a :class:`Tape`; each
 operation is a :class:`TapeOp` subclass that knows its own coefficient rule
 (:meth:`TapeOp.coefficient`), so :func:`taylor_coefficients` dispatches by method
-and a new operation (an activation's Taylor rule, say) is one class.  Symbolic
-nodes contribute operations through their ``taylor_rule`` (the node protocol of
-:mod:`curvsym.symbolic.nodes`; the activations' rules are in
-:mod:`curvsym.integrate.elementwise`).
+and a new operation (an activation's Taylor rule, say) is one class.  A kernel
+that generated code calls contributes the operation registered for its name in
+:mod:`curvsym.integrate.taylor_rules` (the activations' rules are in
+:mod:`curvsym.integrate.elementwise`); a kernel without one is refused as not polynomial.
 
 *Switches.*  A piecewise-linear activation (ReLU) is linear inside a *region*:
 σ(z) = M ⊙ z with a constant mask M (1 where z > 0, 0 or α elsewhere).  Its
@@ -34,10 +34,10 @@ from typing import Any, Callable, ClassVar, Sequence
 import mpmath
 import numpy as np
 
-from ..codegen import GeneratedFunction
-from ..codegen.runtime import HELPERS
 from ..errors import NotPolynomialError
-from ..symbolic.nodes import KERNELS
+from ..kernels import HELPERS, KERNELS
+from ..types import VectorField
+from .taylor_rules import TAYLOR_RULES
 
 __all__ = ["TapeOp", "Var", "Const", "Add", "Sub", "Neg", "Scale", "Shift", "MatMul", "Hadamard", "Transpose",
            "Tape", "Tracer", "Expansion", "trace_polynomial", "taylor_expansion", "taylor_coefficients", "horner",
@@ -337,26 +337,18 @@ def _tracing_namespace() -> dict:
     ns = {**HELPERS, "mpf": mpmath.mpf, "np": np}
     # b 1ᵀ is a broadcast view in generated code; on the tape it is the product with a constant row of ones
     ns["_broadcast"] = lambda b, m, xp: b @ np.ones((1, m), dtype=object)
-    from ..symbolic.nodes import MatrixNode
-
-    def node_classes(cls):
-        for sub in cls.__subclasses__():
-            yield sub
-            yield from node_classes(sub)
-
-    rules = {c.kernel_name(): c.taylor_rule for c in node_classes(MatrixNode) if c.__dict__.get("kernel")}
     for name in KERNELS:
-        rule = rules.get(name)
+        rule = TAYLOR_RULES.get(name)
         if rule is None:
             def refuse(*args, _name=name):
-                raise NotPolynomialError(f"{_name} is not a polynomial operation (its node has no Taylor rule)")
+                raise NotPolynomialError(f"{_name} is not a polynomial operation (it has no Taylor rule)")
             ns[name] = refuse
         else:
             ns[name] = rule.trace
     return ns
 
 
-def trace_polynomial(rhs: GeneratedFunction, data: Sequence[np.ndarray], params: dict | None = None) -> Tape:
+def trace_polynomial(rhs: VectorField, data: Sequence[np.ndarray], params: dict | None = None) -> Tape:
     """Record the operations of ``rhs`` with weights as variables and data as constants.
 
     Raises:
@@ -404,7 +396,7 @@ class Expansion:
     region: dict
 
 
-def taylor_expansion(tape: Tape, x0: Sequence, order: int, engine: Any = None,
+def taylor_expansion(tape: Tape, x0: Sequence, order: int, engine: Any,
                      region: dict | None = None, scale: Any = 1) -> Expansion:
     """Coefficients k = 0 … order of τ ↦ x(t₀ + sτ) (s = ``scale``: s^k x_k) through ``x0``, and of every node.
 
@@ -416,8 +408,6 @@ def taylor_expansion(tape: Tape, x0: Sequence, order: int, engine: Any = None,
     from an exact value — arb computes the midpoint of a product of wide balls at
     reduced precision).  Compiled engines (multi-word) have their own ``taylor_series``.
     """
-    from .engines import MpmathEngine
-    engine = engine or MpmathEngine(mpmath.mp.dps)
     region = dict(region or {})
     ops = tape.ops
     coef: list[list] = [[] for _ in ops]
@@ -446,7 +436,7 @@ def taylor_expansion(tape: Tape, x0: Sequence, order: int, engine: Any = None,
     return Expansion([coef[v] for v in var_nodes], coef, region)
 
 
-def taylor_coefficients(tape: Tape, x0: Sequence, order: int, engine: Any = None, scale: Any = 1,
+def taylor_coefficients(tape: Tape, x0: Sequence, order: int, engine: Any, scale: Any = 1,
                         region: dict | None = None) -> list[list]:
     """Coefficients ``c[i][k]`` (k = 0..order) of the solution through ``x0`` (see :func:`taylor_expansion`).
 

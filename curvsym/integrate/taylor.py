@@ -39,18 +39,18 @@ from typing import Any, Callable, ClassVar
 import mpmath
 import numpy as np
 
-from ..codegen import GeneratedFunction
 from ..errors import DivergenceError, NonSmoothError, OptionError
-from ..types import Data, Params, State, Time, Times
-from .engines import make_engine
+from ..types import Data, Params, State, Time, Times, VectorField
 from .events import Crossing, boundary_entries, leading_sign, locate
 from .runner import solve
+from .series_engines import make_engine
+from .solver import Solver, integrate, solvers
 from .state import check_finite_state, local_tolerance, output_times, to_mp, working_dps
 from .stepper import AbstractStepper, Step
 from .tape import Expansion, Tape, horner, taylor_expansion, trace_polynomial
 from .trajectory import Trajectory
 
-__all__ = ["Taylor", "integrate_taylor"]
+__all__ = ["Taylor", "TaylorSolver", "integrate_taylor"]
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class _TaylorState:
 class Taylor(AbstractStepper):
     """Taylor series of order K from the tape, Jorba–Zou step (or a fixed ``step_size``), dense output.
 
-    ``engine`` does the arithmetic (:mod:`curvsym.integrate.engines`); ``tol`` is the
+    ``engine`` does the arithmetic (:mod:`curvsym.integrate.series_engines`); ``tol`` is the
     local tolerance per unit state size; ``wdps`` the working digits.  Engines that
     need it (the multi-word one) compute the coefficients x̃_k = s^k x_k of
     τ ↦ x(t + sτ) with s ≈ h, so that θ = h/s ≤ 1 and no rounding error is amplified
@@ -278,12 +278,73 @@ def _flipped(mask, i: int, j: int):
     return out
 
 
-def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval: Times, *,
+@solvers.register
+class TaylorSolver(Solver):
+    """Taylor series from the tape at ``dps`` digits (see :func:`integrate_taylor` for the options).
+
+    Needs a matrix-polynomial right-hand side (every node has a Taylor rule) and lands on every
+    kink of a piecewise one: ``integrate``'s choice for polynomial flows at ``dps`` digits.
+    """
+
+    name: ClassVar[str] = "taylor"
+    arbitrary_precision: ClassVar[bool] = True
+    polynomial_only: ClassVar[bool] = True
+    piecewise: ClassVar[bool] = True
+    priority: ClassVar[int] = 10
+
+    def __init__(self, order: int | None = None, tol: Any = None, engine: str = "auto"):
+        self.order, self.tol, self.engine = order, tol, engine
+
+    def run(self, rhs: VectorField, weights: State, data: Data, t_eval: Times, *, dps: int, params: Params,
+            max_steps: int, max_norm: float, progress: bool | None, timeout: float | None,
+            throw: bool) -> Trajectory:
+        """See :func:`integrate_taylor` (its Raises: too)."""
+        order, tol, engine = self.order, self.tol, self.engine
+        wdps = working_dps(dps)
+        params = params or {}
+        with mpmath.workdps(wdps):
+            x_mp = to_mp(weights, wdps)
+            d_mp = rhs.validate(x_mp, to_mp(data, wdps), params)  # shapes, finiteness, symmetric Σx
+            tape = trace_polynomial(rhs, d_mp, params)
+        width = max((max(np.shape(a)) for a in list(weights) + list(data) if np.ndim(a) == 2), default=1)
+        if engine == "auto" and not tape.matrix_polynomial:  # elementwise ops and switches: flint (or mpmath)
+            engine = "flint" if _has_flint() else "mpmath"
+        eng = make_engine(engine, dps, wdps, width)
+        with eng.context():
+            tol = local_tolerance(tol, dps, eng.resolvable_digits)
+            K = order if order is not None else int(math.ceil(0.5 * float(-mpmath.log(tol)))) + 2
+            stepper = Taylor(tape, eng, K, tol, wdps)
+            sol = solve(stepper, None, stepper.load(x_mp), output_times(t_eval), max_steps=max_steps,
+                        max_norm=max_norm, progress=progress, desc="Taylor", timeout=timeout, throw=throw,
+                        zero=mpmath.mpf(0))
+            for s_ in sol.states:
+                check_finite_state(s_, "Taylor state")
+            st = sol.state
+            info = {"order": K, "engine": eng.name, "working_dps": getattr(eng, "format_digits", wdps),
+                    "products_per_step": tape.n_products * K * (K + 1) // 2,
+                    "series_per_step": st.n_series / max(1, sol.n_steps),
+                    "truncation": st.truncation, "rounding": st.rounding}
+            kernel = getattr(stepper._program, "kernel", None)
+            if kernel is not None:  # multi-word: the compiled C recurrence or the stacked BLAS program
+                info["kernel"] = kernel
+            work = getattr(stepper._program, "work", None)
+            if work and work["pairs"]:  # double-double on BLAS: block products per Cauchy pair (1 = float64 floor)
+                info["product_work"] = work["blocks"] / work["pairs"]
+            if tape.switches:
+                info.update({"crossings": len(sol.events), "events": sol.events, "switches": len(tape.switches)})
+            return Trajectory(sol.t, sol.states, f"Taylor order {K} ({eng.name})", st.truncation + st.rounding, dps,
+                              sol.n_steps, n_rhs=sol.n_steps * K, info=info, status=sol.status, message=sol.message)
+
+
+def integrate_taylor(rhs: VectorField, weights: State, data: Data, t_eval: Times, *,
                      dps: int = 30, params: Params | None = None, order: int | None = None,
                      tol: Any = None, max_steps: int = 100_000, max_norm: float = 1e30,
                      engine: str = "auto", progress: bool | None = None, timeout: float | None = None,
                      throw: bool = True) -> Trajectory:
     """Integrate the polynomial flow ``rhs`` (generated with ``backend="mpmath"``) at ``dps`` digits.
+
+    A thin alias of the front door, kept for existing callers:
+    ``integrate(rhs, weights, data, t_eval, dps=dps, solver=TaylorSolver(order, tol, engine), …)``.
 
     Parameters
     ----------
@@ -295,7 +356,7 @@ def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval:
     engine : ``"auto"`` (multi-word float64 up to 62 digits for matrices of width ≥ 8, and at any width up to
         30 digits when the compiled double-double kernel is available; flint otherwise), ``"multiword"``,
         ``"dd"``/``"td"``/``"qd"`` (2/3/4 words), ``"flint"`` (arb_mat) or ``"mpmath"``.  Double-double runs
-        with matrices of width ≤ 8 use the compiled C recurrence of :mod:`curvsym.integrate.ddkernel` when a
+        with matrices of width ≤ 8 use the compiled C recurrence of :mod:`curvsym.kernels.multiword.compiled` when a
         C compiler is at hand (``info["kernel"]``: ``"compiled"`` or ``"blas"``).
     progress : tqdm bar over time: None = on a terminal for runs over 2 s, True, False.
     timeout : wall-clock limit in seconds (None: none).
@@ -323,40 +384,8 @@ def integrate_taylor(rhs: GeneratedFunction, weights: State, data: Data, t_eval:
     ReLU pre-activations the right-hand side has); such flows use python-flint (or
     mpmath) arithmetic.
     """
-    wdps = working_dps(dps)
-    params = params or {}
-    with mpmath.workdps(wdps):
-        x_mp = to_mp(weights, wdps)
-        d_mp = rhs.validate(x_mp, to_mp(data, wdps), params)  # shapes, finiteness, symmetric Σx
-        tape = trace_polynomial(rhs, d_mp, params)
-    width = max((max(np.shape(a)) for a in list(weights) + list(data) if np.ndim(a) == 2), default=1)
-    if engine == "auto" and not tape.matrix_polynomial:  # elementwise ops and switches: flint (or mpmath)
-        engine = "flint" if _has_flint() else "mpmath"
-    eng = make_engine(engine, dps, wdps, width)
-    with eng.context():
-        tol = local_tolerance(tol, dps, eng.resolvable_digits)
-        K = order if order is not None else int(math.ceil(0.5 * float(-mpmath.log(tol)))) + 2
-        stepper = Taylor(tape, eng, K, tol, wdps)
-        sol = solve(stepper, None, stepper.load(x_mp), output_times(t_eval), max_steps=max_steps,
-                    max_norm=max_norm, progress=progress, desc="Taylor", timeout=timeout, throw=throw,
-                    zero=mpmath.mpf(0))
-        for s_ in sol.states:
-            check_finite_state(s_, "Taylor state")
-        st = sol.state
-        info = {"order": K, "engine": eng.name, "working_dps": getattr(eng, "format_digits", wdps),
-                "products_per_step": tape.n_products * K * (K + 1) // 2,
-                "series_per_step": st.n_series / max(1, sol.n_steps),
-                "truncation": st.truncation, "rounding": st.rounding}
-        kernel = getattr(stepper._program, "kernel", None)
-        if kernel is not None:  # multi-word: the compiled C recurrence or the stacked BLAS program
-            info["kernel"] = kernel
-        work = getattr(stepper._program, "work", None)
-        if work and work["pairs"]:  # double-double on BLAS: block products per Cauchy pair (1 = float64 floor)
-            info["product_work"] = work["blocks"] / work["pairs"]
-        if tape.switches:
-            info.update({"crossings": len(sol.events), "events": sol.events, "switches": len(tape.switches)})
-        return Trajectory(sol.t, sol.states, f"Taylor order {K} ({eng.name})", st.truncation + st.rounding, dps,
-                          sol.n_steps, n_rhs=sol.n_steps * K, info=info, status=sol.status, message=sol.message)
+    return integrate(rhs, weights, data, t_eval, dps=dps, solver=TaylorSolver(order, tol, engine), params=params,
+                     max_steps=max_steps, max_norm=max_norm, progress=progress, timeout=timeout, throw=throw)
 
 
 def _has_flint() -> bool:

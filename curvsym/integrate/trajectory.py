@@ -1,4 +1,4 @@
-"""The result of an integration: states at requested times, with an error estimate."""
+"""The results of an integration: :class:`Trajectory` (one run) and :class:`EnsembleTrajectory` (a batch)."""
 
 from __future__ import annotations
 
@@ -50,3 +50,33 @@ class Trajectory:
 
     def times_float(self) -> np.ndarray:
         return np.array([float(t) for t in self.t])
+
+
+@dataclass(frozen=True)
+class EnsembleTrajectory:
+    """``states[k][i]`` is layer i of all B members at ``t[k]`` (a batched run).
+
+    Every member has a row at every output time.  ``status[b]`` says how member b ended
+    (the same :class:`~curvsym.integrate.stepper.Status` values as a single run), ``message[b]``
+    why and what to change, ``t_stopped[b]`` where a member that did not succeed stopped (None
+    for one that did); such a member is frozen at its last state inside the finite range (or
+    the one it had when a step limit or the timeout stopped it) for the remaining output times.
+    """
+
+    t: tuple
+    states: tuple
+    method: str
+    n_steps: int
+    n_rhs: int
+    status: tuple = ()
+    t_stopped: tuple = ()
+    messages: tuple = ()
+
+    @property
+    def final(self) -> State:
+        return self.states[-1]
+
+    @property
+    def ok(self) -> tuple:
+        """Per member: did it reach the last output time?"""
+        return tuple(s is Status.SUCCESS for s in self.status)

@@ -44,12 +44,14 @@ a tanh autoencoder (64-32-16-32-64 by default) trained by online NGD and by SGD
 
 from __future__ import annotations
 
+import contextlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 from sympy import MatrixSymbol
+from threadpoolctl import threadpool_limits
 
 from ..codegen import generate
 from ..errors import OptionError, ShapeError
@@ -280,9 +282,7 @@ class Curve:
 def _blas_limit(threads: int | None):
     """A context limiting BLAS threads (small matrices on a busy machine), or a no-op."""
     if threads is None:
-        import contextlib
         return contextlib.nullcontext()
-    from threadpoolctl import threadpool_limits
     return threadpool_limits(threads)
 
 

@@ -47,6 +47,7 @@ from typing import Any, Callable, ClassVar, Sequence
 
 import numpy as np
 import sympy as sp
+from array_api_compat import array_namespace, device
 
 from ..errors import OptionError, UnknownNameError
 from ..integrate.optimizers import AbstractOptimizer, Field, check_positive, check_unit_interval
@@ -408,7 +409,6 @@ class Alice(AbstractOptimizer):
         nu, G, R, H, V = state.nu, state.G, state.R, state.H, state.V
         sampled = state.sampled
         if self.samples_at(n):
-            from array_api_compat import device
             z = rademacher([w.shape for w in nu], self._seeds(nu[0].shape[0]), k)
             z = tuple(xp.asarray(zi, dtype=w.dtype, device=device(w)) for zi, w in zip(z, nu))
             sig = self.lr
@@ -457,7 +457,6 @@ class Alice(AbstractOptimizer):
     def bound_fractions(self, state: AliceState) -> tuple[float, float]:
         """Fractions of all coordinates whose next step |G|/h_opt is raised to the lower bound or cut
         to the upper bound (a diagnostic: where the limiter, not the curvature, sets the step)."""
-        from array_api_compat import array_namespace
         xp = array_namespace(*state.G)
         low = high = total = 0
         for parts in zip(state.G, state.R, state.H, state.V):

@@ -38,7 +38,7 @@ from typing import Any, Callable, Mapping, Sequence
 import numpy as np
 import sympy as sp
 
-from ..codegen import GeneratedFunction, generate_expressions
+from ..codegen import GeneratedFunction, generate_expressions, generate_flow
 from ..codegen.generate import generate
 from ..data.datasets import Dataset, load_digits
 from ..errors import OptionError
@@ -189,7 +189,6 @@ def digits_problem(widths: Sequence[int] = (64, 32, 10), batch_size: int = 64, n
     net = chain(list(widths), activation="relu", bias=True)
     models = {m: nl.data_model(net, m, loss="cross_entropy") for m in {batch_size, train.m, test.m}}
     mb, mt, ms = models[batch_size], models[train.m], models[test.m]
-    from ..codegen import generate_flow
     g_batch = generate_flow(nl.gradient_flow(mb))
     g_train = generate_flow(nl.gradient_flow(mt))
     Vs = [sp.MatrixSymbol(f"V_{k + 1}", *w.shape) for k, w in enumerate(mt.weights)]

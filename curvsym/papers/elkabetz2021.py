@@ -7,7 +7,7 @@ negative curvature met *along the flow* (``docs/mathematics.md`` §5.1):
 
     ‖θ_k − θ(kη)‖ ≲ (η/2) ∫₀^{kη} exp(−∫_t^{kη} λ_−) ‖∇²f ∇f‖(θ(t)) dt,   λ_− = min(λ_min(∇²f), 0)
 
-(the generic envelope, distances and fitted orders are in :mod:`curvsym.verify.discrete`).
+(the generic envelope, distances and fitted orders are in :mod:`curvsym.verify.step_size`).
 This module holds what is specific to the paper:
 
 * **Proposition 1** (:func:`concave_rule`, :func:`concave_gap`, :func:`concave_step_bound`): on a
@@ -25,7 +25,7 @@ This module holds what is specific to the paper:
   with the mean softmax cross-entropy, on the MNIST training images 0, 50, 100, …, 49 950
   normalised by (x − 0.1307)/0.3081, η₀ = 10⁻³ for 10⁴ iterations.  Here the same protocol runs
   through curvsym's generated gradients and the batched step-map runner
-  (:func:`curvsym.integrate.discrete.iterate_sweep`) on
+  (:func:`curvsym.integrate.iteration.iterate_sweep`) on
   — 1000 scikit-learn digits, 64-50-50-10, linear or ReLU, cross-entropy or squared loss
     (:class:`DataProblem`, the data model of :mod:`curvsym.symbolic.nonlinear`); the deep linear
     squared-loss case also in the exact population form (:class:`DigitsProblem`);
@@ -52,10 +52,21 @@ from typing import Any, Sequence
 
 import mpmath
 import numpy as np
+import sympy as sp
 
+from ..codegen import generate_flow
+from ..data.datasets import load_mnist
 from ..errors import OptionError, ShapeError
+from ..integrate.iteration import iterate_sweep
+from ..integrate.stepper import Status
+from ..symbolic import nonlinear as nl
+from ..symbolic import rules
+from ..symbolic.derive import Flow
+from ..symbolic.network import chain
+from ..symbolic.nonlinear import gradient_flow
 from ..types import Array, Data, State
 from ..verify.checks import CheckResult
+from ..verify.step_size import distance, loss_function
 
 __all__ = ["CITATION", "concave_rule", "concave_gap", "concave_first_order_gap", "concave_step_bound",
            "balanced_curvature_bound", "balanced_init", "imbalance", "xavier_uniform", "DigitsProblem",
@@ -77,14 +88,12 @@ def concave_rule(m: float) -> "object":
     """The user rule θ̇ = m θ: gradient flow of f(θ) = −(m/2)‖θ‖² (λ_min ≡ −m everywhere).
 
     On a 1-1 chain it is the one-dimensional strongly concave objective of Proposition 1;
-    it runs through the generic pipeline (:func:`curvsym.verify.discrete.gap_study`) like any rule.
+    it runs through the generic pipeline (:func:`curvsym.verify.step_size.gap_study`) like any rule.
 
     Raises:
         OptionError: m not a finite positive number.
     """
-    import sympy as sp
 
-    from ..symbolic import rules
     if isinstance(m, bool) or not isinstance(m, (int, float)) or not math.isfinite(m) or m <= 0:
         raise OptionError(f"the concavity m must be a finite positive number, got {m!r}")
     return rules.custom(f"gradient flow of −({m:g}/2)θ²", sp.nsimplify(m) * rules.template.W, key="concave")
@@ -254,16 +263,14 @@ class DataProblem:
 
     def flow(self) -> Any:
         """Gradient flow θ̇ = −∇ℓ(θ) of the model (:func:`curvsym.symbolic.nonlinear.gradient_flow`)."""
-        from ..symbolic.nonlinear import gradient_flow
         return gradient_flow(self.model)
 
     @functools.cached_property
     def _loss(self) -> Any:
-        from ..verify.discrete import loss_function
         return loss_function(self.flow(), self.data())
 
     def loss(self, weights: State) -> float:
-        """ℓ(θ) by the generated loss of the model (:func:`curvsym.verify.discrete.loss_function`)."""
+        """ℓ(θ) by the generated loss of the model (:func:`curvsym.verify.step_size.loss_function`)."""
         return self._loss(weights)
 
     def describe(self) -> str:
@@ -299,8 +306,6 @@ def _check_normalization(normalization: Any) -> tuple:
 def _data_problem(pixels: np.ndarray, labels: np.ndarray, indices: np.ndarray, source: str, hidden: tuple,
                   activation: Any, loss: Any, normalization: tuple) -> DataProblem:
     """X = (pixels[:, indices] − μ)/σ and one-hot labels on a bias-free chain with ``activation`` and ``loss``."""
-    from ..symbolic import nonlinear as nl
-    from ..symbolic.network import chain
     act = None if activation in (None, "linear", "identity") else activation
     mu, sd = normalization
     X = (pixels[:, indices] - mu) / sd
@@ -330,7 +335,9 @@ def digits_problem(n_samples: int = 1000, hidden: Sequence[int] = (50, 50), acti
             normalisation for the population form.
         UnknownNameError: an unknown activation or loss.
     """
-    from sklearn.datasets import load_digits
+    from sklearn.datasets import (
+        load_digits,  # deferred: scikit-learn takes ~1 s to import; only the digits loader needs it
+    )
     n_samples = _check_count(n_samples, "n_samples", 20, 1797)
     hidden = _check_hidden(hidden)
     d = load_digits()
@@ -375,7 +382,6 @@ def mnist_problem(images: Any, labels: Any, n_samples: int = 1000, stride: int =
         LabelError: labels outside 0 … 9.
         UnknownNameError: an unknown activation or loss.
     """
-    from ..data.datasets import load_mnist
     if not _whole(stride):
         raise OptionError(f"stride must be a positive integer, got {stride!r}")
     n_samples = _check_count(n_samples, "n_samples", 1, 10 ** 6)
@@ -434,22 +440,18 @@ def step_size_experiment(rhs: Any, weights: State, data: Data, eta0: float, n_st
                          loss: Any = None) -> Experiment:
     """The paper's comparison: GD at η₀ (``n_steps`` iterations) against GD at η₀/r (r·n_steps iterations).
 
-    One batched run of the sweep (:func:`curvsym.integrate.discrete.iterate_sweep`).  ``rhs``
+    One batched run of the sweep (:func:`curvsym.integrate.iteration.iterate_sweep`).  ``rhs``
     is a generated rule (:func:`curvsym.codegen.generate_flow`) or a
     :class:`~curvsym.symbolic.derive.Flow` — of a deep linear model or of a nonlinear data
     model (:meth:`DataProblem.flow`) — which is generated here; ``loss`` maps a state to its
     loss, by default (for a Flow) the model's own generated loss
-    (:func:`curvsym.verify.discrete.loss_function`: squared loss on (Σx, T), or the data model's
+    (:func:`curvsym.verify.step_size.loss_function`: squared loss on (Σx, T), or the data model's
     cross-entropy / squared loss on (X, Y)).
 
     Raises:
         OptionError: a bad η₀, ratio, step count or log count.
         ShapeError: weights of the wrong shapes for the rule.
     """
-    from ..codegen import generate_flow
-    from ..integrate.discrete import iterate_sweep
-    from ..symbolic.derive import Flow
-    from ..verify.discrete import distance, loss_function
     if not _whole(n_steps):
         raise OptionError(f"n_steps must be a positive integer, got {n_steps!r}")
     if not _whole(n_log) or n_steps % n_log:
@@ -512,7 +514,6 @@ def ratio_scaling(ex: Experiment, power: int = 1) -> RatioScaling:
     Raises:
         OptionError: fewer than two completed ratios with D_r > 0, or power < 1.
     """
-    from ..integrate.stepper import Status
     if not _whole(power):
         raise OptionError(f"power must be a positive integer, got {power!r}")
     ok = [r for r in ex.ratios if r > 1 and ex.status.get(r) is Status.SUCCESS and ex.status.get(1) is Status.SUCCESS
@@ -560,7 +561,6 @@ def check_tracking(ex: Experiment, fraction: float = 0.01, name: str | None = No
     Raises:
         OptionError: ``fraction`` not a finite positive number.
     """
-    from ..integrate.stepper import Status
     if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not (
             math.isfinite(fraction) and fraction > 0):
         raise OptionError(f"fraction must be a finite positive number, got {fraction!r}")

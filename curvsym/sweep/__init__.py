@@ -7,6 +7,21 @@ A sweep file (TOML, or YAML with PyYAML) names an analysis and a grid of paramet
 every finished point is committed atomically to a Parquet results folder (:mod:`.store`)
 that ``--resume`` completes and ``curvsym sweep plot`` draws (:mod:`.plot`).
 
+================  ==================================================================
+module            holds
+================  ==================================================================
+``spec``          sweep files (TOML/YAML): the analysis, the grid, the output folder
+``registry``      :func:`analysis` and :func:`param`: what an analysis is
+``catalogue``     the analyses a sweep can run: curvsym's own and those of user modules
+``analyses``      curvsym's own analyses (GD threshold, balance drift, flat minima, …)
+``plan``          the plan: grid points, their keys and the tasks they are grouped into
+``engine``        running a plan on Dask and committing every finished point
+``store``         the Parquet results folder: atomic commits, resume, locking
+``plot``          ``curvsym sweep plot``: figures from a results folder
+``cli``           the ``curvsym sweep`` subcommands
+``errors``        the sweep's own errors
+================  ==================================================================
+
 >>> from curvsym.sweep import analysis, param
 >>> @analysis("square", [param("x", "float")])
 ... def square(p, built):
@@ -14,6 +29,8 @@ that ``--resume`` completes and ``curvsym sweep plot`` draws (:mod:`.plot`).
 >>> square.record({"x": 3.0}, None)
 {'x_squared': 9.0}
 """
+
+import importlib
 
 from .errors import (
     AnalysisError,
@@ -24,8 +41,6 @@ from .errors import (
     SweepDependencyError,
     SweepSpecError,
 )
-from .registry import Analysis, Param, analysis, load_analyses, param
-from .spec import SweepSpec, load_spec, parse_spec
 
 __all__ = ["analysis", "param", "Analysis", "Param", "load_analyses", "SweepSpec", "load_spec", "parse_spec",
            "run_sweep", "dry_run", "plan_sweep", "read_results",
@@ -33,15 +48,15 @@ __all__ = ["analysis", "param", "Analysis", "Param", "load_analyses", "SweepSpec
            "SweepBusyError", "SweepDependencyError"]
 
 
+_LAZY = {"run_sweep": "engine", "dry_run": "engine", "plan_sweep": "plan", "read_results": "store",
+         "load_analyses": "catalogue", "analysis": "registry", "param": "registry", "Analysis": "registry",
+         "Param": "registry", "SweepSpec": "spec", "load_spec": "spec", "parse_spec": "spec"}
+
+
 def __getattr__(name: str):
-    # the engine and the store import dask/pyarrow lazily; keep `import curvsym.sweep` light
-    if name in ("run_sweep", "dry_run"):
-        from . import engine
-        return getattr(engine, name)
-    if name == "plan_sweep":
-        from .plan import plan_sweep
-        return plan_sweep
-    if name == "read_results":
-        from .store import read_results
-        return read_results
+    """Every name on first use (PEP 562): the engine, the store and the catalogue load dask, pyarrow and the
+    library; the registry and the spec parser are light, but ``curvsym --help`` (which imports
+    :mod:`curvsym.sweep.cli`, and so this package) needs neither."""
+    if name in _LAZY:
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'curvsym.sweep' has no attribute {name!r}")

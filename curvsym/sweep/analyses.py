@@ -28,7 +28,16 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..codegen import generate_expressions, generate_flow
+from ..data import problems
+from ..integrate import ensemble, integrate_double
+from ..papers import mulayoff2020
+from ..symbolic.derive import gradient_flow, loss, model
+from ..symbolic.network import chain
 from ..types import Data, State
+from ..verify import checks, sharpness
+from ..verify.checks import conservation_residual
+from ..verify.dense_reference import flat, unflat
 from .errors import ScanError, SweepSpecError
 from .registry import analysis, param
 
@@ -79,7 +88,6 @@ def canonical_widths(p: dict) -> dict:
 
 def target_matrix(n_out: int, n_in: int, norm: float, kind: str, seed: int) -> np.ndarray:
     """T with ‖T‖₂ = ``norm``: ``norm·U_r V_rᵀ`` (Haar U, V; r = min(n_out, n_in)) or a rescaled Gaussian."""
-    from curvsym import problems
     rng = np.random.default_rng([seed, 7919])
     if kind == "isometry":
         r = min(n_out, n_in)
@@ -92,7 +100,6 @@ def target_matrix(n_out: int, n_in: int, norm: float, kind: str, seed: int) -> n
 
 def _instance(p: dict, whitened: bool):
     """(W(0), data, T) of a point: data = (T,) when whitened, else (Σx, T)."""
-    from curvsym import chain, problems
     net = chain(list(p["widths"]))
     inst = problems.random_instance(net, seed=p["seed"], scale=p["init_scale"], whitened=whitened)
     T = target_matrix(net.n_out, net.n_in, p["target_norm"], p["target"], p["seed"])
@@ -102,7 +109,6 @@ def _instance(p: dict, whitened: bool):
 def lambda_max(hvp: Callable, weights: State, data: Data) -> float:
     """λ_max of the Hessian from a generated Hessian–vector product ``hvp(W, V, data)``:
     dense eigvalsh of the P × P matrix for P ≤ 400 parameters, else Lanczos (``eigsh``)."""
-    from curvsym.fisher import flat, unflat
     P = sum(int(w.size) for w in weights)
 
     def matvec(v):
@@ -119,15 +125,12 @@ def lambda_max(hvp: Callable, weights: State, data: Data) -> float:
 def _generated(widths: tuple, whitened: bool, hvp: bool) -> dict:
     """Derived and generated once per architecture (NumPy backend): the GF right-hand side, the
     loss, the balance C_i and, with ``hvp``, the Hessian–vector product H·V = d/dε ∇L(W + εV)|₀."""
-    import curvsym as cs
-    from curvsym import checks
-    from curvsym import sharpness as sh
-    m = cs.model(cs.chain(list(widths)), whitened=whitened)
-    out = {"rhs": cs.generate_flow(cs.gradient_flow(m)),
-           "loss": cs.generate_expressions(m, "loss", [cs.loss(m)]),
+    m = model(chain(list(widths)), whitened=whitened)
+    out = {"rhs": generate_flow(gradient_flow(m)),
+           "loss": generate_expressions(m, "loss", [loss(m)]),
            "balance": checks.balance_function(m, "numpy") if m.depth > 1 else None}
     if hvp:
-        out["hvp"] = sh.hvp_function(m)
+        out["hvp"] = sharpness.hvp_function(m)
     return out
 
 
@@ -146,7 +149,6 @@ def _loss(fn, weights, data) -> float:
 def _balance_drift(balance, traj, data) -> float:
     if balance is None:
         return 0.0
-    from curvsym.checks import conservation_residual
     drift, scale = conservation_residual(traj, balance, data)
     return float(drift / scale)
 
@@ -174,7 +176,6 @@ def gd_converged(rhs: Any, weights: State, T: np.ndarray, etas: np.ndarray, n_st
     Converged ⇔ the final loss ½‖W − T‖_F² is finite and ≤ rtol·½‖T‖_F².  Returns the boolean
     mask and the final layers (batched).
     """
-    from curvsym import ensemble
     B = len(etas)
     W0 = [np.broadcast_to(w, (B,) + w.shape).copy() for w in weights]
     with np.errstate(all="ignore"):
@@ -267,13 +268,12 @@ def _gf_params(**time_param) -> list:
 def _coupling_residual(W, T) -> float:
     """:meth:`curvsym.sharpness.Coupling.residual` at W; NaN when s₁(T) is not simple (relative gap
     below 1e-6: then the top singular pair, hence the path, is not unique); 0 for one layer."""
-    from curvsym import sharpness as sh
     if len(W) == 1:
         return 0.0
     s = np.linalg.svd(T, compute_uv=False)
     if len(s) > 1 and s[0] - s[1] <= 1e-6 * s[0]:
         return math.nan
-    return sh.coupling(W, T).residual()
+    return mulayoff2020.coupling(W, T).residual()
 
 
 @analysis("gf_limit", _gf_params(name="t_end", kind="float", default=100.0, above=0, doc="integrate to this time"),
@@ -295,13 +295,11 @@ def gf_limit(p: dict, built: dict) -> dict:
     Raises:
         DivergenceError: the flow left ‖W‖_max ≤ 1e12 (stored as a failure row).
     """
-    import curvsym as cs
-    from curvsym import sharpness as sh
     weights, data, T = _instance(p, whitened=p["whitened"])
-    traj = cs.integrate_double(built["rhs"], weights, data, [0.0, p["t_end"]], rtol=p["rtol"], atol=p["atol"])
+    traj = integrate_double(built["rhs"], weights, data, [0.0, p["t_end"]], rtol=p["rtol"], atol=p["atol"])
     W = traj.final
     lam = lambda_max(built["hvp"], W, data)
-    bound = sh.flat_bound(T, len(W))
+    bound = mulayoff2020.flat_bound(T, len(W))
     return {"loss_0": _loss(built["loss"], weights, data), "loss_T": _loss(built["loss"], W, data),
             "sharpness": lam, "flat_bound": bound, "sharpness_ratio": lam / bound,
             "coupling_residual": _coupling_residual(W, T),
@@ -318,8 +316,7 @@ def gf_loss(p: dict, built: dict) -> dict:
     Raises:
         DivergenceError: the flow blew up before ``t`` (stored as a failure row).
     """
-    import curvsym as cs
     weights, data, _ = _instance(p, whitened=p["whitened"])
-    traj = cs.integrate_double(built["rhs"], weights, data, [0.0, p["t"]], rtol=p["rtol"], atol=p["atol"])
+    traj = integrate_double(built["rhs"], weights, data, [0.0, p["t"]], rtol=p["rtol"], atol=p["atol"])
     return {"loss_0": _loss(built["loss"], weights, data), "loss_t": _loss(built["loss"], traj.final, data),
             "balance_drift": _balance_drift(built["balance"], traj, data)}

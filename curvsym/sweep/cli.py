@@ -55,7 +55,8 @@ def cmd_run(args: Any) -> int:
 
 
 def _labels_and_table(source: Path):
-    from .registry import ModuleSet, load_analyses
+    from .catalogue import load_analyses
+    from .registry import ModuleSet
     from .store import read_results
     if source.is_file():
         from .spec import load_spec
@@ -87,7 +88,8 @@ def cmd_plot(args: Any) -> int:
 
 
 def cmd_analyses(args: Any) -> int:
-    from .registry import ModuleSet, load_analyses
+    from .catalogue import load_analyses
+    from .registry import ModuleSet
     modules = [str(Path(m).resolve()) if m.endswith(".py") else m for m in (args.module or [])]
     for name, an in sorted(load_analyses(ModuleSet.from_spec(modules)).items()):
         print(f"{name}\n  {an.doc.splitlines()[0] if an.doc else ''}")

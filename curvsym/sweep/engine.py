@@ -39,9 +39,10 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
 
+from ..version import __version__
+from .catalogue import load_analyses
 from .errors import SweepDependencyError, SweepSpecError
 from .plan import SweepPlan, canonical_json, plan_sweep
-from .registry import load_analyses
 from .spec import SweepSpec
 from .store import ResultStore, git_revision, read_results
 
@@ -128,12 +129,11 @@ def run_point(task: PointTask, context: tuple) -> dict:
     columns, the parameters and the record; an exception of the analysis becomes
     ``status = "error"`` with its type, message and traceback.
     """
-    import curvsym
     name, modules, blob = context
     an = load_analyses(modules)[name]
     built = _loads(blob)
     row = {"point_id": task.id, "point_index": task.index, "analysis": name,
-           "worker": f"{socket.gethostname()}:{os.getpid()}", "curvsym_version": curvsym.__version__,
+           "worker": f"{socket.gethostname()}:{os.getpid()}", "curvsym_version": __version__,
            "parameters": canonical_json(dict(task.params)),
            **{k: (list(v) if isinstance(v, tuple) else v) for k, v in task.params.items()}}
     t0 = time.perf_counter()
@@ -286,12 +286,11 @@ def run_sweep(spec: SweepSpec, *, scheduler: str | None = None, workers: int | N
         SweepBusyError: another process is writing the same folder.
         SweepDependencyError: dask.distributed or pyarrow missing.
     """
-    import curvsym
     if points_per_task is not None and points_per_task < 1:
         raise SweepSpecError(f"points per task must be ≥ 1, got {points_per_task}")
     t_start = time.perf_counter()
     plan = plan_sweep(spec)
-    with ResultStore.open(spec.output, plan.analysis.name, spec.name, curvsym.__version__, resume) as store:
+    with ResultStore.open(spec.output, plan.analysis.name, spec.name, __version__, resume) as store:
         ids = {p.id for p in plan.points}
         dropped = 0
         if retry_failed:

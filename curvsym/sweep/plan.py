@@ -13,8 +13,9 @@ import json
 from dataclasses import dataclass
 from typing import Any, Mapping
 
+from .catalogue import load_analyses
 from .errors import SweepSpecError
-from .registry import Analysis, ModuleSet, load_analyses
+from .registry import Analysis, ModuleSet
 from .spec import SweepSpec
 
 __all__ = ["Point", "SweepPlan", "plan_sweep", "point_id", "canonical_json"]

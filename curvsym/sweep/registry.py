@@ -18,9 +18,7 @@ on every worker (a ``.py`` file is shipped to the workers as its source text).
 from __future__ import annotations
 
 import enum
-import functools
 import hashlib
-import importlib
 import math
 import sys
 import types
@@ -30,7 +28,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from .errors import AnalysisError, SweepSpecError
 
-__all__ = ["Param", "param", "Analysis", "analysis", "ModuleSet", "load_analyses", "flat_record", "REQUIRED",
+__all__ = ["Param", "param", "Analysis", "analysis", "ModuleSet", "flat_record", "REQUIRED",
            "KINDS", "RESERVED"]
 
 KINDS = ("int", "float", "bool", "str", "ints", "floats")
@@ -319,30 +317,3 @@ def _collect(module: types.ModuleType, found: dict[str, tuple[Analysis, str]]) -
                 raise AnalysisError(f"analysis {value.name!r} is defined twice: in {found[value.name][1]} "
                                     f"and in {where}")
             found[value.name] = (value, where)
-
-
-@functools.lru_cache(maxsize=16)
-def load_analyses(modules: ModuleSet = ModuleSet()) -> dict[str, Analysis]:
-    """Every analysis in :mod:`curvsym.sweep.analyses` and in ``modules`` (name → Analysis).
-
-    Cached per ModuleSet (a worker loads each user module once).  Running a user module is
-    running the user's code.
-
-    Raises:
-        AnalysisError: two analyses with one name.
-        SweepSpecError: a dotted module name that cannot be imported.
-        Exception: whatever the user module raises while it is imported.
-    """
-    from . import analyses as builtin
-    found: dict[str, tuple[Analysis, str]] = {}
-    _collect(builtin, found)
-    for label, dotted, text in modules.entries:
-        if dotted is not None:
-            try:
-                module = importlib.import_module(dotted)
-            except ImportError as exc:
-                raise SweepSpecError(f"cannot import analysis module {dotted!r}: {exc}") from None
-        else:
-            module = _exec_source(label, text)
-        _collect(module, found)
-    return {k: v for k, (v, _) in found.items()}

@@ -8,9 +8,13 @@ module              holds
 ``matfuncs``        nodes for pseudo-inverses, PSD powers (and their Fréchet derivatives), the output-space solve
 ``derive``          models, path sums, loss, gradients (adjoint rule), flows, balance
 ``calculus``        time / directional derivatives by dispatch on the node
-``algebra``         exact identities in the free algebra; conservation proofs
+``algebra``         expansion in the free algebra with involution (exact identities)
+``sharing``         hash-consing: every distinct subtree named once (CSE, named LaTeX)
+``printing``        derived flows as LaTeX with named intermediates
+``activations``     activation nodes σ^{(k)}(Z) (ReLU, leaky ReLU, tanh, softplus), softmax, logsumexp
+``nonlinear``       nonlinear data models: forward pass, losses, per-neuron balance
 ``rules``           learning rules as classes (GD, NGD, K-FAC, Bernacchia, custom, text)
 ``modes``           per-mode ODEs derived from the matrix flows; invariants; closed forms
-``discrete``        step maps: modified equations (backward error analysis), balance under steps
+``step_maps``       step maps: modified equations (backward error analysis), balance under steps
 ==================  ==============================================================
 """

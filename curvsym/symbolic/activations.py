@@ -46,133 +46,17 @@ import math
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import Any, Callable, ClassVar
+from typing import Any, ClassVar
 
-import mpmath
 import numpy as np
 import sympy as sp
 from sympy import Basic, HadamardProduct, MatAdd, MatMul, MatrixExpr, OneMatrix, ZeroMatrix
 
-from ..codegen import runtime
 from ..errors import NotDifferentiableError, OptionError, UnknownNameError
-from .nodes import MatrixNode, lazy_rule
+from .nodes import MatrixNode
 
 __all__ = ["Activation", "ActivationNode", "ReLU", "LeakyReLU", "Tanh", "Softplus", "Softmax", "LogSumExp",
            "ACTIVATIONS", "activation", "identity"]
-
-
-# --------------------------------------------------------------------------- kernels (array API and mpmath)
-
-def _mp_map(f: Callable, Z: np.ndarray) -> np.ndarray:
-    return np.vectorize(f, otypes=[object])(Z) if Z.size else Z.copy()
-
-
-def _relu_array(Z, k, xp):
-    """max(Z, 0) (k = 0), [Z > 0] (k = 1), entrywise."""
-    if k == 0:
-        return np.maximum(Z, 0) if xp is np else xp.where(Z > 0, Z, xp.zeros_like(Z))
-    return xp.astype(Z > 0, Z.dtype) if xp is not np else (Z > 0).astype(Z.dtype)
-
-
-def _relu_mp(Z, k, xp):
-    zero, one = mpmath.mpf(0), mpmath.mpf(1)
-    if k == 0:
-        return _mp_map(lambda z: z if z > 0 else zero, Z)
-    return _mp_map(lambda z: one if z > 0 else zero, Z)
-
-
-def _leaky_relu_array(Z, k, alpha, xp):
-    """Z or αZ (k = 0), 1 or α (k = 1), by the sign of each entry."""
-    if k == 0:
-        return xp.where(Z > 0, Z, alpha * Z)
-    return xp.where(Z > 0, xp.ones_like(Z), alpha * xp.ones_like(Z))
-
-
-def _leaky_relu_mp(Z, k, alpha, xp):
-    alpha = mpmath.mpf(alpha)
-    if k == 0:
-        return _mp_map(lambda z: z if z > 0 else alpha * z, Z)
-    return _mp_map(lambda z: mpmath.mpf(1) if z > 0 else alpha, Z)
-
-
-def _tanh_array(Z, k, xp):
-    """tanh Z, 1 − tanh² Z, −2 tanh Z (1 − tanh² Z) for k = 0, 1, 2."""
-    t = xp.tanh(Z)
-    if k == 0:
-        return t
-    u = 1 - t * t
-    return u if k == 1 else -2 * t * u
-
-
-def _tanh_mp(Z, k, xp):
-    def f(z):
-        t = mpmath.tanh(z)
-        return t if k == 0 else (1 - t * t if k == 1 else -2 * t * (1 - t * t))
-    return _mp_map(f, Z)
-
-
-def _softplus_array(Z, k, beta, xp):
-    """β⁻¹ log(1 + e^{βZ}), s(βZ), β s(1 − s) for k = 0, 1, 2 (s the logistic function), overflow-free."""
-    x = beta * Z
-    if k == 0:
-        a = xp.abs(x)
-        return (xp.where(x > 0, x, xp.zeros_like(x)) + xp.log1p(xp.exp(-a))) / beta
-    e = xp.exp(-xp.abs(x))
-    s = xp.where(x >= 0, 1 / (1 + e), e / (1 + e))
-    return s if k == 1 else beta * s * (1 - s)
-
-
-def _softplus_mp(Z, k, beta, xp):
-    beta = mpmath.mpf(beta)
-
-    def f(z):
-        x = beta * z
-        if k == 0:
-            return (max(x, 0) + mpmath.log1p(mpmath.exp(-abs(x)))) / beta
-        s = 1 / (1 + mpmath.exp(-x))
-        return s if k == 1 else beta * s * (1 - s)
-    return _mp_map(f, Z)
-
-
-def _softmax_array(Z, xp):
-    """Columnwise softmax e^{Z}/1ᵀe^{Z} (the column maximum subtracted first)."""
-    E = xp.exp(Z - xp.max(Z, axis=-2, keepdims=True))
-    return E / xp.sum(E, axis=-2, keepdims=True)
-
-
-def _softmax_mp(Z, xp):
-    out = np.empty(Z.shape, dtype=object)
-    for b in range(Z.shape[1]):
-        col = [Z[a, b] for a in range(Z.shape[0])]
-        c = max(col)
-        e = [mpmath.exp(v - c) for v in col]
-        s = mpmath.fsum(e)
-        for a in range(Z.shape[0]):
-            out[a, b] = e[a] / s
-    return out
-
-
-def _logsumexp_array(Z, xp):
-    """The row vector log 1ᵀe^{Z} (columnwise, the column maximum subtracted first)."""
-    c = xp.max(Z, axis=-2, keepdims=True)
-    return c + xp.log(xp.sum(xp.exp(Z - c), axis=-2, keepdims=True))
-
-
-def _logsumexp_mp(Z, xp):
-    out = np.empty((1, Z.shape[1]), dtype=object)
-    for b in range(Z.shape[1]):
-        col = [Z[a, b] for a in range(Z.shape[0])]
-        c = max(col)
-        out[0, b] = c + mpmath.log(mpmath.fsum(mpmath.exp(v - c) for v in col))
-    return out
-
-
-_relu = runtime.kernel("_relu", _relu_array, _relu_mp)
-_leaky_relu = runtime.kernel("_leaky_relu", _leaky_relu_array, _leaky_relu_mp)
-_tanh = runtime.kernel("_tanh", _tanh_array, _tanh_mp)
-_softplus = runtime.kernel("_softplus", _softplus_array, _softplus_mp)
-_softmax = runtime.kernel("_softmax", _softmax_array, _softmax_mp)
-_logsumexp = runtime.kernel("_logsumexp", _logsumexp_array, _logsumexp_mp)
 
 
 # --------------------------------------------------------------------------- nodes
@@ -229,9 +113,6 @@ class ActivationNode(MatrixNode):
         ps = "".join(f", {n}={p}" for n, p in zip(self.parameter_names, self.params))
         return f"{type(self).__name__}({printer._print(self.Z)}, k={self.order}{ps})"
 
-    def kernel_arguments(self, printer: Any) -> str:
-        ps = "".join(f", {printer._print(p)}" for p in self.params)
-        return f"{printer._print(self.Z)}, {self.order}{ps}, xp"
 
     def _eval_time_derivative(self, velocities, d):
         """d/dt σ^{(k)}(Z) = σ^{(k+1)}(Z) ⊙ Ż (0 off the kinks for piecewise-linear σ and k ≥ 1)."""
@@ -267,8 +148,7 @@ class ReLU(ActivationNode):
     piecewise = True
     linear_pieces = True
     max_order = 1
-    kernel = staticmethod(_relu)
-    taylor_rule = lazy_rule("curvsym.integrate.elementwise", "MaskedLinear")
+    taylor = True
 
     @classmethod
     def function(cls, z: sp.Expr, *params: Any) -> sp.Expr:
@@ -291,8 +171,7 @@ class LeakyReLU(ActivationNode):
     piecewise = True
     linear_pieces = True
     max_order = 1
-    kernel = staticmethod(_leaky_relu)
-    taylor_rule = lazy_rule("curvsym.integrate.elementwise", "MaskedLinear")
+    taylor = True
 
     @classmethod
     def function(cls, z: sp.Expr, alpha: Any = sp.Rational(1, 100), *params: Any) -> sp.Expr:
@@ -310,8 +189,7 @@ class Tanh(ActivationNode):
 
     key = "tanh"
     symbol = r"\tanh"
-    kernel = staticmethod(_tanh)
-    taylor_rule = lazy_rule("curvsym.integrate.elementwise", "TanhOp")
+    taylor = True
 
     @classmethod
     def function(cls, z: sp.Expr, *params: Any) -> sp.Expr:
@@ -324,8 +202,7 @@ class Softplus(ActivationNode):
     key = "softplus"
     symbol = r"\operatorname{softplus}"
     parameter_names = ("beta",)
-    kernel = staticmethod(_softplus)
-    taylor_rule = lazy_rule("curvsym.integrate.elementwise", "SoftplusRule")
+    taylor = True
 
     @classmethod
     def function(cls, z: sp.Expr, beta: Any = 1, *params: Any) -> sp.Expr:
@@ -340,15 +217,12 @@ class _ColumnFunction(MatrixNode):
     def __new__(cls, Z):
         return Basic.__new__(cls, Z)
 
-    def kernel_arguments(self, printer: Any) -> str:
-        return f"{printer._print(self.Z)}, xp"
 
 
 class Softmax(_ColumnFunction):
     """P = softmax(Z) columnwise; Ṗ = P ⊙ Ż − P ⊙ (1 1ᵀ(P ⊙ Ż))."""
 
-    kernel = staticmethod(_softmax)
-    taylor_rule = lazy_rule("curvsym.integrate.elementwise", "SoftmaxOp")
+    taylor = True
 
     @property
     def shape(self) -> tuple:
@@ -373,7 +247,6 @@ class Softmax(_ColumnFunction):
 class LogSumExp(_ColumnFunction):
     """The row vector ℓ = log 1ᵀe^{Z} (1 × m); ℓ̇ = 1ᵀ(softmax(Z) ⊙ Ż)."""
 
-    kernel = staticmethod(_logsumexp)
 
     @property
     def shape(self) -> tuple:

@@ -23,6 +23,8 @@ re-exported here.
 
 from __future__ import annotations
 
+import functools
+import importlib
 from dataclasses import dataclass, field
 from typing import Sequence
 
@@ -31,6 +33,7 @@ from sympy import Identity, MatAdd, MatMul, MatrixExpr, MatrixSymbol, Transpose
 
 from ..errors import ArchitectureError, ShapeError
 from .network import IDENTITY, Edge, Network
+from .printing import named_latex
 
 __all__ = [
     "Model", "Flow", "model", "forward_maps", "reverse_maps", "end_to_end", "residual", "loss",
@@ -45,7 +48,6 @@ _MOVED = {"time_derivative": ".calculus", "noncommutative": ".algebra", "is_iden
 def __getattr__(name: str):
     """Names that moved to :mod:`.calculus` and :mod:`.algebra` stay importable from here."""
     if name in _MOVED:
-        import importlib
         return getattr(importlib.import_module(_MOVED[name], __package__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
@@ -158,7 +160,6 @@ def _path_sums(m: Model, edges: Sequence[Edge], start, order) -> dict:
 def _memoised(fn):
     """Cache ``fn(m, *args)`` on the model: derivations are pure, and sharing their results makes
     every later comparison of the (deep) expression trees an identity check."""
-    import functools
 
     @functools.wraps(fn)
     def wrapper(m: Model, *args):
@@ -275,8 +276,8 @@ class Flow:
         names; ``expand=True`` prints every velocity flattened, ``\\dot{W}_{i} &= …``.
         """
         if not expand:
-            from .printing import named_latex
-            return named_latex(self)
+            known = {} if getattr(self.model, "nonlinear", False) else intermediate_names(self.model)
+            return named_latex(self, known)  # nonlinear: X_k names only
         rows = [rf"\dot{{{sp.latex(w)}}} &= {sp.latex(display(v, self.model))}"
                 for w, v in zip(self.model.weights, self.velocities)]
         return "\\begin{aligned}\n" + " \\\\\n".join(rows) + "\n\\end{aligned}"
@@ -346,3 +347,18 @@ def display(expr: MatrixExpr, m: Model | None = None) -> MatrixExpr:
     if m is not None and isinstance(getattr(m, "Sigma", None), MatrixSymbol):
         out = out.xreplace({Transpose(m.Sigma): m.Sigma})
     return out
+
+
+def intermediate_names(m: Model) -> dict:
+    """Known subexpressions of model ``m`` → their LaTeX names (see the module docstring)."""
+    names: dict = {}
+    for v, M in forward_maps(m).items():
+        if M is not None and not isinstance(M, MatrixSymbol):
+            names[M] = f"M_{{{v}}}"
+    names[end_to_end(m)] = "W"
+    names[residual(m)] = "E"
+    for v, B in _backward_maps(m, output_gradient(m)).items():
+        if B is not None and not isinstance(B, MatrixSymbol):
+            names.setdefault(B, f"B_{{{v}}}")
+    names.pop(None, None)
+    return names

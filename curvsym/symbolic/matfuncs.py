@@ -3,7 +3,7 @@ r"""Symbolic matrix functions used by curvature-corrected learning rules.
 SymPy's matrix algebra has no pseudo-inverse or fractional power of a PSD
 matrix, and no node for an operator solve; these classes add them.  Each is a
 :class:`~curvsym.symbolic.nodes.MatrixNode`: it prints as LaTeX, declares its
-runtime kernels (:mod:`curvsym.codegen.runtime`), is symmetric where the
+kernels (:mod:`curvsym.kernels.spectral`), is symmetric where the
 mathematics says so (``_eval_transpose``) and knows its time derivative where
 one exists in closed form:
 
@@ -45,7 +45,6 @@ import sympy as sp
 from sympy import Basic, Identity, MatAdd, MatMul, MatrixExpr
 from sympy.core.symbol import Str
 
-from ..codegen import runtime
 from ..errors import DecouplingError, OptionError
 from .nodes import MatrixNode
 
@@ -88,7 +87,6 @@ class _SymmetricFunction(MatrixNode):
 class PsdInvPower(_SymmetricFunction):
     """(X + λI)^{−q} or (X⁺)^q of a symmetric PSD matrix X."""
 
-    kernel = staticmethod(runtime._psd_inv_power)
 
     def __new__(cls, X, q=1, damping=0, strict=False, label: str = "X"):
         if isinstance(X, Identity) and sp.sympify(damping) == 0:
@@ -107,9 +105,6 @@ class PsdInvPower(_SymmetricFunction):
         base = rf"{X}^{{+}}" if len(X) < 4 else rf"\left({X}\right)^{{+}}"
         return base if q == 1 else rf"\left({base}\right)^{{{printer._print(q)}}}"
 
-    def kernel_arguments(self, printer: Any) -> str:
-        return (f"{printer._print(self.X)}, {printer._print(self.q)}, "
-                f"{printer._print(self.damping)}, {self.strict}, xp, {self.args[4].name!r}")
 
     def _eval_time_derivative(self, velocities, d):
         if not (self.X.free_symbols & set(velocities)):
@@ -146,7 +141,7 @@ class PsdPowerDerivative(_SymmetricFunction):
                                     Ẽ_{σ(1)}[i, p_1] Ẽ_{σ(2)}[p_1, p_2] ⋯ Ẽ_{σ(k)}[p_{k−1}, j] ]_{ij} Uᵀ
 
     with divided differences of f (computed so that clustered eigenvalues lose no digits,
-    :func:`curvsym.codegen.runtime.power_divided_difference`).  The directions E_m are symmetric
+    :func:`curvsym.kernels.spectral.power_divided_difference`).  The directions E_m are symmetric
     (they are derivatives of the symmetric X), so the result is symmetric.  For λ = 0 and a
     singular X the first derivative is the constant-rank one (f := 0 on the kernel, as
     d(X⁺)/dt of :class:`PsdInvPower`); higher ones there raise SingularPreconditionerError.
@@ -156,7 +151,6 @@ class PsdPowerDerivative(_SymmetricFunction):
     the modified equations of a fractional rule is expressible.
     """
 
-    kernel = staticmethod(runtime._psd_power_derivative)
 
     def __new__(cls, X, q, damping, strict, label, *directions):
         if not directions:
@@ -177,10 +171,6 @@ class PsdPowerDerivative(_SymmetricFunction):
         order = "" if k == 1 else f"^{{{k}}}"
         return rf"\mathrm{{D}}{order}\left[{base}\right]\left[{dirs}\right]"
 
-    def kernel_arguments(self, printer: Any) -> str:
-        dirs = ", ".join(printer._print(e) for e in self.directions)
-        return (f"{printer._print(self.X)}, {printer._print(self.q)}, {printer._print(self.damping)}, "
-                f"{self.strict}, xp, {self.args[4].name!r}, {dirs}")
 
     def _eval_time_derivative(self, velocities, d):
         if not (self.free_symbols & set(velocities)):
@@ -204,7 +194,6 @@ class PsdPowerDerivative(_SymmetricFunction):
 class OperatorInvPower(MatrixNode):
     """Y = 𝒦^{+q} R with 𝒦(Y) = Σ_e P_e Y Q_e (symmetric PSD operator on matrices)."""
 
-    kernel = staticmethod(runtime._operator_inv_power)
 
     def __new__(cls, R, q, damping, strict, label, *factors):
         if len(factors) % 2 or not factors:
@@ -246,12 +235,6 @@ class OperatorInvPower(MatrixNode):
             op = rf"{K}^{{+}}" if q == 1 else rf"\left({K}^{{+}}\right)^{{{printer._print(q)}}}"
         return rf"{op}\left[{printer._print(self.R)}\right]"
 
-    def kernel_arguments(self, printer: Any) -> str:
-        Ps, Qs = self.factors
-        ps = ", ".join(printer._print(p) for p in Ps)
-        qs = ", ".join(printer._print(p) for p in Qs)
-        return (f"{printer._print(self.R)}, ({ps},), ({qs},), {printer._print(self.q)}, "
-                f"{printer._print(self.damping)}, {self.strict}, xp, {self.args[4].name!r}")
 
     def apply(self, Z: MatrixExpr, Ps: Any=None, Qs: Any=None) -> MatrixExpr:
         """𝒦(Z) = Σ_e P_e Z Q_e (with the node's own factors unless others are given)."""
@@ -290,7 +273,6 @@ class OperatorInvPower(MatrixNode):
 class SqrtPsd(_SymmetricFunction):
     """X^{½} for a symmetric PSD matrix X (the identity stays the identity)."""
 
-    kernel = staticmethod(runtime._sqrt_psd)
 
     def __new__(cls, X):
         if isinstance(X, Identity):
@@ -300,8 +282,6 @@ class SqrtPsd(_SymmetricFunction):
     def _latex(self, printer):
         return rf"{printer._print(self.X)}^{{1/2}}"
 
-    def kernel_arguments(self, printer: Any) -> str:
-        return f"{printer._print(self.X)}, xp"
 
     def _eval_explicit(self, values, ev):
         X = _diagonal(ev(self.X), "square root argument")

@@ -39,6 +39,7 @@ from typing import Any, Hashable, Sequence
 import networkx as nx
 
 from ..errors import ArchitectureError
+from .activations import activation, identity
 
 WEIGHT = "weight"
 IDENTITY = "identity"
@@ -90,7 +91,6 @@ class Network:
 
     def activation(self, node: Hashable) -> Any:
         """The activation of ``node`` (the identity for the input, the output and unmarked nodes)."""
-        from .activations import identity
         return self.activations.get(node) or identity()
 
     @property
@@ -177,7 +177,6 @@ def from_graph(graph: nx.DiGraph) -> Network:
         UnknownNameError: an activation name that is not in the registry.
         OptionError: a bad activation parameter.
     """
-    from .activations import activation
     if not isinstance(graph, nx.DiGraph):
         raise ArchitectureError(f"a network must be a networkx DiGraph, got {type(graph).__name__}")
     if graph.number_of_nodes() < 2:

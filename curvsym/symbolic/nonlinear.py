@@ -76,6 +76,9 @@ from sympy import HadamardProduct, MatAdd, MatMul, MatrixExpr, MatrixSymbol, One
 
 from ..errors import ArchitectureError, LabelError, NonFiniteError, OptionError, ShapeError, UnknownNameError
 from ..types import Array
+from .activations import LogSumExp, Softmax, activation
+from .algebra import is_identically_zero
+from .calculus import time_derivative
 from .derive import Flow
 from .network import IDENTITY, Edge, Network
 
@@ -248,7 +251,6 @@ def forward(m: NonlinearModel) -> Forward:
 
 def output_adjoint(m: NonlinearModel, fw: Forward | None = None) -> MatrixExpr:
     """Δ_output = m ∂ℓ/∂Ŷ: Ŷ − Y (mse) or softmax(Ŷ) − Y (cross-entropy)."""
-    from .activations import Softmax
     fw = fw or forward(m)
     Yhat = fw.output(m)
     pred = Softmax(Yhat) if m.loss_kind is Loss.CROSS_ENTROPY else Yhat
@@ -305,7 +307,6 @@ def gradient(m: NonlinearModel, seed: MatrixExpr | None = None) -> tuple[MatrixE
 
 def loss(m: NonlinearModel) -> sp.Expr:
     """ℓ = (1/2m)‖Ŷ − Y‖² or (1/m)[tr(logsumexp(Ŷ) 1) − tr(YᵀŶ)], plus (λ/2) Σ_e tr(W_eW_eᵀ)."""
-    from .activations import LogSumExp
     fw = forward(m)
     Yhat = fw.output(m)
     if m.loss_kind is Loss.MSE:
@@ -391,7 +392,6 @@ def homogeneity_identity(act: Any) -> tuple[bool, tuple | None]:
     The witness of a failure is (z, zσ'(z) − σ(z)) at the first of z = 1, −1, ½, 2,
     0 where the difference is non-zero.
     """
-    from .activations import activation
     return _homogeneity(activation(act))
 
 
@@ -450,8 +450,6 @@ def prove_neuron_balance(flow: Flow) -> list[NeuronBalanceProof]:
     Raises:
         ArchitectureError: the flow is not on a nonlinear data model, or no hidden node has only weight edges.
     """
-    from .algebra import is_identically_zero
-    from .calculus import time_derivative
     m = flow.model
     if not isinstance(m, NonlinearModel):
         raise ArchitectureError("prove_neuron_balance needs a flow on a nonlinear data model "

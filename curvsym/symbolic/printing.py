@@ -21,49 +21,35 @@ SymPy's own printing of the flattened expressions.
 
 from __future__ import annotations
 
+import sys
 from typing import TYPE_CHECKING
 
 import sympy as sp
 from sympy import MatrixSymbol
 from sympy.printing.latex import LatexPrinter
 
+from .matfuncs import OperatorInvPower
+from .sharing import hash_cons
+
 if TYPE_CHECKING:  # pragma: no cover
-    from .derive import Flow, Model
+    from .derive import Flow
 
-__all__ = ["named_latex", "intermediate_names"]
-
-
-def intermediate_names(m: "Model") -> dict:
-    """Known subexpressions of model ``m`` → their LaTeX names (see the module docstring)."""
-    from .derive import _backward_maps, end_to_end, forward_maps, output_gradient, residual
-    names: dict = {}
-    for v, M in forward_maps(m).items():
-        if M is not None and not isinstance(M, MatrixSymbol):
-            names[M] = f"M_{{{v}}}"
-    names[end_to_end(m)] = "W"
-    names[residual(m)] = "E"
-    for v, B in _backward_maps(m, output_gradient(m)).items():
-        if B is not None and not isinstance(B, MatrixSymbol):
-            names.setdefault(B, f"B_{{{v}}}")
-    names.pop(None, None)
-    return names
+__all__ = ["named_latex"]
 
 
-def named_latex(flow: "Flow") -> str:
-    """The flow as an ``aligned`` block: named intermediates, then one line per velocity."""
-    import sys
+def named_latex(flow: "Flow", known: dict) -> str:
+    """The flow as an ``aligned`` block: named intermediates (``known``: subexpression → LaTeX name), then one
+    line per velocity."""
     limit = sys.getrecursionlimit()
     sys.setrecursionlimit(max(limit, 20 * flow.model.depth + 1000))  # SymPy compares deep trees recursively
     try:
-        return _named_latex(flow)
+        return _named_latex(flow, known)
     finally:
         sys.setrecursionlimit(limit)
 
 
-def _named_latex(flow) -> str:
-    from ..codegen.cse import hash_cons
+def _named_latex(flow, known: dict) -> str:
     m = flow.model
-    known = {} if getattr(m, "nonlinear", False) else intermediate_names(m)  # nonlinear: X_k names only
     replacements, reduced, names = hash_cons(flow.velocities, prefix="_t")
     origin = {sym: expr for expr, sym in names.items() if isinstance(sym, MatrixSymbol) and sym.name.startswith("_t")}
     rename: dict = {}
@@ -74,7 +60,6 @@ def _named_latex(flow) -> str:
             k += 1
             label = f"X_{{{k}}}"
         rename[sym] = MatrixSymbol(label, *sym.shape)
-    from .matfuncs import OperatorInvPower
     rows = []
     for sym, node in replacements:
         node = node.xreplace(rename)

@@ -6,8 +6,9 @@ module          holds
 ``checks``      conservation and exponential-law checks along trajectories
 ``theorem``     theorem files: the decorator, discovery, running with timeouts
 ``report``      verdict tables (text, JSON)
-``fisher``      dense Jacobian / Fisher: the independent reference route (small nets)
+``identities``  exact identities proved in the free algebra or refuted at random points
+``dense_reference``  dense Jacobian / Fisher: the independent reference route (small nets)
 ``sharpness``   Hessian–vector products, λ_max / λ_min (dense, Lanczos)
-``discrete``    step map against flow: distances, fitted orders, curvature envelopes
+``step_size``   step map against flow: distances, fitted orders, curvature envelopes
 ==============  ====================================================================
 """

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 from typing import Sequence
 
+import mpmath
 import numpy as np
+from scipy.sparse.linalg import LinearOperator, eigsh
 from sympy import MatrixSymbol
 
 from ..codegen import GeneratedFunction, generate
 from ..symbolic.calculus import time_derivative
 from ..symbolic.derive import Model, gradient
 from ..types import Data, State
-from .fisher import flat, unflat
+from .dense_reference import flat, unflat
 
 __all__ = ["hvp_function", "dense_hessian", "sharpness", "min_curvature"]
 
@@ -73,13 +75,11 @@ def _eig(m, weights, data, which: str, method: str):
     if method == "dense":
         H = dense_hessian(m, weights, data)
         if H.dtype == object:
-            import mpmath
             E = mpmath.eigsy(mpmath.matrix(H.tolist()), eigvals_only=True)
             vals = sorted(E[i] for i in range(H.shape[0]))
             return vals[-1] if which == "LA" else vals[0]
         w = np.linalg.eigvalsh(H)
         return float(w[-1] if which == "LA" else w[0])
-    from scipy.sparse.linalg import LinearOperator, eigsh
     f = hvp_function(m)
     data = f.validate(weights, [np.zeros_like(w) for w in weights] + list(data))[len(weights):]
     matvec, P = _hv_flat(f, weights, data)
@@ -99,11 +99,3 @@ def min_curvature(m: Model, weights: State, data: Data, method: str = "auto") ->
     """λ_min of the Hessian (negative away from minima; used for GD–GF comparisons)."""
     P = sum(w.size for w in weights)
     return _eig(m, weights, data, "SA", ("dense" if P <= 400 else "lanczos") if method == "auto" else method)
-
-
-def __getattr__(name: str):
-    """The flat-minimum constructions moved to :mod:`curvsym.papers.mulayoff2020`."""
-    from ..papers import mulayoff2020
-    if name in mulayoff2020.__all__:
-        return getattr(mulayoff2020, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

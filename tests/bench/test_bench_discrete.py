@@ -4,7 +4,7 @@ import numpy as np
 
 import curvsym as cs
 from curvsym import bench
-from curvsym.bench import discrete as bench_discrete
+from curvsym.bench import gd_steps as bench_discrete
 from curvsym.papers import elkabetz2021 as ec
 
 

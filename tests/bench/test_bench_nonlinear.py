@@ -3,7 +3,7 @@
 import numpy as np
 
 from curvsym import bench
-from curvsym.bench import nonlinear as bench_nonlinear
+from curvsym.bench import relu_gradient as bench_nonlinear
 from curvsym.codegen import generate_expressions
 
 

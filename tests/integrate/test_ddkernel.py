@@ -9,6 +9,7 @@
 """
 
 import math
+import platform
 
 import mpmath
 import numpy as np
@@ -18,12 +19,34 @@ from test_multiword import _distance, _run  # the same integration helpers
 
 import curvsym as cs
 from curvsym.errors import EngineError
-from curvsym.integrate import ddkernel
-from curvsym.integrate import multiword as mw
-from curvsym.integrate.engines import make_engine
-from curvsym.integrate.mwtaylor import CompiledTape, MultiwordEngine
+from curvsym.integrate import series_engines
+from curvsym.integrate.multiword_taylor import CompiledTape, MultiwordEngine
+from curvsym.integrate.series_engines import make_engine
+from curvsym.kernels.multiword import compiled as ddkernel
+from curvsym.kernels.multiword import words as mw
 
 needs_compiler = pytest.mark.skipif(not ddkernel.available(), reason="no C compiler for the compiled kernel")
+
+
+@pytest.fixture
+def fresh_kernel(monkeypatch, tmp_path):
+    """The kernel lookup forgotten before and after the test, with an empty cache folder of its own."""
+    monkeypatch.setenv("CURVSYM_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("CURVSYM_NO_COMPILE", raising=False)
+    monkeypatch.setattr(series_engines, "_WARNED", set())
+    ddkernel._load.cache_clear()
+    ddkernel._routine.cache_clear()
+    yield tmp_path
+    ddkernel._load.cache_clear()
+    ddkernel._routine.cache_clear()
+
+
+@pytest.fixture
+def no_compiler(monkeypatch, fresh_kernel):
+    """A machine without a C compiler and without an install-time build."""
+    monkeypatch.setattr(ddkernel.shutil, "which", lambda exe: None)
+    monkeypatch.setattr(ddkernel, "_extension", lambda: (None, "no install-time build"))
+    return fresh_kernel
 
 
 @needs_compiler
@@ -59,14 +82,14 @@ def test_compiled_integration_delivers_the_digits_and_agrees_with_the_blas_progr
     assert _distance(blas, ref) <= 1e-30 and _distance(blas, ours) <= 1e-30
 
 
-def test_without_a_compiler_the_blas_program_runs(monkeypatch):
-    monkeypatch.setattr(ddkernel, "library", lambda: None)
+def test_without_a_compiler_the_blas_program_runs(monkeypatch, no_compiler):
     net = cs.chain([3, 3, 3])
     inst = random_instance(net, seed=1, scale=1.0)
     rhs = cs.generate_flow(cs.gradient_flow(cs.model(net)), "mpmath")
     run = cs.integrate_taylor(rhs, inst.weights, inst.data(), [0, 0.1], dps=30, engine="multiword")
     assert run.info["kernel"] == "blas"
-    assert make_engine("auto", 30, width=3).name in ("flint", "mpmath")
+    with pytest.warns(RuntimeWarning, match="no C compiler"):
+        assert make_engine("auto", 30, width=3).name == "double-double"  # the same engine, on its NumPy route
     eng = MultiwordEngine(30, compiled=True)
     from curvsym.integrate.state import to_mp
     from curvsym.integrate.tape import trace_polynomial
@@ -88,7 +111,7 @@ def test_compiled_triple_double_arithmetic_is_the_numpy_one_bit_for_bit_and_exac
     """Same operations in the same order as mwarray._td_matmul_small: identical words (n ≤ 8, batched and
     broadcast); at n = 27 (beyond the NumPy routine's range) the error is ≤ ⌈log₂ n⌉·8u³ Σ|a||b| against 400-bit
     mpmath, and dropping the third word (the nearest wrong claim: double-double is enough) misses that bound."""
-    from curvsym.integrate import mwarray
+    from curvsym.kernels.multiword import array as mwarray
     rng = np.random.default_rng(3)
 
     def td(*shape):
@@ -125,8 +148,8 @@ def test_compiled_refined_solve_reaches_triple_double_and_refuses_a_singular_sys
     """K⁻¹B by refinement in C: the residual against 400-bit mpmath is at the triple-double level (the float64
     start alone — the nearest wrong claim, no refinement — is 1e-16 off), it agrees with the NumPy iteration, and a
     singular K gives None (the caller then takes the eigen route)."""
-    from curvsym.integrate import mwlinalg
-    from curvsym.integrate.mwarray import MWArray
+    from curvsym.kernels.multiword import linalg as mwlinalg
+    from curvsym.kernels.multiword.array import MWArray
     rng = np.random.default_rng(7)
     with mpmath.workprec(400):
         A = np.array([[mpmath.mpf(v) for v in row] for row in rng.standard_normal((2, 9, 9)).reshape(18, 9)],
@@ -155,8 +178,8 @@ def test_compiled_refined_solve_reaches_triple_double_and_refuses_a_singular_sys
 def test_compiled_operator_matrix_is_the_numpy_one_bit_for_bit(monkeypatch):
     """Σ_e P_e ⊗ Q_e (the matrix of 𝒦) in C equals the broadcasting NumPy route word for word, batch axes
     broadcast; and it is the Kronecker sum (against numpy.kron on the leading words)."""
-    from curvsym.integrate import mwlinalg
-    from curvsym.integrate.mwarray import MWArray
+    from curvsym.kernels.multiword import linalg as mwlinalg
+    from curvsym.kernels.multiword.array import MWArray
     rng = np.random.default_rng(11)
 
     def td(*shape):
@@ -178,7 +201,7 @@ def test_compiled_double_double_arithmetic_for_gbs():
     """Entrywise dd sums and products are bitwise mwarray._dd_add / _dd_mul (broadcast included); the dd product
     errs by ≤ 8 n u² Σ_k|a_ik||b_kj| against 300-bit mpmath (measured ≈ 1 u²), and the leading words alone — the
     nearest wrong claim, float64 — miss that bound by orders of magnitude."""
-    from curvsym.integrate import mwarray
+    from curvsym.kernels.multiword import array as mwarray
     rng = np.random.default_rng(4)
 
     def dd(*shape):
@@ -209,7 +232,7 @@ def test_packed_operands_give_the_words_of_word_tuples_bit_for_bit(w):
     a transposed view, a non-contiguous slice (copied once) and every broadcasting form the loops read in place
     give identical words; the MWArray views (index, mT, reshape, −, ×2^k) of packed arrays stay packed and
     agree with their word-by-word versions."""
-    from curvsym.integrate import mwarray
+    from curvsym.kernels.multiword import array as mwarray
     rng = np.random.default_rng(7)
 
     def packed(*shape):
@@ -242,3 +265,128 @@ def test_packed_operands_give_the_words_of_word_tuples_bit_for_bit(w):
     parts = (x, y, mwarray.MWArray(packed=packed(2, 5)))
     back = mwarray.split(mwarray.join(parts), [p.shape for p in parts])
     assert all(same(p.words, q.words) and q.packed.flags.c_contiguous for p, q in zip(parts, back))
+
+
+# --------------------------------------------------------------------------- the kernel as a build artefact
+
+
+def _c_signatures(text):
+    """{name: (return type, parameter types)} of every exported (non-static) function in C source ``text``."""
+    import re
+    text = re.sub(r"/\*.*?\*/", " ", text, flags=re.S)
+    out = {}
+    for m in re.finditer(r"^([A-Za-z_][\w ]*?[\w*])\s*\b(curvsym_\w+)\s*\(([^)]*)\)\s*\{", text, flags=re.M):
+        ret, name, params = m.groups()
+        types = []
+        for par in params.split(","):
+            par = " ".join(par.split())
+            if par in ("", "void"):
+                continue
+            ptype = re.sub(r"\s*\b\w+$", "", par)  # drop the parameter's name
+            types.append(re.sub(r"\s*\*", " *", ptype).strip())
+        out[name] = (re.sub(r"\s*\*", " *", " ".join(ret.split())), tuple(types))
+    return out
+
+
+def test_the_ctypes_prototypes_are_the_c_ones():
+    """One table of prototypes (ddkernel.PROTOTYPES), checked against the C signatures: drift would be a crash."""
+    c = _c_signatures(ddkernel.SOURCE.read_text())
+    assert len(c) >= 11 and c == ddkernel.PROTOTYPES
+    assert _c_signatures("int curvsym_f(int n, const double *a, ptrdiff_t *o)\n{") == {
+        "curvsym_f": ("int", ("int", "const double *", "ptrdiff_t *"))}  # the parser itself
+    for res, args in ddkernel.PROTOTYPES.values():  # every C type has its ctypes counterpart
+        [ddkernel._ctype(t) for t in (res,) + args]
+
+
+@pytest.mark.parametrize("value, off", [("1", True), ("true", True), ("YES", True), ("0", False), ("", False),
+                                        ("no", False), ("false", False)])
+def test_curvsym_no_compile_switches_off_only_for_yes(monkeypatch, fresh_kernel, value, off):
+    monkeypatch.setenv("CURVSYM_NO_COMPILE", value)
+    assert ddkernel.switched_off() is off
+    if off:
+        assert not ddkernel.available() and ddkernel.status().kind == "numpy"
+        assert "CURVSYM_NO_COMPILE" in ddkernel.status().reason
+
+
+def test_a_missing_compiler_or_source_never_raises_and_says_why(monkeypatch, no_compiler):
+    assert ddkernel.library() is None and not ddkernel.available()
+    st = ddkernel.status()
+    assert st.kind == "numpy" and st.path is None and "no C compiler" in st.reason
+    ddkernel._load.cache_clear()
+    monkeypatch.setattr(ddkernel.shutil, "which", lambda exe: "/usr/bin/" + exe)
+    monkeypatch.setattr(ddkernel, "SOURCE", no_compiler / "missing" / "ddtaylor.c")
+    st = ddkernel.status()
+    assert st.kind == "numpy" and "ddtaylor.c is not installed" in st.reason
+    with pytest.raises(EngineError, match="is missing"):  # the explicit build names it
+        ddkernel.build(no_compiler / "k.so", cc="cc")
+
+
+def test_a_missing_sysconfig_compiler_falls_back_to_cc(monkeypatch):
+    monkeypatch.delenv("CC", raising=False)
+    monkeypatch.setattr(ddkernel.sysconfig, "get_config_var", lambda name: "x86_64-conda-linux-gnu-cc -pthread")
+    monkeypatch.setattr(ddkernel.shutil, "which", lambda exe: "/usr/bin/cc" if exe == "cc" else None)
+    assert ddkernel._compiler() == "cc"
+    monkeypatch.setenv("CC", "clang -O1")  # $CC first, where it exists
+    monkeypatch.setattr(ddkernel.shutil, "which", lambda exe: "/usr/bin/" + exe)
+    assert ddkernel._compiler() == "clang -O1"
+    monkeypatch.setattr(ddkernel.shutil, "which", lambda exe: None)
+    assert ddkernel._compiler() is None
+
+
+@needs_compiler
+def test_the_cache_key_holds_the_cpu_architecture(monkeypatch, fresh_kernel):
+    monkeypatch.setattr(ddkernel, "_extension", lambda: (None, "no install-time build"))
+    first = ddkernel.status()
+    assert first.kind == "cache" and first.path.parent == fresh_kernel / "cache"
+    assert platform.machine() in first.path.name
+    ddkernel._load.cache_clear()
+    monkeypatch.setattr(ddkernel.platform, "machine", lambda: "aarch64")  # a home folder shared with an ARM host
+    monkeypatch.setattr(ddkernel, "build", lambda target, cc=None: target)  # (no cross compiler here)
+    other = ddkernel.status()
+    assert other.kind == "numpy" and "does not load" in other.reason  # its own file, never the x86 one
+    assert "aarch64" in other.reason and first.path.name not in other.reason
+
+
+@needs_compiler
+def test_a_stale_install_time_build_is_refused(monkeypatch, fresh_kernel):
+    """An extension built from another ddtaylor.c is never loaded (its prototypes may differ): the cached build runs."""
+    lib = ddkernel.build(fresh_kernel / "ext" / "_ddtaylor.so")  # its source hash: empty (a first-use build)
+    spec = type("Spec", (), {"origin": str(lib)})()
+    monkeypatch.setattr(ddkernel.importlib.util, "find_spec", lambda name: spec)
+    so, why = ddkernel._extension()
+    assert so is None and "stale" in why
+    assert ddkernel.status().kind == "cache" and "stale" in ddkernel.status().reason
+
+
+@needs_compiler
+def test_an_install_time_build_with_fma_is_refused_on_a_cpu_without(monkeypatch, fresh_kernel):
+    lib = ddkernel.build(fresh_kernel / "ext" / "_ddtaylor.so")
+    spec = type("Spec", (), {"origin": str(lib)})()
+    monkeypatch.setattr(ddkernel.importlib.util, "find_spec", lambda name: spec)
+    monkeypatch.setattr(ddkernel, "_source_hash", lambda: "")  # (the first-use build carries no hash)
+    assert ddkernel._extension()[0] is not None  # this CPU: accepted
+    if not ddkernel._open(lib).curvsym_build_fma():
+        pytest.skip("this build uses no fused multiply-add")
+    monkeypatch.setattr(ddkernel, "cpu_fma", lambda: False)
+    so, why = ddkernel._extension()
+    assert so is None and "fused multiply-add" in why
+
+
+def test_auto_picks_the_same_engine_with_or_without_a_compiler(monkeypatch, fresh_kernel):
+    """Double-double at 30 digits and width 3 either way (compiled recurrence or NumPy route), one warning without C;
+    the two final states agree to the digits asked for."""
+    import warnings
+    with_c = _run([3, 3, 3], 30, 0.2, "auto") if ddkernel.available() else None
+    ddkernel._load.cache_clear()
+    monkeypatch.setattr(ddkernel.shutil, "which", lambda exe: None)
+    monkeypatch.setattr(ddkernel, "_extension", lambda: (None, "no install-time build"))
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        without = _run([3, 3, 3], 30, 0.2, "auto")
+        make_engine("auto", 30, width=3)  # a second choice: no second warning
+    ours = [w for w in caught if "compiled double-double kernel" in str(w.message)]
+    assert len(ours) == 1 and "no C compiler" in str(ours[0].message) and ours[0].category is RuntimeWarning
+    assert without.info["engine"] == "double-double" and without.info["kernel"] == "blas"
+    if with_c is not None:
+        assert with_c.info["engine"] == "double-double" and with_c.info["kernel"] == "compiled"
+        assert _distance(with_c, without) <= 1e-30

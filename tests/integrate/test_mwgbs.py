@@ -21,11 +21,12 @@ from curvsym.problems import conditioned_instance, random_instance
 
 import curvsym as cs
 from curvsym import rules
-from curvsym.codegen import runtime as rt
+from curvsym.kernels import spectral as rt
 from curvsym.errors import EngineError, PrecisionError, SingularPreconditionerError
 from curvsym.integrate import integrate_extrapolation
 from curvsym.integrate.extrapolation import extrapolation_weights, gbs_words, supports_multiword
-from curvsym.integrate.mwarray import MWArray, from_mpf
+from curvsym.kernels import spectral as rt  # the spectral kernels (codegen.runtime before the layers)
+from curvsym.kernels.multiword.array import MWArray, from_mpf
 
 
 def _spd(n, cond, rank=None, seed=0):
@@ -53,7 +54,7 @@ def test_triple_double_products_of_small_matrices_are_exact_to_the_word_precisio
     sliced route it replaces meets its own normwise bound c n u³ max_k|a_ik| max_k|b_kj| (cost < 1 s)."""
     import math
 
-    from curvsym.integrate import mwarray as mwa
+    from curvsym.kernels.multiword import array as mwa
     rng = np.random.default_rng(len(shape_a) + shape_a[-1])
     def words(shape):  # normalised 3-word entries over six decades
         scale = 10.0 ** rng.integers(-3, 4, shape)

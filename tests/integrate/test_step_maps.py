@@ -10,7 +10,7 @@ from curvsym.problems import random_instance
 
 import curvsym as cs
 from curvsym import ensemble
-from curvsym.integrate.discrete import Divergence, common_times, iterate_precise, iterate_sweep, step_sizes
+from curvsym.integrate.iteration import Divergence, common_times, iterate_precise, iterate_sweep, step_sizes
 from curvsym.papers import elkabetz2021 as ec
 
 NET = cs.chain([3, 3, 3])

@@ -13,7 +13,7 @@ from scipy.linalg import expm
 
 import curvsym as cs
 from curvsym.integrate import DOP853, GBS, RK4, STEPPERS, Dopri5, PreciseStepMap, StepMap, SweepStepMap, Taylor, solve
-from curvsym.integrate.engines import make_engine
+from curvsym.integrate.series_engines import make_engine
 from curvsym.integrate.ensemble import solve_batched
 from curvsym.integrate.tape import trace_polynomial
 

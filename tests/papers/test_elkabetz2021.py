@@ -184,7 +184,7 @@ def test_mnist_subset_from_idx_files_the_user_has(tmp_path):
 def test_divergence_reports_of_nonlinear_runs_carry_the_loss():
     """The loss at the last finite iterate, from the nonlinear model's own loss (not 'not available')."""
     from curvsym.symbolic import nonlinear as nl
-    from curvsym.verify.discrete import gap_study, loss_function
+    from curvsym.verify.step_size import gap_study, loss_function
     P = ec.digits_problem(40, (8, 8), activation="tanh", loss="mse")
     ex = ec.step_size_experiment(P.flow(), ec.xavier_uniform(P.widths, np.random.default_rng(0)), P.data(), 4.0, 20,
                                  ratios=(2,), n_log=4)

@@ -272,13 +272,14 @@ def test_lambda_max_against_the_balanced_minimum_and_the_dense_fisher():
     """λ_max from the shipped Hessian–vector product equals N‖T‖^{2−2/N} at a balanced minimum and the top
     eigenvalue of JᵀJ (an independent dense route; H = JᵀJ at a global minimum)."""
     from curvsym import fisher
-    from curvsym import sharpness as sh
+    from curvsym import sharpness
+    from curvsym.papers import mulayoff2020 as sh
     from curvsym.sweep.analyses import lambda_max
     rng = np.random.default_rng(5)
     T = rng.standard_normal((3, 3))
     m = cs.model(cs.deep_chain(3, 3), whitened=True)
     W = sh.balanced_minimum(T, [3, 3, 3, 3], rng)
-    lam = lambda_max(sh.hvp_function(m), W, (T,))
+    lam = lambda_max(sharpness.hvp_function(m), W, (T,))
     assert lam == pytest.approx(sh.flat_bound(T, 3), rel=1e-10)
     assert lam == pytest.approx(np.linalg.eigvalsh(fisher.fisher(m, W, (T,)))[-1], rel=1e-10)
 

@@ -10,7 +10,7 @@ import sympy as sp
 from sympy import MatrixSymbol
 
 import curvsym as cs
-from curvsym.codegen.runtime import _psd_inv_power, _psd_power_derivative, power_divided_difference
+from curvsym.kernels.spectral import _psd_inv_power, _psd_power_derivative, power_divided_difference
 from curvsym.symbolic.matfuncs import PsdInvPower, PsdPowerDerivative
 
 
@@ -99,7 +99,7 @@ def test_the_node_differentiates_into_itself_and_prints():
 def test_fractional_k_fac_gets_modified_equations():
     from curvsym.problems import conditioned_instance
 
-    from curvsym.verify.discrete import modified_equation_orders
+    from curvsym.verify.step_size import modified_equation_orders
     net = cs.chain([2, 2, 2])
     inst = conditioned_instance(net, seed=4)
     rule = cs.rules.kfac(q=sp.Rational(1, 2))

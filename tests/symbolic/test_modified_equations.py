@@ -1,4 +1,4 @@
-"""Modified equations, step changes of balance and trace gradients (curvsym.symbolic.discrete).
+"""Modified equations, step changes of balance and trace gradients (curvsym.symbolic.step_maps).
 
 Independent routes: the generated corrections against central finite differences of the
 generated velocity, and the Barrett–Dherin identity against finite differences of ‖∇L‖².
@@ -12,8 +12,9 @@ from curvsym.problems import conditioned_instance, random_instance
 from sympy import MatrixSymbol, Transpose
 
 import curvsym as cs
-from curvsym.symbolic import discrete as d
+from curvsym.symbolic import step_maps as d
 from curvsym.symbolic.algebra import noncommutative
+from curvsym.verify import identities
 
 
 def _numeric(exprs, m, params=()):
@@ -75,10 +76,10 @@ def test_second_correction_against_finite_differences_of_the_velocity():
 def test_barrett_dherin_identity_is_proved_and_wrong_coefficients_are_refuted():
     for m in (cs.model(cs.chain([2, 3, 2])), cs.model(cs.chain([2, 2, 3, 2])), cs.model(cs.chain([2, 3, 2]), True),
               cs.model(cs.resnet(2, 2))):
-        assert all(p.status == "proved" and p.n_terms == 0 for p in d.prove_implicit_regulariser(m))
+        assert all(p.status == "proved" and p.n_terms == 0 for p in identities.prove_implicit_regulariser(m))
     m = cs.model(cs.chain([2, 3, 2]))
     for c in (sp.Rational(-1, 2), sp.Rational(1, 4)):
-        out = d.prove_implicit_regulariser(m, c)
+        out = identities.prove_implicit_regulariser(m, c)
         assert all(p.status == "refuted" and p.counterexample > 0.1 for p in out)
 
 
@@ -108,10 +109,10 @@ def test_from_words_inverts_the_free_algebra_map():
 def test_step_change_of_balance_is_exactly_eta_squared_for_row_space_rules():
     for widths in ([2, 3, 2], [3, 2, 2, 3], [2, 2, 2, 2, 2]):
         m = cs.model(cs.chain(widths))
-        assert all(p.holds for p in d.prove_step_change(cs.gradient_flow(m)))
-        assert all(p.holds for p in d.prove_step_change(cs.rules.natural_gradient().flow(m)))
+        assert all(p.holds for p in identities.prove_step_change(cs.gradient_flow(m)))
+        assert all(p.holds for p in identities.prove_step_change(cs.rules.natural_gradient().flow(m)))
     m = cs.model(cs.chain([2, 2, 2]))
-    bad = d.prove_step_change(cs.rules.kfac().flow(m))
+    bad = identities.prove_step_change(cs.rules.kfac().flow(m))
     assert bad[0].status == "refuted" and bad[0].n_terms > 0
     # the law is not C_i-conservation: the η² term is non-zero at a generic point
     law = _numeric(d.balance_step_law(cs.gradient_flow(m)), m, (d.ETA,))

@@ -1,4 +1,4 @@
-"""The node protocol: a new symbolic matrix object is one class, and every stage picks it up."""
+"""The node protocol: a new symbolic matrix object is one class per layer, and every stage picks it up."""
 
 import numpy as np
 import pytest
@@ -6,11 +6,12 @@ import sympy as sp
 from sympy import Basic, MatMul, MatrixSymbol
 
 import curvsym as cs
-from curvsym.codegen import generate, runtime
+from curvsym.codegen import generate, register_kernel_call
 from curvsym.integrate.tape import trace_polynomial
 from curvsym.symbolic.calculus import time_derivative
 from curvsym.symbolic.matfuncs import OperatorInvPower, PsdInvPower
-from curvsym.symbolic.nodes import KERNELS, MatrixNode
+from curvsym.kernels import KERNELS, kernel
+from curvsym.symbolic.nodes import MatrixNode
 
 
 def _scaled_array(X, c, xp):
@@ -22,13 +23,11 @@ def _scaled_mp(X, c, xp):
     return X * c
 
 
-_scaled = runtime.kernel("_scaled", _scaled_array, _scaled_mp)
+_scaled = kernel("_scaled", _scaled_array, _scaled_mp)                    # kernels: registered by name
 
 
 class Scaled(MatrixNode):
-    """c·X written as a node: LaTeX, kernel, time derivative — and nothing else anywhere."""
-
-    kernel = staticmethod(_scaled)
+    """c·X written as a node: LaTeX and time derivative (mathematics only)."""
 
     def __new__(cls, X, c):
         return Basic.__new__(cls, X, sp.sympify(c))
@@ -40,18 +39,18 @@ class Scaled(MatrixNode):
     def _latex(self, printer):
         return rf"{printer._print(self.c)} \cdot {printer._print(self.X)}"
 
-    def kernel_arguments(self, printer):
-        return f"{printer._print(self.X)}, {printer._print(self.c)}, xp"
-
     def _eval_time_derivative(self, velocities, d):
         return Scaled(d(self.X), self.c)
+
+
+register_kernel_call(Scaled, "_scaled", lambda node, p: f"{p(node.X)}, {p(node.c)}, xp")  # codegen: its call
 
 
 def test_a_new_node_is_one_class():
     W = MatrixSymbol("W", 2, 2)
     V = MatrixSymbol("V", 2, 2)
     e = MatMul(Scaled(W, 3), W)
-    assert KERNELS["_scaled"] is _scaled                       # registered by subclassing
+    assert KERNELS["_scaled"] is _scaled                       # registered by name
     assert r"3 \cdot W" in sp.latex(e)                           # derive: LaTeX
     f = generate("toy", [W], [e])                               # codegen: printed as its kernel call
     assert "_scaled(W, 3, xp)" in f.source and not f.polynomial  # no Taylor rule ⇒ not polynomial

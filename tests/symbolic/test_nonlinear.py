@@ -11,6 +11,7 @@ import curvsym as cs
 from curvsym import nonlinear as nl
 from curvsym import rules
 from curvsym.codegen import generate_expressions
+from curvsym.kernels import entrywise
 from curvsym.symbolic import activations as acts
 from curvsym.symbolic.calculus import time_derivative
 
@@ -141,20 +142,20 @@ def test_activation_registry_parses_without_evaluating():
 
 def test_kernels_are_stable_and_agree_with_mpmath():
     Z = np.array([[-800.0, -1.0, 0.0], [1e-3, 2.0, 800.0]])
-    sp_ = acts._softplus_array(Z, 0, 2.0, np)
+    sp_ = entrywise._softplus_array(Z, 0, 2.0, np)
     assert np.all(np.isfinite(sp_)) and sp_[1, 2] == 800.0 and sp_[0, 0] == 0.0
-    sm = acts._softmax_array(Z, np)
+    sm = entrywise._softmax_array(Z, np)
     np.testing.assert_allclose(sm.sum(axis=0), 1.0)
     with mpmath.workdps(30):
         Zm = cs.to_mp([Z], 30)[0]
         for k in (0, 1, 2):
-            np.testing.assert_allclose(acts._tanh_array(Z, k, np), np.asarray(acts._tanh_mp(Zm, k, None), float),
+            np.testing.assert_allclose(entrywise._tanh_array(Z, k, np), np.asarray(entrywise._tanh_mp(Zm, k, None), float),
                                        rtol=1e-14, atol=1e-300)
-            np.testing.assert_allclose(acts._softplus_array(Z, k, 2.0, np),
-                                       np.asarray(acts._softplus_mp(Zm, k, 2, None), float), rtol=1e-14, atol=1e-300)
+            np.testing.assert_allclose(entrywise._softplus_array(Z, k, 2.0, np),
+                                       np.asarray(entrywise._softplus_mp(Zm, k, 2, None), float), rtol=1e-14, atol=1e-300)
         for k in (0, 1):
-            np.testing.assert_allclose(acts._relu_array(Z, k, np), np.asarray(acts._relu_mp(Zm, k, None), float))
-        np.testing.assert_allclose(np.asarray(acts._softmax_mp(Zm, None), float), sm, rtol=1e-14, atol=1e-300)
+            np.testing.assert_allclose(entrywise._relu_array(Z, k, np), np.asarray(entrywise._relu_mp(Zm, k, None), float))
+        np.testing.assert_allclose(np.asarray(entrywise._softmax_mp(Zm, None), float), sm, rtol=1e-14, atol=1e-300)
 
 
 # --------------------------------------------------------------------------- per-neuron balance

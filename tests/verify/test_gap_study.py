@@ -1,4 +1,4 @@
-"""Distances, fitted orders, envelopes and the GD–GF gap study (curvsym.verify.discrete).
+"""Distances, fitted orders, envelopes and the GD–GF gap study (curvsym.verify.step_size).
 
 Closed forms (the envelope of constant rate and source; the concave objective of Elkabetz &
 Cohen's Proposition 1, where GD and GF are known exactly), agreement between routes (dense
@@ -16,7 +16,7 @@ from curvsym.problems import conditioned_instance, random_instance
 import curvsym as cs
 from curvsym import sharpness
 from curvsym.papers import elkabetz2021 as ec
-from curvsym.verify.discrete import (
+from curvsym.verify.step_size import (
     CurvatureAlong,
     check_below_envelope,
     check_order,

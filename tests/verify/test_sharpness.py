@@ -10,6 +10,7 @@ from curvsym.problems import random_instance
 import curvsym as cs
 from curvsym import fisher
 from curvsym import sharpness as sh
+from curvsym.papers import mulayoff2020
 
 
 @pytest.mark.parametrize("net", [cs.chain([2, 3, 2]), cs.resnet(2, 3), cs.chain([3, 2, 4, 2])],
@@ -40,7 +41,7 @@ def test_hessian_equals_gauss_newton_at_a_global_minimum_only():
     rng = np.random.default_rng(2)
     T = rng.standard_normal((3, 3))
     m = cs.model(cs.deep_chain(3, 3), whitened=True)
-    Wm = sh.random_minimum(T, 3, rng)
+    Wm = mulayoff2020.random_minimum(T, 3, rng)
     H, F = sh.dense_hessian(m, Wm, [T]), fisher.fisher(m, Wm, [T])
     assert np.max(np.abs(H - F)) < 1e-9 * np.max(np.abs(F))
     off = tuple(w + 0.1 for w in Wm)  # away from the minimum the residual term is non-zero
@@ -52,22 +53,22 @@ def test_balanced_minimum_attains_the_bound_and_random_ones_exceed_it(N):
     rng = np.random.default_rng(N)
     T = rng.standard_normal((3, 3))
     m = cs.model(cs.deep_chain(N, 3), whitened=True)
-    bound = sh.flat_bound(T, N)
-    Wb = sh.balanced_minimum(T, [3] * (N + 1), rng)
+    bound = mulayoff2020.flat_bound(T, N)
+    Wb = mulayoff2020.balanced_minimum(T, [3] * (N + 1), rng)
     assert np.allclose(np.linalg.multi_dot(Wb[::-1]) if N > 1 else Wb[0], T, atol=1e-12)
     assert sh.sharpness(m, Wb, [T]) == pytest.approx(bound, rel=1e-10)
     for _ in range(10):
-        assert sh.sharpness(m, sh.random_minimum(T, N, rng), [T]) >= bound * (1 - 1e-10)
+        assert sh.sharpness(m, mulayoff2020.random_minimum(T, N, rng), [T]) >= bound * (1 - 1e-10)
 
 
 def test_balanced_minimum_rejects_a_bottleneck():
     with pytest.raises(ValueError, match="bottleneck"):
-        sh.balanced_minimum(np.eye(3), [3, 2, 3])
+        mulayoff2020.balanced_minimum(np.eye(3), [3, 2, 3])
 
 
 def test_scalar_lagrange_solution():
     y = sp.Symbol("y", positive=True)
-    sols, lam, rank_one = sh.scalar_flattest(3)
+    sols, lam, rank_one = mulayoff2020.scalar_flattest(3)
     assert rank_one and len(sols) == 1
     assert all(sp.simplify(v - y ** sp.Rational(1, 3)) == 0 for k, v in sols[0].items() if str(k).startswith("w"))
     assert sp.simplify(lam - 3 * y ** sp.Rational(4, 3)) == 0
@@ -86,9 +87,9 @@ def test_exact_sharpness_in_mpmath_matches_float():
 def test_coupling_separates_flat_from_sharp_minima():
     rng = np.random.default_rng(7)
     T = rng.standard_normal((4, 4))
-    flat_c = sh.coupling(sh.balanced_minimum(T, [4, 6, 5, 4], rng), T)
+    flat_c = mulayoff2020.coupling(mulayoff2020.balanced_minimum(T, [4, 6, 5, 4], rng), T)
     assert flat_c.residual() < 1e-10 and all(abs(a - 1) < 1e-10 for a in flat_c.left + flat_c.right)
-    assert sh.coupling(sh.random_minimum(T, 3, rng), T).residual() > 1e-2
+    assert mulayoff2020.coupling(mulayoff2020.random_minimum(T, 3, rng), T).residual() > 1e-2
 
 
 def test_gd_with_one_step_size_per_member():

@@ -32,6 +32,7 @@ import sympy as sp
 from sympy import MatrixExpr
 
 from ...errors import RuleParseError
+from ..algebra import noncommutative
 from .base import AbstractRule
 from .custom import custom, template
 
@@ -161,7 +162,6 @@ def _finite(x, what: str):
 def _check_psd_argument(X, where: str) -> None:
     """inv, pinv, power, damped_power, sqrt and ``**`` act on symmetric PSD matrices: X must be square and
     symmetric (as an identity of the free algebra, G, A and Σx being symmetric)."""
-    from ..algebra import noncommutative
     if sp.simplify(X.shape[0] - X.shape[1]) != 0:
         raise RuleParseError(f"{where} needs a square, symmetric PSD matrix, but {X} is {X.shape[0]} × {X.shape[1]}")
     t = template

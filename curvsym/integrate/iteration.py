@@ -4,7 +4,7 @@ The map is the existing :class:`~curvsym.integrate.explicit.StepMap` (explicit E
 rule's flow; GD for v = −∇L), driven by the existing runners — nothing here is a second loop:
 
 * :class:`SweepStepMap` — one step size η_b per member of a batch, and a *time*
-  t_b = k_b η_b per member, so that :func:`~curvsym.integrate.ensemble.solve_batched`
+  t_b = k_b η_b per member, so that :func:`~curvsym.integrate.runner.solve_batched`
   advances every member to each common output time t_j in its own t_j/η_b steps
   (members that are there wait, frozen).  A whole step-size sweep is one batched run
   (:func:`iterate_sweep`); a member that leaves the finite range is frozen at its last
@@ -29,17 +29,17 @@ from typing import Any, Callable, ClassVar, Sequence
 import mpmath
 import numpy as np
 
-from ..codegen import GeneratedFunction
-from ..errors import DivergenceError, IntegrationTimeout, OptionError, ShapeError
-from ..types import Data, Params, Scalar, State, Time, Times
+from ..errors import CurvsymError, DivergenceError, IntegrationTimeout, OptionError, ShapeError, StepLimitError
+from ..types import Data, Params, Scalar, State, Time, Times, VectorField
 from .explicit import StepMap
-from .runner import solve
+from .runner import solve, solve_batched
+from .solver import Solver, integrate, solvers
 from .state import check_finite_state, max_abs, to_mp, working_dps
 from .stepper import Status, Step
 from .trajectory import Trajectory
 
-__all__ = ["Divergence", "SweepStepMap", "PreciseStepMap", "step_sizes", "common_times", "iterate_sweep",
-           "iterate_precise"]
+__all__ = ["Divergence", "SweepStepMap", "PreciseStepMap", "PreciseStepMapSolver", "step_sizes", "common_times",
+           "iterate_sweep", "iterate_precise"]
 
 
 @dataclass(frozen=True)
@@ -231,12 +231,14 @@ def _loss_value(loss: Callable | None, state: State) -> float | None:
     try:
         with np.errstate(all="ignore"):
             v = float(loss(state))
+    except CurvsymError:  # the user's own error (wrong shapes, …): theirs to see, never an "unknown" loss
+        raise
     except (ArithmeticError, ValueError, TypeError):  # a loss that cannot be evaluated is reported as unknown
         return None
     return v if math.isfinite(v) else None
 
 
-def iterate_sweep(rhs: GeneratedFunction, weights: State, data: Data, etas: Sequence[float], times: Times,
+def iterate_sweep(rhs: VectorField, weights: State, data: Data, etas: Sequence[float], times: Times,
                   params: Params | None = None, loss: Callable[[State], Scalar] | None = None,
                   max_norm: float = 1e12, throw: bool = False) -> tuple[Trajectory, ...]:
     """The step map of ``rhs`` (GD for the gradient flow) for every η of a sweep, at common ``times``: one batched run.
@@ -255,7 +257,6 @@ def iterate_sweep(rhs: GeneratedFunction, weights: State, data: Data, etas: Sequ
         ShapeError: weights with a batch axis, or of the wrong shapes.
         DivergenceError: a member left the finite range and ``throw`` is True.
     """
-    from .ensemble import solve_batched
     etas = [float(e) for e in step_sizes(list(etas))]
     if rhs.backend == "mpmath":
         raise OptionError("iterate_sweep runs in floating point; generate the rule with backend 'numpy' or "
@@ -296,7 +297,9 @@ def iterate_sweep(rhs: GeneratedFunction, weights: State, data: Data, etas: Sequ
         steps = tuple(int(round(times[j] / e)) for j in keep)
         info: dict = {"eta": e, "steps": steps, "divergence": None}
         status, message = Status.SUCCESS, ""
-        if stopped is not None:
+        if stopped is not None and traj.status[b] is not Status.DIVERGED:  # a step limit: reported as it is
+            status, message = traj.status[b], traj.messages[b]
+        elif stopped is not None:
             k_last = int(round(stopped / e))
             last = tuple(w[b, ...] for w in traj.final)  # frozen at the last finite iterate
             div = Divergence(e, k_last + 1, (k_last + 1) * e, _loss_value(loss, last),
@@ -311,11 +314,89 @@ def iterate_sweep(rhs: GeneratedFunction, weights: State, data: Data, etas: Sequ
     return tuple(out)
 
 
-def iterate_precise(rhs: GeneratedFunction, weights: State, data: Data, eta: Any, steps: Sequence[int], *,
+@solvers.register
+class PreciseStepMapSolver(Solver):
+    """The step map θ ↦ θ + η v(θ) of any rule at ``dps`` digits on one trajectory; ``t_eval`` are step counts.
+
+    A map evaluates v at its iterates and has no step to land on a kink (``crosses_kinks``); never
+    chosen automatically (it needs η).  See :func:`iterate_precise` for the result.
+    """
+
+    name: ClassVar[str] = "stepmap-mp"
+    arbitrary_precision: ClassVar[bool] = True
+    crosses_kinks: ClassVar[bool] = True
+    adaptive: ClassVar[bool] = False
+    automatic: ClassVar[bool] = False
+    priority: ClassVar[int] = 60
+
+    def __init__(self, eta: Any, loss: Callable[[State], Scalar] | None = None):
+        """η (exact: see :func:`iterate_precise`) and an optional loss for the divergence report.
+
+        Raises:
+            OptionError: a bad η.
+        """
+        (self.eta,) = step_sizes(eta)
+        self.loss = loss
+
+    def run(self, rhs: VectorField, weights: State, data: Data, t_eval: Times, *, dps: int, params: Params,
+            max_steps: int, max_norm: float, progress: bool | None, timeout: float | None,
+            throw: bool) -> Trajectory:
+        """See :func:`iterate_precise` (``t_eval``: the step counts).
+
+        Raises:
+            DivergenceError: an iterate left the bound and ``throw`` is True.
+            IntegrationTimeout: longer than ``timeout`` seconds and ``throw`` is True.
+            StepLimitError: more than ``max_steps`` steps and ``throw`` is True.
+        """
+        eta, loss, steps = self.eta, self.loss, [int(k) for k in t_eval]
+        wdps = working_dps(dps)
+        params = params or {}
+        with mpmath.workdps(wdps):
+            e = mpmath.mpf(eta.numerator) / eta.denominator if isinstance(eta, Fraction) else mpmath.mpf(eta)
+            y = to_mp(weights, wdps)
+            d = rhs.validate(y, to_mp(data, wdps), params)
+            func = rhs.func
+
+            def field(state):
+                return func(*state, *d, **params, xp=np)
+
+            stepper = PreciseStepMap(e)
+            ts = [mpmath.mpf(int(k)) for k in steps]
+            sol = solve(stepper, field, y, ts, max_steps=max_steps, max_norm=max_norm, progress=progress,
+                        desc=f"step map η={mpmath.nstr(e, 6)}", timeout=timeout, throw=False, zero=mpmath.mpf(0))
+            for s in sol.states:
+                check_finite_state(s, "iterate")
+            reached = tuple(int(t) for t in sol.t)
+            info: dict = {"eta": e, "steps": reached, "divergence": None}
+            message = sol.message
+            if sol.status is Status.DIVERGED and sol.state is not None:
+                last, bad = sol.state
+                size = max_abs(bad)
+                div = Divergence(float(e), sol.n_steps, float(sol.n_steps * e), _loss_value(loss, last),
+                                 f"‖W‖_max = {mpmath.nstr(size, 3)} > {max_norm:g}")
+                info["divergence"] = div
+                message = str(div)
+                if throw:
+                    raise DivergenceError(message, div.t)
+            elif sol.status is Status.TIMEOUT and throw:
+                raise IntegrationTimeout(message, float(reached[-1] * e))
+            elif sol.status is Status.STEP_LIMIT and throw:
+                raise StepLimitError(message, float(reached[-1] * e))
+            scale = max(mpmath.mpf(1), max(max_abs(s) for s in sol.states))
+            rounding = mpmath.mpf(10) ** (-wdps) * max(sol.n_steps, 1) * scale
+            return Trajectory(tuple(k * e for k in reached), sol.states,
+                              f"step map η={mpmath.nstr(e, 6)} ({dps} digits)", rounding, dps, sol.n_steps,
+                              sol.n_steps, info=info, status=sol.status, message=message)
+
+
+def iterate_precise(rhs: VectorField, weights: State, data: Data, eta: Any, steps: Sequence[int], *,
                     dps: int = 50, params: Params | None = None, loss: Callable[[State], Scalar] | None = None,
                     max_norm: float = 1e30, throw: bool = False, timeout: float | None = None,
                     progress: bool | None = None) -> Trajectory:
     """The step map of ``rhs`` (``backend="mpmath"``) at ``dps`` digits, recorded at the step counts ``steps``.
+
+    A thin alias of the front door: ``integrate(rhs, weights, data, steps, dps=dps,
+    solver=PreciseStepMapSolver(eta, loss), …)``.
 
     η converts exactly (a float keeps its binary value, so t = kη matches a float64 run and
     the output times of a high-precision flow computed with the same η); strings parse at
@@ -332,45 +413,10 @@ def iterate_precise(rhs: GeneratedFunction, weights: State, data: Data, eta: Any
         DivergenceError: an iterate left the bound and ``throw`` is True (the message names the step and loss).
         IntegrationTimeout: longer than ``timeout`` seconds (``throw`` True).
     """
-    (eta,) = step_sizes(eta)
-    if rhs.backend != "mpmath":
-        raise OptionError(f"iterate_precise needs a rule generated with backend='mpmath', got {rhs.backend!r}")
+    solver = PreciseStepMapSolver(eta, loss)
     steps = list(steps)
     if not steps or any(isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0 for k in steps) or \
             any(b < a for a, b in zip(steps[:-1], steps[1:])):
         raise OptionError(f"steps must be non-decreasing non-negative integers, got {steps!r}")
-    wdps = working_dps(dps)
-    params = params or {}
-    with mpmath.workdps(wdps):
-        e = mpmath.mpf(eta.numerator) / eta.denominator if isinstance(eta, Fraction) else mpmath.mpf(eta)
-        y = to_mp(weights, wdps)
-        d = rhs.validate(y, to_mp(data, wdps), params)
-        func = rhs.func
-
-        def field(state):
-            return func(*state, *d, **params, xp=np)
-
-        stepper = PreciseStepMap(e)
-        ts = [mpmath.mpf(int(k)) for k in steps]
-        sol = solve(stepper, field, y, ts, max_steps=int(steps[-1]) + 1, max_norm=max_norm, progress=progress,
-                    desc=f"step map η={mpmath.nstr(e, 6)}", timeout=timeout, throw=False, zero=mpmath.mpf(0))
-        for s in sol.states:
-            check_finite_state(s, "iterate")
-        reached = tuple(int(t) for t in sol.t)
-        info: dict = {"eta": e, "steps": reached, "divergence": None}
-        message = sol.message
-        if sol.status is Status.DIVERGED and sol.state is not None:
-            last, bad = sol.state
-            size = max_abs(bad)
-            div = Divergence(float(e), sol.n_steps, float(sol.n_steps * e), _loss_value(loss, last),
-                             f"‖W‖_max = {mpmath.nstr(size, 3)} > {max_norm:g}")
-            info["divergence"] = div
-            message = str(div)
-            if throw:
-                raise DivergenceError(message, div.t)
-        elif sol.status is Status.TIMEOUT and throw:
-            raise IntegrationTimeout(message, float(reached[-1] * e))
-        scale = max(mpmath.mpf(1), max(max_abs(s) for s in sol.states))
-        rounding = mpmath.mpf(10) ** (-wdps) * max(sol.n_steps, 1) * scale
-        return Trajectory(tuple(k * e for k in reached), sol.states, f"step map η={mpmath.nstr(e, 6)} ({dps} digits)",
-                          rounding, dps, sol.n_steps, sol.n_steps, info=info, status=sol.status, message=message)
+    return integrate(rhs, weights, data, steps, dps=dps, solver=solver, params=params, max_steps=int(steps[-1]) + 1,
+                     max_norm=max_norm, throw=throw, timeout=timeout, progress=progress)

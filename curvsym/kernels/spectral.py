@@ -1,110 +1,35 @@
-r"""Numerical kernels called by generated code (the nodes of :mod:`curvsym.symbolic.matfuncs`).
+r"""Spectral functions of symmetric matrices, the kernels of curvature-corrected rules.
 
-Each node declares two kernels (see :mod:`curvsym.symbolic.nodes`): the *array*
-kernel, written on the array API only — NumPy, CuPy, JAX, PyTorch,
-array-api-strict through the namespace ``xp``, with leading batch axes allowed —
-and the *mp* kernel for NumPy object arrays of ``mpmath.mpf``, which works at the
-ambient ``mpmath.mp.dps`` (eigsy, LU, or python-flint for linear solves).
-Generated mpmath code dispatches on the argument (object arrays → mp kernel,
-multi-word arrays → the *multiword* kernel of :mod:`curvsym.integrate.mwlinalg`:
-float64 LAPACK refined to the word precision).
+(X + λI)^{−q} or (X⁺)^q of PSD X, X^{½}, the operator solve Y = 𝒦^{+q} R for
+𝒦(Y) = Σ_e P_e Y Q_e, and the Fréchet derivatives of PSD powers by divided
+differences — each as an array-API kernel, an mpmath kernel (eigsy, LU, or
+python-flint's ball solver) and, where it exists, a multi-word kernel (float64
+LAPACK refined to the word precision, :mod:`curvsym.kernels.multiword.linalg`).
 
 Rank decisions use a relative eigenvalue cutoff: 1e-10 in floating point,
-10^{−dps/2} in mpmath, 10^{−⌊digits/2⌋} for w float64 words (digits = ⌊15.95w⌋).  A *strict* inverse of a matrix whose smallest
-eigenvalue is below the cutoff raises :class:`SingularPreconditionerError`
+10^{−dps/2} in mpmath, 10^{−⌊digits/2⌋} for w float64 words (digits = ⌊15.95w⌋).  A *strict* inverse of a
+matrix whose smallest eigenvalue is below the cutoff raises :class:`SingularPreconditionerError`
 naming the preconditioner; damping λ > 0 replaces X by X + λI.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Any, Callable
+import itertools
+from typing import Any
 
 import mpmath
 import numpy as np
+from array_api_compat import device
 
 from ..errors import SingularPreconditionerError
 from ..types import Array
+from . import arb
+from .dispatch import kernel
+from .multiword import linalg as mwlinalg
+from .multiword.array import eye, lift
 
 RCOND_FLOAT = 1e-10
-
-
-# --------------------------------------------------------------------------- constants of generated code
-
-def _is_mw(x) -> bool:
-    return getattr(x, "__curvsym_multiword__", False)
-
-
-def _eye(n: int, xp, like):
-    if getattr(like, "__curvsym_multiword__", False):
-        from ..integrate.mwarray import eye
-        return eye(n, like.w)
-    if getattr(like, "dtype", None) == object:
-        return np.eye(n, dtype=object)
-    kw = {"dtype": like.dtype}
-    dev = getattr(like, "device", None)
-    if dev is not None and xp is not np:
-        kw["device"] = dev
-    return xp.eye(n, **kw)
-
-
-def _zeros(r: int, c: int, xp, like):
-    if getattr(like, "__curvsym_multiword__", False):
-        from ..integrate.mwarray import zeros
-        return zeros((r, c), like.w)
-    if getattr(like, "dtype", None) == object:
-        return np.zeros((r, c), dtype=object) * like.flat[0]
-    return xp.zeros((r, c), dtype=like.dtype)
-
-
-def _ones(r: int, c: int, xp, like):
-    """The all-ones r × c matrix 1 (bias broadcasts b1ᵀ, row sums A1) in the dtype/device of ``like``."""
-    if getattr(like, "dtype", None) == object:
-        return np.ones((r, c), dtype=object)
-    kw = {"dtype": like.dtype}
-    dev = getattr(like, "device", None)
-    if dev is not None and xp is not np:
-        kw["device"] = dev
-    return xp.ones((r, c), **kw)
-
-
-def _broadcast(b, m: int, xp):
-    """b 1ᵀ for a column b (n × 1, batch axes allowed): b repeated over m columns, as a broadcast view."""
-    return np.broadcast_to(b, (*b.shape[:-1], m)) if isinstance(b, np.ndarray) else \
-        xp.broadcast_to(b, (*b.shape[:-1], m))
-
-
-def _trace(a, xp):
-    if getattr(a, "__curvsym_multiword__", False):
-        from ..integrate.mwarray import diagonal, tree_sum
-        return tree_sum(diagonal(a), -1)
-    if getattr(a, "dtype", None) == object:
-        return np.trace(a, axis1=-2, axis2=-1)
-    return xp.linalg.trace(a) if hasattr(xp, "linalg") and hasattr(xp.linalg, "trace") else xp.trace(a)
-
-
-HELPERS = {"_eye": _eye, "_zeros": _zeros, "_ones": _ones, "_broadcast": _broadcast, "_trace": _trace}
-"""Functions every generated module may call besides the node kernels."""
-
-
-def kernel(name: str, array: Callable, mp: Callable, multiword: Callable | None = None) -> Callable:
-    """The kernel generated code calls as ``name``: ``mp`` on object arrays of mpf, ``multiword`` on
-    multi-word arrays (:class:`curvsym.integrate.mwarray.MWArray`), ``array`` otherwise.
-
-    The returned function keeps the implementations as ``.array``, ``.mp`` and ``.multiword``
-    (None: no multi-word implementation; such code runs on mpf arrays only); a file written by
-    :meth:`GeneratedFunction.write` inlines the source of ``.array`` only.
-    """
-    def dispatch(*args):
-        a = args[0]
-        if multiword is not None and _is_mw(a):
-            return multiword(*args)
-        return mp(*args) if getattr(a, "dtype", None) == object else array(*args)
-
-    dispatch.__name__ = dispatch.__qualname__ = name
-    dispatch.__doc__ = array.__doc__
-    dispatch.array, dispatch.mp, dispatch.multiword = array, mp, multiword
-    return dispatch
 
 
 def _rcond_mp():
@@ -221,16 +146,11 @@ def _mp_solve(K: np.ndarray, B: np.ndarray) -> np.ndarray | None:
     Uses python-flint's ball-arithmetic solver when available (mpmath LU otherwise) and
     accepts the answer only if ‖K‖‖Y‖/‖B‖ < 10^{dps/2}, i.e. K is far from singular.
     """
-    try:
-        import flint
-
-        from ..integrate.engines import FlintEngine, _mpf
-    except ImportError:
-        flint = None
+    flint = arb.flint_or_none()
     if flint is not None:
         with flint.ctx.workprec(int(mpmath.mp.prec) + 16):
-            Ka = flint.arb_mat([[FlintEngine._arb(v) for v in row] for row in K])
-            Ba = flint.arb_mat([[FlintEngine._arb(v) for v in row] for row in B])
+            Ka = flint.arb_mat([[arb.to_arb(v) for v in row] for row in K])
+            Ba = flint.arb_mat([[arb.to_arb(v) for v in row] for row in B])
             try:
                 Ya = Ka.solve(Ba, nonstop=True)
             except (ZeroDivisionError, ValueError):
@@ -238,7 +158,7 @@ def _mp_solve(K: np.ndarray, B: np.ndarray) -> np.ndarray | None:
             rows = Ya.tolist()
             if not all(e.is_finite() for row in rows for e in row):
                 return None
-            Y = np.array([[_mpf(e) for e in row] for row in rows], dtype=object)
+            Y = np.array([[arb.to_mpf(e) for e in row] for row in rows], dtype=object)
     else:
         try:
             Y = np.array(mpmath.lu_solve(mpmath.matrix(K.tolist()), mpmath.matrix(B.tolist())).tolist(), dtype=object)
@@ -339,7 +259,6 @@ def _divided_difference_tensor(y: list, q: Any, k: int, eps: Any, kernel_mask: l
 
 @functools.lru_cache(maxsize=256)
 def _dd_tensor_cached(y: tuple, q: Any, k: int, eps: Any, kernel_mask: tuple, prec: int) -> dict:
-    import itertools
     n = len(y)
     out = {}
     for idx in itertools.product(range(n), repeat=k + 1):
@@ -356,7 +275,6 @@ def _dd_tensor_cached(y: tuple, q: Any, k: int, eps: Any, kernel_mask: tuple, pr
 
 def _frechet_contract(D: dict, Et: list, n: int, zero: Any) -> list:
     """Σ over orders σ of the directions and inner indices p: D[i, p_1, …, j] Ẽ_σ1[i, p_1] ⋯ Ẽ_σk[p_{k−1}, j]."""
-    import itertools
     k = len(Et)
     R = [[zero for _ in range(n)] for _ in range(n)]
     for perm in itertools.permutations(range(k)):
@@ -421,7 +339,6 @@ def _psd_power_derivative_array(X, q, lam, strict, xp, label, *Es):
     del batch
     if isinstance(X, np.ndarray):
         return out
-    from array_api_compat import device
     return xp.asarray(out, dtype=X.dtype, device=device(X))
 
 
@@ -450,9 +367,7 @@ _psd_power_derivative = kernel("_psd_power_derivative", _psd_power_derivative_ar
 
 def _psd_inv_power_mw(X, q, lam, strict, xp, label: str = "X"):
     """The same on multi-word arrays: q = 1 by a refined solve when X (+ λI) is far from singular, else a
-    refined eigen-decomposition (:mod:`curvsym.integrate.mwlinalg`)."""
-    from ..integrate import mwlinalg
-    from ..integrate.mwarray import eye, lift
+    refined eigen-decomposition (:mod:`curvsym.kernels.multiword.linalg`)."""
     w, shape = X.w, X.shape
     n = shape[-1]
     if q == 1:
@@ -466,15 +381,12 @@ def _psd_inv_power_mw(X, q, lam, strict, xp, label: str = "X"):
 
 def _sqrt_psd_mw(X, xp):
     """X^{½} on multi-word arrays (refined eigen-decomposition; memoised on the exact words)."""
-    from ..integrate import mwlinalg
     return mwlinalg.sqrt_psd_cached(X)
 
 
 def _operator_inv_power_mw(R, Ps, Qs, q, lam, strict, xp, label: str = "JJᵀ"):
     """Y = 𝒦^{+q} R on multi-word arrays: a refined solve for q = 1 when 𝒦 is far from singular, else the
     refined eigen-decomposition of 𝒦's matrix with the same rank cutoff semantics."""
-    from ..integrate import mwlinalg
-    from ..integrate.mwarray import eye, lift
     w, shape = R.w, R.shape
     m, k = shape[-2], shape[-1]
     K = mwlinalg.operator_matrix(Ps, Qs, w)
@@ -494,43 +406,3 @@ _psd_inv_power = kernel("_psd_inv_power", _psd_inv_power_array, _psd_inv_power_m
 _sqrt_psd = kernel("_sqrt_psd", _sqrt_psd_array, _sqrt_psd_mp, _sqrt_psd_mw)
 _operator_inv_power = kernel("_operator_inv_power", _operator_inv_power_array, _operator_inv_power_mp,
                              _operator_inv_power_mw)
-
-
-# --------------------------------------------------------------------------- standalone modules
-
-_ERROR_FALLBACK = '''try:
-    from curvsym.errors import SingularPreconditionerError
-except ImportError:  # runs without curvsym
-    class SingularPreconditionerError(ValueError):
-        """A preconditioner must be inverted but is singular and no damping was given."""
-'''
-
-
-def standalone_source(source: str, backend: str) -> str:
-    """Imports and runtime code a generated ``source`` needs to run as its own module.
-
-    The helpers (``_eye``, ``_zeros``, ``_trace``) and the array kernels of the
-    nodes it calls are inlined, so a NumPy or array-API module needs only NumPy;
-    an mpmath module that calls node kernels imports them from curvsym.
-    """
-    import inspect
-
-    from ..symbolic.nodes import KERNELS
-    lines = ["from __future__ import annotations", "", "import numpy as np"]
-    if backend == "mpmath":
-        lines.append("from mpmath import mpf")
-    helpers = [n for n in HELPERS if f"{n}(" in source]
-    kernels = [n for n in KERNELS if f"{n}(" in source]
-    if backend == "mpmath" and kernels:
-        lines.append(f"from curvsym.codegen.runtime import {', '.join(kernels)}")
-        kernels = []
-    parts = ["\n".join(lines)]
-    if kernels:
-        support = [_xp_powers, _singular] + ([operator_matrix] if "_operator_inv_power" in kernels else [])
-        parts.append(_ERROR_FALLBACK + f"RCOND_FLOAT = {RCOND_FLOAT!r}")
-        parts += [inspect.getsource(f) for f in support]
-        for name in kernels:
-            impl = KERNELS[name].array
-            parts.append(inspect.getsource(impl).replace(f"def {impl.__name__}(", f"def {name}(", 1))
-    parts += [inspect.getsource(HELPERS[n]) for n in helpers]
-    return "\n\n\n".join(p.rstrip() for p in parts)

@@ -15,8 +15,14 @@
  *     [a b]_k  = sum_{j=0}^{k} a_j b_{k-j}          (the Cauchy product),
  *
  * and then every variable's next block x_{k+1} = fac_k f_k, fac_k = s/(k+1) (the time-scaled
- * recurrence of curvsym.integrate.mwtaylor; f the variable's output node).
+ * recurrence of curvsym.integrate.multiword_taylor; f the variable's output node).
  */
+#ifdef CURVSYM_PYTHON_EXTENSION
+/* Built by setup.py at install time as the optional extension curvsym.kernels.multiword._ddtaylor (Python.h first,
+ * as Python asks): an empty module whose routines curvsym calls through ctypes, installed like any extension. */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#endif
 #include <stddef.h>
 #include <math.h>
 
@@ -172,7 +178,7 @@ void curvsym_dd_horner(int order, ptrdiff_t size, const double *hi, const double
     }
 }
 
-/* ---------------------------------------------------------------- triple-double products (curvsym.integrate.mwarray)
+/* ---------------------------------------------------------------- triple-double products (curvsym.kernels.multiword.array)
  * td_add and td_mul are the NumPy routines _td_add / _td_mul operation for operation, and the n products of a
  * dot product are summed pairwise in the same order (halves h = n/2, an odd last term carried), so the results
  * are bitwise those of mwarray._td_matmul_small. */
@@ -348,7 +354,7 @@ void curvsym_td_kron_sum(ptrdiff_t batch, int E, int m, int k, const double *P, 
                     }
 }
 
-/* ---------------------------------------------------------------- double-double GBS kernels (curvsym.integrate.mwarray)
+/* ---------------------------------------------------------------- double-double GBS kernels (curvsym.kernels.multiword.array)
  * Entrywise sum (op = 0) and product (op = 1) are mwarray._dd_add / _dd_mul operation for operation (the "sloppy"
  * sum s + (e + a_1 + b_1); Dekker's TwoProd plus the cross terms), so the words agree bit for bit; operands of
  * na < n entries are read as in curvsym_td_elementwise. */
@@ -400,7 +406,7 @@ int curvsym_dd_matmul(ptrdiff_t batch, int m, int n, int p, int batch_a, int bat
 }
 
 /* ---------------------------------------------------------------------------------------------------------
- * Ozaki slices of the double-double Cauchy sums of curvsym.integrate.mwtaylor (CompiledTape._dd_cauchy), in one
+ * Ozaki slices of the double-double Cauchy sums of curvsym.integrate.multiword_taylor (CompiledTape._dd_cauchy), in one
  * pass per operand: the NumPy route's operations in its order, so the words are the same bits.
  *
  * Row side: a[r, j, c] (row stride lda, the J blocks of n entries contiguous) balanced by fa[j] (a power of
@@ -459,3 +465,37 @@ void curvsym_dd_slice_cols(int J, int n, int p, const double *b, const double *b
                 }
             }
 }
+
+
+/* ---------------------------------------------------------------------------------------------------------
+ * The build's identity: the first 16 hex digits of the SHA-256 of this file, passed by setup.py as
+ * CURVSYM_SOURCE_SHA256, so that curvsym refuses an install-time build of another version of this file (whose
+ * prototypes may differ from its ctypes table); empty for the first-use build, whose cache key holds the hash. */
+#ifndef CURVSYM_SOURCE_SHA256
+#define CURVSYM_SOURCE_SHA256 ""
+#endif
+const char *curvsym_source_hash(void)
+{
+    return CURVSYM_SOURCE_SHA256;
+}
+
+/* 1 if this build uses hardware fused multiply-adds (then it runs only on a CPU that has them), else 0 */
+int curvsym_build_fma(void)
+{
+#if defined(__FMA__) || defined(__ARM_FEATURE_FMA)
+    return 1;
+#else
+    return 0;
+#endif
+}
+
+#ifdef CURVSYM_PYTHON_EXTENSION
+static struct PyModuleDef curvsym_ddtaylor_module = {
+    PyModuleDef_HEAD_INIT, "_ddtaylor", "The compiled multi-word kernels of curvsym (called through ctypes).", -1, NULL
+};
+
+PyMODINIT_FUNC PyInit__ddtaylor(void)
+{
+    return PyModule_Create(&curvsym_ddtaylor_module);
+}
+#endif

@@ -1,4 +1,4 @@
-"""Benchmark of the sweep engine (part f of ``curvsym bench``; run alone: ``python -m curvsym.sweep.bench``).
+"""Benchmark of the sweep engine (part f of ``curvsym bench``; run alone: ``python -m curvsym.bench.sweeps``).
 
 f1. throughput of one sweep of 2,000 cheap points (``gf_loss``: gradient flow of a 2-2-2 chain to
     t = 0.25, a few ms each) on a 2-worker against a 1-worker ``LocalCluster``, interleaved in the
@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from ..bench import BenchRow, _interleaved
+from .timing import BenchRow, interleaved
 
 __all__ = ["run_sweep_bench"]
 
@@ -38,7 +38,7 @@ def _spec_text(n: int) -> str:
 
 def _loop(name: str, blob: bytes, params: list) -> int:
     """The plain loop: the analysis over ``params`` with the given build (also run in pool processes)."""
-    from .registry import load_analyses
+    from ..sweep.catalogue import load_analyses
     an, built = load_analyses()[name], pickle.loads(blob)
     for p in params:
         an.record(p, built)
@@ -51,9 +51,9 @@ def run_sweep_bench(quick: bool = False) -> list[BenchRow]:
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    from .engine import build_blobs, local_cluster, run_sweep
-    from .plan import plan_sweep
-    from .spec import load_spec
+    from ..sweep.engine import build_blobs, local_cluster, run_sweep
+    from ..sweep.plan import plan_sweep
+    from ..sweep.spec import load_spec
     n = 200 if quick else 2000
     repeats = 1 if quick else 2
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else math.nan
@@ -90,7 +90,7 @@ def run_sweep_bench(quick: bool = False) -> list[BenchRow]:
 
             list(pool.map(_loop, [name] * 2, [blob] * 2, [params[:5], params[5:10]]))  # warm the pool
             sweep(1)(), sweep(2)()  # warm-up: workers import curvsym and load the analyses once
-            t1, t2, t_loop, p1, p2 = _interleaved([sweep(1), sweep(2), lambda: _loop(name, blob, params),
+            t1, t2, t_loop, p1, p2 = interleaved([sweep(1), sweep(2), lambda: _loop(name, blob, params),
                                                    pooled(1), pooled(2)], repeats)
         finally:
             pool.shutdown()
@@ -114,7 +114,7 @@ def run_sweep_bench(quick: bool = False) -> list[BenchRow]:
 if __name__ == "__main__":  # pragma: no cover
     import argparse
 
-    from ..bench import table
+    from .timing import table
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--quick", action="store_true", help="200 points, one repeat")
     print(table(run_sweep_bench(quick=ap.parse_args().quick)))

@@ -4,7 +4,7 @@
 
 prints ‖θ_k − θ(kη)‖ at common times for every η, the fitted order in η at every time and
 of the largest distance, and the Elkabetz–Cohen envelope along the flow with the ratio
-distance/envelope (:func:`curvsym.verify.discrete.gap_study`).
+distance/envelope (:func:`curvsym.verify.step_size.gap_study`).
 
     curvsym discrete --digits-examples 1000 --activation relu --loss cross_entropy
     curvsym discrete --mnist train-images-idx3-ubyte train-labels-idx1-ubyte --activation relu
@@ -39,7 +39,7 @@ def _fmt(x: float | None, spec: str = ".3e") -> str:
 
 
 def format_study(study: Any, rows: int = 10) -> str:
-    """The distance table, fitted orders and envelope of a :class:`~curvsym.verify.discrete.GapStudy` as text."""
+    """The distance table, fitted orders and envelope of a :class:`~curvsym.verify.step_size.GapStudy` as text."""
     times = list(study.times)
     picks = sorted({round(j * (len(times) - 1) / max(rows, 1)) for j in range(rows + 1)} - {0})
     etas = [r.eta for r in study.runs]
@@ -135,7 +135,7 @@ def _experiment(args: Any) -> int:
     import numpy as np
 
     from ..errors import OptionError
-    from ..integrate.discrete import step_sizes
+    from ..integrate.iteration import step_sizes
     from ..papers import elkabetz2021 as ec
     if args.digits_examples is not None and args.mnist:
         raise OptionError("give either --digits-examples N or --mnist IMAGES LABELS, not both")
@@ -252,9 +252,9 @@ def cmd_discrete(args: Any) -> int:
     import numpy as np
 
     from ..errors import OptionError
-    from ..integrate.discrete import step_sizes
+    from ..integrate.iteration import step_sizes
     from ..symbolic import derive, network, rules
-    from ..verify.discrete import gap_study
+    from ..verify.step_size import gap_study
     if args.digits_examples is not None or args.mnist:
         return _experiment(args)
     given = [f"--{o.replace('_', '-')}" for o in EXPERIMENT_OPTIONS if getattr(args, o) is not None]

@@ -1,7 +1,7 @@
 """Benchmarks of the discrete step maps (a benchmark, not a test: nothing here is asserted in tests).
 
 ``run_discrete(quick)`` measures, as ratios against named references timed side by side
-(medians of interleaved repeats, :func:`curvsym.bench._interleaved`):
+(medians of interleaved repeats, :func:`curvsym.bench.timing.interleaved`):
 
 g. GD on a deep linear 64-50-50-10 net trained on 1000 digits (squared loss, population form
    (Σx, T); the always-zero pixels dropped, see :class:`curvsym.papers.elkabetz2021.DigitsProblem`),
@@ -9,7 +9,7 @@ g. GD on a deep linear 64-50-50-10 net trained on 1000 digits (squared loss, pop
    (:func:`curvsym.integrate.ensemble.iterate`) against a hand-written NumPy loop of the same
    mathematics; target ratio ≤ 1.3.  A second reference, a hand-written loop over the 1000
    examples themselves (X of 61 × 1000), shows what the population form saves;
-h. a step-size sweep of five η in one batched run (:func:`curvsym.integrate.discrete.iterate_sweep`)
+h. a step-size sweep of five η in one batched run (:func:`curvsym.integrate.iteration.iterate_sweep`)
    against five separate hand-written loops (no target: what batching a sweep costs or saves);
 i. the arbitrary-precision step map at 50 digits (N = 2, d = 3): steps per second (no target).
 """
@@ -21,7 +21,7 @@ from typing import Sequence
 
 import numpy as np
 
-from . import BenchRow, _interleaved
+from .timing import BenchRow, interleaved
 
 __all__ = ["run_discrete", "hand_gd", "hand_gd_data"]
 
@@ -85,7 +85,7 @@ def bench_gd_steps(n_steps: int = 100_000, repeats: int = 3, eta: float = 1e-3) 
     ours_f = lambda: iterate(rhs, batch, (S, T), eta, n_steps, record_every=n_steps)
     hand_f = lambda: hand_gd(W0, S, T, eta, n_steps)
     data_f = lambda: hand_gd_data(W0, P.X, P.Y, eta, n_steps // 10)
-    ours, hand, data = _interleaved([ours_f, hand_f, data_f], repeats)
+    ours, hand, data = interleaved([ours_f, hand_f, data_f], repeats)
     data *= 10  # it ran a tenth of the steps
     ratio = ours / hand
     widths = "-".join(map(str, P.full_widths))
@@ -99,7 +99,7 @@ def bench_gd_steps(n_steps: int = 100_000, repeats: int = 3, eta: float = 1e-3) 
 
 def bench_sweep(n_steps: int = 2000, repeats: int = 3) -> list[BenchRow]:
     """Row h: five step sizes η₀/r in one batched run against five hand-written loops."""
-    from ..integrate.discrete import iterate_sweep
+    from ..integrate.iteration import iterate_sweep
     P, rhs, W0 = _digits_setting()
     S, T = P.data()
     eta0, ratios = 1e-3, (1, 2, 5, 10, 20)
@@ -107,7 +107,7 @@ def bench_sweep(n_steps: int = 2000, repeats: int = 3) -> list[BenchRow]:
     t_end = n_steps * eta0
     ours_f = lambda: iterate_sweep(rhs, W0, (S, T), etas, [0.0, t_end])
     hand_f = lambda: [hand_gd(W0, S, T, e, int(round(t_end / e))) for e in etas]
-    ours, hand = _interleaved([ours_f, hand_f], repeats)
+    ours, hand = interleaved([ours_f, hand_f], repeats)
     member_steps = sum(int(round(t_end / e)) for e in etas)
     return [BenchRow(f"i. sweep η₀/r, r ∈ {ratios}, {member_steps:,} member-steps in one batched run", ours, hand,
                      "five hand-written NumPy loops", "", None,
@@ -118,7 +118,7 @@ def bench_precise(n_steps: int = 200, dps: int = 50) -> list[BenchRow]:
     """Row i: the arbitrary-precision step map (generated mpmath rule) at ``dps`` digits."""
     from ..codegen import generate_flow
     from ..data.problems import random_instance
-    from ..integrate.discrete import iterate_precise
+    from ..integrate.iteration import iterate_precise
     from ..symbolic import derive, network
     net = network.chain([3, 3, 3])
     rhs = generate_flow(derive.gradient_flow(derive.model(net)), "mpmath")

@@ -40,11 +40,12 @@ from __future__ import annotations
 import math
 from typing import Any, Sequence
 
+import array_api_compat
 import mpmath
 import numpy as np
 from mpmath import libmp
 
-from ..errors import NonFiniteError, PrecisionError
+from ...errors import NonFiniteError, PrecisionError
 
 MW = tuple  # a w-word array: tuple of w float64 arrays of one shape
 
@@ -308,7 +309,6 @@ def _to_host(x):
 def _ns(x):
     if isinstance(x, np.ndarray) or isinstance(x, (float, np.floating)):
         return np
-    import array_api_compat
     return array_api_compat.array_namespace(x)
 
 

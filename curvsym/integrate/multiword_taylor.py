@@ -9,7 +9,7 @@ absolute errors in x̃_k are never amplified.  The recurrences of
 
 The Cauchy sum of order k is *one* stacked product [ã_0 ⋯ ã_k] [b̃_k; ⋯; b̃_0]
 instead of k + 1 small ones, and each product is computed by exact Ozaki slices
-(:mod:`curvsym.integrate.multiword`).  Each coefficient block is sliced once,
+(:mod:`curvsym.kernels.multiword.words`).  Each coefficient block is sliced once,
 when it is first used, on a grid 2^{E_r − (n+1)β} fixed per row (left operand)
 or per column (right operand) for the whole step; a block whose entries are
 below 2^{E_r − n_j β} has no slices above level n_j, so the decaying
@@ -55,8 +55,8 @@ from typing import Any, Sequence
 import mpmath
 import numpy as np
 
-from . import ddkernel
-from . import multiword as mw
+from ..kernels.multiword import compiled as ddkernel
+from ..kernels.multiword import words as mw
 
 
 class MultiwordEngine:
@@ -111,7 +111,7 @@ class MultiwordEngine:
 
     # the Taylor series ----------------------------------------------------
     def compile(self, tape: Any, like: mw.MW) -> Any:
-        """The tape compiled for this engine: the C kernel of :mod:`curvsym.integrate.ddkernel` at double-double
+        """The tape compiled for this engine: the C kernel of :mod:`curvsym.kernels.multiword.compiled` at double-double
         and small widths when a C compiler is at hand (``compiled=None``, the default; ``True`` requires it,
         ``False`` never uses it), else the stacked BLAS program.
 
@@ -153,7 +153,7 @@ class MultiwordEngine:
 
     def horner(self, c: list, theta: Any) -> mw.MW:
         """Σ_k c_k θ^k (θ a w-word scalar) by Horner's rule in w-word arithmetic (double-double NumPy arrays:
-        the compiled loop of :mod:`curvsym.integrate.ddkernel` when it is available)."""
+        the compiled loop of :mod:`curvsym.kernels.multiword.compiled` when it is available)."""
         th = mw.scalar(theta, self.words, c[0][0])
         if self.words == 2 and self.compiled is not False and isinstance(c[0][0], np.ndarray) and ddkernel.available():
             return ddkernel.horner(c, th)

@@ -26,7 +26,7 @@ so that f₂ = ¼ f′f′f + 1⁄12 d(f′f)/dt.
 
 **GD.**  With f = −∇L, f′ = −∇²L and f₁ = −½ ∇²L ∇L = −¼ ∇‖∇L‖²: GD follows, to second
 order, gradient flow on L + (η/4)‖∇L‖², the implicit gradient regulariser of Barrett &
-Dherin (ICLR 2021).  :func:`prove_implicit_regulariser` proves it in the free algebra: the
+Dherin (ICLR 2021).  :func:`curvsym.verify.identities.prove_implicit_regulariser` proves it in the free algebra: the
 scalar ‖∇L‖² = Σ_e tr(∇_e∇_eᵀ) is expanded into words and differentiated word by word,
 ∂ tr(A X B)/∂X = (BA)ᵀ and ∂ tr(A Xᵀ B)/∂X = BA (:func:`trace_gradient`).
 
@@ -38,7 +38,7 @@ scalar ‖∇L‖² = Σ_e tr(∇_e∇_eᵀ) is expanded into words and differen
 and DC_i[V] ≡ 0 for a row-space velocity V_e = R_eᵀ Z M_eᵀ (GD, min-norm NGD; the
 reason the flows conserve C_i).  So one GD step changes C_i by exactly
 η²(∇_{i+1}ᵀ∇_{i+1} − ∇_i∇_iᵀ) — never zero away from critical points — and C_i drifts by
-O(η) over a fixed time.  :func:`prove_step_change` proves the η²-only form in the free
+O(η) over a fixed time.  :func:`curvsym.verify.identities.prove_step_change` proves the η²-only form in the free
 algebra or refutes it with a counterexample (K-FAC, whose velocity leaves the row space).
 """
 
@@ -50,15 +50,14 @@ from typing import Iterable, Sequence
 import sympy as sp
 from sympy import MatAdd, MatMul, MatrixExpr, MatrixSymbol, Transpose
 
-from ..errors import CurvsymError, OptionError
-from .algebra import counterexample, noncommutative
+from ..errors import OptionError, ShapeError
+from .algebra import noncommutative
 from .calculus import time_derivative
-from .derive import Flow, Model, block_maps, gradient
+from .derive import Flow, Model, block_maps, display, gradient
 
 __all__ = ["ETA", "ModifiedEquation", "prune_zeros", "lie_derivative", "directional_derivative", "euler_terms",
-           "modified_equation", "step_map", "step_change", "IdentityProof", "prove_identities",
-           "prove_step_change", "balance_step_law", "trace_gradient", "from_words", "gradient_norm_squared",
-           "prove_implicit_regulariser", "EulerTerms"]
+           "modified_equation", "step_map", "step_change", "balance_step_law", "trace_gradient", "from_words",
+           "symmetric_letters", "scaled", "gradient_norm_squared", "EulerTerms"]
 
 ETA = sp.Symbol("eta", positive=True)
 """The step size η (a keyword argument ``eta`` of generated code)."""
@@ -75,7 +74,8 @@ def _sum(terms: Sequence[MatrixExpr]) -> MatrixExpr:
     return terms[0] if len(terms) == 1 else MatAdd(*terms, evaluate=False)
 
 
-def _scaled(c: sp.Expr, x: MatrixExpr) -> MatrixExpr:
+def scaled(c: sp.Expr, x: MatrixExpr) -> MatrixExpr:
+    """c·x, or x itself when c = 1."""
     return x if c == 1 else MatMul(c, x, evaluate=False)
 
 
@@ -132,7 +132,6 @@ def directional_derivative(exprs: Sequence[MatrixExpr], m: Model,
         ShapeError: not one direction per weight.
         NotDifferentiableError: a node below has no symbolic derivative.
     """
-    from ..errors import ShapeError
     if len(directions) != m.depth:
         raise ShapeError(f"need one direction per weight ({m.depth}), got {len(directions)}")
     frozen = [MatrixSymbol(f"_V_{k}", *w.shape) for k, w in enumerate(m.weights)]
@@ -186,7 +185,7 @@ class ModifiedEquation:
     def velocities(self) -> tuple[MatrixExpr, ...]:
         out = []
         for k, f in enumerate(self.base.velocities):
-            out.append(_sum([f] + [_scaled(self.eta ** (j + 1), c[k]) for j, c in enumerate(self.corrections)]))
+            out.append(_sum([f] + [scaled(self.eta ** (j + 1), c[k]) for j, c in enumerate(self.corrections)]))
         return tuple(out)
 
     def flow(self) -> Flow:
@@ -197,7 +196,6 @@ class ModifiedEquation:
 
     def latex(self) -> str:
         """The corrections f₁ (and f₂) as LaTeX rows."""
-        from .derive import display
         rows = []
         for j, c in enumerate(self.corrections, start=1):
             for w, e in zip(self.base.model.weights, c):
@@ -219,10 +217,10 @@ def modified_equation(flow: Flow, order: int = 1, eta: sp.Symbol = ETA) -> Modif
     if order == 0:
         return ModifiedEquation(flow, 0, (), eta)
     terms = euler_terms(flow, order)
-    f1 = tuple(_scaled(sp.Rational(-1, 2), x) for x in terms.fpf)
+    f1 = tuple(scaled(sp.Rational(-1, 2), x) for x in terms.fpf)
     if order == 1:
         return ModifiedEquation(flow, 1, (f1,), eta)
-    f2 = tuple(_sum([_scaled(sp.Rational(1, 4), a), _scaled(sp.Rational(1, 12), b)])
+    f2 = tuple(_sum([scaled(sp.Rational(1, 4), a), scaled(sp.Rational(1, 12), b)])
                for a, b in zip(terms.fpfpf, terms.dfpf))
     return ModifiedEquation(flow, 2, (f1, f2), eta)
 
@@ -231,7 +229,7 @@ def modified_equation(flow: Flow, order: int = 1, eta: sp.Symbol = ETA) -> Modif
 
 def step_map(flow: Flow, eta: sp.Expr = ETA) -> tuple[MatrixExpr, ...]:
     """W_e + η V_e for every weight: one step of the rule, as expressions."""
-    return tuple(MatAdd(w, _scaled(eta, v), evaluate=False) for w, v in zip(flow.model.weights, flow.velocities))
+    return tuple(MatAdd(w, scaled(eta, v), evaluate=False) for w, v in zip(flow.model.weights, flow.velocities))
 
 
 def step_change(flow: Flow, quantities: Sequence[MatrixExpr], eta: sp.Expr = ETA) -> tuple[MatrixExpr, ...]:
@@ -240,69 +238,18 @@ def step_change(flow: Flow, quantities: Sequence[MatrixExpr], eta: sp.Expr = ETA
     return tuple(MatAdd(q.xreplace(after), MatMul(-1, q, evaluate=False), evaluate=False) for q in quantities)
 
 
-@dataclass(frozen=True)
-class IdentityProof:
-    """An exact identity e ≡ 0 in the free algebra with involution, or its refutation.
-
-    ``status``: ``"proved"`` (the expansion is 0: true for matrices of every size),
-    ``"refuted"`` (non-zero expansion and a numeric counterexample of relative size
-    ``counterexample`` at the model's widths) or ``"unresolved"``.
-    """
-
-    name: str
-    expansion: sp.Expr
-    holds: bool
-    status: str
-    counterexample: float | None = None
-
-    @property
-    def n_terms(self) -> int:
-        return 0 if self.expansion == 0 else len(sp.Add.make_args(self.expansion))
-
-
-def _symmetric(m: Model) -> list:
+def symmetric_letters(m: Model) -> list:
+    """The model's symmetric letters (Σx when it is a symbol): Σxᵀ = Σx in the free algebra."""
     return [m.Sigma] if isinstance(m.Sigma, MatrixSymbol) else []
-
-
-def prove_identities(m: Model, exprs: Sequence[MatrixExpr], names: Sequence[str],
-                     tol: float = 1e-8) -> list[IdentityProof]:
-    """Prove each e ≡ 0 by free-algebra expansion, or refute it at random points of the model's widths."""
-    out = []
-    for name, e in zip(names, exprs):
-        nc = noncommutative(e, _symmetric(m))
-        if nc == 0:
-            out.append(IdentityProof(name, nc, True, "proved"))
-            continue
-        try:
-            value = counterexample(m, [e])[0]
-        except CurvsymError:  # e.g. a strict inverse singular at every sampled point
-            value = 0.0
-        out.append(IdentityProof(name, nc, False, "refuted" if value > tol else "unresolved", value))
-    return out
 
 
 def balance_step_law(flow: Flow, eta: sp.Expr = ETA) -> tuple[MatrixExpr, ...]:
     """η² (Ḃ_{i+1}ᵀḂ_{i+1} − Ḃ_iḂ_iᵀ) for consecutive block maps B_i (Ḃ = V_i on a chain)."""
     vel = _velocity_map(flow)
     Bdot = [time_derivative(b, vel) for b in block_maps(flow.model)]
-    return tuple(_scaled(eta ** 2, MatAdd(MatMul(Transpose(b1), b1, evaluate=False),
+    return tuple(scaled(eta ** 2, MatAdd(MatMul(Transpose(b1), b1, evaluate=False),
                                          MatMul(-1, b0, Transpose(b0), evaluate=False), evaluate=False))
                  for b0, b1 in zip(Bdot[:-1], Bdot[1:]))
-
-
-def prove_step_change(flow: Flow, eta: sp.Expr = ETA, tol: float = 1e-8) -> list[IdentityProof]:
-    """Prove C_i(W + ηV) − C_i(W) ≡ η²(V_{i+1}ᵀV_{i+1} − V_iV_iᵀ) for every i, or refute it.
-
-    True for every row-space rule (GD: V = −∇L; min-norm NGD, with 𝒦⁺[·] opaque);
-    false for K-FAC, whose step also changes C_i at first order (η DC_i[V] ≠ 0).
-    """
-    from .derive import balance
-    m = flow.model
-    deltas = step_change(flow, balance(m), eta)
-    laws = balance_step_law(flow, eta)
-    exprs = [MatAdd(d, MatMul(-1, q, evaluate=False), evaluate=False) for d, q in zip(deltas, laws)]
-    return prove_identities(m, exprs, [f"ΔC_{i} = η²(V_{i + 1}ᵀV_{i + 1} − V_iV_iᵀ)" for i in range(1, len(exprs) + 1)],
-                            tol)
 
 
 # --------------------------------------------------------------------------- trace gradients (GD: Barrett–Dherin)
@@ -359,36 +306,8 @@ def trace_gradient(poly: sp.Expr, X: MatrixSymbol, symmetric: Iterable[str] = ()
 
 def gradient_norm_squared(m: Model) -> sp.Expr:
     """‖∇L‖² = Σ_e tr(∇_e ∇_eᵀ) as a noncommutative polynomial whose trace is meant."""
-    return sp.expand(sp.Add(*[noncommutative(MatMul(g, Transpose(g), evaluate=False), _symmetric(m))
+    return sp.expand(sp.Add(*[noncommutative(MatMul(g, Transpose(g), evaluate=False), symmetric_letters(m))
                               for g in gradient(m)]))
-
-
-def prove_implicit_regulariser(m: Model, coefficient: sp.Expr = sp.Rational(-1, 4)) -> list[IdentityProof]:
-    """For GD prove f₁ ≡ c ∇‖∇L‖² per layer (c = −¼: Barrett & Dherin), or refute it.
-
-    f₁ = −½ f′f comes from :func:`modified_equation` of the gradient flow; ∇‖∇L‖² from
-    :func:`trace_gradient` of :func:`gradient_norm_squared`.  A refutation is confirmed
-    numerically: f₁ − c ∇‖∇L‖² (the gradient turned back into a matrix expression by
-    :func:`from_words`) is evaluated at random points of the model's widths.
-    """
-    from .derive import gradient_flow
-    flow = gradient_flow(m)
-    f1 = modified_equation(flow, 1).corrections[0]
-    sym = [s.name for s in _symmetric(m)]
-    norm = gradient_norm_squared(m)
-    c = sp.nsimplify(coefficient)
-    out = []
-    for w, f in zip(m.weights, f1):
-        grad = trace_gradient(norm, w, sym)
-        diff = sp.expand(noncommutative(f, _symmetric(m)) - c * grad)
-        name = f"f₁[{w.name}] = {c}·∇‖∇L‖²"
-        if diff == 0:
-            out.append(IdentityProof(name, diff, True, "proved"))
-            continue
-        residual = MatAdd(f, _scaled(-c, from_words(grad, m)), evaluate=False)
-        value = counterexample(m, [residual])[0]
-        out.append(IdentityProof(name, diff, False, "refuted" if value > 1e-8 else "unresolved", value))
-    return out
 
 
 def from_words(poly: sp.Expr, m: Model) -> MatrixExpr:
@@ -397,8 +316,7 @@ def from_words(poly: sp.Expr, m: Model) -> MatrixExpr:
     Raises:
         ShapeError: a letter that is not a symbol of ``m``, or a word whose factors do not chain.
     """
-    from ..errors import ShapeError
-    symbols = {s.name: s for s in (*m.weights, m.T, *_symmetric(m))}
+    symbols = {s.name: s for s in (*m.weights, m.T, *symmetric_letters(m))}
     terms = []
     for c, w in _words(poly):
         factors = []
@@ -407,9 +325,9 @@ def from_words(poly: sp.Expr, m: Model) -> MatrixExpr:
             base = symbols.get(name[:-2] if name.endswith("^T") else name)
             if base is None:
                 raise ShapeError(f"the letter {name!r} is not a symbol of the model")
-            factors.append(Transpose(base) if name.endswith("^T") and base not in _symmetric(m) else base)
+            factors.append(Transpose(base) if name.endswith("^T") and base not in symmetric_letters(m) else base)
         for a, b in zip(factors[:-1], factors[1:]):
             if a.shape[1] != b.shape[0]:
                 raise ShapeError(f"the word {w} does not chain: {a} is {a.shape}, {b} is {b.shape}")
-        terms.append(_scaled(c, MatMul(*factors, evaluate=False) if len(factors) > 1 else factors[0]))
+        terms.append(scaled(c, MatMul(*factors, evaluate=False) if len(factors) > 1 else factors[0]))
     return _sum(terms)

@@ -1,7 +1,7 @@
 r"""Multi-word linear algebra for the node kernels: refined solves and refined symmetric eigen-decompositions.
 
 Both start from float64 LAPACK and reach the word precision u_w = 2^{−53w} by
-refinement with multi-word residuals (:class:`~curvsym.integrate.mwarray.MWArray`):
+refinement with multi-word residuals (:class:`~curvsym.kernels.multiword.array.MWArray`):
 
 * **Solve** K X = B (iterative refinement, Wilkinson/Moler): X₀ = K₀⁻¹B with the
   float64 inverse of the leading word, then X ← X + K₀⁻¹ fl(B − K X), the
@@ -22,7 +22,7 @@ refinement with multi-word residuals (:class:`~curvsym.integrate.mwarray.MWArray
   neglected second-order term is O(f″‖F‖²).
 
 Rank decisions use the relative cutoff 10^{−⌊digits/2⌋} of the w-word format
-(:func:`~curvsym.integrate.mwarray.rcond`; 10⁻¹⁵ for double-double), the same
+(:func:`~curvsym.kernels.multiword.array.rcond`; 10⁻¹⁵ for double-double), the same
 semantics as the mpmath kernels' 10^{−dps/2}.
 """
 
@@ -35,8 +35,8 @@ from typing import Any, Callable
 import mpmath
 import numpy as np
 
-from . import ddkernel
-from .mwarray import MWArray, diag_embed, diagonal, eye, lift, rcond, reciprocal
+from . import compiled
+from .array import MWArray, diag_embed, diagonal, eye, from_mpf, lift, rcond, reciprocal
 
 __all__ = ["solve_refined", "eigh_refined", "spectral_function", "psd_power", "operator_matrix"]
 
@@ -57,8 +57,8 @@ def solve_refined(K: MWArray, B: MWArray) -> MWArray | None:
         if not np.all(np.isfinite(Kinv)):
             return None
         tol = 4 * 2.0 ** (-53 * w)
-        if w == 3 and isinstance(K0, np.ndarray) and isinstance(B.hi, np.ndarray) and ddkernel.available():
-            got = ddkernel.td_solve_refined(K.operand, B.operand, Kinv, 2 * w + 6, tol)  # the same iteration, in C
+        if w == 3 and isinstance(K0, np.ndarray) and isinstance(B.hi, np.ndarray) and compiled.available():
+            got = compiled.td_solve_refined(K.operand, B.operand, Kinv, 2 * w + 6, tol)  # the same iteration, in C
             if got is not NotImplemented:
                 return None if got is None else MWArray(packed=got)
         X = lift(Kinv @ B.float(), w)
@@ -169,7 +169,6 @@ def _power(d: MWArray, p: Any) -> MWArray:
         pp = mpmath.mpf(p)
         for i, v in enumerate(vals.flat):
             out.flat[i] = v ** pp if v > 0 else mpmath.mpf(0)
-        from .mwarray import from_mpf
         return from_mpf(out, w)
 
 
@@ -244,10 +243,10 @@ def sqrt_psd_cached(A: MWArray) -> MWArray:
 
 def operator_matrix(Ps: Any, Qs: Any, w: int) -> MWArray:
     """The (mk × mk) matrix of 𝒦(Y) = Σ_e P_e Y Q_e on row-major vec(Y), in w words (batch axes broadcast)."""
-    if w == 3 and ddkernel.available():
+    if w == 3 and compiled.available():
         P3, Q3 = [lift(P, w) for P in Ps], [lift(Q, w) for Q in Qs]
         if all(isinstance(x.hi, np.ndarray) for x in P3 + Q3):
-            return MWArray(packed=ddkernel.td_kron_sum([x.operand for x in P3], [x.operand for x in Q3]))  # the same, in C
+            return MWArray(packed=compiled.td_kron_sum([x.operand for x in P3], [x.operand for x in Q3]))  # the same, in C
     K = None
     for P, Q in zip(Ps, Qs):
         P, Q = lift(P, w), lift(Q, w)

@@ -11,7 +11,7 @@ f. The generated gradient (weights and biases) of a 64-50-50-10 ReLU network
       with a note when PyTorch is not installed.
 
 Both sides are checked to agree (1e-12 relative) before timing; timings are
-medians of interleaved repeats (:func:`curvsym.bench._interleaved`).  Nothing here
+medians of interleaved repeats (:func:`curvsym.bench.timing.interleaved`).  Nothing here
 is asserted in tests.
 """
 
@@ -25,7 +25,7 @@ from ..codegen import generate_expressions
 from ..data.datasets import load_digits
 from ..symbolic import nonlinear as nl
 from ..symbolic.network import chain
-from . import BenchRow, _interleaved
+from .timing import BenchRow, interleaved
 
 __all__ = ["run_nonlinear", "reference_backprop", "relu_problem"]
 
@@ -69,7 +69,7 @@ def _numpy_row(repeats: int, examples: int, inner: int = 20) -> BenchRow:
     ours = grad.raw(*params, X, Y)
     ref = reference_backprop(params, X, Y)
     err = max(float(np.max(np.abs(a - b)) / max(np.max(np.abs(b)), 1e-300)) for a, b in zip(ours, ref))
-    t_ours, t_ref = _interleaved([lambda: [grad.raw(*params, X, Y) for _ in range(inner)],
+    t_ours, t_ref = interleaved([lambda: [grad.raw(*params, X, Y) for _ in range(inner)],
                                   lambda: [reference_backprop(params, X, Y) for _ in range(inner)]], repeats)
     ratio = t_ours / t_ref
     return BenchRow(f"g. ReLU 64-50-50-10 gradient, {examples} digits [NumPy]", t_ours / inner, t_ref / inner,
@@ -110,7 +110,7 @@ def _torch_row(repeats: int, examples: int) -> BenchRow:
         return g
 
     err = max(float((a - b).abs().max() / b.abs().max()) for a, b in zip(generated(), autograd()))
-    t_ours, t_ref = _interleaved([generated, autograd], repeats)
+    t_ours, t_ref = interleaved([generated, autograd], repeats)
     ratio = t_ours / t_ref
     return BenchRow(f"g. ReLU 64-50-50-10 gradient, {examples} digits [PyTorch {dev}, array API]", t_ours, t_ref,
                     "torch.autograd", "ratio ≤ 1.5", ratio <= 1.5 and err < 1e-12, f"agreement {err:.1e}")

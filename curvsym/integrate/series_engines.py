@@ -8,7 +8,7 @@
   error of 4e-19 instead of 1e-42), and radii grow through the orders of a
   Taylor recurrence.  The rounding error is accounted for separately, by the
   a-priori estimate of :meth:`FlintEngine.taylor_series`;
-* ``MultiwordEngine`` (:mod:`curvsym.integrate.mwtaylor`) — double-, triple- or
+* ``MultiwordEngine`` (:mod:`curvsym.integrate.multiword_taylor`) — double-, triple- or
   quad-double on float64 BLAS, for up to 62 digits.
 
 All expose the few operations a tape needs — matmul, transpose, scale, ±,
@@ -30,10 +30,14 @@ from __future__ import annotations
 
 import contextlib
 import operator
+import warnings
 from typing import Any, Callable
 
 import mpmath
 import numpy as np
+
+from ..kernels.arb import to_arb, to_mpf
+from .tape import taylor_coefficients
 
 
 class _GenericSeries:
@@ -45,7 +49,6 @@ class _GenericSeries:
         return tape
 
     def taylor_series(self, tape, x, order: int, scale) -> tuple[list, Any]:
-        from .tape import taylor_coefficients
         c = taylor_coefficients(tape, x, order, self, scale=scale)
         n_ops = sum(op.kind not in ("var", "const") for op in tape.ops)
         size = max(mpmath.mpf(1), max(self.max_abs(a) for a in x))
@@ -198,17 +201,7 @@ class FlintEngine(_GenericSeries):
         with flint.ctx.workprec(self.prec), mpmath.workdps(self.dps):
             yield
 
-    @staticmethod
-    def _arb(v):
-        import flint
-        if isinstance(v, (int, np.integer)):
-            return flint.arb(int(v))
-        sign, man, exp, _ = mpmath.mpf(v)._mpf_
-        if not man:
-            return flint.arb(0)
-        man = -int(man) if sign else int(man)
-        q = flint.fmpq(man * 2 ** exp) if exp >= 0 else flint.fmpq(man, 2 ** (-exp))
-        return flint.arb(q)  # exact: the mantissa fits in the working precision
+    _arb = staticmethod(to_arb)
 
     def load(self, a: np.ndarray) -> Any:
         import flint
@@ -216,7 +209,7 @@ class FlintEngine(_GenericSeries):
         return flint.arb_mat([[self._arb(v) for v in row] for row in a])
 
     def unload(self, a: Any) -> np.ndarray:
-        return np.array([[_mpf(e) for e in row] for row in a.tolist()], dtype=object)
+        return np.array([[to_mpf(e) for e in row] for row in a.tolist()], dtype=object)
 
     @staticmethod
     def midpoint(a: Any) -> Any:
@@ -237,12 +230,12 @@ class FlintEngine(_GenericSeries):
     @staticmethod
     def max_abs(a: Any) -> mpmath.mpf:
         m = max((abs(e.mid()) for e in a.entries()), default=None)
-        return mpmath.mpf(0) if m is None else _mpf(m)
+        return mpmath.mpf(0) if m is None else to_mpf(m)
 
     @staticmethod
     def rounding_bound(a: Any) -> mpmath.mpf:
         m = max((e.rad() for e in a.entries()), default=None)
-        return mpmath.mpf(0) if m is None else _mpf(m)
+        return mpmath.mpf(0) if m is None else to_mpf(m)
 
     @staticmethod
     def _entrywise(a: Any, b: Any, op: Callable[[Any, Any], Any]) -> Any:
@@ -271,7 +264,7 @@ class FlintEngine(_GenericSeries):
 
     @staticmethod
     def entries(a: Any) -> list:
-        return [[_mpf(e) for e in row] for row in a.tolist()]
+        return [[to_mpf(e) for e in row] for row in a.tolist()]
 
     @staticmethod
     def shape(a: Any) -> tuple:
@@ -291,10 +284,6 @@ _ARB_FUNCTIONS = {"tanh": lambda x: x.tanh(), "exp": lambda x: x.exp(), "sigmoid
                   "softplus": _arb_softplus}
 
 
-def _mpf(e) -> mpmath.mpf:
-    """The midpoint of an arb ball as an exact mpf."""
-    man, exp = e.mid().man_exp()
-    return mpmath.mpf((int(man), int(exp)))
 
 
 ENGINES = ("auto", "multiword", "dd", "td", "qd", "flint", "mpmath")
@@ -303,13 +292,26 @@ ENGINES = ("auto", "multiword", "dd", "td", "qd", "flint", "mpmath")
 AUTO_MIN_WIDTH = 8  # below this width the per-call overhead of the multi-word engine exceeds flint's
 
 
+_WARNED: set = set()
+
+
+def _warn_numpy_route(reason: str) -> None:
+    """One warning per process that ``engine="auto"`` runs the double-double engine without its compiled kernel."""
+    if reason in _WARNED:
+        return
+    _WARNED.add(reason)
+    warnings.warn(f"engine='auto': the compiled double-double kernel is not available ({reason}); the double-double "
+                  "engine runs on its NumPy route (the same engine, slower at small widths; `curvsym info` says more)",
+                  RuntimeWarning, stacklevel=3)
+
+
 def make_engine(name: str, dps: int, wdps: int | None = None, width: int | None = None) -> Any:
     """The engine for ``dps`` requested digits (``wdps`` working digits for the arbitrary-precision engines).
 
     ``"auto"``: multi-word (float64 BLAS) up to 62 digits when the largest matrix dimension ``width`` is at
     least 8 (measured: 5–6× faster than flint at d = 16, 1.6× slower at d = 3); double-double (≤ 30 digits)
-    at widths ≤ 8 when the compiled kernel of :mod:`curvsym.integrate.ddkernel` is available; else flint
-    (mpmath without python-flint);
+    at widths ≤ 8, by the compiled kernel of :mod:`curvsym.kernels.multiword.compiled` where it is available, else
+    on its NumPy route with one warning (the same engine either way); else flint (mpmath without python-flint);
     ``"multiword"``: 2–4 words chosen from dps; ``"dd"``/``"td"``/``"qd"``: exactly 2/3/4 words.
 
     Raises:
@@ -317,16 +319,20 @@ def make_engine(name: str, dps: int, wdps: int | None = None, width: int | None 
         EngineError: an unknown engine name.
     """
     from ..errors import EngineError, PrecisionError
-    from . import ddkernel
-    from .multiword import max_digits, words_for_digits
-    from .mwtaylor import MultiwordEngine
+    from ..kernels.multiword import compiled as ddkernel
+    from ..kernels.multiword.words import max_digits, words_for_digits
+    from .multiword_taylor import MultiwordEngine
     wdps = dps + 10 if wdps is None else wdps
     if name == "auto":
         if dps <= max_digits() and (width is None or width >= AUTO_MIN_WIDTH):
             return MultiwordEngine(dps)
         if (15 <= dps <= max_digits() and words_for_digits(dps) == 2 and width is not None
-                and width <= ddkernel.MAX_WIDTH and ddkernel.available()):
-            return MultiwordEngine(dps)  # the compiled double-double recurrence
+                and width <= ddkernel.MAX_WIDTH):
+            # the compiled double-double recurrence; without it the same engine on its NumPy route, so that the
+            # numbers do not depend on whether a C compiler is at hand
+            if not ddkernel.available():
+                _warn_numpy_route(ddkernel.status().reason)
+            return MultiwordEngine(dps)
         try:
             return FlintEngine(wdps)
         except ImportError:

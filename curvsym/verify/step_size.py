@@ -15,7 +15,7 @@ For a rule with flow θ̇ = f(θ) and step map θ_{k+1} = θ_k + η f(θ_k) (GD 
   For any rule λ_min is the least eigenvalue of −½(Df + Dfᵀ) (so −λ_min is the logarithmic
   norm of Df, the rate at which nearby flow lines separate); for GD the two agree.  E is
   the Grönwall bound of the linearised error equation ė = Df e − (η/2) f′f (the leading
-  term of GD's error, see :mod:`curvsym.symbolic.discrete`), with no credit taken for
+  term of GD's error, see :mod:`curvsym.symbolic.step_maps`), with no credit taken for
   contraction (ρ ≥ 0): a first-order envelope, not a rigorous bound at finite η;
 * :class:`CurvatureAlong` — λ_min and ‖f′f‖ at a point: the dense Jacobian of the velocity from
   one batched directional-derivative evaluation (P ≤ ``dense_limit``), or Lanczos
@@ -35,16 +35,17 @@ from typing import Any, Sequence
 
 import mpmath
 import numpy as np
+from scipy.sparse.linalg import LinearOperator, eigsh
 from sympy import MatrixSymbol
 
 from ..codegen import generate, generate_expressions, generate_flow
 from ..errors import CurvsymError, OptionError
 from ..integrate import integrate, integrate_double, to_float
-from ..integrate.discrete import Divergence, common_times, iterate_precise, iterate_sweep, step_sizes
+from ..integrate.iteration import Divergence, common_times, iterate_precise, iterate_sweep, step_sizes
 from ..integrate.stepper import Status
 from ..symbolic.calculus import time_derivative
 from ..symbolic.derive import Flow, loss
-from ..symbolic.discrete import lie_derivative, modified_equation
+from ..symbolic.step_maps import lie_derivative, modified_equation
 from ..types import Data, Params, State
 from .checks import CheckResult
 
@@ -220,7 +221,6 @@ class CurvatureAlong:
         if asym > 1e-8:
             raise OptionError("Lanczos needs a symmetric Jacobian (a gradient flow); this rule's is not "
                               f"(relative asymmetry {asym:.1e}); use method='dense' on a small net")
-        from scipy.sparse.linalg import LinearOperator, eigsh
         op = LinearOperator((self.P, self.P), dtype=float,
                             matvec=lambda v: -self._jacobian_vectors(W, d, np.reshape(v, (1, -1)))[0])
         val = eigsh(op, k=1, which="SA", tol=1e-10, maxiter=20 * self.P, return_eigenvectors=False,
@@ -373,7 +373,7 @@ def gap_study(flow: Flow, weights: State, data: Data, etas: Sequence[float], t_e
     """The step map of ``flow`` against the flow itself, for every η, along [0, t_end].
 
     * iterates: ``"double"`` — one batched float64 run of the whole sweep
-      (:func:`~curvsym.integrate.discrete.iterate_sweep`); ``"precise"`` — :func:`iterate_precise`
+      (:func:`~curvsym.integrate.iteration.iterate_sweep`); ``"precise"`` — :func:`iterate_precise`
       at ``dps`` digits, one η at a time.
     * reference flow: at ``dps`` digits (Taylor with dense output at the times kη of every
       member; GBS, landing on the common grid, for non-polynomial rules) or, with ``dps=None``,
@@ -384,7 +384,7 @@ def gap_study(flow: Flow, weights: State, data: Data, etas: Sequence[float], t_e
       rule is differentiable and the dense or Lanczos route applies; ``True``: insist).
 
     A member that leaves the finite range keeps its distances up to its last output time
-    inside and its :class:`~curvsym.integrate.discrete.Divergence` (step, time, loss); fitted
+    inside and its :class:`~curvsym.integrate.iteration.Divergence` (step, time, loss); fitted
     orders use the members that completed the run.
 
     Raises:
@@ -529,7 +529,7 @@ def modified_equation_orders(flow: Flow, weights: State, data: Data, etas: Seque
     """Iterates at ``dps`` digits against the flows of f̃_r = f + … + η^r f_r (r in ``orders``) at t = nη.
 
     n = t_end/η must be a whole number for every η.  The iterates follow
-    :func:`~curvsym.integrate.discrete.iterate_precise`; each modified flow is integrated at
+    :func:`~curvsym.integrate.iteration.iterate_precise`; each modified flow is integrated at
     ``dps`` digits by :func:`curvsym.integrate.integrate` (Taylor for polynomial rules, GBS
     otherwise) with ``eta`` set to the same η, to the same time n η.  Expected orders: r + 1.
     ``modified`` maps r to a ready :class:`~curvsym.symbolic.derive.Flow` (a negative control

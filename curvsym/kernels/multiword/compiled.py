@@ -4,33 +4,41 @@ At small widths (d ≲ 8) the NumPy multi-word engine spends its time in Python 
 NumPy call overhead (tens of calls per product node and order on 3 × 3 arrays), and
 a compiled integrator (heyoka) is faster.  ``ddtaylor.c`` runs the whole recurrence
 of one step — every order, every node — in C, with the double-double arithmetic of
-:mod:`curvsym.integrate.multiword` (TwoSum, Dekker's TwoProd, the Joldes–Muller–Popescu
+:mod:`curvsym.kernels.multiword.words` (TwoSum, Dekker's TwoProd, the Joldes–Muller–Popescu
 sum and product):
 
     [a b]_k = Σ_{j=0}^{k} Σ_t a_j[r, t] b_{k−j}[t, c],    each term and partial sum in double-double,
 
 so a Cauchy sum of L = (k + 1) n terms errs by at most L·(3 + 5)u² Σ|terms| (u = 2⁻⁵³);
-with the time-scaled coefficients of :mod:`curvsym.integrate.mwtaylor` that is of the
+with the time-scaled coefficients of :mod:`curvsym.integrate.multiword_taylor` that is of the
 size of the NumPy engine's per-order target 4·2^{−106} n S for the widths it serves.
 
-The same file holds the kernels that multi-word GBS (:mod:`curvsym.integrate.mwarray`,
-:mod:`curvsym.integrate.mwlinalg`) calls on small matrices, where NumPy call overhead
+The same file holds the kernels that multi-word GBS (:mod:`curvsym.kernels.multiword.array`,
+:mod:`curvsym.kernels.multiword.linalg`) calls on small matrices, where NumPy call overhead
 dominates: double- and triple-double entrywise sums and products and triple-double
 products (the NumPy routines' operations in their order, so the words agree bit for
 bit), double-double products (error ≤ 8nu² Σ|a||b|), the triple-double refined solve
 and the operator matrix Σ_e P_e ⊗ Q_e.
 
-The C file ships with the package and is compiled on first use with the platform's C
-compiler (``cc``; ``CC`` overrides) into a per-user cache (``CURVSYM_CACHE``, default
-``~/.cache/curvsym``), keyed by the source's hash, the compiler and the flags; without a
-compiler, or with ``CURVSYM_NO_COMPILE`` set, :func:`available` is False, the NumPy routines
-run and nothing fails.
+Where the library comes from (:func:`status` says which, and why; ``curvsym info`` prints it):
+
+1. the extension ``curvsym.kernels.multiword._ddtaylor``, built from ``ddtaylor.c`` at install time by
+   ``setup.py`` (an optional extension: an install without a compiler still succeeds), refused if it was
+   built from another version of the file (a stale build: the SHA-256 is compiled in);
+2. else a first-use build with the platform's C compiler (the first of ``$CC``, sysconfig's ``CC`` and
+   ``cc`` on the PATH) in a per-user cache (``CURVSYM_CACHE``, default ``~/.cache/curvsym``), keyed by the
+   source's hash, the compiler, the platform, the CPU architecture and the flags;
+3. else none: :func:`available` is False and the NumPy routines run; a missing compiler or source never
+   raises.  ``CURVSYM_NO_COMPILE=1`` (or true/yes/on) chooses this; ``0``, ``no`` or empty do not.
+
+The ctypes prototypes come from one table, :data:`PROTOTYPES`, which a test checks against the C signatures.
 """
 
 from __future__ import annotations
 
 import ctypes
 import hashlib
+import importlib.util
 import math
 import os
 import platform
@@ -41,46 +49,103 @@ import sysconfig
 import tempfile
 from functools import cache
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import mpmath
 import numpy as np
 
-from . import multiword as mw
+from ...errors import EngineError
+from . import words as mw
 
 SOURCE = Path(__file__).with_name("ddtaylor.c")
+EXTENSION = "curvsym.kernels.multiword._ddtaylor"
+"""The module name of the build made at install time (``setup.py``: an optional setuptools extension)."""
 KINDS = {"var": 0, "const": 1, "add": 2, "sub": 3, "neg": 4, "scale": 5, "T": 6, "matmul": 7}
 MAX_WIDTH = 8  # above this the BLAS engine is faster (measured, 30 digits: N = 4, d = 8: 43 against 65 ms per
 #               step; d = 16: 391 against 87 ms)
 FLAGS = ("-O2", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC")
+TRUE_WORDS = ("1", "true", "yes", "on")
+"""Values of ``CURVSYM_NO_COMPILE`` that switch the compiled kernels off (any case); ``0``, ``no``, empty: on."""
+
+PROTOTYPES: dict[str, tuple[str, tuple[str, ...]]] = {
+    # name: (C return type, C parameter types), exactly as in ddtaylor.c (tests/integrate/test_ddkernel.py parses
+    # the C signatures and compares); the ctypes prototypes are made from this table, nowhere else.
+    "curvsym_dd_taylor": ("int", ("int", "const int *", "const int *", "const int *", "const int *", "const int *",
+                                  "const int *", "const ptrdiff_t *", "double *", "double *", "const double *",
+                                  "const double *", "int", "const int *", "const int *", "int", "const double *",
+                                  "const double *")),
+    "curvsym_dd_horner": ("void", ("int", "ptrdiff_t", "const double *", "const double *", "double", "double",
+                                   "double *", "double *")),
+    "curvsym_td_matmul": ("int", ("ptrdiff_t",) + ("int",) * 7 + ("const double *",) * 6 + ("double *",) * 3),
+    "curvsym_td_elementwise": ("void", ("int",) + ("ptrdiff_t",) * 5 + ("const double *",) * 6
+                               + ("double *",) * 3),
+    "curvsym_td_solve_refined": ("int", ("ptrdiff_t", "int", "int") + ("const double *",) * 7 + ("double *",) * 3
+                                 + ("int", "double")),
+    "curvsym_td_kron_sum": ("void", ("ptrdiff_t", "int", "int", "int", "const double *", "const double *",
+                                     "double *")),
+    "curvsym_dd_elementwise": ("void", ("int",) + ("ptrdiff_t",) * 5 + ("const double *",) * 4
+                               + ("double *",) * 2),
+    "curvsym_dd_matmul": ("int", ("ptrdiff_t",) + ("int",) * 7 + ("const double *",) * 4 + ("double *",) * 2),
+    "curvsym_dd_slice_rows": ("void", ("int", "int", "int", "ptrdiff_t", "const double *", "const double *",
+                                       "ptrdiff_t", "const double *", "const int *", "int", "int", "double *")),
+    "curvsym_dd_slice_cols": ("void", ("int", "int", "int", "const double *", "const double *", "const double *",
+                                       "const int *", "int", "int", "double *", "double *")),
+    "curvsym_source_hash": ("const char *", ()),
+    "curvsym_build_fma": ("int", ()),
+}
+
+
+def _ctype(c: str) -> Any:
+    """The ctypes type of C type ``c`` (every pointer: ``c_void_p``, which takes addresses and ctypes pointers)."""
+    if c.endswith("*"):
+        return ctypes.c_char_p if c == "const char *" else ctypes.c_void_p
+    return {"int": ctypes.c_int, "ptrdiff_t": ctypes.c_ssize_t, "double": ctypes.c_double, "void": None}[c]
+
+
+@cache
+def cpu_fma() -> bool | None:
+    """Whether this CPU has fused multiply-add: read from /proc/cpuinfo on x86-64 Linux, True on 64-bit ARM
+    (part of the architecture), None where it is not known."""
+    machine = platform.machine().lower()
+    if machine in ("aarch64", "arm64"):
+        return True
+    if sys.platform.startswith("linux") and machine in ("x86_64", "amd64"):
+        try:
+            cpu = Path("/proc/cpuinfo").read_text(errors="ignore")
+        except OSError:
+            return None
+        line = next((x for x in cpu.splitlines() if x.startswith("flags")), "")
+        return "fma" in line.partition(":")[2].split()
+    return None
 
 
 @cache
 def flags() -> tuple:
     """The compiler flags: :data:`FLAGS`, plus ``-mfma`` on an x86-64 Linux CPU that has fused multiply-add, so
-    that TwoProd is one ``fma`` (a·b − fl(a·b) exactly, the same bits as Dekker's split; ~10 % off a batched
-    triple-double product).  The flags are part of the cache key, so a CPU without FMA never loads that build."""
-    extra = ()
-    if sys.platform.startswith("linux") and platform.machine() in ("x86_64", "AMD64"):
-        try:
-            cpu = Path("/proc/cpuinfo").read_text(errors="ignore")
-        except OSError:
-            cpu = ""
-        line = next((x for x in cpu.splitlines() if x.startswith("flags")), "")
-        if "fma" in line.partition(":")[2].split():
-            extra = ("-mfma",)
-    return FLAGS + extra
+    that TwoProd is one ``fma`` (a·b − fl(a·b) exactly, the same bits as Dekker's split; measured 1.3–1.8× faster
+    triple-double products).  The flags are part of the cache key, so a CPU without FMA never loads that build."""
+    x86 = platform.machine().lower() in ("x86_64", "amd64")
+    return FLAGS + (("-mfma",) if x86 and cpu_fma() else ())
 
 
 def cache_dir() -> Path:
     """Where compiled kernels live: $CURVSYM_CACHE, else ~/.cache/curvsym."""
-    return Path(os.environ.get("CURVSYM_CACHE", Path.home() / ".cache" / "curvsym"))
+    return Path(os.environ.get("CURVSYM_CACHE") or Path.home() / ".cache" / "curvsym")
+
+
+def switched_off() -> bool:
+    """Whether ``CURVSYM_NO_COMPILE`` switches the compiled kernels off (1, true, yes, on; not 0, no or empty)."""
+    return os.environ.get("CURVSYM_NO_COMPILE", "").strip().lower() in TRUE_WORDS
 
 
 def _compiler() -> str | None:
-    cc = os.environ.get("CC") or sysconfig.get_config_var("CC") or "cc"
-    exe = cc.split()[0] if cc else "cc"
-    return cc if shutil.which(exe) else None
+    """The C compiler for the first-use build: the first of $CC, sysconfig's CC and ``cc`` whose executable is
+    on the PATH (sysconfig names the compiler Python was built with, often absent here); None if none is."""
+    for cc in (os.environ.get("CC"), sysconfig.get_config_var("CC"), "cc"):
+        words = (cc or "").split()
+        if words and shutil.which(words[0]):
+            return cc
+    return None
 
 
 def build(target: Path, cc: str | None = None) -> Path:
@@ -88,12 +153,13 @@ def build(target: Path, cc: str | None = None) -> Path:
     file or none).
 
     Raises:
-        EngineError: no C compiler, or it failed (its message is included).
+        EngineError: no C compiler, no source, or the compiler failed (its message is included).
     """
-    from ..errors import EngineError
     cc = cc or _compiler()
     if cc is None:
         raise EngineError("no C compiler found for the compiled double-double kernel (install cc, or set $CC)")
+    if not SOURCE.is_file():
+        raise EngineError(f"the kernel source {SOURCE} is missing (an install without package data)")
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=target.parent) as tmp:
         out = Path(tmp) / target.name
@@ -108,52 +174,104 @@ def build(target: Path, cc: str | None = None) -> Path:
     return target
 
 
-@cache
-def library() -> Any:
-    """The compiled library (ctypes), built into :func:`cache_dir` on first use; None without a working C
-    compiler or with ``CURVSYM_NO_COMPILE`` set."""
-    from ..errors import EngineError
-    cc = _compiler()
-    if cc is None or os.environ.get("CURVSYM_NO_COMPILE"):
+class Status(NamedTuple):
+    """Which compiled kernel runs, and why: ``kind`` is ``"extension"`` (built at install time), ``"cache"``
+    (built on first use into :func:`cache_dir`) or ``"numpy"`` (none: the NumPy routines run); ``path`` the
+    library loaded (None for ``"numpy"``); ``reason`` one line saying why this one (and why not the others)."""
+    kind: str
+    path: Path | None
+    reason: str
+
+
+def _source_hash() -> str | None:
+    """The first 16 hex digits of the SHA-256 of ``ddtaylor.c``; None when the source is not installed."""
+    try:
+        return hashlib.sha256(SOURCE.read_bytes()).hexdigest()[:16]
+    except OSError:
         return None
-    key = SOURCE.read_bytes() + " ".join((cc, sys.platform) + flags()).encode()
+
+
+def _open(path: Path) -> Any:
+    """The library at ``path`` with every routine of :data:`PROTOTYPES` typed (ctypes); None if it does not load
+    or lacks a routine."""
+    try:
+        so = ctypes.CDLL(str(path))
+        for name, (res, args) in PROTOTYPES.items():
+            f = getattr(so, name)
+            f.restype = _ctype(res)
+            f.argtypes = [_ctype(a) for a in args]
+    except (OSError, AttributeError):
+        return None
+    return so
+
+
+def _extension() -> tuple[Any, str]:
+    """(library, note) of the install-time build; (None, why not) when there is none usable.  A build from
+    another version of ``ddtaylor.c`` (a stale in-place build) is refused: its prototypes may differ."""
+    try:
+        spec = importlib.util.find_spec(EXTENSION)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or not spec.origin:
+        return None, "no install-time build (installed without a C compiler, or run from a source tree)"
+    so = _open(Path(spec.origin))
+    if so is None:
+        return None, f"the install-time build {spec.origin} does not load"
+    built, here = so.curvsym_source_hash().decode(), _source_hash()
+    if here is not None and built != here:
+        return None, f"the install-time build {spec.origin} is of another ddtaylor.c (stale; reinstall)"
+    if so.curvsym_build_fma() and cpu_fma() is False:  # (its routines would stop on an illegal instruction)
+        return None, f"the install-time build {spec.origin} needs fused multiply-add, which this CPU lacks"
+    return so, spec.origin
+
+
+def _cached_build() -> tuple[Any, str]:
+    """(library, path) of the first-use build in :func:`cache_dir` (compiled now if missing), keyed by the
+    source, compiler, platform, CPU architecture and flags; (None, why not) when it cannot be had."""
+    cc = _compiler()
+    if cc is None:
+        return None, "no C compiler for the first-use build (none of $CC, sysconfig's CC, cc is on the PATH)"
+    src = _source_hash()
+    if src is None:
+        return None, f"the kernel source {SOURCE.name} is not installed"
+    key = " ".join((src, cc, sys.platform, platform.machine()) + flags()).encode()
     tag = hashlib.sha256(key).hexdigest()[:16]
-    lib = cache_dir() / f"ddtaylor-{tag}{'.dll' if sys.platform == 'win32' else '.so'}"
+    lib = cache_dir() / f"ddtaylor-{platform.machine() or 'cpu'}-{tag}{'.dll' if sys.platform == 'win32' else '.so'}"
     if not lib.exists():
         try:
             build(lib, cc)
-        except (EngineError, OSError):
-            return None
+        except (EngineError, OSError) as exc:
+            return None, str(exc).splitlines()[0][:200]
+    so = _open(lib)
+    return (so, str(lib)) if so is not None else (None, f"the cached build {lib} does not load")
+
+
+@cache
+def _load() -> tuple[Any, Status]:
+    """(library, status): the install-time extension, else the cached first-use build, else None; never raises."""
+    if switched_off():
+        return None, Status("numpy", None, f"CURVSYM_NO_COMPILE={os.environ['CURVSYM_NO_COMPILE']} switches the "
+                                           "compiled kernels off")
     try:
-        so = ctypes.CDLL(str(lib))
-        taylor, horner = so.curvsym_dd_taylor, so.curvsym_dd_horner
-    except (OSError, AttributeError):
-        return None
-    ip, dp = ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_double)
-    taylor.argtypes = [ctypes.c_int, ip, ip, ip, ip, ip, ip, ctypes.POINTER(ctypes.c_ssize_t), dp, dp, dp, dp,
-                       ctypes.c_int, ip, ip, ctypes.c_int, dp, dp]
-    taylor.restype = ctypes.c_int
-    horner.argtypes = [ctypes.c_int, ctypes.c_ssize_t, dp, dp, ctypes.c_double, ctypes.c_double, dp, dp]
-    horner.restype = None
-    so.curvsym_td_matmul.argtypes = [ctypes.c_ssize_t] + [ctypes.c_int] * 7 + [ctypes.c_void_p] * 9
-    so.curvsym_td_matmul.restype = ctypes.c_int
-    so.curvsym_td_elementwise.argtypes = [ctypes.c_int] + [ctypes.c_ssize_t] * 5 + [ctypes.c_void_p] * 9
-    so.curvsym_td_elementwise.restype = None
-    so.curvsym_td_solve_refined.argtypes = ([ctypes.c_ssize_t, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 10
-                                            + [ctypes.c_int, ctypes.c_double])
-    so.curvsym_td_solve_refined.restype = ctypes.c_int
-    so.curvsym_td_kron_sum.argtypes = [ctypes.c_ssize_t, ctypes.c_int, ctypes.c_int, ctypes.c_int] + [ctypes.c_void_p] * 3
-    so.curvsym_td_kron_sum.restype = None
-    so.curvsym_dd_elementwise.argtypes = [ctypes.c_int] + [ctypes.c_ssize_t] * 5 + [ctypes.c_void_p] * 6
-    so.curvsym_dd_elementwise.restype = None
-    so.curvsym_dd_matmul.argtypes = [ctypes.c_ssize_t] + [ctypes.c_int] * 7 + [ctypes.c_void_p] * 6
-    so.curvsym_dd_matmul.restype = ctypes.c_int
-    vp, ci = ctypes.c_void_p, ctypes.c_int
-    so.curvsym_dd_slice_rows.argtypes = [ci, ci, ci, ctypes.c_ssize_t, vp, vp, ctypes.c_ssize_t, vp, vp, ci, ci, vp]
-    so.curvsym_dd_slice_rows.restype = None
-    so.curvsym_dd_slice_cols.argtypes = [ci, ci, ci, vp, vp, vp, vp, ci, ci, vp, vp]
-    so.curvsym_dd_slice_cols.restype = None
-    return so
+        so, note = _extension()
+        if so is not None:
+            return so, Status("extension", Path(note), "built at install time")
+        so, where = _cached_build()
+        if so is not None:
+            return so, Status("cache", Path(where), f"built on first use; {note}")
+        return None, Status("numpy", None, f"{where}; {note}")
+    except Exception as exc:  # noqa: BLE001 - a broken toolchain must never stop an integration
+        return None, Status("numpy", None, f"the compiled kernels failed to load: {exc!r}"[:300])
+
+
+def library() -> Any:
+    """The compiled library (ctypes), or None (then the NumPy routines run; :func:`status` says why)."""
+    return _load()[0]
+
+
+def status() -> Status:
+    """Which compiled kernel is active and why (see :class:`Status`); loads it, compiling on first use if needed."""
+    return _load()[1]
 
 
 TD_MAX_INNER = 64  # the C triple-double routines' buffer of one dot product's terms
@@ -165,7 +283,7 @@ _MATMUL = {2: "curvsym_dd_matmul", 3: "curvsym_td_matmul"}
 
 def elementwise(op: str, a: Any, b: Any) -> np.ndarray:
     """Double- or triple-double (2 or 3 words) a + b (``op="add"``) or a·b (``"mul"``) entrywise, NumPy
-    broadcasting, by the compiled loop: bitwise :func:`curvsym.integrate.mwarray._dd_add` / ``_dd_mul`` /
+    broadcasting, by the compiled loop: bitwise :func:`curvsym.kernels.multiword.array._dd_add` / ``_dd_mul`` /
     ``_td_add`` / ``_td_mul``.  An operand whose shape is a trailing part of the result's (a scalar, one
     matrix against a stack) or its leading axes followed by ones is read in place (:func:`_broadcast_operand`).
 
@@ -196,7 +314,7 @@ def elementwise(op: str, a: Any, b: Any) -> np.ndarray:
 def matmul(a: Any, b: Any) -> np.ndarray:
     """Double- or triple-double A B (2 or 3 words; leading batch axes broadcast, transposed views read in place)
     by the compiled loop, returned packed (shape (w, …, m, p)).  Triple-double: bitwise
-    :func:`curvsym.integrate.mwarray._td_matmul_small` (the same operations in the same order), inner dimension
+    :func:`curvsym.kernels.multiword.array._td_matmul_small` (the same operations in the same order), inner dimension
     ≤ 64.  Double-double: each a_ik b_kj by the DWTimesDW product, summed by AccurateDWPlusDW,
     |error| ≤ 8 n u² Σ_k|a_ik||b_kj|.  Operands are word sequences or packed words (see :func:`elementwise`).
 
@@ -220,7 +338,6 @@ def matmul(a: Any, b: Any) -> np.ndarray:
                                             ta, tb, *_word_addresses(A, w), *_word_addresses(B, w),
                                             *(c0 + 8 * size * i for i in range(w)))
     if status != 0:  # pragma: no cover - callers keep n ≤ TD_MAX_INNER
-        from ..errors import EngineError
         raise EngineError(f"inner dimension {n} exceeds the compiled triple-double product's {TD_MAX_INNER}")
     return C
 
@@ -349,7 +466,7 @@ def _broadcast_operand(words: Any, shape: tuple) -> tuple:
 def td_solve_refined(K: Sequence[np.ndarray], B: Sequence[np.ndarray], Kinv: np.ndarray, max_iter: int,
                      tol: float) -> np.ndarray | None:
     """K⁻¹B in triple-double (packed words, shape (3, …)) by iterative refinement from the float64 inverse
-    ``Kinv``, in C (see :func:`curvsym.integrate.mwlinalg.solve_refined`, whose iteration it is, member by
+    ``Kinv``, in C (see :func:`curvsym.kernels.multiword.linalg.solve_refined`, whose iteration it is, member by
     member of the batch).  None when a member does not converge or a correction is not finite; NotImplemented for sizes the C routine
     does not take (n > 64)."""
     n, r = K[0].shape[-1], B[0].shape[-1]
@@ -370,7 +487,7 @@ def td_solve_refined(K: Sequence[np.ndarray], B: Sequence[np.ndarray], Kinv: np.
 
 def td_kron_sum(Ps: Sequence[Sequence[np.ndarray]], Qs: Sequence[Sequence[np.ndarray]]) -> np.ndarray:
     """Σ_e P_e ⊗ Q_e (triple-double words, returned packed; leading batch axes broadcast) in C: bitwise the NumPy route of
-    :func:`curvsym.integrate.mwlinalg.operator_matrix` (td_mul per entry, td_add over e left to right)."""
+    :func:`curvsym.kernels.multiword.linalg.operator_matrix` (td_mul per entry, td_add over e left to right)."""
     m, k = Ps[0][0].shape[-1], Qs[0][0].shape[-1]
     batch = np.broadcast_shapes(*(p[0].shape[:-2] for p in Ps), *(q[0].shape[:-2] for q in Qs))
     P = np.empty((3, len(Ps)) + batch + (m, m))
@@ -448,7 +565,7 @@ def available() -> bool:
 class KernelTape:
     """A polynomial tape run by the compiled kernel (double-double, NumPy arrays on the host).
 
-    The interface of :class:`curvsym.integrate.mwtaylor.CompiledTape`: ``run(x, order, scale)`` returns
+    The interface of :class:`curvsym.integrate.multiword_taylor.CompiledTape`: ``run(x, order, scale)`` returns
     c[i][k] = (hi, lo) of every variable and order; ``n_ops`` counts the time-dependent operations.
     """
 
@@ -533,7 +650,6 @@ class KernelTape:
                           P(np.array(self.var_nodes, dtype=np.intc), ci), P(self.outputs, ci), order,
                           P(fac_hi, cd), P(fac_lo, cd))
         if status != 0:  # pragma: no cover - the tape was checked in supports()
-            from ..errors import EngineError
             raise EngineError("the compiled Taylor kernel met an operation it does not know")
         out = []
         for v in self.var_nodes:

@@ -14,20 +14,18 @@ h ← h · max(0.2, 0.9 err^{−1/8})).  Dense output is the 7th-order interpola
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 from scipy.integrate._ivp import dop853_coefficients as dop
 
-from ..codegen import GeneratedFunction
 from ..errors import DivergenceError, OptionError
-from ..types import Data, Params, State, Time, Times
-from .runner import solve
-from .state import check_finite_state, flatten, unflattener
+from ..types import Data, Params, State, Time, Times, VectorField
+from .solver import Solver, integrate, solvers
 from .stepper import AbstractStepper, Step
 from .trajectory import Trajectory
 
-__all__ = ["DOP853", "integrate_double"]
+__all__ = ["DOP853", "DOP853Solver", "integrate_double"]
 
 _NS = dop.N_STAGES
 _A, _B, _C = dop.A[:_NS, :_NS], dop.B, dop.C[:_NS]
@@ -156,11 +154,42 @@ def _dense(field, t0, y0, y1, K, h, s) -> np.ndarray:
     return y + y0
 
 
-def integrate_double(rhs: GeneratedFunction, weights: State, data: Data, t_eval: Times, *,
+@solvers.register
+class DOP853Solver(Solver):
+    """DOP853 in double precision on one trajectory (SciPy's error control): ``integrate``'s choice for ``dps=None``.
+
+    Steps across the kinks of a piecewise flow without locating them (``crosses_kinks``).
+    """
+
+    name: ClassVar[str] = "dop853"
+    crosses_kinks: ClassVar[bool] = True
+    priority: ClassVar[int] = 0
+    max_steps: ClassVar[int] = 1_000_000
+    max_norm: ClassVar[float | None] = 1e12
+
+    def __init__(self, rtol: float = 1e-12, atol: float = 1e-12):
+        self.rtol, self.atol = rtol, atol
+
+    def stepper(self) -> DOP853:
+        return DOP853(self.rtol, self.atol)
+
+    def describe(self) -> str:
+        return f"DOP853 (rtol {self.rtol:g}, atol {self.atol:g})"
+
+    def error_estimate(self, sol: Any) -> float:
+        """rtol·max‖y‖ (or atol) per 12 evaluations: a heuristic of the accumulated error."""
+        n_rhs = sol.state.n_rhs if sol.state is not None else 0
+        return max(self.rtol * max(float(np.max(np.abs(y))) for y in sol.states), self.atol) * max(1, n_rhs // 12)
+
+
+def integrate_double(rhs: VectorField, weights: State, data: Data, t_eval: Times, *,
                      params: Params | None = None, method: str = "DOP853", rtol: float = 1e-12,
                      atol: float = 1e-12, max_norm: float = 1e12, max_steps: int = 1_000_000,
                      progress: bool | None = None, timeout: float | None = None, throw: bool = True) -> Trajectory:
     """Integrate dW/dt = rhs(W, data) from t_eval[0] through every time in ``t_eval`` (DOP853).
+
+    A thin alias of the front door, kept for existing callers:
+    ``integrate(rhs, weights, data, t_eval, solver=DOP853Solver(rtol, atol), …)``.
 
     Raises:
         OptionError: another ``method`` than DOP853, or bad ``t_eval``.
@@ -171,26 +200,5 @@ def integrate_double(rhs: GeneratedFunction, weights: State, data: Data, t_eval:
     """
     if method != "DOP853":
         raise OptionError(f"integrate_double implements DOP853 only, got method={method!r}")
-    params = params or {}
-    weights = tuple(np.asarray(w, dtype=float) for w in weights)
-    data = tuple(np.asarray(d, dtype=float) for d in data)
-    data = rhs.validate(weights, data, params)  # shapes, finiteness, symmetric Σx
-    t_eval = np.asarray(t_eval, dtype=float)
-    if t_eval.ndim != 1 or len(t_eval) < 1 or np.any(np.diff(t_eval) < 0) or not np.all(np.isfinite(t_eval)):
-        raise OptionError("t_eval must be a non-empty, finite, non-decreasing 1-D sequence of times")
-    split = unflattener([w.shape for w in weights])
-    f = rhs.func
-
-    def field(y):
-        return np.concatenate([np.ravel(v) for v in f(*split(y), *data, **params, xp=np)])
-
-    stepper = DOP853(rtol, atol)
-    sol = solve(stepper, field, flatten(weights), [float(t) for t in t_eval], max_steps=max_steps,
-                max_norm=max_norm, progress=progress, desc="DOP853", timeout=timeout, throw=throw, zero=0.0)
-    states = tuple(tuple(np.array(a) for a in split(y)) for y in sol.states)
-    for s in states:
-        check_finite_state(s, "integrated state")
-    n_rhs = sol.state.n_rhs if sol.state is not None else 0
-    est = max(rtol * max(float(np.max(np.abs(y))) for y in sol.states), atol) * max(1, n_rhs // 12)
-    return Trajectory(sol.t, states, f"DOP853 (rtol {rtol:g}, atol {atol:g})", est, None,
-                      n_steps=sol.n_steps, n_rhs=n_rhs, status=sol.status, message=sol.message)
+    return integrate(rhs, weights, data, t_eval, solver=DOP853Solver(rtol, atol), params=params, max_norm=max_norm,
+                     max_steps=max_steps, progress=progress, timeout=timeout, throw=throw)

@@ -1,6 +1,6 @@
 r"""Multi-word arrays with operators: what generated code and GBS need, on float64 words.
 
-:class:`MWArray` wraps a w-word array (:mod:`curvsym.integrate.multiword`: a
+:class:`MWArray` wraps a w-word array (:mod:`curvsym.kernels.multiword.words`: a
 tuple of w float64 arrays whose sum is the value) and gives it the operators a
 generated right-hand side uses — ``a @ b``, ``a.mT``, ``a ± b``, ``−a``, scalar
 ``c * a`` (c an int, float, ``mpf`` or multi-word scalar) — plus indexing along
@@ -23,7 +23,7 @@ is the number of NumPy calls:
 
 Triple- and quad-double use the distillation routines of :mod:`multiword`.
 
-Where a C compiler is at hand (:mod:`curvsym.integrate.ddkernel`) the small-matrix work runs compiled, and
+Where a C compiler is at hand (:mod:`curvsym.kernels.multiword.compiled`) the small-matrix work runs compiled, and
 its results are *packed*: one (w, …) float64 array whose entry i is word i, so that the next call reads an
 operand through one address (a call costs a few µs of Python, more than the arithmetic on 3 × 3 matrices).
 Indexing, ``mT``, ``reshape``, negation and power-of-two scaling of a packed array stay packed.
@@ -43,8 +43,9 @@ from typing import Any, Sequence
 import mpmath
 import numpy as np
 
-from . import ddkernel
-from . import multiword as mw
+from ...errors import NonFiniteError
+from . import compiled
+from . import words as mw
 
 __all__ = ["MWArray", "lift", "scalar", "from_mpf", "stack", "eye", "zeros", "rcond"]
 
@@ -221,14 +222,14 @@ def _extract(V, w: int):
     return tuple(out[:w])
 
 
-_COMPILED_MAX_INNER = {2: ddkernel.DD_MAX_INNER, 3: ddkernel.TD_MAX_INNER}
+_COMPILED_MAX_INNER = {2: compiled.DD_MAX_INNER, 3: compiled.TD_MAX_INNER}
 
 
 def _compiled(w: int, a: "MWArray", b: "MWArray") -> bool:
     """Whether the w-word arrays ``a``, ``b`` go to the compiled loops (double- or triple-double NumPy arrays,
     the library available)."""
     return (w in (2, 3) and (a.packed is not None or isinstance(a.words[0], np.ndarray))
-            and (b.packed is not None or isinstance(b.words[0], np.ndarray)) and ddkernel.available())
+            and (b.packed is not None or isinstance(b.words[0], np.ndarray)) and compiled.available())
 
 
 def _entrywise(op: str, a: "MWArray", b: "MWArray") -> "MWArray":
@@ -237,7 +238,7 @@ def _entrywise(op: str, a: "MWArray", b: "MWArray") -> "MWArray":
     :func:`_td_mul`, or the distilled :func:`multiword.add` / :func:`multiword.mul`."""
     w = a.w
     if _compiled(w, a, b):
-        return MWArray(packed=ddkernel.elementwise(op, a.operand, b.operand))
+        return MWArray(packed=compiled.elementwise(op, a.operand, b.operand))
     x, y = a.words, b.words
     if w == 2:
         return MWArray((_dd_add if op == "add" else _dd_mul)(*x, *y))
@@ -253,7 +254,7 @@ def _matmul(a: "MWArray", b: "MWArray") -> "MWArray":
     packed, else :func:`_dd_matmul` / :func:`_mw_matmul`."""
     w = a.w
     if _compiled(w, a, b) and a.shape[-1] <= _COMPILED_MAX_INNER[w]:
-        return MWArray(packed=ddkernel.matmul(a.operand, b.operand))
+        return MWArray(packed=compiled.matmul(a.operand, b.operand))
     return MWArray(_dd_matmul(*a.words, *b.words) if w == 2 else _mw_matmul(a.words, b.words))
 
 
@@ -327,7 +328,7 @@ class MWArray:
     """A w-word array x = Σ_i words[i] (float64 arrays of one shape) with NumPy-like operators.
 
     The words are held as a tuple, or *packed* as one float64 array of shape (w, …) whose entry i is word i
-    (what the compiled loops of :mod:`curvsym.integrate.ddkernel` return and read through one address); the
+    (what the compiled loops of :mod:`curvsym.kernels.multiword.compiled` return and read through one address); the
     tuple of a packed array is made when it is first asked for.
     """
 
@@ -369,7 +370,7 @@ class MWArray:
 
     @property
     def operand(self) -> Any:
-        """What the compiled loops of :mod:`curvsym.integrate.ddkernel` read: the packed words where there
+        """What the compiled loops of :mod:`curvsym.kernels.multiword.compiled` read: the packed words where there
         are, else the word tuple."""
         return self.words if self.packed is None else self.packed
 
@@ -505,7 +506,6 @@ def scalar(v: Any, w: int) -> MWArray:
     if isinstance(v, (float, np.floating)) or (isinstance(v, (int, np.integer)) and abs(int(v)) < 2 ** 53):
         f = np.float64(v)
         if not math.isfinite(f):
-            from ..errors import NonFiniteError
             raise NonFiniteError(f"scalar {v} is not finite")
         return MWArray((f,) + (np.float64(0.0),) * (w - 1))
     return MWArray(_scalar_words(mpmath.mpf(v)._mpf_, w))
