@@ -18,7 +18,8 @@ i     discrete        10⁵ GD steps of a 64-50-50-10 net on 1000 digits vs a ha
 ====  ==============  =========================================================================
 
 Modules: ``timing`` (interleaved medians, the result table), ``linear`` (a–d),
-``ensembles`` (e), ``sweeps`` (f), ``relu_gradient`` (g), ``precision`` (h), ``gd_steps`` (i).
+``ensembles`` (e), ``sweeps`` (f), ``relu_gradient`` (g), ``precision`` (h), ``gd_steps`` (i), and
+``fresh_seeds``: every theorem on n fresh seeds with its pass rate (``curvsym prove proofs/ --seeds 20``).
 
 Timings are medians of interleaved repeats (ours, reference, ours, …), so both
 sides see the same machine state; a row that times a side once says so.

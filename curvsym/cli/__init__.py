@@ -65,7 +65,7 @@ def _prove_seeds(theorems: list, args: Any) -> int:
     """``curvsym prove --seeds N``: every theorem on N fresh seeds; 0 iff every theorem meets its claimed rate."""
     import json
 
-    from ..bench.seeds import first_seed, seed_sweep, seed_table
+    from ..bench.fresh_seeds import first_seed, seed_sweep, seed_table
     first = first_seed() if args.seed is None else args.seed
     print(f"% fresh seeds from {first} (rerun with --seed {first} to reproduce)", flush=True)
 

@@ -10,5 +10,6 @@ module          holds
 ``dense_reference``  dense Jacobian / Fisher: the independent reference route (small nets)
 ``sharpness``   Hessian–vector products, λ_max / λ_min (dense, Lanczos)
 ``step_size``   step map against flow: distances, fitted orders, curvature envelopes
+``seeds``       theorem instances: shipped seeds by default, redrawn from ``prove --seed S``
 ==============  ====================================================================
 """

@@ -6,7 +6,7 @@ import textwrap
 
 import pytest
 
-from curvsym.bench.seeds import SeedRow, seed_sweep, seed_table
+from curvsym.bench.fresh_seeds import SeedRow, seed_sweep, seed_table
 from curvsym.cli import main
 from curvsym.errors import TheoremFileError
 from curvsym.verify import seeds
