@@ -90,6 +90,8 @@ _NAMES = {
                       "check_exponential_law"),
     "verify.theorem": ("Evidence", "theorem"),
 }
+_CALLABLE_PACKAGES = ("laws",)
+"""Subpackages that are also functions (``cs.laws(flow)`` calls :func:`curvsym.laws.laws`)."""
 _WHERE = {name: module for module, names in _NAMES.items() for name in names}
 
 
@@ -97,7 +99,7 @@ def __getattr__(name: str):
     """Load a public name (or a short module path) on first use and keep it (PEP 562)."""
     if name in _WHERE:
         value = getattr(_importlib.import_module(f"{__name__}.{_WHERE[name]}"), name)
-    elif name in MODULES:
+    elif name in MODULES or name in _CALLABLE_PACKAGES:
         value = _importlib.import_module(f"{__name__}.{name}")
     else:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
@@ -137,7 +139,7 @@ if not any(isinstance(f, _ShortPaths) for f in _sys.meta_path):
 __all__ = [
     "Network", "chain", "deep_chain", "resnet", "from_graph",
     "Model", "Flow", "model", "end_to_end", "loss", "gradient", "gradient_flow", "scaled_flow",
-    "end_to_end_velocity", "balance", "prove_conserved", "time_derivative",
+    "end_to_end_velocity", "balance", "prove_conserved", "time_derivative", "laws",
     "GeneratedFunction", "generate_flow", "generate_expressions",
     "Trajectory", "EnsembleTrajectory", "Status", "integrate", "Solver", "solvers", "choose", "integrate_double",
     "integrate_taylor", "integrate_extrapolation", "to_mp", "to_float",

@@ -20,7 +20,7 @@ import curvsym as cs
 
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "curvsym"
-SUBPACKAGES = ["kernels", "symbolic", "codegen", "data", "integrate", "verify", "papers", "sweep", "bench", "cli"]
+SUBPACKAGES = ["kernels", "symbolic", "codegen", "data", "integrate", "verify", "laws", "papers", "sweep", "bench", "cli"]
 
 grimp = pytest.importorskip("grimp")
 
@@ -93,3 +93,10 @@ def test_a_users_error_in_a_loss_is_not_swallowed():
         iterate_sweep(cs.generate_flow(cs.gradient_flow(m)), inst.weights, inst.data(), [50.0], [0, 500], loss=loss,
                       max_norm=10.0)
     assert np.isfinite(inst.weights[0]).all()
+
+
+def test_the_documented_layout_table_is_regenerated_from_the_tree():
+    """docs/index.md's modules column is what docs/layout_table.py writes from the package tree."""
+    out = subprocess.run([sys.executable, str(ROOT / "docs" / "layout_table.py"), "--check"], capture_output=True,
+                         timeout=60)
+    assert out.returncode == 0, "run python docs/layout_table.py: the layout table in docs/index.md is stale"

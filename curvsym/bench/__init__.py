@@ -15,11 +15,14 @@ f     sweeps          Dask sweep throughput, 1 vs 2 workers, and per-point overh
 g     nonlinear       generated ReLU-network gradient vs hand-written NumPy backprop (and torch.autograd)
 h     precision       multi-word and flint Taylor engines vs each other, heyoka and mpmath.odefun
 i     discrete        10⁵ GD steps of a 64-50-50-10 net on 1000 digits vs a hand-written NumPy loop
+j     laws            exact Lie rank at D = 24 … 300 vs a float64 rank at one point (and a case where
+                      the float rank is wrong); the law search at degree 2 and 4 on a 3-layer net
 ====  ==============  =========================================================================
 
 Modules: ``timing`` (interleaved medians, the result table), ``linear`` (a–d),
-``ensembles`` (e), ``sweeps`` (f), ``relu_gradient`` (g), ``precision`` (h), ``gd_steps`` (i), and
-``fresh_seeds``: every theorem on n fresh seeds with its pass rate (``curvsym prove proofs/ --seeds 20``).
+``ensembles`` (e), ``sweeps`` (f), ``relu_gradient`` (g), ``precision`` (h), ``gd_steps`` (i),
+``conservation_laws`` (j), and ``fresh_seeds``: every theorem on n fresh seeds with its pass rate
+(``curvsym prove proofs/ --seeds 20``).
 
 Timings are medians of interleaved repeats (ours, reference, ours, …), so both
 sides see the same machine state; a row that times a side once says so.
@@ -42,7 +45,7 @@ PARTS: dict[str, tuple[str, str]] = {
     "a": ("rhs", "linear:run_rhs"), "b": ("odefun", "linear:run_odefun"), "c": ("double", "linear:run_double"),
     "d": ("derivation", "linear:run_derivation"), "f": ("sweeps", "sweeps:run_sweep_bench"),
     "g": ("nonlinear", "relu_gradient:run_nonlinear"), "h": ("precision", "precision:run_precision"),
-    "i": ("discrete", "gd_steps:run_discrete"),
+    "i": ("discrete", "gd_steps:run_discrete"), "j": ("laws", "conservation_laws:run_laws"),
 }
 """Letter → (name, "module:function") of every part; ``e`` (ensembles) needs ``--backend``."""
 
@@ -68,7 +71,7 @@ def parse_parts(only: str) -> list[str]:
     return out
 
 
-def run(parts: str = "abcdfghi", quick: bool = False) -> list[BenchRow]:
+def run(parts: str = "abcdfghij", quick: bool = False) -> list[BenchRow]:
     """The rows of the named parts, in the order given.
 
     Raises:

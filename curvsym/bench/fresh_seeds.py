@@ -75,8 +75,13 @@ def first_seed() -> int:
 
 def seed_sweep(theorems: Sequence[Theorem], n: int, first: int, digits: int | None = None,
                timeout: float | None = None, jobs: int = 1,
-               on_seed: Callable[[int, list[TheoremReport]], None] | None = None) -> list[SeedRow]:
+               on_seed: Callable[[int, list[TheoremReport]], None] | None = None,
+               run: Callable[..., list[TheoremReport]] = prove) -> list[SeedRow]:
     """Run every theorem on seeds ``first … first + n − 1``; one :class:`SeedRow` per theorem, in order.
+
+    ``theorems``: :class:`Theorem` objects, or anything with ``name``, ``kind`` and ``rate`` that ``run``
+    accepts (the CLI passes the references of :mod:`curvsym.verify.theorem_process` with
+    :func:`~curvsym.verify.theorem_process.prove_isolated`); ``run(theorems, digits, timeout, jobs, seed=…)``.
 
     Raises:
         ValueError: n < 1 or a negative first seed.
@@ -85,7 +90,7 @@ def seed_sweep(theorems: Sequence[Theorem], n: int, first: int, digits: int | No
         raise ValueError(f"need n ≥ 1 seeds from a non-negative first seed, got n = {n}, first = {first}")
     rows = [SeedRow(th.name, th.kind, th.rate) for th in theorems]
     for seed in range(first, first + n):
-        reports = prove(theorems, digits, timeout, jobs, seed=seed)
+        reports = run(theorems, digits, timeout, jobs, seed=seed)
         for row, rep in zip(rows, reports):
             row.verdicts[seed] = rep.verdict
             row.residuals[seed] = None if rep.evidence is None else rep.evidence.numeric.residual

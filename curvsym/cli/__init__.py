@@ -1,8 +1,9 @@
-"""Command line: ``curvsym prove``, ``derive``, ``rules``, ``bench``, ``sweep``, ``discrete``, ``info``.
+"""Command line: ``curvsym prove``, ``derive``, ``rules``, ``bench``, ``sweep``, ``discrete``, ``info``, ``laws``.
 
 Modules: ``arguments`` (shared argument types: widths, step sizes, …),
-``step_size_command`` (``curvsym discrete``: a rule's step map against its flow) and
-``info_command`` (``curvsym info``: the active engines, kernels and array backends).
+``step_size_command`` (``curvsym discrete``: a rule's step map against its flow),
+``info_command`` (``curvsym info``: the active engines, kernels and array backends) and
+``laws_command`` (``curvsym laws``: the conservation laws of a rule, with their certificate).
 
 Numbers flow one way: the CLI only parses arguments, calls the library and
 prints what it returns.  Every mistake a user can make on the command line ends
@@ -39,24 +40,39 @@ non-symmetric matrices).  Example: examples/half_block.rule.
 
 
 def cmd_prove(args: Any) -> int:
-    """``curvsym prove``: run theorem files, print the verdict table; 0 iff every theorem passed."""
+    """``curvsym prove``: run theorem files, print the verdict table; 0 iff every theorem passed.
+
+    Raises:
+        OptionError: ``--json`` names a folder or a file in a folder that does not exist.
+    """
+    from ..errors import OptionError
     from ..verify.report import table, write_json
-    from ..verify.theorem import discover, prove
-    theorems = discover(args.paths)
-    if args.select:
-        theorems = [t for t in theorems if args.select.lower() in t.name.lower()]
-    if not theorems:
-        print(f"curvsym: error: no theorems found in {', '.join(args.paths)}", file=sys.stderr)
-        return 2
-    if args.seeds:
-        return _prove_seeds(theorems, args)
-    start = None if args.quiet else (lambda th: print(f"… {th.name}", file=sys.stderr, flush=True))
-    reports = prove(theorems, args.digits, args.timeout, args.jobs, on_start=start, seed=args.seed)
+    from ..verify.theorem_process import discover_isolated, prove_isolated
+    if args.json and (os.path.isdir(args.json) or not os.path.isdir(os.path.dirname(args.json) or ".")):
+        raise OptionError(f"--json {args.json}: not a file in an existing folder")  # before hours of proving
+    try:  # every file imported and every theorem run in a process of its own (verify/theorem_process.py)
+        theorems = discover_isolated(args.paths, args.timeout, args.jobs)
+        if args.select:
+            theorems = [t for t in theorems if args.select.lower() in t.name.lower()]
+        if not theorems:
+            print(f"curvsym: error: no theorems found in {', '.join(args.paths)}", file=sys.stderr)
+            return 2
+        if args.seeds:
+            return _prove_seeds(theorems, args)
+        start = None if args.quiet else (lambda th: print(f"… {th.name}", file=sys.stderr, flush=True))
+        reports = prove_isolated(theorems, args.digits, args.timeout, args.jobs, on_start=start, seed=args.seed)
+    except KeyboardInterrupt:
+        print("curvsym: interrupted: every theorem process was stopped; no table", file=sys.stderr)
+        return 130
     if args.seed is not None:
         print(f"% every random instance redrawn from seed {args.seed}")
     print(table(reports))
     if args.json:
-        write_json(reports, args.json)
+        try:
+            write_json(reports, args.json)
+        except OSError as exc:
+            print(f"curvsym: error: cannot write --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
+            return 2
         print(f"\nJSON written to {args.json}")
     return 0 if all(r.passed for r in reports) else 1
 
@@ -66,13 +82,15 @@ def _prove_seeds(theorems: list, args: Any) -> int:
     import json
 
     from ..bench.fresh_seeds import first_seed, seed_sweep, seed_table
+    from ..verify.theorem_process import prove_isolated
     first = first_seed() if args.seed is None else args.seed
     print(f"% fresh seeds from {first} (rerun with --seed {first} to reproduce)", flush=True)
 
     def done(seed, reports):
         if not args.quiet:
             print(f"… seed {seed}: {sum(r.passed for r in reports)}/{len(reports)} passed", file=sys.stderr, flush=True)
-    rows = seed_sweep(theorems, args.seeds, first, args.digits, args.timeout, args.jobs, on_seed=done)
+    rows = seed_sweep(theorems, args.seeds, first, args.digits, args.timeout, args.jobs, on_seed=done,
+                      run=prove_isolated)
     print(seed_table(rows, first))
     if args.json:
         with open(args.json, "w") as fh:
@@ -209,7 +227,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     pr.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
     pr.set_defaults(func=cmd_prove)
 
-    de = sub.add_parser("derive", help="print the gradient-flow ODEs (LaTeX) and optionally the generated code")
+    de = sub.add_parser("derive", help="print the gradient-flow ODEs (LaTeX) and optionally the generated code",
+                        description="Derive the gradient flow of a deep linear chain (or, with --resnet, a linear "
+                                    "ResNet) on the population loss ½ tr((W − T) Σx (W − T)ᵀ), and print it as "
+                                    "LaTeX with named intermediates (M_v, W, E, B_v); --code adds the generated "
+                                    "Python right-hand side, --no-latex prints that alone.  Example: "
+                                    "curvsym derive 3,4,2,3 --code")
     de.add_argument("widths", type=arguments.widths, help="layer widths n_0,n_1,…,n_N (positive integers)")
     de.add_argument("--resnet", action="store_true", help="linear ResNet of width n (give n repeated depth+1 times)")
     de.add_argument("--whitened", action="store_true", help="Σx = I")
@@ -217,7 +240,10 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                                                           "intermediates")
     de.add_argument("--code", action="store_true", help="also print the generated Python")
     de.add_argument("--no-latex", action="store_true", help="print the generated Python only")
-    de.add_argument("--backend", default="numpy", choices=("numpy", "mpmath", "array_api"))
+    de.add_argument("--backend", default="numpy", choices=("numpy", "mpmath", "array_api"),
+                    help="which generated code to print: numpy (float64), mpmath (object arrays at any number "
+                         "of digits, what the Taylor integrator runs) or array_api (one source for NumPy, "
+                         "PyTorch, JAX, CuPy); default numpy")
     de.set_defaults(func=cmd_derive)
 
     ru = sub.add_parser("rules", help="list the learning rules with their formulas, or derive one",
@@ -232,20 +258,26 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     ru.add_argument("--expand", action="store_true", help="print the velocities flattened")
     ru.set_defaults(func=cmd_rules)
 
-    be = sub.add_parser("bench", help="benchmarks: ratios against named references, measured side by side")
-    be.add_argument("--only", default="abcdfghi", help="which parts to run, as letters ('ac') or names "
+    be = sub.add_parser("bench", help="benchmarks: ratios against named references, measured side by side",
+                        description="Run the benchmarks and print one table: for each part our time, a named "
+                                    "reference measured side by side in the same run, the ratio and its target. "
+                                    "All parts take about 14 min on 2 cores; --quick is a smoke run of seconds "
+                                    "to minutes, --only picks parts.  Example: curvsym bench --quick --only d")
+    be.add_argument("--only", default="abcdfghij", help="which parts to run, as letters ('ac') or names "
                     "('rhs,precision'): a rhs, b odefun, c double, d derivation, f sweeps, g nonlinear, "
-                    "h precision, i discrete (default: all; '' for none)")
+                    "h precision, i discrete, j laws (default: all; '' for none)")
     be.add_argument("--backend", metavar="NAMES", help="also (e) batched-ensemble throughput on these array "
                     "backends, e.g. numpy,torch,jax,cupy (GPU used when the backend sees one)")
     be.add_argument("--quick", action="store_true", help="smaller sizes and spans (a smoke run)")
     be.set_defaults(func=cmd_bench)
-    from ..sweep.cli import add_parser as add_sweep_parser
+    from ..sweep.commands import add_parser as add_sweep_parser
     add_sweep_parser(sub)
     from .step_size_command import add_parser as add_discrete
     add_discrete(sub)
     from .info_command import add_parser as add_info
     add_info(sub)
+    from .laws_command import add_parser as add_laws
+    add_laws(sub)
     return p
 
 
@@ -277,6 +309,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CurvsymError as exc:
         print(f"curvsym: error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: one line, the shell's status for SIGINT, no traceback
+        print("curvsym: interrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -117,7 +117,17 @@ class Dataset:
                        self.name, self.image_shape)
 
     def split(self, n_test: int, seed: int = 0) -> tuple["Dataset", "Dataset"]:
-        """(train, test) with ``n_test`` test examples drawn at random (reproducibly, by ``seed``).
+        """(train, test) with ``n_test`` examples held out for **testing**; the other m − n_test train.
+
+        The number is the size of the *test* set, not of the training set: ``d.split(300)`` on the
+        1797 digits gives 1497 training and 300 test examples.  Write ``d.split(n_test=300)`` to make
+        that plain to a reader.  The examples are drawn at random, reproducibly by ``seed``.
+
+        Example:
+            >>> from curvsym.data.datasets import load_digits
+            >>> train, test = load_digits().split(n_test=300, seed=0)
+            >>> train.X.shape, test.X.shape
+            ((64, 1497), (64, 300))
 
         Raises:
             OptionError: n_test not in 1 … m − 1.

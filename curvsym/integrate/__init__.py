@@ -40,6 +40,7 @@ module                holds
                       ``gd_path`` for the GD limit
 ``state``             conversions (float ↔ mpf), norms, tolerances
 ``progress``          the progress bar over simulated time
+``budget``            the digits a run may ask for (:data:`MAX_DPS`) and a wall-clock budget from the call
 ``trajectory``        :class:`Trajectory`, :class:`EnsembleTrajectory`
 ====================  =================================================================
 """

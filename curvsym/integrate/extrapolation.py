@@ -35,6 +35,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any, Callable, ClassVar
 
 import mpmath
@@ -42,7 +43,10 @@ import numpy as np
 
 from ..errors import DivergenceError, EngineError
 from ..kernels import KERNELS
+from ..kernels.multiword import words as mwd
+from ..kernels.multiword.array import from_mpf, join, split, stack, tree_sum
 from ..types import Data, Params, State, Time, Times, VectorField
+from .budget import Deadline
 from .runner import solve
 from .solver import Solver, integrate, solvers
 from .state import check_finite_state, local_tolerance, max_abs, output_times, to_mp, working_dps
@@ -91,7 +95,6 @@ def gbs_step(f: Callable, y: State, H: Any, k: int) -> tuple:
 @functools.lru_cache(maxsize=32)
 def extrapolation_weights(k: int) -> tuple[list, list]:
     """Exact rationals γ, γ′ with T_{k,k} = Σ_j γ_j T_{j,1} and T_{k,k−1} = Σ_j γ′_j T_{j,1} (n_j = 2j)."""
-    from fractions import Fraction
     ns = [2 * (j + 1) for j in range(k)]
     rows: list[list] = []
     for j in range(k):
@@ -106,7 +109,6 @@ def extrapolation_weights(k: int) -> tuple[list, list]:
 
 @functools.lru_cache(maxsize=32)
 def _weights_mw(k: int, w: int):
-    from ..kernels.multiword.array import from_mpf
     g, g2 = extrapolation_weights(k)
     with mpmath.workprec(53 * w + 30):
         vals = np.array([[mpmath.mpf(x.numerator) / x.denominator for x in row] for row in (g, g2)], dtype=object)
@@ -121,7 +123,6 @@ def gbs_step_multiword(f: Callable, y: State, H: Any, k: int) -> tuple:
     (:func:`curvsym.kernels.multiword.array.join`: one compiled call per operation instead of one per layer,
     entry by entry the same operations) and split again for every evaluation of ``f``.
     """
-    from ..kernels.multiword.array import from_mpf, join, split, stack, tree_sum
     w = y[0].w
     shapes = [a.shape for a in y]
     ns = [2 * (j + 1) for j in range(k)]
@@ -160,7 +161,6 @@ def gbs_words(dps: int, k: int) -> int:
     Raises:
         PrecisionError: more than four words would be needed (use engine='mpmath').
     """
-    from ..kernels.multiword import words as mwd
     g, _ = extrapolation_weights(k)
     guard = math.ceil(math.log10(float(sum(abs(x) for x in g)))) + 2
     return mwd.words_for_digits(dps + guard)
@@ -288,10 +288,10 @@ class GBSSolver(Solver):
             EngineError: ``engine="multiword"`` for a right-hand side whose kernels have no multi-word version.
         """
         tol, columns, first_step, engine = self.tol, self.columns, self.first_step, self.engine
-        from ..kernels.multiword import words as mwd
+        clock = Deadline(timeout)  # timeout= covers the set-up too
+        working_dps(dps)  # 15 ≤ dps ≤ MAX_DPS, before anything grows with dps
         k = columns or max(6, int(math.ceil(0.4 * dps)))
         params = params or {}
-        working_dps(dps)  # dps ≥ 15
         capable = supports_multiword(rhs)
         if engine == "multiword" and not capable:
             raise EngineError(f"{rhs.name}: a node kernel of this right-hand side has no multi-word implementation; "
@@ -300,7 +300,7 @@ class GBSSolver(Solver):
         fits = dps + math.ceil(math.log10(amplification)) + 2 <= mwd.max_digits()
         if engine == "multiword" or (engine == "auto" and capable and fits):
             return _integrate_multiword(rhs, weights, data, t_eval, dps, params, tol, k, first_step, max_steps,
-                                        max_norm, progress, timeout, throw)
+                                        max_norm, progress, clock.remaining(), throw)
         # the Aitken–Neville tableau amplifies rounding errors; k extra guard digits absorb it
         wdps = working_dps(dps, guard=10 + k)
         with mpmath.workdps(wdps):
@@ -314,7 +314,7 @@ class GBSSolver(Solver):
 
             stepper = GBS(k, tol, wdps, first_step)
             sol = solve(stepper, f, y, output_times(t_eval), max_steps=max_steps, max_norm=max_norm,
-                        progress=progress, desc="GBS", timeout=timeout, throw=throw, zero=mpmath.mpf(0))
+                        progress=progress, desc="GBS", timeout=clock.remaining(), throw=throw, zero=mpmath.mpf(0))
             for s in sol.states:
                 check_finite_state(s, "GBS state")
             n_evals = sol.state.n_evals
@@ -367,8 +367,6 @@ def integrate_extrapolation(rhs: VectorField, weights: State, data: Data, t_eval
 def _integrate_multiword(rhs, weights, data, t_eval, dps, params, tol, k, first_step, max_steps, max_norm,
                          progress, timeout, throw) -> Trajectory:
     """GBS on w float64 words (see :func:`integrate_extrapolation`)."""
-    from ..kernels.multiword import words as mwd
-    from ..kernels.multiword.array import from_mpf
     w = gbs_words(dps, k)
     digits = int(w * mwd.DIGITS_PER_WORD)
     with mpmath.workdps(digits + 10):  # constants of the generated code (mpf(1)/3, damping) beyond w words

@@ -7,7 +7,7 @@ absolute errors in x̃_k are never amplified.  The recurrences of
 
     x̃_{k+1} = s [f]~_k / (k + 1),    [ab]~_k = Σ_{j=0}^{k} ã_j b̃_{k−j}.
 
-The Cauchy sum of order k is *one* stacked product [ã_0 ⋯ ã_k] [b̃_k; ⋯; b̃_0]
+The Cauchy sum of order k is *one* stacked product ``[ã_0 ⋯ ã_k] [b̃_k; ⋯; b̃_0]``
 instead of k + 1 small ones, and each product is computed by exact Ozaki slices
 (:mod:`curvsym.kernels.multiword.words`).  Each coefficient block is sliced once,
 when it is first used, on a grid 2^{E_r − (n+1)β} fixed per row (left operand)
@@ -131,7 +131,7 @@ class MultiwordEngine:
         return program
 
     def taylor_series(self, program: "CompiledTape", x: Sequence[mw.MW], order: int, scale: Any) -> tuple[list, float]:
-        """(coefficients c[i][k], k = 0..order, of τ ↦ x(t + sτ); rounding estimate of the step).
+        """(coefficients ``c[i][k]``, k = 0..order, of τ ↦ x(t + sτ); rounding estimate of the step).
 
         BLAS runs on ``blas_threads`` threads meanwhile (default 1: on a busy 2-core machine OpenBLAS with
         2 threads was measured at 1.7 GFLOP/s on the (64 × 448)(448 × 64) products of this engine, against

@@ -13,6 +13,7 @@ import numpy as np
 
 from ..errors import NonFiniteError, OptionError, PrecisionError
 from ..types import Times
+from .budget import check_dps
 
 State = tuple
 
@@ -65,11 +66,13 @@ def working_dps(dps: int, guard: int = 10) -> int:
     """Working precision for a result wanted to ``dps`` digits.
 
     Raises:
-        PrecisionError: high-precision integration needs dps ≥ 15 (use the double path below that), got ….
+        PrecisionError: high-precision integration needs dps ≥ 15 (use the double path below that), got …;
+            or dps beyond :data:`curvsym.integrate.budget.MAX_DPS`.
     """
     if isinstance(dps, bool) or not isinstance(dps, int) or dps < 15:
         raise PrecisionError(
             f"high-precision integration needs dps ≥ 15 (use the double path below that), got {dps!r}")
+    check_dps(dps)
     return dps + guard
 
 

@@ -41,6 +41,7 @@ import numpy as np
 
 from ..errors import DivergenceError, NonSmoothError, OptionError
 from ..types import Data, Params, State, Time, Times, VectorField
+from .budget import Deadline
 from .events import Crossing, boundary_entries, leading_sign, locate
 from .runner import solve
 from .series_engines import make_engine
@@ -300,7 +301,8 @@ class TaylorSolver(Solver):
             throw: bool) -> Trajectory:
         """See :func:`integrate_taylor` (its Raises: too)."""
         order, tol, engine = self.order, self.tol, self.engine
-        wdps = working_dps(dps)
+        clock = Deadline(timeout)  # timeout= covers the set-up too
+        wdps = working_dps(dps)  # 15 ≤ dps ≤ MAX_DPS, before anything grows with dps
         params = params or {}
         with mpmath.workdps(wdps):
             x_mp = to_mp(weights, wdps)
@@ -315,7 +317,7 @@ class TaylorSolver(Solver):
             K = order if order is not None else int(math.ceil(0.5 * float(-mpmath.log(tol)))) + 2
             stepper = Taylor(tape, eng, K, tol, wdps)
             sol = solve(stepper, None, stepper.load(x_mp), output_times(t_eval), max_steps=max_steps,
-                        max_norm=max_norm, progress=progress, desc="Taylor", timeout=timeout, throw=throw,
+                        max_norm=max_norm, progress=progress, desc="Taylor", timeout=clock.remaining(), throw=throw,
                         zero=mpmath.mpf(0))
             for s_ in sol.states:
                 check_finite_state(s_, "Taylor state")

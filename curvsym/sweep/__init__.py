@@ -16,10 +16,13 @@ module            holds
 ``analyses``      curvsym's own analyses (GD threshold, balance drift, flat minima, …)
 ``plan``          the plan: grid points, their keys and the tasks they are grouped into
 ``engine``        running a plan on Dask and committing every finished point
+``point_process`` each point in a child process of its worker: timeouts and crashes charged to the point
+``child``         the child process's side: load the analysis once, run the points it is sent
+``quiet``         Dask's logs kept out of curvsym's output; why a point was not run, in one line
 ``store``         the Parquet results folder: atomic commits, resume, locking
 ``plot``          ``curvsym sweep plot``: figures from a results folder
-``cli``           the ``curvsym sweep`` subcommands
-``errors``        the sweep's own errors
+``commands``      the ``curvsym sweep`` subcommands
+``exceptions``    the sweep's own errors
 ================  ==================================================================
 
 >>> from curvsym.sweep import analysis, param
@@ -32,12 +35,14 @@ module            holds
 
 import importlib
 
-from .errors import (
+from .exceptions import (
     AnalysisError,
     ResultsCorruptError,
     ResultsExistError,
+    ResultsWriteError,
     ScanError,
     SweepBusyError,
+    SweepClusterError,
     SweepDependencyError,
     SweepSpecError,
 )
@@ -45,7 +50,7 @@ from .errors import (
 __all__ = ["analysis", "param", "Analysis", "Param", "load_analyses", "SweepSpec", "load_spec", "parse_spec",
            "run_sweep", "dry_run", "plan_sweep", "read_results",
            "SweepSpecError", "AnalysisError", "ResultsCorruptError", "ResultsExistError", "ScanError",
-           "SweepBusyError", "SweepDependencyError"]
+           "SweepBusyError", "SweepDependencyError", "SweepClusterError", "ResultsWriteError"]
 
 
 _LAZY = {"run_sweep": "engine", "dry_run": "engine", "plan_sweep": "plan", "read_results": "store",
@@ -56,7 +61,7 @@ _LAZY = {"run_sweep": "engine", "dry_run": "engine", "plan_sweep": "plan", "read
 def __getattr__(name: str):
     """Every name on first use (PEP 562): the engine, the store and the catalogue load dask, pyarrow and the
     library; the registry and the spec parser are light, but ``curvsym --help`` (which imports
-    :mod:`curvsym.sweep.cli`, and so this package) needs neither."""
+    :mod:`curvsym.sweep.commands`, and so this package) needs neither."""
     if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'curvsym.sweep' has no attribute {name!r}")

@@ -38,7 +38,7 @@ from ..types import Data, State
 from ..verify import checks, sharpness
 from ..verify.checks import conservation_residual
 from ..verify.dense_reference import flat, unflat
-from .errors import ScanError, SweepSpecError
+from .exceptions import ScanError, SweepSpecError
 from .registry import analysis, param
 
 __all__ = ["gd_threshold", "gf_limit", "gf_loss", "target_matrix", "lambda_max"]

@@ -10,7 +10,7 @@ import functools
 import importlib
 
 from . import analyses as builtin
-from .errors import SweepSpecError
+from .exceptions import SweepSpecError
 from .registry import Analysis, ModuleSet, _collect, _exec_source
 
 __all__ = ["load_analyses"]

@@ -28,9 +28,11 @@ import logging
 import math
 import os
 import pickle
+import signal
 import socket
 import statistics
 import sys
+import threading
 import time
 import traceback
 import uuid
@@ -41,8 +43,10 @@ from typing import Any, Callable, Iterator, Mapping
 
 from ..version import __version__
 from .catalogue import load_analyses
-from .errors import SweepDependencyError, SweepSpecError
+from .exceptions import SweepClusterError, SweepDependencyError, SweepSpecError
 from .plan import SweepPlan, canonical_json, plan_sweep
+from .point_process import run_isolated
+from .quiet import quiet_dask, why_not_run
 from .spec import SweepSpec
 from .store import ResultStore, git_revision, read_results
 
@@ -187,16 +191,35 @@ def local_cluster(workers: int | None = None) -> Any:
     """
     distributed = _need_dask()
     import dask
-    with dask.config.set({"distributed.scheduler.worker-saturation": math.inf}):
+    with dask.config.set({"distributed.scheduler.worker-saturation": math.inf}), _children_ignore_sigint():
         return distributed.LocalCluster(n_workers=workers or os.cpu_count() or 1, threads_per_worker=1,
                                         processes=True, dashboard_address=":0", silence_logs=logging.ERROR)
 
 
 @contextlib.contextmanager
-def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
+def _children_ignore_sigint() -> Iterator[None]:
+    """Processes started in this block ignore SIGINT (an ignored signal stays ignored across fork and exec,
+    and Python keeps it so): a terminal's Ctrl-C reaches the client only, which stops the sweep and closes
+    the cluster, instead of every worker printing a KeyboardInterrupt traceback."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+@contextlib.contextmanager
+def _client(scheduler: str | None, workers: int | None, connect_timeout: float = 30.0) -> Iterator[Any]:
     distributed = _need_dask()
     if scheduler:
-        client = distributed.Client(scheduler, timeout="30s")
+        try:
+            client = distributed.Client(scheduler, timeout=f"{connect_timeout}s")
+        except (OSError, ValueError, TypeError) as exc:  # unreachable, refused, or not an address
+            raise SweepClusterError(f"cannot connect to the Dask scheduler {scheduler!r}: "
+                                    f"{why_not_run(exc)}") from None
         try:
             yield client
         finally:
@@ -211,6 +234,18 @@ def _client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
             client.close()
     finally:
         cluster.close()
+
+
+def _stop_local_workers(client) -> None:
+    """SIGKILL the worker processes of the embedded cluster (never those of a cluster given by address):
+    after Ctrl-C, closing it gracefully would wait for every running point; their child processes follow
+    within :data:`curvsym.sweep.point_process.WATCHDOG_S`."""
+    cluster = getattr(client, "cluster", None)
+    for nanny in getattr(cluster, "workers", {}).values() if cluster is not None else ():
+        pid = getattr(nanny, "pid", None)
+        if pid:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
 
 
 def _dashboard(client) -> str:
@@ -240,8 +275,9 @@ def chunk_size(point_times: list[float], n_remaining: int, n_workers: int, targe
 class _Submitter:
     """Submits points as tasks of ``chunk`` points each (one architecture per task); remembers sizes."""
 
-    def __init__(self, client, plan: SweepPlan, blobs: dict):
+    def __init__(self, client, plan: SweepPlan, blobs: dict, timeout: float | None = None):
         self.client, self.plan = client, plan
+        self.run = functools.partial(run_isolated, timeout=timeout)
         self.nonce = uuid.uuid4().hex[:8]
         self.contexts = {arch: client.submit(_identity, (plan.analysis.name, plan.modules, blobs[arch]),
                                              key=f"curvsym-build-{k}-{self.nonce}", pure=False)
@@ -257,7 +293,7 @@ class _Submitter:
             if not chunks:
                 continue
             keys = [f"curvsym-points-{c[0].id}-{len(c)}-{self.nonce}" for c in chunks]
-            new = self.client.map(run_points, chunks, [context] * len(chunks), key=keys, pure=False)
+            new = self.client.map(self.run, chunks, [context] * len(chunks), key=keys, pure=False)
             self.sizes.update({f.key: len(c) for f, c in zip(new, chunks)})
             futures += new
         return futures
@@ -265,7 +301,7 @@ class _Submitter:
 
 def run_sweep(spec: SweepSpec, *, scheduler: str | None = None, workers: int | None = None, resume: bool = False,
               retry_failed: bool = False, progress: bool = True, points_per_task: int | None = None,
-              commit_interval: float = 0.25,
+              commit_interval: float = 0.25, timeout: float | None = None, connect_timeout: float = 30.0,
               echo: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> SweepSummary:
     """Run (or resume) a sweep; return what happened.
 
@@ -279,15 +315,27 @@ def run_sweep(spec: SweepSpec, *, scheduler: str | None = None, workers: int | N
     points are committed as they arrive, in one atomic part file per ``commit_interval`` seconds
     at most.  Ctrl-C stops the sweep with every committed point stored (``interrupted``).
 
+    Every point runs in a child process of its worker (:mod:`curvsym.sweep.point_process`): one that runs
+    past ``timeout`` seconds (default: the sweep file's ``timeout``; none: no limit) or crashes its
+    process becomes a failure row of its own, and no other point is charged with it.  A row that
+    reached this client is committed even if its worker or the scheduler dies afterwards.
+
     Raises:
         SweepSpecError: bad spec or parameters (before anything runs).
         ResultsExistError: a fresh run into a folder with results.
         ResultsCorruptError: a damaged results file (reported, never overwritten).
         SweepBusyError: another process is writing the same folder.
         SweepDependencyError: dask.distributed or pyarrow missing.
+        SweepClusterError: ``scheduler`` is malformed or not reachable within ``connect_timeout`` seconds,
+            or no worker joined it within that time.
+        ResultsWriteError: the results folder cannot be created or written (disk full, read-only …).
     """
     if points_per_task is not None and points_per_task < 1:
         raise SweepSpecError(f"points per task must be ≥ 1, got {points_per_task}")
+    if workers is not None and not (isinstance(workers, int) and workers >= 1):
+        raise SweepSpecError(f"workers must be an integer ≥ 1, got {workers!r}")  # 0 workers would wait forever
+    if timeout is not None and not (isinstance(timeout, (int, float)) and 0 < timeout < math.inf):
+        raise SweepSpecError(f"the point timeout must be a finite number of seconds > 0, got {timeout!r}")
     t_start = time.perf_counter()
     plan = plan_sweep(spec)
     with ResultStore.open(spec.output, plan.analysis.name, spec.name, __version__, resume) as store:
@@ -310,12 +358,20 @@ def run_sweep(spec: SweepSpec, *, scheduler: str | None = None, workers: int | N
                      "spec_git_revision": git_revision(spec.source) if spec.source is not None else None}
         counts = {"computed": 0, "failed": 0, "not_run": 0, "first": None, "chunk": points_per_task or 1}
         interrupted = False
-        with _client(scheduler, workers) as client:
+        with quiet_dask(), _client(scheduler, workers, connect_timeout) as client:
             n_workers = len(client.scheduler_info().get("workers", {}))
+            if not n_workers:  # a scheduler without workers would hold the sweep forever
+                try:
+                    client.wait_for_workers(1, timeout=connect_timeout)
+                except (TimeoutError, OSError):
+                    raise SweepClusterError(f"the Dask scheduler {client.scheduler.address} has no workers "
+                                            f"(none joined within {connect_timeout:g} s); start some with "
+                                            "`dask worker ADDRESS`") from None
+                n_workers = len(client.scheduler_info().get("workers", {}))
             echo(f"sweep {spec.name!r}: analysis {plan.analysis.name}, {len(plan.points)} points "
                  f"({n_before} stored, {len(todo)} to compute), {len(archs)} architecture(s) built in {t_build:.2f} s; "
                  f"scheduler {client.scheduler.address}, {n_workers} worker(s)" + _dashboard(client))
-            sub = _Submitter(client, plan, blobs)
+            sub = _Submitter(client, plan, blobs, timeout if timeout is not None else spec.timeout)
             probe = len(todo) if points_per_task else min(len(todo), 2 * max(1, n_workers))
             remaining = todo[probe:]
             from distributed import as_completed
@@ -334,11 +390,13 @@ def run_sweep(spec: SweepSpec, *, scheduler: str | None = None, workers: int | N
             def commit(batch: list) -> None:
                 rows = []
                 for fut, res in batch:
-                    if fut.status == "finished" and isinstance(res, list):
+                    # judged by what arrived, never by fut.status: that changes after arrival when the
+                    # worker holding the result (or the scheduler) dies, and the row would be lost
+                    if isinstance(res, list):
                         rows += [{**r, **spec_meta} for r in res]
                     else:
                         counts["not_run"] += sub.sizes[fut.key]
-                        counts["first"] = counts["first"] or f"{type(res).__name__}: {res}"
+                        counts["first"] = counts["first"] or why_not_run(res)
                 if rows:
                     store.commit(rows, plan.analysis.parameters)
                     counts["computed"] += len(rows)
@@ -355,6 +413,7 @@ def run_sweep(spec: SweepSpec, *, scheduler: str | None = None, workers: int | N
                 _collect(ac, on_ready, commit, commit_interval)
             except KeyboardInterrupt:
                 interrupted = True
+                _stop_local_workers(client)
             finally:
                 bar.close()
         store.consolidate()

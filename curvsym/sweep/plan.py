@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Mapping
 
 from .catalogue import load_analyses
-from .errors import SweepSpecError
+from .exceptions import SweepSpecError
 from .registry import Analysis, ModuleSet
 from .spec import SweepSpec
 

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .errors import SweepDependencyError, SweepSpecError
+from .exceptions import SweepDependencyError, SweepSpecError
 
 __all__ = ["plot_results", "save_figure", "AGGREGATES"]
 

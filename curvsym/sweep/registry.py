@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from .errors import AnalysisError, SweepSpecError
+from .exceptions import AnalysisError, SweepSpecError
 
 __all__ = ["Param", "param", "Analysis", "analysis", "ModuleSet", "flat_record", "REQUIRED",
            "KINDS", "RESERVED"]
@@ -288,6 +288,18 @@ class ModuleSet:
         return h.hexdigest()
 
 
+def _where_failed(exc: BaseException, label: str) -> str:
+    """``Type at line N: message`` for an exception raised by (or compiling) the module ``label``."""
+    line = exc.lineno if isinstance(exc, SyntaxError) else None
+    tb = exc.__traceback__
+    while tb is not None:
+        if tb.tb_frame.f_code.co_filename == label:
+            line = tb.tb_lineno
+        tb = tb.tb_next
+    msg = exc.msg if isinstance(exc, SyntaxError) else str(exc)
+    return f"{type(exc).__name__}" + (f" at line {line}" if line else "") + (f": {msg}" if msg else "")
+
+
 def _exec_source(label: str, text: str) -> types.ModuleType:
     digest = hashlib.sha256(text.encode()).hexdigest()[:16]
     mod_name = f"curvsym_sweep_user_{''.join(c if c.isalnum() else '_' for c in Path(label).stem)}_{digest}"
@@ -298,6 +310,9 @@ def _exec_source(label: str, text: str) -> types.ModuleType:
     sys.modules[mod_name] = module  # like an import: dataclasses, pickling and tracebacks need it
     try:
         exec(compile(text, label, "exec"), module.__dict__)
+    except (Exception, SystemExit) as exc:  # the user's code: one line naming the file and line
+        del sys.modules[mod_name]
+        raise SweepSpecError(f"analysis module {label} cannot be imported: {_where_failed(exc, label)}") from None
     except BaseException:
         del sys.modules[mod_name]
         raise

@@ -8,6 +8,7 @@ A sweep file has four parts (every key is documented in ``docs/sweeps.md``)::
     output = "x.results"    # optional, relative to this file; default "<file stem>.results"
     modules = ["mine.py"]   # optional: user modules that define analyses (imported = run, like a theorem file)
     description = "…"       # optional
+    timeout = 600           # optional: seconds per point; a point past it is killed (a failure row)
 
     [parameters]            # one value per parameter, the same for every point
     [grid]                  # one list (or range) per parameter; the points are every combination
@@ -31,12 +32,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator, Mapping
 
-from .errors import SweepDependencyError, SweepSpecError
+from .exceptions import SweepDependencyError, SweepSpecError
 
 __all__ = ["SweepSpec", "load_spec", "parse_spec", "expand_range", "MAX_POINTS"]
 
 TOP_KEYS = ("sweep", "parameters", "grid", "points")
-SWEEP_KEYS = ("analysis", "name", "output", "modules", "description")
+SWEEP_KEYS = ("analysis", "name", "output", "modules", "description", "timeout")
 RANGE_KEYS = ("start", "stop", "num", "step", "scale")
 MAX_POINTS = 1_000_000
 _DOTTED = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
@@ -62,6 +63,7 @@ class SweepSpec:
     source: Path | None
     sha256: str
     description: str = ""
+    timeout: float | None = None
 
     @property
     def size(self) -> int:
@@ -156,6 +158,9 @@ def expand_range(name: str, table: Mapping[str, Any], source: Path | None = None
     if not _is_number(step) or step == 0:
         raise SweepSpecError(f"{_where(source)}{what}: step must be a finite non-zero number, got {step!r}")
     span = (stop - start) / step
+    if not math.isfinite(span) or span > MAX_POINTS:
+        raise SweepSpecError(f"{_where(source)}{what}: step {step!r} is too small for the range "
+                             f"[{start!r}, {stop!r}]: more than {MAX_POINTS} values")
     if span < 0:
         raise SweepSpecError(f"{_where(source)}{what}: step {step!r} points away from stop "
                              f"(start {start!r}, stop {stop!r}): the range never reaches stop")
@@ -232,6 +237,9 @@ def parse_spec(data: Mapping[str, Any], base_dir: Path, source: Path | None = No
     grid = data.get("grid", {})
     if not isinstance(grid, dict):
         raise SweepSpecError(f"{_where(source)}[grid] must be a table")
+    if "grid" in data and not grid and not data.get("points"):
+        raise SweepSpecError(f"{_where(source)}[grid] is empty: give a parameter a list of values there, "
+                             "or delete [grid] to run the one point of [parameters]")
     for k in grid:
         _check_name(k, "[grid]", source)
     axes = tuple((k, _grid_axis(k, v, source)) for k, v in grid.items())
@@ -254,8 +262,11 @@ def parse_spec(data: Mapping[str, Any], base_dir: Path, source: Path | None = No
         if both:
             raise SweepSpecError(f"{_where(source)}parameter(s) {', '.join(both)} given in both {an} and {bn}; "
                                  "give each parameter in one place")
+    timeout = sweep.get("timeout")
+    if timeout is not None and not (_is_number(timeout) and timeout > 0):
+        raise SweepSpecError(f"{_where(source)}[sweep] timeout must be a number of seconds > 0, got {timeout!r}")
     spec = SweepSpec(analysis, sweep.get("name", stem), output, tuple(resolved), fixed, axes, tuple(checked),
-                     source, sha256, sweep.get("description", ""))
+                     source, sha256, sweep.get("description", ""), float(timeout) if timeout else None)
     if spec.size > MAX_POINTS:
         raise SweepSpecError(f"{_where(source)}the sweep has {spec.size} points, more than the limit {MAX_POINTS}")
     return spec
@@ -275,6 +286,8 @@ def _load_document(text: str, fmt: str, source: Path | None) -> Any:
             return tomllib.loads(text)
         except tomllib.TOMLDecodeError as exc:
             raise SweepSpecError(f"{_where(source)}not valid TOML: {exc}") from None
+        except RecursionError:
+            raise SweepSpecError(f"{_where(source)}the sweep file is nested too deeply") from None
     if fmt == "yaml":
         try:
             import yaml
@@ -285,6 +298,8 @@ def _load_document(text: str, fmt: str, source: Path | None) -> Any:
             return yaml.safe_load(text)
         except yaml.YAMLError as exc:
             raise SweepSpecError(f"{_where(source)}not valid YAML: {exc}") from None
+        except RecursionError:
+            raise SweepSpecError(f"{_where(source)}the sweep file is nested too deeply") from None
     raise SweepSpecError(f"unknown sweep file format {fmt!r}; use .toml or .yaml")
 
 

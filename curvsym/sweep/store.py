@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from .errors import ResultsCorruptError, ResultsExistError, SweepBusyError, SweepDependencyError
+from .exceptions import ResultsCorruptError, ResultsExistError, ResultsWriteError, SweepBusyError, SweepDependencyError
 from .registry import Param
 
 __all__ = ["FORMAT", "ResultStore", "read_results", "git_revision"]
@@ -264,8 +264,11 @@ class ResultStore:
                 resume into results of another analysis.
             ResultsCorruptError: any stored file is damaged (nothing is changed then).
             SweepBusyError: another process holds the folder's lock.
+            ResultsWriteError: the folder cannot be created or written (a file, read-only, disk full).
         """
         root = Path(root)
+        if root.exists() and not root.is_dir():
+            raise ResultsWriteError(f"the output {root} is a file, not a folder; choose another output folder")
         existing = root.exists() and any(root.iterdir())
         if existing and not resume:
             what = "holds sweep results" if (root / "manifest.json").exists() else "is not empty"
@@ -273,9 +276,12 @@ class ResultStore:
                                     "(only missing points are computed) or choose another output folder")
         if existing:
             _read_manifest(root)  # before creating anything in a folder that may not be ours
-        root.mkdir(parents=True, exist_ok=True)
-        (root / "parts").mkdir(exist_ok=True)
-        lock_fd = cls._lock(root)
+        try:
+            root.mkdir(parents=True, exist_ok=True)
+            (root / "parts").mkdir(exist_ok=True)
+            lock_fd = cls._lock(root)
+        except OSError as exc:
+            raise ResultsWriteError(f"cannot create the output folder {root}: {exc.strerror or exc}") from None
         try:
             if existing:
                 manifest = _read_manifest(root)
@@ -360,7 +366,8 @@ class ResultStore:
         """Write ``rows`` (meta columns, parameters, record entries) as one atomic part file.
 
         Raises:
-            OSError: the file system refused the write (no part file is left behind then).
+            ResultsWriteError: the file system refused the write (disk full, read-only …); no part file
+                is left behind then, and every earlier commit stays stored.
         """
         pa, _ = _pa()
         fields = list(_meta_types(pa).items()) + [(p.name, _param_type(pa, p.kind)) for p in parameters]
@@ -370,7 +377,11 @@ class ResultStore:
         table = pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows], schema=schema)
         self._seq += 1
         final = self.parts / f"part-{time.time_ns():020d}-{os.getpid()}-{self._seq:06d}.parquet"
-        _write_atomic(table, final, self.parts)
+        try:
+            _write_atomic(table, final, self.parts)
+        except OSError as exc:
+            raise ResultsWriteError(f"cannot write results to {self.root}: {exc.strerror or exc}; every point "
+                                    "committed before is stored — fix that and continue with --resume") from None
         return final
 
     def consolidate(self) -> None:

@@ -34,7 +34,7 @@ Nodes
 ``SqrtPsd(X)``
     X^{½} for symmetric PSD X.
 ``PsdPowerDerivative(X, q, λ, strict, label, E_1…E_k)``
-    D^k[(X + λI)^{−q}](X)[E_1, …, E_k], the k-th Fréchet derivative of a PSD power.
+    ``D^k[(X + λI)^{−q}](X)[E_1, …, E_k]``, the k-th Fréchet derivative of a PSD power.
 """
 
 from __future__ import annotations

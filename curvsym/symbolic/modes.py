@@ -29,7 +29,7 @@ from .network import chain
 from .nodes import walker
 from .rules import AbstractRule as Rule
 
-__all__ = ["ModeDynamics", "mode_ode", "explicit", "conserved_quantity", "balanced_sigma_ode",
+__all__ = ["ModeDynamics", "Invariant", "mode_ode", "explicit", "conserved_quantity", "balanced_sigma_ode",
            "solve_balanced"]
 
 
@@ -146,10 +146,39 @@ def mode_ode(rule: Rule, N: int, modes: int = 2) -> ModeDynamics:
     return ModeDynamics(rule.name, A, S, tuple(layer), sdot)
 
 
-def conserved_quantity(dyn: ModeDynamics) -> tuple[sp.Lambda, bool]:
+class Invariant(sp.Lambda):
+    """φ of a conserved difference φ(a_i) − φ(a_j): a SymPy ``Lambda`` that prints as ``x ↦ φ(x)``.
+
+    A plain ``sympy.Lambda(x, x)`` collapses to SymPy's identity function, which prints as
+    ``Lambda(_x, _x)``; this subclass keeps its own variable, so φ(a) = a prints as ``x ↦ x``.  It is
+    called and differentiated like any ``Lambda``: ``phi(a)``, ``phi.expr``, ``phi.variables``.
+
+    Example:
+        >>> import sympy as sp
+        >>> x = sp.Symbol("x", positive=True)
+        >>> phi = Invariant(x, x)
+        >>> print(phi, phi(sp.Symbol("a_1")))
+        x ↦ x a_1
+        >>> print(Invariant(x, x ** 2 / 2))
+        x ↦ x**2/2
+    """
+
+    def __new__(cls, signature: Any, expr: Any) -> "Invariant":
+        sig = tuple(signature) if isinstance(signature, (tuple, sp.Tuple)) else (signature,)
+        return sp.Expr.__new__(cls, sp.Tuple(*sig), sp.sympify(expr))
+
+    def __str__(self) -> str:
+        (v,) = self.variables
+        return f"{v} ↦ {self.expr}"
+
+    __repr__ = __str__
+
+
+def conserved_quantity(dyn: ModeDynamics) -> tuple[Invariant, bool]:
     """Derive φ with d/dt[φ(a_i) − φ(a_j)] = 0 and prove it for every pair (i, j).
 
-    Returns (φ as a Lambda, proved).  Needs ȧ_1/ȧ_2 to separate as g(a_1)/g(a_2).
+    Returns (φ as an :class:`Invariant`, a ``sympy.Lambda`` that prints as ``x ↦ φ(x)``; proved).
+    Needs ȧ_1/ȧ_2 to separate as g(a_1)/g(a_2).
 
     Raises:
         OptionError: a conserved difference needs depth N ≥ 2.
@@ -168,7 +197,7 @@ def conserved_quantity(dyn: ModeDynamics) -> tuple[sp.Lambda, bool]:
         sp.simplify(sp.powsimp(sp.diff(phi, x).subs(x, dyn.a[i]) * dyn.layer[i]
                                - sp.diff(phi, x).subs(x, dyn.a[j]) * dyn.layer[j], force=True)) == 0
         for i in range(dyn.N) for j in range(i + 1, dyn.N))
-    return sp.Lambda(x, phi), proved
+    return Invariant(x, phi), proved
 
 
 def balanced_sigma_ode(dyn: ModeDynamics) -> sp.Expr:

@@ -5,6 +5,7 @@ module          holds
 ==============  ====================================================================
 ``checks``      conservation and exponential-law checks along trajectories
 ``theorem``     theorem files: the decorator, discovery, running with timeouts
+``theorem_process``  a process per theorem file and run, killed from outside: every theorem gets a row
 ``report``      verdict tables (text, JSON)
 ``identities``  exact identities proved in the free algebra or refuted at random points
 ``dense_reference``  dense Jacobian / Fisher: the independent reference route (small nets)

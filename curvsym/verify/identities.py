@@ -89,6 +89,14 @@ def prove_conserved(flow: Flow, quantities: Sequence[MatrixExpr] | None = None,
     A quantity whose free-algebra expansion is non-zero is evaluated at random
     points of the model's widths; a relative value above ``tol`` refutes it.
 
+    Example:
+        >>> import curvsym as cs
+        >>> m = cs.model(cs.chain([2, 3, 2]))
+        >>> [(p.quantity, p.status) for p in prove_conserved(cs.gradient_flow(m))]
+        [('C_1', 'proved')]
+        >>> [p.status for p in prove_conserved(cs.rules.kfac().flow(cs.model(cs.chain([2, 2, 2]))))]
+        ['refuted']
+
     Raises:
         ArchitectureError: the default quantities (C_i) of a nonlinear data model, which has per-neuron
             balance instead (:func:`curvsym.symbolic.nonlinear.prove_neuron_balance`).

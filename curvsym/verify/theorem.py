@@ -109,11 +109,14 @@ class TheoremReport:
     digits: int
     error: str | None = None
     timed_out: bool = False
+    crashed: bool = False
     seed: int | None = None
 
     @property
     def verdict(self) -> str:
-        """PASS, FAIL, ERROR (it raised) or TIMEOUT."""
+        """PASS, FAIL, ERROR (it raised), TIMEOUT or CRASHED (its process died)."""
+        if self.crashed:
+            return "CRASHED"
         if self.timed_out:
             return "TIMEOUT"
         if self.evidence is None:

@@ -50,8 +50,8 @@ def test_the_command_line_starts_without_the_heavy_libraries(argv):
     assert code in (0, None), text
     assert _heavy(modules) == []
     library = sorted(m for m in modules if m.startswith("curvsym.") and not m.startswith(
-        ("curvsym.cli", "curvsym.errors", "curvsym.version", "curvsym.sweep.cli", "curvsym.sweep.errors")))
-    assert library in ([], ["curvsym.sweep"])  # the parsers only (curvsym.sweep: the package of sweep.cli)
+        ("curvsym.cli", "curvsym.errors", "curvsym.version", "curvsym.sweep.commands", "curvsym.sweep.exceptions")))
+    assert library in ([], ["curvsym.sweep"])  # the parsers only (curvsym.sweep: the package of sweep.commands)
     if argv == ["--version"]:
         assert text.strip() == f"curvsym {curvsym.__version__}"
     if argv == ["--help"]:

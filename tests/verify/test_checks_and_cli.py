@@ -77,7 +77,7 @@ SHIPPED_THEOREMS = {
 
 def test_prove_cli_on_shipped_proofs(tmp_path, capsys):
     """Every shipped theorem passes at 20 digits (tolerance 1e-10) and rejects its negative control;
-    the set of theorems is exactly the one documented in the README."""
+    the set of theorems is exactly the one documented in docs/concepts/checks-and-theorems.md."""
     out = tmp_path / "r.json"
     code = main(["prove", "proofs/", "--digits", "20", "--json", str(out), "-q"])
     text = capsys.readouterr().out

@@ -566,7 +566,7 @@ class KernelTape:
     """A polynomial tape run by the compiled kernel (double-double, NumPy arrays on the host).
 
     The interface of :class:`curvsym.integrate.multiword_taylor.CompiledTape`: ``run(x, order, scale)`` returns
-    c[i][k] = (hi, lo) of every variable and order; ``n_ops`` counts the time-dependent operations.
+    ``c[i][k]`` = (hi, lo) of every variable and order; ``n_ops`` counts the time-dependent operations.
     """
 
     def __init__(self, tape: Any, program: Any, fallback: bool = True):
@@ -615,7 +615,7 @@ class KernelTape:
         return shapes
 
     def run(self, x: Sequence[mw.MW], order: int, scale: Any) -> list[list]:
-        """c[i][k] = (hi, lo) of every variable i and order k ≤ ``order`` of τ ↦ x(t + sτ), s = ``scale``.
+        """``c[i][k]`` = (hi, lo) of every variable i and order k ≤ ``order`` of τ ↦ x(t + sτ), s = ``scale``.
 
         Raises:
             EngineError: the tape holds an operation the C kernel does not know (excluded by :func:`supports`).

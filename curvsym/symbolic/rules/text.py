@@ -35,6 +35,7 @@ from ...errors import RuleParseError
 from ..algebra import noncommutative
 from .base import AbstractRule
 from .custom import custom, template
+from .limits import check_expansion, check_literal, check_power, check_text, check_tree
 
 __all__ = ["parse_expression", "parse_rule", "load_rule_file"]
 
@@ -65,11 +66,18 @@ def parse_expression(text: str) -> sp.Basic:
         raise RuleParseError(f"a rule must be text, got {type(text).__name__}")
     if len(text) > MAX_LENGTH:
         raise RuleParseError(f"a rule expression is limited to {MAX_LENGTH} characters")
+    check_text(text)
     try:
         tree = ast.parse(text.replace("^", "**").strip(), mode="eval")
-    except SyntaxError as exc:
-        raise RuleParseError(f"not a valid expression: {exc.msg} at column {exc.offset}") from None
-    return _finite(_build(tree.body, 0), "the expression")
+    except (SyntaxError, ValueError) as exc:  # ValueError: NUL bytes
+        raise RuleParseError(f"not a valid expression: {getattr(exc, 'msg', exc)} at column "
+                             f"{getattr(exc, 'offset', None)}") from None
+    except (RecursionError, MemoryError):
+        raise RuleParseError("the rule expression is nested too deeply") from None
+    check_tree(tree)
+    result = _finite(_build(tree.body, 0), "the expression")
+    check_expansion(result, "the expression")
+    return result
 
 
 def _build(node: ast.AST, depth: int):
@@ -81,6 +89,7 @@ def _build(node: ast.AST, depth: int):
             raise RuleParseError(f"only numeric constants are allowed, got {node.value!r}")
         if not math.isfinite(node.value):
             raise RuleParseError(f"the constant {node.value!r} is not finite")
+        check_literal(node.value)
         return sp.nsimplify(node.value, rational=True)
     if isinstance(node, ast.Name):
         if node.id not in _NAMES:
@@ -113,6 +122,7 @@ def _build(node: ast.AST, depth: int):
         if isinstance(op, ast.Pow):
             if _is_matrix(b):
                 raise RuleParseError("a matrix cannot be an exponent")
+            check_power(None if _is_matrix(a) else a, b, "'**'")
             if _is_matrix(a):
                 _check_psd_argument(a, "'**'")
                 return template.power(a, b)
@@ -136,6 +146,8 @@ def _build(node: ast.AST, depth: int):
         args = [_build(a, d) for a in node.args]
         if not _is_matrix(args[0]) or any(_is_matrix(x) for x in args[1:]):
             raise RuleParseError(f"{node.func.id} takes a matrix, then scalars")
+        if node.func.id in ("power", "damped_power"):
+            check_power(None, args[1], node.func.id)
         _check_psd_argument(args[0], node.func.id)
         return f(*args)
     raise RuleParseError(f"{type(node).__name__} is not allowed in a rule expression")
@@ -162,6 +174,7 @@ def _finite(x, what: str):
 def _check_psd_argument(X, where: str) -> None:
     """inv, pinv, power, damped_power, sqrt and ``**`` act on symmetric PSD matrices: X must be square and
     symmetric (as an identity of the free algebra, G, A and Σx being symmetric)."""
+    check_expansion(X, f"the argument of {where}")
     if sp.simplify(X.shape[0] - X.shape[1]) != 0:
         raise RuleParseError(f"{where} needs a square, symmetric PSD matrix, but {X} is {X.shape[0]} × {X.shape[1]}")
     t = template
@@ -178,6 +191,19 @@ def _check_shapes(a, b) -> None:
 
 def parse_rule(text: str, name: str = "custom rule", parameters: dict | None = None) -> AbstractRule:
     """A :class:`Rule` from a velocity expression given as text.
+
+    The text is one layer's velocity in the per-layer template (``grad``, ``G``, ``A``, ``W``,
+    ``W_gt``, ``W_lt``, ``Sigma_x``, ``E``, ``q``, ``lam``, ``N``; ``inv``, ``pinv``, ``power``,
+    ``damped_power``, ``sqrt``), parsed by a whitelist and never evaluated.
+
+    Example:
+        >>> decay = parse_rule("-grad - lam * W", name="weight decay", parameters={"lam": 0.01})
+        >>> print(decay.name, "|", decay.formula)
+        weight decay | - \\frac{1}{100} W - grad
+        >>> parse_rule("__import__('os')")
+        Traceback (most recent call last):
+        ...
+        curvsym.errors.RuleParseError: ...
 
     Raises:
         RuleParseError: the text does not parse (see :func:`parse_expression`), or the velocity is a scalar

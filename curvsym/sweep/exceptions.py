@@ -5,7 +5,8 @@ from __future__ import annotations
 from ..errors import CurvsymError
 
 __all__ = ["SweepSpecError", "AnalysisError", "ResultsCorruptError", "ResultsExistError", "ScanError",
-           "SweepDependencyError", "SweepBusyError"]
+           "SweepDependencyError", "SweepBusyError", "SweepClusterError",
+           "ResultsWriteError"]
 
 
 class SweepSpecError(CurvsymError):
@@ -34,3 +35,12 @@ class SweepDependencyError(CurvsymError):
 
 class SweepBusyError(CurvsymError):
     """Another sweep process holds the results folder (its lock)."""
+
+
+class SweepClusterError(CurvsymError):
+    """The Dask scheduler given by address is malformed or cannot be reached."""
+
+
+class ResultsWriteError(CurvsymError):
+    """The results folder cannot be created or written (not a directory, read-only, disk full …); what was
+    committed before stays stored."""

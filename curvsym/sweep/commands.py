@@ -31,8 +31,32 @@ def _key_value(text: str) -> tuple[str, object]:
     return name.strip(), value
 
 
+def _positive(kind: type, what: str):
+    """The type of option ``what``: a finite number of type ``kind`` that is > 0."""
+    def parse(text: str):
+        try:
+            v = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a positive number, got {text!r}") from None
+        if not (0 < v < float("inf")):
+            raise argparse.ArgumentTypeError(f"{what} must be positive and finite, got {text!r}")
+        return v
+    return parse
+
+
+def _at_least_zero(text: str) -> int:
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--sample must be an integer ≥ 0, got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"--sample must be an integer ≥ 0, got {text!r}")
+    return v
+
+
 def cmd_run(args: Any) -> int:
     from .engine import dry_run, run_sweep
+    from .quiet import quiet_dask_until_exit
     from .spec import load_spec
     spec = load_spec(args.file)
     if args.dry_run:
@@ -41,10 +65,11 @@ def cmd_run(args: Any) -> int:
     if args.scheduler and args.workers:
         print("curvsym: note: --workers is ignored with --scheduler (the cluster has the workers it has)",
               file=sys.stderr)
+    quiet_dask_until_exit()  # the summary says what happened; Dask would repeat it as tracebacks
     try:
         summary = run_sweep(spec, scheduler=args.scheduler, workers=None if args.scheduler else args.workers,
                             resume=args.resume, retry_failed=args.retry_failed, progress=not args.no_progress,
-                            points_per_task=args.points_per_task)
+                            points_per_task=args.points_per_task, timeout=args.timeout)
     except KeyboardInterrupt:  # outside the collection loop (start-up, shutdown): nothing half-written
         print("interrupted: every committed point is stored; continue with --resume", file=sys.stderr)
         return 130
@@ -114,13 +139,17 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     run.add_argument("--retry-failed", action="store_true", help="with --resume: also recompute failure rows")
     run.add_argument("--scheduler", metavar="ADDRESS", help="an existing Dask scheduler, e.g. tcp://host:8786 "
                      "(default: a local cluster started for this run)")
-    run.add_argument("--workers", type=int, metavar="N", help="worker processes of the local cluster (default: cores)")
+    run.add_argument("--workers", type=_positive(int, "--workers"), metavar="N",
+                     help="worker processes of the local cluster (default: cores)")
     run.add_argument("--dry-run", action="store_true", help="print the grid size and a time estimate; run nothing")
-    run.add_argument("--sample", type=int, default=3, metavar="K",
+    run.add_argument("--sample", type=_at_least_zero, default=3, metavar="K",
                      help="with --dry-run: time K points (spread over the grid) here for the estimate "
                           "(0: none; default 3)")
     run.add_argument("--points-per-task", type=int, metavar="K",
                      help="points per Dask task (default: chosen from the first points' cost, ~0.2 s per task)")
+    run.add_argument("--timeout", type=_positive(float, "--timeout"), metavar="SECONDS",
+                     help="wall-clock limit per point: a point past it is killed and stored as a failure row "
+                          "(default: the sweep file's [sweep] timeout, else none)")
     run.add_argument("--no-progress", action="store_true", help="no progress bar")
     run.set_defaults(func=cmd_run)
 
@@ -136,8 +165,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     pl.add_argument("--where", type=_key_value, action="append", metavar="NAME=VALUE", help="keep rows with this value")
     pl.add_argument("--label", type=_key_value, action="append", metavar="NAME=TEXT",
                     help="axis label for a column (mathtext, e.g. 'eta_star=$\\eta^*$')")
-    pl.add_argument("--logx", action="store_true")
-    pl.add_argument("--logy", action="store_true")
+    pl.add_argument("--logx", action="store_true", help="logarithmic horizontal axis")
+    pl.add_argument("--logy", action="store_true", help="logarithmic vertical axis")
     pl.add_argument("--title")
     pl.add_argument("-o", "--output", help="image file (default: RESULTS/plot-Z.png)")
     pl.set_defaults(func=cmd_plot)
