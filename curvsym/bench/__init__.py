@@ -17,12 +17,14 @@ h     precision       multi-word and flint Taylor engines vs each other, heyoka 
 i     discrete        10⁵ GD steps of a 64-50-50-10 net on 1000 digits vs a hand-written NumPy loop
 j     laws            exact Lie rank at D = 24 … 300 vs a float64 rank at one point (and a case where
                       the float rank is wrong); the law search at degree 2 and 4 on a 3-layer net
+k     momentum        heavy ball and Adam (generated step maps of the rules with memory) on the same net
+                      vs hand-written NumPy loops: ratio ≤ 1.3
 ====  ==============  =========================================================================
 
 Modules: ``timing`` (interleaved medians, the result table), ``linear`` (a–d),
 ``ensembles`` (e), ``sweeps`` (f), ``relu_gradient`` (g), ``precision`` (h), ``gd_steps`` (i),
-``conservation_laws`` (j), and ``fresh_seeds``: every theorem on n fresh seeds with its pass rate
-(``curvsym prove proofs/ --seeds 20``).
+``conservation_laws`` (j), ``memory_steps`` (k), and ``fresh_seeds``: every theorem on n fresh seeds with its
+pass rate (``curvsym prove proofs/ --seeds 20``).
 
 Timings are medians of interleaved repeats (ours, reference, ours, …), so both
 sides see the same machine state; a row that times a side once says so.
@@ -46,6 +48,7 @@ PARTS: dict[str, tuple[str, str]] = {
     "d": ("derivation", "linear:run_derivation"), "f": ("sweeps", "sweeps:run_sweep_bench"),
     "g": ("nonlinear", "relu_gradient:run_nonlinear"), "h": ("precision", "precision:run_precision"),
     "i": ("discrete", "gd_steps:run_discrete"), "j": ("laws", "conservation_laws:run_laws"),
+    "k": ("momentum", "memory_steps:run_momentum"),
 }
 """Letter → (name, "module:function") of every part; ``e`` (ensembles) needs ``--backend``."""
 

@@ -28,7 +28,7 @@ from ..laws.fields import FlowField
 from ..laws.lie import bracket, lie_rank
 from ..laws.search import entry_laws, word_laws
 from ..symbolic import derive, network
-from . import BenchRow
+from .timing import BenchRow
 
 __all__ = ["run_laws", "F64", "float_rank"]
 

@@ -18,10 +18,6 @@ import sys
 from typing import Any
 
 from ..errors import ArchitectureError
-from ..laws import laws, step_laws
-from ..symbolic import derive, network
-from ..symbolic.nonlinear import data_model
-from ..symbolic.rules import get_rule, load_rule_file
 from . import arguments
 
 __all__ = ["add_parser", "cmd_laws"]
@@ -29,6 +25,9 @@ __all__ = ["add_parser", "cmd_laws"]
 
 def _flow(args: Any):
     """The flow named by the arguments: rule (or rule file) on a chain, ResNet or nonlinear data model."""
+    from ..symbolic import derive, network  # deferred: the CLI builds its parsers without the library
+    from ..symbolic.nonlinear import data_model  # deferred: as above
+    from ..symbolic.rules import get_rule, load_rule_file  # deferred: as above
     options = {k: v for k, v in (("q", args.q), ("damping", args.damping)) if v is not None}
     rule = load_rule_file(args.rule_file) if args.rule_file else get_rule(args.rule, **options)
     if args.activation:
@@ -43,6 +42,7 @@ def _flow(args: Any):
 
 def cmd_laws(args: Any) -> int:
     """Print the laws, the count, the certificate and the verdict (or the JSON)."""
+    from ..laws import laws, step_laws  # deferred: the CLI builds its parsers without the library
     flow = _flow(args)
     quiet = args.quiet or args.json == "-"
     progress = None if quiet else (lambda s: print(f"… {s}", file=sys.stderr, flush=True))

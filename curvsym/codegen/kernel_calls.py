@@ -21,6 +21,7 @@ from typing import Any, Callable
 from ..errors import UnknownNameError
 from ..symbolic.activations import ActivationNode, LeakyReLU, LogSumExp, ReLU, Softmax, Softplus, Tanh
 from ..symbolic.matfuncs import OperatorInvPower, PsdInvPower, PsdPowerDerivative, SqrtPsd
+from ..symbolic.scale_nodes import InvRoot, Reciprocal
 
 __all__ = ["KernelCall", "KERNEL_CALLS", "register_kernel_call", "kernel_call", "print_call"]
 
@@ -100,6 +101,7 @@ def _sqrt_psd(node: SqrtPsd, p: Printer) -> str:
 for _cls, _name, _args in [
         (ReLU, "_relu", _activation), (LeakyReLU, "_leaky_relu", _activation), (Tanh, "_tanh", _activation),
         (Softplus, "_softplus", _activation), (Softmax, "_softmax", _column), (LogSumExp, "_logsumexp", _column),
+        (InvRoot, "_inv_root", _activation), (Reciprocal, "_reciprocal", _activation),
         (PsdInvPower, "_psd_inv_power", _psd_inv_power),
         (PsdPowerDerivative, "_psd_power_derivative", _psd_power_derivative),
         (OperatorInvPower, "_operator_inv_power", _operator_inv_power), (SqrtPsd, "_sqrt_psd", _sqrt_psd)]:

@@ -73,6 +73,10 @@ class ArrayPrinter(PythonCodePrinter):
         """A ⊙ B ⊙ … as the entrywise product ``a * b * …``."""
         return " * ".join(self._paren(a) for a in expr.args)
 
+    def _print_HadamardPower(self, expr) -> str:
+        """A^{∘p} (SymPy's form of A ⊙ A ⊙ …) as the entrywise power ``a ** p``."""
+        return f"{self._paren(expr.base)} ** {self._paren(expr.exp)}"
+
     def _print_OneMatrix(self, expr) -> str:
         return f"_ones({expr.shape[0]}, {expr.shape[1]}, xp, {self.like})"
 

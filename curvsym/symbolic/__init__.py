@@ -16,5 +16,7 @@ module              holds
 ``rules``           learning rules as classes (GD, NGD, K-FAC, Bernacchia, custom, text)
 ``modes``           per-mode ODEs derived from the matrix flows; invariants; closed forms
 ``step_maps``       step maps: modified equations (backward error analysis), balance under steps
+``memory_limits``   limits of rules with memory: heavy ball's and Adam's modified equations, balance under momentum
+``scale_nodes``     entrywise nodes of the adaptive rules: 1/(√S + ε) and 1/X
 ==================  ==============================================================
 """

@@ -3,7 +3,7 @@ r"""Time (directional) derivatives of matrix expressions, by dispatch on the nod
 Along a flow dX/dt = v[X] for the weight symbols X (all other symbols constant),
 
     d/dt X = v[X],   d/dt (A + B) = Ȧ + Ḃ,   d/dt (AB) = ȦB + AḂ,   d/dt Aᵀ = (Ȧ)ᵀ,
-    d/dt (A ⊙ B) = Ȧ ⊙ B + A ⊙ Ḃ,
+    d/dt (A ⊙ B) = Ȧ ⊙ B + A ⊙ Ḃ,   d/dt A^{∘p} = p A^{∘(p−1)} ⊙ Ȧ,
 
 and I, 0, the all-ones matrix 1 and data symbols are constant.  The same map is the directional
 derivative D_V e(W) = d/dε e(W + εV)|₀ when v[X] = V_X, which is how
@@ -19,7 +19,18 @@ from __future__ import annotations
 
 from typing import Callable, Mapping
 
-from sympy import HadamardProduct, Identity, MatAdd, MatMul, MatrixExpr, MatrixSymbol, OneMatrix, Transpose, ZeroMatrix
+from sympy import (
+    HadamardPower,
+    HadamardProduct,
+    Identity,
+    MatAdd,
+    MatMul,
+    MatrixExpr,
+    MatrixSymbol,
+    OneMatrix,
+    Transpose,
+    ZeroMatrix,
+)
 
 from ..errors import NotDifferentiableError
 from .nodes import walker
@@ -79,9 +90,18 @@ def _hadamard(expr: HadamardProduct, v: Mapping, d: Callable) -> MatrixExpr:
     return _sum(terms, expr.shape)
 
 
+def _hadamard_power(expr: HadamardPower, v: Mapping, d: Callable) -> MatrixExpr:
+    """d/dt A^{∘p} = p A^{∘(p−1)} ⊙ Ȧ (p a constant; SymPy writes A ⊙ A as A^{∘2})."""
+    da = d(expr.base)
+    if _is_zero(da):
+        return ZeroMatrix(*expr.shape)
+    lower = expr.base if expr.exp == 2 else HadamardPower(expr.base, expr.exp - 1)
+    return MatMul(expr.exp, HadamardProduct(lower, da), evaluate=False)
+
+
 RULES: dict[type, Callable] = {
     MatrixSymbol: _symbol, Identity: _constant, ZeroMatrix: _constant, OneMatrix: _constant,
-    Transpose: _transpose, MatAdd: _add, MatMul: _mul, HadamardProduct: _hadamard,
+    Transpose: _transpose, MatAdd: _add, MatMul: _mul, HadamardProduct: _hadamard, HadamardPower: _hadamard_power,
 }
 """Derivative rules of SymPy's own matrix classes (curvsym's nodes carry their own)."""
 

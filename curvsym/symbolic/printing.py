@@ -54,7 +54,10 @@ def _named_latex(flow, known: dict) -> str:
     origin = {sym: expr for expr, sym in names.items() if isinstance(sym, MatrixSymbol) and sym.name.startswith("_t")}
     rename: dict = {}
     k = 0
-    for sym, _ in replacements:
+    for sym, node in replacements:
+        if not isinstance(sym, MatrixSymbol):  # a shared scalar (a rate times a step, say): printed inline
+            rename[sym] = node.xreplace(rename)
+            continue
         label = known.get(origin.get(sym))
         if label is None:
             k += 1
@@ -62,6 +65,8 @@ def _named_latex(flow, known: dict) -> str:
         rename[sym] = MatrixSymbol(label, *sym.shape)
     rows = []
     for sym, node in replacements:
+        if not isinstance(sym, MatrixSymbol):
+            continue
         node = node.xreplace(rename)
         if isinstance(node, OperatorInvPower):
             Y = MatrixSymbol("Y", *node.shape)

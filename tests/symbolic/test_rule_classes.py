@@ -12,7 +12,8 @@ from curvsym.symbolic.rules import RULE_CLASSES, AbstractRule, Inverse
 
 
 def test_registry_is_built_from_the_classes():
-    assert list(rules.RULES) == ["gd", "ngd", "ngd-frac", "kfac", "kfac-frac", "bernacchia"]
+    assert list(rules.RULES) == ["gd", "ngd", "ngd-frac", "kfac", "kfac-frac", "bernacchia",
+                                 "heavy-ball", "nesterov", "nesterov-3t", "rmsprop", "adam", "adam-nobc"]
     for key, cls in RULE_CLASSES.items():
         rule = rules.get_rule(key)
         assert isinstance(rule, cls) and rule.key == key
@@ -24,9 +25,9 @@ def test_registry_is_built_from_the_classes():
 
 def test_unknown_rule_lists_the_known_keys():
     with pytest.raises(cs.UnknownNameError, match="available: gd, ngd"):
-        rules.get_rule("adam")
+        rules.get_rule("lion")
     with pytest.raises(KeyError):  # still a KeyError for callers that catch one
-        rules.get_rule("adam")
+        rules.get_rule("lion")
 
 
 def test_rule_options_are_validated():

@@ -72,6 +72,15 @@ SHIPPED_THEOREMS = {
     '∫|λ₋| along GF from near zero grows like (N−1)·log(1/ε)',
     'glass model: c = √(2/(3π)), δ* = |g|/h_opt, ρ̂ unbiased',
     'glass curvature on a ReLU MLP: the glass model bounds the loss change, the Hessian does not',
+    "heavy ball's implicit regulariser is (1+β)/(1−β) × GD's",
+    'under heavy ball C̈_i + γĊ_i = 2(V_{i+1}ᵀV_{i+1} − V_iV_iᵀ)',
+    "Nesterov's (k−1)/(k+2) scheme tends to Ẍ + (3/t)Ẋ + ∇L = 0",
+    "Adam at fixed β follows its modified equation; RMSProp's misses the momentum lag",
+    "rules with memory follow F₀ + h(F₁ − ½F₀′F₀); Nesterov's is not heavy ball's",
+    "K-FAC: exactly the N − 1 ratios det W_{i+1}/det W_i",
+    "linear nets: exactly Σ n_i(n_i+1)/2 conservation laws",
+    "one-sided K-FAC: exactly ‖W_i‖² − 2 log|det W_{i+1}|",
+    "two-layer ReLU: exactly r laws; tanh: none",
 }
 
 

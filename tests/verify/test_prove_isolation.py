@@ -186,7 +186,7 @@ def test_ctrl_c_on_discrete_prints_one_line(tmp_path):
     marker = tmp_path / "started"
     script = (
         "import pathlib, sys\n"
-        "import curvsym.verify.discrete as vd\n"
+        "import curvsym.verify.step_size as vd\n"
         "real = vd.gap_study\n"
         "def study(*a, **k):\n"
         f"    pathlib.Path({str(marker)!r}).touch()\n"

@@ -1,7 +1,8 @@
 r"""Learning rules: maps from the derived layer gradients to layer velocities.
 
 Each rule is a class carrying its own metadata (:mod:`.base`); the built-in ones
-are in :mod:`.builtin`, user rules as SymPy template expressions in
+are in :mod:`.builtin`, rules with memory (heavy ball, Nesterov, RMSProp, Adam: auxiliary
+state with its own velocity) in :mod:`.memory`, user rules as SymPy template expressions in
 :mod:`.custom` or as text parsed without ``eval`` in :mod:`.text`.
 
 :data:`RULES` is the registry ``curvsym rules`` lists: one key per class and per
@@ -28,18 +29,37 @@ from .builtin import (
     natural_gradient,
 )
 from .custom import CustomRule, custom, template
+from .custom_memory import CustomMemoryRule, load_memory_rule_file, memory_rule
+from .memory import (
+    MEMORY_RULES,
+    Adam,
+    HeavyBall,
+    MemoryRule,
+    Nesterov,
+    NesterovConvex,
+    RMSProp,
+    adam,
+    from_betas,
+    heavy_ball,
+    initial_state,
+    nesterov,
+    rmsprop,
+    split_state,
+)
 from .text import load_rule_file, parse_expression, parse_rule
 
 __all__ = ["AbstractRule", "Rule", "Inverse", "GradientDescent", "NaturalGradient", "BlockNaturalGradient",
            "Bernacchia", "CustomRule", "gd", "natural_gradient", "kfac", "bernacchia", "custom", "template",
-           "RULES", "RULE_CLASSES", "get_rule", "parse_rule", "parse_expression", "load_rule_file"]
+           "RULES", "RULE_CLASSES", "get_rule", "parse_rule", "parse_expression", "load_rule_file",
+           "MemoryRule", "HeavyBall", "Nesterov", "NesterovConvex", "RMSProp", "Adam", "heavy_ball", "nesterov", "rmsprop", "adam",
+           "from_betas", "initial_state", "split_state", "CustomMemoryRule", "memory_rule", "load_memory_rule_file"]
 
 Rule = AbstractRule  # the name of the rule type before rules became classes
 
 
 def _registry() -> tuple[dict[str, Callable[..., AbstractRule]], dict[str, type[AbstractRule]]]:
     factories, classes = {}, {}
-    for cls in BUILTIN:
+    for cls in (*BUILTIN, *MEMORY_RULES):
         presets = cls.variants or {cls.key: {}}
         for key, preset in presets.items():
             factories[key] = _factory(cls, preset)

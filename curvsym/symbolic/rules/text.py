@@ -55,8 +55,12 @@ def _is_matrix(x) -> bool:
     return isinstance(x, MatrixExpr)
 
 
-def parse_expression(text: str) -> sp.Basic:
+def parse_expression(text: str, names: dict | None = None, functions: dict | None = None) -> sp.Basic:
     """Parse one rule expression into SymPy without evaluating any code.
+
+    ``names`` and ``functions`` extend the whitelist (a rule with memory adds its state
+    symbols, its scalars and the entrywise functions ``hadamard``, ``inv_root``): a function
+    entry is (callable, argument kinds), one letter per argument, ``M`` matrix, ``S`` scalar.
 
     Raises:
         RuleParseError: not text, too long or too deep, not an expression, or a construct outside the
@@ -75,12 +79,13 @@ def parse_expression(text: str) -> sp.Basic:
     except (RecursionError, MemoryError):
         raise RuleParseError("the rule expression is nested too deeply") from None
     check_tree(tree)
-    result = _finite(_build(tree.body, 0), "the expression")
+    extra = ({**_NAMES, **(names or {})}, functions or {})
+    result = _finite(_build(tree.body, 0, extra), "the expression")
     check_expansion(result, "the expression")
     return result
 
 
-def _build(node: ast.AST, depth: int):
+def _build(node: ast.AST, depth: int, extra: tuple = (_NAMES, {})):
     if depth > MAX_DEPTH:
         raise RuleParseError("the rule expression is nested too deeply")
     d = depth + 1
@@ -92,14 +97,15 @@ def _build(node: ast.AST, depth: int):
         check_literal(node.value)
         return sp.nsimplify(node.value, rational=True)
     if isinstance(node, ast.Name):
-        if node.id not in _NAMES:
-            raise RuleParseError(f"unknown name {node.id!r}; allowed: {', '.join(sorted(_NAMES))}")
-        return _NAMES[node.id]
+        names = extra[0]
+        if node.id not in names:
+            raise RuleParseError(f"unknown name {node.id!r}; allowed: {', '.join(sorted(names))}")
+        return names[node.id]
     if isinstance(node, ast.UnaryOp) and isinstance(node.op, (ast.USub, ast.UAdd)):
-        x = _build(node.operand, d)
+        x = _build(node.operand, d, extra)
         return -x if isinstance(node.op, ast.USub) else x
     if isinstance(node, ast.BinOp):
-        a, b = _build(node.left, d), _build(node.right, d)
+        a, b = _build(node.left, d, extra), _build(node.right, d, extra)
         op = node.op
         if isinstance(op, (ast.Add, ast.Sub)):
             if _is_matrix(a) != _is_matrix(b):
@@ -131,19 +137,22 @@ def _build(node: ast.AST, depth: int):
     if isinstance(node, ast.Attribute):
         if node.attr != "T":
             raise RuleParseError(f"attribute '.{node.attr}' is not allowed (only '.T')")
-        x = _build(node.value, d)
+        x = _build(node.value, d, extra)
         if not _is_matrix(x):
             raise RuleParseError("'.T' needs a matrix")
         return sp.Transpose(x)
     if isinstance(node, ast.Call):
-        if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS:
-            raise RuleParseError(f"only the functions {', '.join(_FUNCS)} may be called")
+        more = extra[1]
+        if not isinstance(node.func, ast.Name) or node.func.id not in {**_FUNCS, **more}:
+            raise RuleParseError(f"only the functions {', '.join([*_FUNCS, *more])} may be called")
         if node.keywords:
             raise RuleParseError("keyword arguments are not allowed")
+        if node.func.id in more:
+            return _call_extra(node, more[node.func.id], d, extra)
         f, nargs = _FUNCS[node.func.id]
         if len(node.args) != nargs:
             raise RuleParseError(f"{node.func.id} takes {nargs} argument(s), got {len(node.args)}")
-        args = [_build(a, d) for a in node.args]
+        args = [_build(a, d, extra) for a in node.args]
         if not _is_matrix(args[0]) or any(_is_matrix(x) for x in args[1:]):
             raise RuleParseError(f"{node.func.id} takes a matrix, then scalars")
         if node.func.id in ("power", "damped_power"):
@@ -151,6 +160,23 @@ def _build(node: ast.AST, depth: int):
         _check_psd_argument(args[0], node.func.id)
         return f(*args)
     raise RuleParseError(f"{type(node).__name__} is not allowed in a rule expression")
+
+
+def _call_extra(node: ast.Call, entry: tuple, d: int, extra: tuple):
+    """A whitelisted extension function: its arguments checked against their kinds (M matrix, S scalar)."""
+    f, kinds = entry
+    name = node.func.id
+    if len(node.args) != len(kinds):
+        raise RuleParseError(f"{name} takes {len(kinds)} argument(s), got {len(node.args)}")
+    args = [_build(a, d, extra) for a in node.args]
+    for x, kind in zip(args, kinds):
+        if _is_matrix(x) != (kind == "M"):
+            raise RuleParseError(f"{name} takes " + ", ".join("a matrix" if k == "M" else "a scalar" for k in kinds))
+    mats = [x for x in args if _is_matrix(x)]
+    for a in mats[1:]:
+        if sp.simplify(a.shape[0] - mats[0].shape[0]) != 0 or sp.simplify(a.shape[1] - mats[0].shape[1]) != 0:
+            raise RuleParseError(f"{name} needs matrices of one shape, got {mats[0].shape} and {a.shape}")
+    return f(*args)
 
 
 _MAY_VANISH = {template.q: "q ∈ [0, 1]", template.lam: "λ ≥ 0"}
