@@ -34,6 +34,7 @@ import sympy as sp
 
 import curvsym as cs
 from curvsym.problems import random_instance
+from curvsym.verify import seeds
 
 
 def a_balance(m):
@@ -42,7 +43,7 @@ def a_balance(m):
     return [sp.MatAdd(sp.MatMul(A[i + 1].T, A[i + 1]), sp.MatMul(-1, A[i], A[i].T)) for i in range(len(A) - 1)]
 
 
-@cs.theorem("gradient flow conserves layer balance", __doc__.split("\n\n")[1], digits=50, cost=3)
+@cs.theorem("gradient flow conserves layer balance", __doc__.split("\n\n")[1], digits=50, cost=3, section="§0.3")
 def balance_under_gradient_flow(digits: int) -> cs.Evidence:
     # symbolic: every depth up to 8, and the ResNet
     models = [cs.model(cs.deep_chain(N, 2)) for N in range(2, 9)] + [cs.model(cs.resnet(2, 4))]
@@ -60,10 +61,10 @@ def balance_under_gradient_flow(digits: int) -> cs.Evidence:
 
     chain = cs.chain([3, 4, 2, 3])
     mc = cs.model(chain)
-    ic = random_instance(chain, seed=7, scale=0.8)
+    ic = random_instance(chain, seed=seeds.pick(7), scale=0.8)
     res = cs.resnet(2, 3)
     mr = cs.model(res)
-    ir = random_instance(res, seed=2, scale=0.6)
+    ir = random_instance(res, seed=seeds.pick(2), scale=0.6)
     gf_c, gf_r = cs.gradient_flow(mc), cs.gradient_flow(mr)
     on_chain = drift(gf_c, mc, ic, "C_i drift under gradient flow (chain)")
     on_resnet = drift(gf_r, mr, ir, "C_i drift under gradient flow (ResNet)")

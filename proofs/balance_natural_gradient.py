@@ -34,9 +34,10 @@ import curvsym as cs
 from curvsym import rules
 from curvsym.integrate import integrate
 from curvsym.problems import conditioned_instance
+from curvsym.verify import seeds
 
 
-@cs.theorem("min-norm NGD conserves balance; K-FAC does not", __doc__.split("\n\n")[1], digits=30, cost=5.5)
+@cs.theorem("min-norm NGD conserves balance; K-FAC does not", __doc__.split("\n\n")[1], digits=30, cost=5.5, section="§0.3")
 def ngd_balance(digits: int) -> cs.Evidence:
     def holds(rule, widths):
         return all(p.holds for p in cs.prove_conserved(rule.flow(cs.model(cs.chain(widths)))))
@@ -49,7 +50,7 @@ def ngd_balance(digits: int) -> cs.Evidence:
 
     net = cs.chain([3, 3, 3, 3])
     m = cs.model(net)
-    inst = conditioned_instance(net, seed=3)
+    inst = conditioned_instance(net, seed=seeds.pick(3))
     times = [0, 0.5, 1]
 
     def drift(rule, name, times=times):

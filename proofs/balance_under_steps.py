@@ -1,6 +1,6 @@
 """One GD step changes the balance C_i by exactly η²(∇_{i+1}ᵀ∇_{i+1} − ∇_i∇_iᵀ).
 
-Statement.  With the sign convention of the flow theorem, C_i = W_{i+1}ᵀW_{i+1} − W_iW_iᵀ, one step
+Statement (docs/mathematics.md §5.6).  With the sign convention of the flow theorem, C_i = W_{i+1}ᵀW_{i+1} − W_iW_iᵀ, one step
 W ↦ W + ηV of any rule changes it by
 
     C_i(W + ηV) − C_i(W) = η DC_i[V] + η² (V_{i+1}ᵀV_{i+1} − V_iV_iᵀ)        (exact: C_i is quadratic),
@@ -40,6 +40,7 @@ from curvsym.symbolic.step_maps import ETA, balance_step_law
 from curvsym.verify.identities import prove_step_change
 from curvsym.verify.checks import balance_function
 from curvsym.verify.step_size import distance, fitted_order
+from curvsym.verify import seeds
 
 
 def _changes(flow, inst, eta, n, digits):
@@ -64,7 +65,7 @@ def _changes(flow, inst, eta, n, digits):
         return max(diffs), max(laws), max(meas)
 
 
-@cs.theorem("one GD step changes balance by η²(∇ᵀ∇ − ∇∇ᵀ)", __doc__.split("\n\n")[1], digits=50, cost=2)
+@cs.theorem("one GD step changes balance by η²(∇ᵀ∇ − ∇∇ᵀ)", __doc__.split("\n\n")[1], digits=50, cost=2, section="§5.6")
 def balance_under_steps(digits: int) -> cs.Evidence:
     gd_models = [cs.model(cs.deep_chain(N, 2)) for N in range(2, 7)] + [cs.model(cs.resnet(2, 3))]
     proved = all(p.holds for m in gd_models for p in prove_step_change(cs.gradient_flow(m)))
@@ -81,10 +82,10 @@ def balance_under_steps(digits: int) -> cs.Evidence:
 
     net = cs.chain([3, 4, 2, 3])
     gd = cs.gradient_flow(cs.model(net))
-    d1, l1, m1 = _changes(gd, random_instance(net, seed=7, scale=0.8), 0.05, 40, digits)
+    d1, l1, m1 = _changes(gd, random_instance(net, seed=seeds.pick(7), scale=0.8), 0.05, 40, digits)
     sq = cs.chain([3, 3, 3])
     ngd = cs.rules.natural_gradient(strict=True).flow(cs.model(sq))
-    d2, l2, m2 = _changes(ngd, conditioned_instance(sq, seed=4), 0.05, 10, digits)
+    d2, l2, m2 = _changes(ngd, conditioned_instance(sq, seed=seeds.pick(4)), 0.05, 10, digits)
     residual = float(max(d1 / l1, d2 / l2))
     tol = 10.0 ** (-(digits - 10))
     numeric = CheckResult("max |ΔC_i − η²(V_{i+1}ᵀV_{i+1} − V_iV_iᵀ)| / max |law| (GD and NGD iterates)", residual, tol,
@@ -93,7 +94,7 @@ def balance_under_steps(digits: int) -> cs.Evidence:
     negative = CheckResult("the flow law carried over: ΔC_i = 0", zero, tol, zero <= tol)
 
     # which order survives: the drift of C over [0, 1] against η
-    inst = random_instance(net, seed=7, scale=0.8)
+    inst = random_instance(net, seed=seeds.pick(7), scale=0.8)
     rhs = cs.generate_flow(gd)
     C = balance_function(gd.model, "numpy")
     drifts, etas = [], [0.04, 0.02, 0.01]

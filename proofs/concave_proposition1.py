@@ -1,6 +1,6 @@
 """On a strongly concave objective GD tracks GF only with η ∈ O(e^{−mt}) (Elkabetz & Cohen, Proposition 1).
 
-Statement.  For f(x) = −(m/2)x² (λ_min ≡ −m < 0 everywhere) gradient flow is x(t) = x₀e^{mt} and GD
+Statement (docs/mathematics.md §5.7).  For f(x) = −(m/2)x² (λ_min ≡ −m < 0 everywhere) gradient flow is x(t) = x₀e^{mt} and GD
 x_k = x₀(1 + ηm)^k; at t = kη
 
     |x_k − x(kη)| = (η/2) m² |x₀| t e^{mt} (1 + O(η m² t)),
@@ -37,7 +37,7 @@ from curvsym.verify.step_size import gap_study
 M, X0, T_END = 2.0, 1.0, 4.0
 
 
-@cs.theorem("GD on a concave objective needs η ∈ O(e^{−mt})", __doc__.split("\n\n")[1], digits=50)
+@cs.theorem("GD on a concave objective needs η ∈ O(e^{−mt})", __doc__.split("\n\n")[1], digits=50, section="§5.7")
 def concave_needs_exponentially_small_steps(digits: int) -> cs.Evidence:
     model = cs.model(cs.chain([1, 1]))
     flow = ec.concave_rule(M).flow(model)

@@ -84,7 +84,7 @@ def slope(xs, ys):
 
 
 @cs.theorem("fractional block q<1 keeps balance and bounded speeds; K-FAC does not", __doc__.split("\n\n")[1],
-            digits=40, cost=1.2)
+            digits=40, cost=1.2, section="§1.5")
 def fractional_stability(digits: int) -> cs.Evidence:
     details, errors, wrong_gaps = {}, [], []
     cross, proved, sigma_err = 0.0, True, 0.0

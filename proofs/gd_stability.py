@@ -38,13 +38,14 @@ import curvsym as cs
 from curvsym import ensemble
 from curvsym.papers import mulayoff2020
 from curvsym.checks import CheckResult
+from curvsym.verify import seeds
 
 RATIOS = np.round(np.arange(0.900, 1.10001, 0.005), 3)
 N_STEPS = 6000
-INSTANCES = (  # (N, d, T, seed of the initial layers)
+INSTANCES = (  # (N, d, T, seed of the initial layers); T None: Gaussian, drawn from seed 1
     (3, 2, np.array([[2.0, 0.3], [0.1, 0.5]]), 3),
     (2, 2, np.array([[1.5, -0.4], [0.2, 0.8]]), 2),
-    (3, 3, np.random.default_rng(1).standard_normal((3, 3)), 1),
+    (3, 3, None, 1),
 )
 
 
@@ -52,7 +53,7 @@ def converged_ratios(N, d, T, seed, n_steps=N_STEPS, scale=0.1):
     """Boolean per grid ratio: GD at η = ratio·η* from a small start ends with loss < 1e-20."""
     m = cs.model(cs.deep_chain(N, d), whitened=True)
     rhs = cs.generate_flow(cs.gradient_flow(m))
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed)
     B = len(RATIOS)
     W0 = [np.broadcast_to(scale * rng.standard_normal((d, d)), (B, d, d)).copy() for _ in range(N)]
     eta_star = 2 / mulayoff2020.flat_bound(T, N)
@@ -65,10 +66,11 @@ def converged_ratios(N, d, T, seed, n_steps=N_STEPS, scale=0.1):
     return np.isfinite(loss) & (loss < 1e-20)
 
 
-@cs.theorem("GD threshold η* = 2/(N‖T‖^{2−2/N})", __doc__.split("\n\n")[1], digits=16)
+@cs.theorem("GD threshold η* = 2/(N‖T‖^{2−2/N})", __doc__.split("\n\n")[1], digits=16, section="§3.6")
 def gd_stability(digits: int) -> cs.Evidence:
     measured, above, notes = [], False, []
     for N, d, T, seed in INSTANCES:
+        T = seeds.rng(1).standard_normal((d, d)) if T is None else T
         ok = converged_ratios(N, d, T, seed)
         r = float(RATIOS[ok].max()) if ok.any() else 0.0
         measured.append(r)

@@ -36,6 +36,7 @@ import numpy as np
 import curvsym as cs
 from curvsym.checks import CheckResult
 from curvsym.papers import duersch2024 as d
+from curvsym.verify import seeds
 
 RHO, RATE, N_DRAWS = 1.7, 2.0, 40_000
 
@@ -59,12 +60,12 @@ def zscore(samples, value):
     return abs(samples.mean() - value) / (samples.std(ddof=1) / math.sqrt(len(samples)))
 
 
-@cs.theorem("glass model: c = √(2/(3π)), δ* = |g|/h_opt, ρ̂ unbiased", __doc__.split("\n\n")[1], digits=16)
+@cs.theorem("glass model: c = √(2/(3π)), δ* = |g|/h_opt, ρ̂ unbiased", __doc__.split("\n\n")[1], digits=16, section="§4.2")
 def glass_model(digits: int) -> cs.Evidence:
     der, walk = d.derive_optimal_step(), d.derive_random_walk_constant()
     symbolic = ("proved: t* = |g|/h_opt, limits Newton and (2π/3)g²/ρ; c = √(2/(3π)) from Var ∫B = ρδ³/3"
                 if der.holds and walk.holds else "refuted")
-    rng = np.random.default_rng(2024)
+    rng = seeds.rng(2024)
     delta, rho = 0.3, 2.0
     ratio = np.abs(d.integrated_walk(delta, rho, 200_000, rng, n_grid=8)) / (math.sqrt(rho) * delta ** 1.5)
     c = float(d.GLASS_CONSTANT)

@@ -28,7 +28,7 @@ from curvsym.laws.arith import MP
 from curvsym.laws.fields import FlowField
 
 
-@cs.theorem("K-FAC: exactly the N − 1 ratios det W_{i+1}/det W_i", __doc__.split("\n\n")[1], digits=50, cost=20)
+@cs.theorem("K-FAC: exactly the N − 1 ratios det W_{i+1}/det W_i", __doc__.split("\n\n")[1], digits=50, cost=20, section="§9")
 def kfac_det_ratio(digits: int) -> cs.Evidence:
     m = cs.model(cs.chain([2, 2, 2, 2]))
     kfac = cs.laws(cs.rules.kfac().flow(m), degree=2)

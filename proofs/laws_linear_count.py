@@ -31,7 +31,7 @@ CASES = [("chain 2-3-2", [2, 3, 2], 6), ("chain 3-2-3", [3, 2, 3], 3), ("chain 3
          ("chain 2-2-2-2 (N=3)", [2, 2, 2, 2], 6), ("ResNet 2x2 N=3", None, 6)]
 
 
-@cs.theorem("linear nets: exactly Σ n_i(n_i+1)/2 conservation laws", __doc__.split("\n\n")[1], digits=50, cost=8)
+@cs.theorem("linear nets: exactly Σ n_i(n_i+1)/2 conservation laws", __doc__.split("\n\n")[1], digits=50, cost=8, section="§9")
 def linear_law_count(digits: int) -> cs.Evidence:
     reports = []
     for name, widths, expected in CASES:

@@ -26,7 +26,7 @@ from curvsym.laws.arith import MP
 from curvsym.laws.fields import FlowField
 
 
-@cs.theorem("one-sided K-FAC: exactly ‖W_i‖² − 2 log|det W_{i+1}|", __doc__.split("\n\n")[1], digits=50, cost=25)
+@cs.theorem("one-sided K-FAC: exactly ‖W_i‖² − 2 log|det W_{i+1}|", __doc__.split("\n\n")[1], digits=50, cost=25, section="§9")
 def one_sided_kfac(digits: int) -> cs.Evidence:
     m = cs.model(cs.chain([2, 2, 2, 2]))
     flow = parse_rule("-inv(G) @ grad", name="one-sided K-FAC").flow(m)

@@ -47,7 +47,7 @@ def off_diagonal(F, mono):
             Fraction(0) for row in mono]
 
 
-@cs.theorem("two-layer ReLU: exactly r laws; tanh: none", __doc__.split("\n\n")[1], digits=50, cost=6)
+@cs.theorem("two-layer ReLU: exactly r laws; tanh: none", __doc__.split("\n\n")[1], digits=50, cost=6, section="§9")
 def relu_law_count(digits: int) -> cs.Evidence:
     relu = cs.laws(relu_flow([2, 3, 1], "relu"), degree=2)
     leaky = cs.laws(relu_flow([3, 2, 2], ("leaky_relu", 0.1)), degree=2, confirm=False)

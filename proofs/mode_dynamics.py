@@ -36,6 +36,7 @@ import curvsym as cs
 from curvsym import modes, rules
 from curvsym.checks import CheckResult
 from curvsym.problems import exact_orthogonal
+from curvsym.verify import seeds
 
 EXPECTED_PHI = {"gd": lambda x: x ** 2 / 2, "ngd": lambda x: x ** 2 / 2, "kfac": sp.log,
                 "kfac-frac": lambda x: x, "bernacchia": sp.log}
@@ -43,7 +44,7 @@ EXPECTED_PHI = {"gd": lambda x: x ** 2 / 2, "ngd": lambda x: x ** 2 / 2, "kfac":
 
 def decoupled(N, a, s, seed, digits):
     """Matrix initial condition W_i = U_i diag(a_i) U_{i−1}ᵀ and target T = U_N diag(s) U_0ᵀ."""
-    rng = np.random.default_rng(seed)
+    rng = seeds.rng(seed)
     with mpmath.workdps(digits + 10):
         # rotations built at the working precision: exactly orthogonal, unlike float QR factors
         U = [exact_orthogonal(2, rng) for _ in range(N + 1)]
@@ -72,7 +73,7 @@ def closed_form_residual(rule, N, a0, s, times, digits, law):
     return worst
 
 
-@cs.theorem("mode ODEs, invariants and closed forms from the matrix flows", __doc__.split("\n\n")[1], digits=30, cost=7)
+@cs.theorem("mode ODEs, invariants and closed forms from the matrix flows", __doc__.split("\n\n")[1], digits=30, cost=7, section="§1.4")
 def mode_dynamics(digits: int) -> cs.Evidence:
     proved = True
     ode = functools.cache(lambda key, N: modes.mode_ode(rules.get_rule(key), N))  # each system derived once

@@ -1,7 +1,7 @@
 """GD follows its modified equations: GF at order 1, f + ηf₁ at order 2, f + ηf₁ + η²f₂ at order 3.
 
 Statement (backward error analysis; Hairer, Lubich & Wanner, Geometric Numerical Integration §IX.1;
-docs/mathematics.md §5.1).  The step map θ ↦ θ + ηf(θ) of a rule with flow θ̇ = f(θ) agrees at
+docs/mathematics.md §5.5).  The step map θ ↦ θ + ηf(θ) of a rule with flow θ̇ = f(θ) agrees at
 t = kη, over a fixed time, with the flow of
 
     f̃_r = f + ηf₁ + … + η^r f_r  to O(η^{r+1}),   f₁ = −½ f′f,   f₂ = ⅓ f′f′f + 1⁄12 f″(f, f).
@@ -35,6 +35,7 @@ from curvsym.symbolic.derive import Flow
 from curvsym.symbolic.step_maps import ETA, modified_equation
 from curvsym.verify.identities import prove_implicit_regulariser
 from curvsym.verify.step_size import modified_equation_orders
+from curvsym.verify import seeds
 
 ETAS = [0.04, 0.02, 0.01]
 TOL = "1e-18"  # the rules' flows by GBS: a local tolerance far below the smallest distance measured (≈ 1e-10)
@@ -48,7 +49,7 @@ def _implicit_euler_flow(flow):
     return Flow(flow.model, flipped, "implicit-Euler modified equation", (ETA,))
 
 
-@cs.theorem("GD follows its modified equations at orders 1, 2, 3", __doc__.split("\n\n")[1], digits=50, cost=2.5)
+@cs.theorem("GD follows its modified equations at orders 1, 2, 3", __doc__.split("\n\n")[1], digits=50, cost=2.5, section="§5.5")
 def modified_equations(digits: int) -> cs.Evidence:
     models = [cs.model(cs.chain(w)) for w in ([2, 3, 2], [2, 3, 3, 2], [2, 2, 3, 2, 2], [3, 2, 2, 2, 2, 3])]
     models.append(cs.model(cs.resnet(2, 2)))
@@ -62,7 +63,7 @@ def modified_equations(digits: int) -> cs.Evidence:
 
     net = cs.chain([2, 3, 2])
     m = cs.model(net)
-    inst = random_instance(net, seed=1, scale=0.8)
+    inst = random_instance(net, seed=seeds.pick(1), scale=0.8)
     flow = cs.gradient_flow(m)
     res = modified_equation_orders(flow, inst.weights, inst.data(), ETAS, 0.4, dps=digits)
     dev = max(abs(res.orders[r].slope - (r + 1)) for r in (0, 1, 2))
@@ -93,12 +94,12 @@ min(digits, 20) digits, at t = 0.04 for η ∈ {0.04, 0.02, 0.01}; residual max 
 """
 
 
-@cs.theorem("curvature-corrected rules follow their modified equations", RULES_DOC.split("\n\n")[1], digits=20, cost=6)
+@cs.theorem("curvature-corrected rules follow their modified equations", RULES_DOC.split("\n\n")[1], digits=20, cost=6, section="§5.5")
 def modified_equations_of_rules(digits: int) -> cs.Evidence:
     from curvsym.problems import conditioned_instance
     net = cs.chain([2, 2, 2])
     m = cs.model(net)
-    inst = conditioned_instance(net, seed=4)
+    inst = conditioned_instance(net, seed=seeds.pick(4))
     dps = min(digits, 20)
     rules = [cs.rules.kfac(), cs.rules.natural_gradient(strict=True), cs.rules.bernacchia(),
              cs.rules.kfac(q=sp.Rational(1, 2))]

@@ -45,7 +45,7 @@ T_END = 0.2
 
 
 @cs.theorem("Adam at fixed β follows its modified equation; RMSProp's misses the momentum lag",
-            __doc__.split("\n\n")[1], digits=20, cost=5)
+            __doc__.split("\n\n")[1], digits=20, cost=5, section="§10.4")
 def adam_modified(digits: int) -> cs.Evidence:
     net = cs.chain([2, 3, 2])
     m = cs.model(net)

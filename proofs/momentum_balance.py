@@ -55,7 +55,7 @@ def _worst(times, states, fn, kin, data, gamma, delta):
 
 
 @cs.theorem("under heavy ball C̈_i + γĊ_i = 2(V_{i+1}ᵀV_{i+1} − V_iV_iᵀ)", __doc__.split("\n\n")[1], digits=50,
-            cost=3)
+            cost=3, section="§10.5")
 def momentum_balance(digits: int) -> cs.Evidence:
     proofs = [p for N in range(2, 6) for p in prove_momentum_balance(cs.model(cs.deep_chain(N, 2)))]
     proved = all(p.holds for p in proofs)

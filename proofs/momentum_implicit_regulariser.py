@@ -39,7 +39,7 @@ BETA = sp.Rational(1, 2)
 LRS = ["0.02", "0.01", "0.005"]
 
 
-@cs.theorem("heavy ball's implicit regulariser is (1+β)/(1−β) × GD's", __doc__.split("\n\n")[1], digits=50, cost=6)
+@cs.theorem("heavy ball's implicit regulariser is (1+β)/(1−β) × GD's", __doc__.split("\n\n")[1], digits=50, cost=6, section="§10.3")
 def heavy_ball_regulariser(digits: int) -> cs.Evidence:
     models = [cs.model(cs.chain(w)) for w in ([2, 3, 2], [2, 3, 3, 2], [2, 2, 3, 2, 2])]
     proved = all(p.holds for m in models for p in prove_heavy_ball_regulariser(m, BETA))

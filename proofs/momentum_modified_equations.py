@@ -50,7 +50,7 @@ def _distances(step, flows, y0, data):
 
 
 @cs.theorem("rules with memory follow F₀ + h(F₁ − ½F₀′F₀); Nesterov's is not heavy ball's",
-            __doc__.split("\n\n")[1], digits=20, cost=4)
+            __doc__.split("\n\n")[1], digits=20, cost=4, section="§10.6")
 def memory_modified_equations(digits: int) -> cs.Evidence:
     net = cs.chain([2, 3, 2])
     m = cs.model(net)

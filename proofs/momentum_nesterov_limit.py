@@ -36,7 +36,7 @@ T0 = 1e-4
 
 
 @cs.theorem("Nesterov's (k−1)/(k+2) scheme tends to Ẍ + (3/t)Ẋ + ∇L = 0", __doc__.split("\n\n")[1], digits=20,
-            cost=3)
+            cost=3, section="§10.2")
 def nesterov_limit(digits: int) -> cs.Evidence:
     net = cs.chain([2, 3, 2])
     m = cs.model(net)

@@ -1,6 +1,6 @@
 """Gradient flow over a homogeneous network conserves per-neuron balance.
 
-Statement.  For a network whose hidden activations are positively homogeneous
+Statement (docs/mathematics.md §0.7).  For a network whose hidden activations are positively homogeneous
 (identity, ReLU, leaky ReLU with any slope α), with biases, trained by gradient
 flow on a loss of its output (mean squared error or softmax cross-entropy, no
 weight decay), every hidden neuron j of layer i conserves
@@ -31,10 +31,9 @@ for every α and belongs to the claim.  Weight decay is refuted symbolically too
 (notes) but changes the loss, so it is a farther claim.
 """
 
-import numpy as np
-
 import curvsym as cs
 from curvsym import nonlinear as nl
+from curvsym.verify import seeds
 
 HOMOGENEOUS = ("identity", "relu", "leaky_relu(1/10)")
 CONTROLS = ("tanh", "softplus(8)")
@@ -65,7 +64,7 @@ def _symbolic() -> tuple[bool, bool, str]:
 def _drift(act: str, digits: int, name: str):
     net = cs.chain([3, 4, 3, 2], activation=act, bias=True)
     m = nl.data_model(net, 6)
-    rng = np.random.default_rng(5)
+    rng = seeds.rng(5)
     params = nl.init_parameters(m, 5, 0.8, 0.3)
     X, Y = nl.data_arrays(m, rng.standard_normal((3, 6)), rng.standard_normal((2, 6)))
     rhs = cs.generate_flow(nl.gradient_flow(m), backend="mpmath")
@@ -77,7 +76,7 @@ def _drift(act: str, digits: int, name: str):
 
 
 @cs.theorem("per-neuron balance is invariant under gradient flow (homogeneous activations)", __doc__.split("\n\n")[1],
-            digits=50, cost=8)
+            digits=50, cost=8, section="§0.7")
 def neuron_balance(digits: int) -> cs.Evidence:
     proved, refuted, summary = _symbolic()
     numeric, traj = _drift("relu", digits, "per-neuron balance drift, ReLU (events at the kinks)")

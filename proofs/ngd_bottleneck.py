@@ -37,6 +37,7 @@ from curvsym import fisher, rules
 from curvsym.checks import CheckResult
 from curvsym.integrate import integrate
 from curvsym.problems import random_instance
+from curvsym.verify import seeds
 
 NETS = ([3, 2, 3], [4, 2, 3], [3, 3, 2, 3])
 
@@ -65,7 +66,7 @@ def residuals(widths, digits):
     """(tangent-law, Euclidean-law, no-bottleneck-law residuals, e^{−t} departure) along one trajectory."""
     net = cs.chain(widths)
     m = cs.model(net)
-    inst = random_instance(net, seed=5, scale=1.0)
+    inst = random_instance(net, seed=seeds.pick(5), scale=1.0)
     times = [0, 0.5, 1, 2, 3]
     traj = integrate(cs.generate_flow(rules.natural_gradient().flow(m)), inst.weights, inst.data(), times)
     W0 = fisher.end_to_end_map(net, inst.weights)
@@ -86,7 +87,7 @@ def residuals(widths, digits):
     return out, departure
 
 
-@cs.theorem("NGD through a bottleneck: tangent-space law, not e^{−t}", __doc__.split("\n\n")[1], digits=30)
+@cs.theorem("NGD through a bottleneck: tangent-space law, not e^{−t}", __doc__.split("\n\n")[1], digits=30, section="§1.3")
 def ngd_bottleneck(digits: int) -> cs.Evidence:
     tangent, euclid, naive, notes = 0, None, 0, []
     for widths in NETS:

@@ -40,6 +40,7 @@ from curvsym.derive import end_to_end_velocity, noncommutative
 from curvsym.integrate import integrate
 from curvsym.matfuncs import OperatorInvPower, SqrtPsd
 from curvsym.problems import conditioned_instance, random_instance
+from curvsym.verify import seeds
 
 
 def output_space_identity(m) -> bool:
@@ -54,12 +55,12 @@ def output_space_identity(m) -> bool:
     return noncommutative(sp.MatAdd(lhs, K_of_Y), [m.Sigma]) == 0
 
 
-@cs.theorem("natural gradient: W(t) − T = (W(0) − T)e^{−t}", __doc__.split("\n\n")[1], digits=30, cost=3)
+@cs.theorem("natural gradient: W(t) − T = (W(0) − T)e^{−t}", __doc__.split("\n\n")[1], digits=30, cost=3, section="§1.3")
 def ngd_exponential(digits: int) -> cs.Evidence:
     symbolic_ok = all(output_space_identity(cs.model(cs.chain(w))) for w in ([2, 3, 2], [3, 3, 3, 3], [2, 4, 3, 2]))
     net = cs.chain([3, 3, 3, 3])
     m = cs.model(net)
-    inst = conditioned_instance(net, seed=1)
+    inst = conditioned_instance(net, seed=seeds.pick(1))
     times = [0, 0.5, 1, 2]
 
     def law(rule, name, times=times):
@@ -72,7 +73,7 @@ def ngd_exponential(digits: int) -> cs.Evidence:
     for widths in ([2, 3, 3, 2], [3, 2, 2]):
         rect = cs.chain(widths)
         mr = cs.model(rect)
-        ir = random_instance(rect, seed=2, scale=1.0)
+        ir = random_instance(rect, seed=seeds.pick(2), scale=1.0)
         tr = cs.integrate_double(cs.generate_flow(rules.natural_gradient().flow(mr)), ir.weights, ir.data(), times,
                                  rtol=1e-13, atol=1e-15)
         rect_res.append(cs.check_exponential_law(f"NGD e^(-t), {widths} (double)", mr, tr, ir.data(), rate=1,

@@ -23,7 +23,8 @@ k     momentum        heavy ball and Adam (generated step maps of the rules with
 
 Modules: ``timing`` (interleaved medians, the result table), ``linear`` (a–d),
 ``ensembles`` (e), ``sweeps`` (f), ``relu_gradient`` (g), ``precision`` (h), ``gd_steps`` (i),
-``conservation_laws`` (j), ``memory_steps`` (k).
+``conservation_laws`` (j), ``memory_steps`` (k), and ``fresh_seeds``: every theorem on n fresh seeds with its
+pass rate (``curvsym prove proofs/ --seeds 20``).
 
 Timings are medians of interleaved repeats (ours, reference, ours, …), so both
 sides see the same machine state; a row that times a side once says so.

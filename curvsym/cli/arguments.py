@@ -72,3 +72,16 @@ def positive(kind: type, what: str) -> Callable[[str], Any]:
             raise argparse.ArgumentTypeError(f"{what} must be positive, got {text!r}")
         return v
     return parse
+
+
+def non_negative_int(what: str) -> Callable[[str], int]:
+    """The type of option ``what``: one integer ≥ 0 (a seed)."""
+    def parse(text: str) -> int:
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{what} must be a non-negative integer, got {text!r}") from None
+        if v < 0:
+            raise argparse.ArgumentTypeError(f"{what} must be a non-negative integer, got {text!r}")
+        return v
+    return parse

@@ -168,6 +168,8 @@ def _experiment(args: Any) -> int:
     print(f"% {P.describe()}; Xavier-uniform start (seed {args.seed}); GD η₀ = {etas[0]:g}, {steps} iterations, "
           f"against η₀/r for r ∈ {{{', '.join(map(str, ratios))}}}; one batched float64 run")
     print(format_experiment(ex, rows=args.rows))
+    status, verdict = experiment_status(ex, args.margin)
+    print(f"\nverdict: {verdict} (exit status {status})")
     if args.json:
         out = ex.as_dict()
         out.update({"problem": P.describe(), "source": P.source, "widths": list(P.widths),
@@ -185,10 +187,44 @@ def _experiment(args: Any) -> int:
             out["ratio_scaling"] = None
             out["checks"] = [_check_dict(ec.check_tracking(ex))]
             out["notes"].append(str(exc))
+        out["verdict"], out["exit_status"] = verdict, status
         with open(args.json, "w") as fh:
             json.dump(out, fh, indent=1, default=str)
         print(f"\nJSON written to {args.json}")
-    return 0
+    return status
+
+
+UNDECIDED = 3   # exit status of a data experiment whose verdict sits within the margin of a tolerance
+
+
+def experiment_status(ex: Any, margin: float = 0.1) -> tuple[int, str]:
+    """(exit status, verdict line) of a data experiment: the claims are the tracking check and the (1 − 1/r)
+    law, the control the (1 − 1/r²) law.  A check is decided only when its residual clears its tolerance by
+    ``margin`` (relative): 0 every claim verified and the control rejected; 1 a claim failed or the control held;
+    3 (:data:`UNDECIDED`) otherwise, naming the check at its margin."""
+    from ..errors import OptionError
+    from ..papers.elkabetz2021 import check_ratio_scaling, check_tracking
+    claims = [check_tracking(ex)]
+    control = None
+    try:
+        claims.append(check_ratio_scaling(ex))
+        control = check_ratio_scaling(ex, power=2)
+    except OptionError:
+        pass
+
+    def decided(c):
+        return math.isinf(c.residual) or abs(c.residual - c.tolerance) > margin * c.tolerance
+    undecided = [c for c in claims + ([control] if control is not None else []) if not decided(c)]
+    failed = [c.name for c in claims if decided(c) and not c.passed]
+    if control is not None and decided(control) and control.passed:
+        failed.append(f"the control ({control.name}) held")
+    if failed:
+        return 1, "FAILED: " + "; ".join(failed)
+    if undecided:
+        return UNDECIDED, "UNDECIDED: " + "; ".join(
+            f"{c.name} has residual {c.residual:.4g} within {margin:.0%} of its tolerance {c.tolerance:g}"
+            for c in undecided)
+    return 0, "verified" + ("" if control is None else " (control rejected)")
 
 
 def _check_dict(c: Any) -> dict:
@@ -304,6 +340,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     e.add_argument("--mnist-examples", type=arguments.positive_int("--mnist-examples"), default=None, metavar="N",
                    help="MNIST images to use (default 1000)")
     e.add_argument("--stride", type=arguments.positive_int("--stride"), default=None, help="MNIST index stride s (default 50)")
+    e.add_argument("--margin", type=float, default=0.1, help="a check is decided only when its residual clears its "
+                   "tolerance by this fraction; else the exit status is 3, undecided (default 0.1)")
     e.add_argument("--activation", default=None, help="hidden activation: linear (default), relu, leaky_relu(α), "
                                                       "tanh, softplus(β)")
     e.add_argument("--loss", default=None, help="cross_entropy (default) or mse")

@@ -36,6 +36,8 @@ module                holds
 ``series_engines``    arbitrary-precision arithmetic for the tape (python-flint, mpmath), ``make_engine``
 ``multiword_taylor``  the multi-word Taylor engine (stacked Cauchy products on BLAS)
 ``events``            kink crossings of piecewise flows: certified roots of Taylor series
+``filippov``          Filippov sliding modes of one-hidden-layer ReLU-family flows (Taylor, 30–100 digits),
+                      ``gd_path`` for the GD limit
 ``state``             conversions (float ↔ mpf), norms, tolerances
 ``progress``          the progress bar over simulated time
 ``budget``            the digits a run may ask for (:data:`MAX_DPS`) and a wall-clock budget from the call

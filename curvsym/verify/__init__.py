@@ -12,5 +12,6 @@ module          holds
 ``sharpness``   Hessian–vector products, λ_max / λ_min (dense, Lanczos)
 ``step_size``   step map against flow: distances, fitted orders, curvature envelopes
 ``memory_limit_checks``  momentum limits: free-algebra proofs and fitted orders of the rules with memory
+``seeds``       theorem instances: shipped seeds by default, redrawn from ``prove --seed S``
 ==============  ====================================================================
 """

@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Callable, Iterable, Sequence
 
 from ..errors import TheoremFileError
+from . import seeds as _seeds
 from .checks import CheckResult
 
 __all__ = ["Evidence", "Theorem", "TheoremReport", "theorem", "discover", "run_theorem", "prove"]
@@ -54,6 +55,10 @@ class Theorem:
 
     ``cost``: the expected seconds on one core, a scheduling hint only (:func:`prove` starts the
     costliest theorems first); it never changes what is run or checked.
+
+    ``kind``: ``"exact"`` (must pass on every seed) or ``"statistical"`` (passes on a fresh seed with
+    probability at least ``rate``, the claim's own stated rate); see :mod:`curvsym.verify.seeds`.
+    ``section``: the section of docs/mathematics.md that states the claim, e.g. ``"§5.5"``.
     """
 
     name: str
@@ -62,20 +67,36 @@ class Theorem:
     digits: int = 50
     source: str = ""
     cost: float = 0.0
+    kind: str = "exact"
+    rate: float = 1.0
+    section: str = ""
 
-    def __call__(self, digits: int | None = None) -> Evidence:
-        return self.func(digits=digits or self.digits)
+    def __call__(self, digits: int | None = None, seed: int | None = None) -> Evidence:
+        with _seeds.using(seed):
+            return self.func(digits=digits or self.digits)
 
 
-def theorem(name: str, statement: str, digits: int = 50,
-            cost: float = 0.0) -> Callable[[Callable[..., Evidence]], Theorem]:
+def theorem(name: str, statement: str, digits: int = 50, cost: float = 0.0, *, kind: str = "exact",
+            rate: float | None = None, section: str = "") -> Callable[[Callable[..., Evidence]], Theorem]:
     """Decorator: ``@theorem("name", "statement")`` over ``def check(digits) -> Evidence``.
 
     ``cost`` (seconds on one core, optional) is a scheduling hint for :func:`prove` with several
     jobs: the costliest theorems start first, so that a long one does not start last.
+    ``kind="statistical"`` with ``rate`` (0 < rate < 1): the claimed probability that a fresh seed passes.
+
+    Raises:
+        TheoremFileError: an unknown kind, or a statistical theorem without a rate in (0, 1).
     """
+    if kind not in ("exact", "statistical"):
+        raise TheoremFileError(f"theorem {name!r}: kind must be 'exact' or 'statistical', got {kind!r}")
+    if kind == "statistical" and not (rate is not None and 0 < rate < 1):
+        raise TheoremFileError(f"theorem {name!r}: a statistical theorem states its rate in (0, 1), got {rate!r}")
+    if kind == "exact" and rate not in (None, 1, 1.0):
+        raise TheoremFileError(f"theorem {name!r}: an exact theorem passes on every seed (rate 1), got {rate!r}")
+
     def wrap(func: Callable[..., Evidence]) -> Theorem:
-        return Theorem(name, statement, func, digits, getattr(func, "__module__", ""), float(cost))
+        return Theorem(name, statement, func, digits, getattr(func, "__module__", ""), float(cost), kind,
+                       1.0 if rate is None else float(rate), section)
     return wrap
 
 
@@ -89,6 +110,7 @@ class TheoremReport:
     error: str | None = None
     timed_out: bool = False
     crashed: bool = False
+    seed: int | None = None
 
     @property
     def verdict(self) -> str:
@@ -116,7 +138,7 @@ class TheoremReport:
     def as_dict(self) -> dict:
         e = self.evidence
         out = {"theorem": self.name, "statement": self.statement, "passed": self.passed, "verdict": self.verdict,
-               "digits_requested": self.digits, "seconds": round(self.seconds, 3), "error": self.error}
+               "digits_requested": self.digits, "seed": self.seed, "seconds": round(self.seconds, 3), "error": self.error}
         if e is not None:
             out.update({
                 "symbolic": e.symbolic,
@@ -139,7 +161,7 @@ def _broken(path: Path, exc: BaseException) -> Theorem:
     where = f"{path}:{exc.lineno}" if isinstance(exc, SyntaxError) and exc.lineno else str(path)
     message = f"{type(exc).__name__} in {where}: {getattr(exc, 'msg', None) or exc}"
 
-    def fail(digits: int) -> Evidence:
+    def fail(digits: int, **_) -> Evidence:
         raise TheoremFileError(message)
     return Theorem(f"{path.name} (not importable)", "the file could not be imported", fail, 0, str(path))
 
@@ -207,8 +229,12 @@ def _alarm(seconds: float | None):
         signal.signal(signal.SIGALRM, previous)
 
 
-def run_theorem(th: Theorem, digits: int | None = None, timeout: float | None = None) -> TheoremReport:
+def run_theorem(th: Theorem, digits: int | None = None, timeout: float | None = None,
+                seed: int | None = None) -> TheoremReport:
     """Run one theorem, timing it; an exception or a timeout becomes a failed report naming it.
+
+    ``seed``: None runs the shipped instances; an integer redraws every instance from it
+    (:mod:`curvsym.verify.seeds`).
 
     Raises:
         TheoremFileError: never: a theorem that returns something other than Evidence, or raises,
@@ -218,19 +244,21 @@ def run_theorem(th: Theorem, digits: int | None = None, timeout: float | None = 
     start = time.perf_counter()
     try:
         with _alarm(timeout):
-            ev = th(d)
+            ev = th(d, seed)
         if not isinstance(ev, Evidence):
             raise TheoremFileError(f"theorem {th.name!r} returned {type(ev).__name__}, not Evidence")
-        return TheoremReport(th.name, th.statement, ev, time.perf_counter() - start, d)
+        return TheoremReport(th.name, th.statement, ev, time.perf_counter() - start, d, seed=seed)
     except TheoremTimeout as exc:
-        return TheoremReport(th.name, th.statement, None, time.perf_counter() - start, d, str(exc), timed_out=True)
+        return TheoremReport(th.name, th.statement, None, time.perf_counter() - start, d, str(exc), timed_out=True,
+                             seed=seed)
     except Exception as exc:  # reported, never swallowed silently
         msg = f"{type(exc).__name__}: {exc}"
         tb = "" if isinstance(exc, TheoremFileError) else "\n" + traceback.format_exc(limit=3)
-        return TheoremReport(th.name, th.statement, None, time.perf_counter() - start, d, msg + tb)
+        return TheoremReport(th.name, th.statement, None, time.perf_counter() - start, d, msg + tb, seed=seed)
 
 
-def _run_in_worker(source: str, index: int, digits: int | None, timeout: float | None) -> TheoremReport:
+def _run_in_worker(source: str, index: int, digits: int | None, timeout: float | None,
+                   seed: int | None = None) -> TheoremReport:
     """Worker side of :func:`prove`: import the file again, run its ``index``-th theorem.
 
     Workers run BLAS on one thread each: several processes each starting as many BLAS threads as
@@ -240,14 +268,16 @@ def _run_in_worker(source: str, index: int, digits: int | None, timeout: float |
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:  # pragma: no cover - scikit-learn installs it
-        return run_theorem(th, digits, timeout)
+        return run_theorem(th, digits, timeout, seed)
     with threadpool_limits(limits=1):
-        return run_theorem(th, digits, timeout)
+        return run_theorem(th, digits, timeout, seed)
 
 
 def prove(theorems: Sequence[Theorem], digits: int | None = None, timeout: float | None = None, jobs: int = 1,
-          on_start: Callable[[Theorem], None] | None = None) -> list[TheoremReport]:
+          on_start: Callable[[Theorem], None] | None = None, seed: int | None = None) -> list[TheoremReport]:
     """Run ``theorems`` (``jobs`` processes at once) and return their reports in the given order.
+
+    ``seed``: None runs the shipped instances; an integer redraws every random instance from it.
 
     Each theorem gets its own wall-clock ``timeout`` (seconds); one that runs out
     is reported as TIMEOUT and the others go on.  With ``jobs > 1`` the theorem
@@ -264,7 +294,7 @@ def prove(theorems: Sequence[Theorem], digits: int | None = None, timeout: float
         for th in theorems:
             if on_start is not None:
                 on_start(th)
-            out.append(run_theorem(th, digits, timeout))
+            out.append(run_theorem(th, digits, timeout, seed))
         return out
     import concurrent.futures as cf
     import multiprocessing as mp
@@ -281,6 +311,6 @@ def prove(theorems: Sequence[Theorem], digits: int | None = None, timeout: float
             if on_start is not None:
                 on_start(th)
             if th.source and Path(th.source).exists() and not th.name.endswith("(not importable)"):
-                futures[i] = pool.submit(_run_in_worker, th.source, index[id(th)], digits, timeout)
-        return [futures[i].result() if i in futures else run_theorem(th, digits, timeout)
+                futures[i] = pool.submit(_run_in_worker, th.source, index[id(th)], digits, timeout, seed)
+        return [futures[i].result() if i in futures else run_theorem(th, digits, timeout, seed)
                 for i, th in enumerate(theorems)]

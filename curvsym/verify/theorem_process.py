@@ -57,6 +57,8 @@ class TheoremRef:
     digits: int
     cost: float = 0.0
     report: TheoremReport | None = None
+    kind: str = "exact"
+    rate: float = 1.0
 
 
 @dataclass
@@ -200,7 +202,7 @@ def _list_file(path: Path) -> tuple[list, list]:
     out = []
     for th in _load(path):
         broken = th.name.endswith("(not importable)")
-        out.append((th.name, th.statement, th.digits, th.cost, run_theorem(th) if broken else None))
+        out.append((th.name, th.statement, th.digits, th.cost, run_theorem(th) if broken else None, th.kind, th.rate))
     return out, [m for m in set(sys.modules) - before if m.split(".")[0] in PRELOAD]
 
 
@@ -243,7 +245,7 @@ def discover_isolated(paths: Iterable[str | Path], timeout: float | None = None,
         if outcome[0] == "ok":
             listed, loaded = outcome[1]
             modules += loaded
-            refs += [TheoremRef(str(f), i, n, s, d, c, rep) for i, (n, s, d, c, rep) in enumerate(listed)]
+            refs += [TheoremRef(str(f), i, n, s, d, c, rep, k, r) for i, (n, s, d, c, rep, k, r) in enumerate(listed)]
         elif outcome[0] == "timeout":
             refs.append(_stand_in(f, "timeout", f"importing it did not finish within {timeout:g} s (killed)",
                                   outcome[1]))
@@ -255,7 +257,8 @@ def discover_isolated(paths: Iterable[str | Path], timeout: float | None = None,
     return refs
 
 
-def _run_one(ref: TheoremRef, digits: int | None, timeout: float | None, limit_threads: bool) -> TheoremReport:
+def _run_one(ref: TheoremRef, digits: int | None, timeout: float | None, limit_threads: bool,
+             seed: int | None = None) -> TheoremReport:
     """In a child: import the file again and run its ``ref.index``-th theorem."""
     ths: list[Theorem] = _load(Path(ref.source))
     if ref.index >= len(ths) or ths[ref.index].name != ref.name:
@@ -264,19 +267,22 @@ def _run_one(ref: TheoremRef, digits: int | None, timeout: float | None, limit_t
         with contextlib.suppress(ImportError):
             from threadpoolctl import threadpool_limits  # deferred: optional
             with threadpool_limits(limits=1):
-                return run_theorem(ths[ref.index], digits, timeout)
-    return run_theorem(ths[ref.index], digits, timeout)
+                return run_theorem(ths[ref.index], digits, timeout, seed)
+    return run_theorem(ths[ref.index], digits, timeout, seed)
 
 
 def prove_isolated(refs: Sequence[TheoremRef], digits: int | None = None, timeout: float | None = None,
-                   jobs: int = 1, on_start: Callable[[TheoremRef], None] | None = None) -> list[TheoremReport]:
+                   jobs: int = 1, on_start: Callable[[TheoremRef], None] | None = None,
+                   seed: int | None = None) -> list[TheoremReport]:
     """One report per ref, in the given order; ``jobs`` children at once, costliest first.
+
+    ``seed``: None runs the shipped instances; an integer redraws every random instance from it.
 
     Raises:
         KeyboardInterrupt: Ctrl-C (every running theorem's process group is killed first).
     """
     order = sorted(range(len(refs)), key=lambda i: -refs[i].cost)
-    work = [(i, (lambda r=refs[i]: _run_one(r, digits, timeout, jobs > 1)), timeout) for i in order
+    work = [(i, (lambda r=refs[i]: _run_one(r, digits, timeout, jobs > 1, seed)), timeout) for i in order
             if refs[i].report is None]
     started = (lambda i: on_start(refs[i])) if on_start is not None else None
     done = _run_all(work, jobs, started)

@@ -76,10 +76,20 @@ def test_data_experiment_on_mnist_idx_files(tmp_path, capsys):
 
 def test_a_diverging_data_experiment_reports_step_and_loss(capsys):
     assert main(["discrete", "--digits-examples", "40", "--activation", "tanh", "--loss", "mse", "--hidden", "8,8",
-                 "--eta", "4", "--steps", "20", "--log", "4", "--ratios", "2"]) == 0
+                 "--eta", "4", "--steps", "20", "--log", "4", "--ratios", "2"]) == 1   # a failed check: exit 1
     text = capsys.readouterr().out
     assert "diverged: η = 4 left the finite range at step" in text and "loss at step" in text
     assert "not available" not in text and "nan" not in text.lower() and "FAILED" in text
+
+
+def test_the_exit_status_follows_the_verdicts(capsys):
+    """0: claims verified and control rejected; 3: a residual within the margin of its tolerance (undecided)."""
+    argv = ["discrete", "--digits-examples", "40", "--activation", "softplus(4)", "--loss", "cross_entropy",
+            "--hidden", "8,8", "--steps", "20", "--log", "4", "--ratios", "2,5,10"]
+    assert main(argv) == 0
+    assert "verdict: verified (control rejected) (exit status 0)" in capsys.readouterr().out
+    assert main(argv + ["--margin", "200"]) == 3     # no residual clears its tolerance by 200×
+    assert "verdict: UNDECIDED" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("argv, words", [
