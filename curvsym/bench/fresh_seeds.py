@@ -20,6 +20,7 @@ import secrets
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+from ..errors import OptionError
 from ..verify.theorem import Theorem, TheoremReport, prove
 
 __all__ = ["SeedRow", "seed_sweep", "seed_table", "first_seed"]
@@ -84,10 +85,10 @@ def seed_sweep(theorems: Sequence[Theorem], n: int, first: int, digits: int | No
     :func:`~curvsym.verify.theorem_process.prove_isolated`); ``run(theorems, digits, timeout, jobs, seed=…)``.
 
     Raises:
-        ValueError: n < 1 or a negative first seed.
+        OptionError: n < 1 or a negative first seed.
     """
     if n < 1 or first < 0:
-        raise ValueError(f"need n ≥ 1 seeds from a non-negative first seed, got n = {n}, first = {first}")
+        raise OptionError(f"need n ≥ 1 seeds from a non-negative first seed, got n = {n}, first = {first}")
     rows = [SeedRow(th.name, th.kind, th.rate) for th in theorems]
     for seed in range(first, first + n):
         reports = run(theorems, digits, timeout, jobs, seed=seed)

@@ -81,8 +81,8 @@ def _prove_seeds(theorems: list, args: Any) -> int:
     """``curvsym prove --seeds N``: every theorem on N fresh seeds; 0 iff every theorem meets its claimed rate."""
     import json
 
-    from ..bench.fresh_seeds import first_seed, seed_sweep, seed_table
-    from ..verify.theorem_process import prove_isolated
+    from ..bench.fresh_seeds import first_seed, seed_sweep, seed_table  # deferred: fast CLI start
+    from ..verify.theorem_process import prove_isolated  # deferred: fast CLI start
     first = first_seed() if args.seed is None else args.seed
     print(f"% fresh seeds from {first} (rerun with --seed {first} to reproduce)", flush=True)
 

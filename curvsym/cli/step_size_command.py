@@ -202,8 +202,8 @@ def experiment_status(ex: Any, margin: float = 0.1) -> tuple[int, str]:
     law, the control the (1 − 1/r²) law.  A check is decided only when its residual clears its tolerance by
     ``margin`` (relative): 0 every claim verified and the control rejected; 1 a claim failed or the control held;
     3 (:data:`UNDECIDED`) otherwise, naming the check at its margin."""
-    from ..errors import OptionError
-    from ..papers.elkabetz2021 import check_ratio_scaling, check_tracking
+    from ..errors import OptionError  # deferred: fast CLI start
+    from ..papers.elkabetz2021 import check_ratio_scaling, check_tracking  # deferred: fast CLI start
     claims = [check_tracking(ex)]
     control = None
     try:

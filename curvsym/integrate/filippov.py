@@ -127,7 +127,11 @@ class FilippovNet:
         return (self.hidden, self.d), (self.hidden,) if self.bias else (0,), (self.m, self.hidden)
 
     def pack(self, W: Any, b: Any, A: Any) -> list:
-        """Flatten (W, b, A) in the order W (row-major), b, A (row-major)."""
+        """Flatten (W, b, A) in the order W (row-major), b, A (row-major).
+
+        Raises:
+            OptionError: the layers do not match the net's widths.
+        """
         flat = list(np.asarray(W, dtype=object).ravel()) + (list(np.asarray(b, dtype=object).ravel())
                                                            if self.bias else []) + list(np.asarray(A, dtype=object).ravel())
         if len(flat) != self.hidden * self.d + (self.hidden if self.bias else 0) + self.m * self.hidden:

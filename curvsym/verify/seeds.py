@@ -24,6 +24,8 @@ from typing import Iterator
 
 import numpy as np
 
+from ..errors import OptionError
+
 __all__ = ["current", "using", "pick", "rng", "fresh", "derive"]
 
 _SEED: contextvars.ContextVar = contextvars.ContextVar("curvsym_theorem_seed", default=None)
@@ -41,9 +43,13 @@ def fresh() -> bool:
 
 @contextlib.contextmanager
 def using(seed: int | None) -> Iterator[int | None]:
-    """Within the block, :func:`pick` derives every instance seed from ``seed`` (None: shipped seeds)."""
+    """Within the block, :func:`pick` derives every instance seed from ``seed`` (None: shipped seeds).
+
+    Raises:
+        OptionError: ``seed`` is not a non-negative integer.
+    """
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0):
-        raise ValueError(f"a theorem seed is a non-negative integer, got {seed!r}")
+        raise OptionError(f"a theorem seed is a non-negative integer, got {seed!r}")
     token = _SEED.set(None if seed is None else int(seed))
     try:
         yield current()
