@@ -46,7 +46,7 @@ def cmd_prove(args: Any) -> int:
         OptionError: ``--json`` names a folder or a file in a folder that does not exist.
     """
     from ..errors import OptionError  # deferred: fast CLI start
-    from ..verify.report import table, write_json  # deferred: fast CLI start
+    from ..verify.report import row, table, write_json  # deferred: fast CLI start
     from ..verify.theorem_process import discover_isolated, prove_isolated  # deferred: fast CLI start
     if args.json and (os.path.isdir(args.json) or not os.path.isdir(os.path.dirname(args.json) or ".")):
         raise OptionError(f"--json {args.json}: not a file in an existing folder")  # before hours of proving
@@ -59,21 +59,32 @@ def cmd_prove(args: Any) -> int:
             return 2
         if args.seeds:
             return _prove_seeds(theorems, args)
-        start = None if args.quiet else (lambda th: print(f"… {th.name}", file=sys.stderr, flush=True))
-        reports = prove_isolated(theorems, args.digits, args.timeout, args.jobs, on_start=start, seed=args.seed)
+        finished = []
+
+        def done(report):  # each theorem's row as it finishes
+            finished.append(report)
+            if not args.quiet:
+                print(row(report, len(finished), len(theorems)), file=sys.stderr, flush=True)
+        if not args.quiet:
+            print(f"proving {len(theorems)} theorems, {args.jobs} at a time; each row appears as it finishes",
+                  file=sys.stderr, flush=True)
+        reports = prove_isolated(theorems, args.digits, args.timeout, args.jobs, seed=args.seed, on_done=done)
     except KeyboardInterrupt:
         print("curvsym: interrupted: every theorem process was stopped; no table", file=sys.stderr)
         return 130
     if args.seed is not None:
         print(f"% every random instance redrawn from seed {args.seed}")
-    print(table(reports))
+    print(table(reports, wide=args.wide))
     if args.json:
         try:
             write_json(reports, args.json)
         except OSError as exc:
             print(f"curvsym: error: cannot write --json {args.json}: {exc.strerror or exc}", file=sys.stderr)
             return 2
-        print(f"\nJSON written to {args.json}")
+        print(f"\nresults: the table above; every detail in {args.json}")
+    else:
+        print("\nresults: the table above" + ("" if args.wide else "; --wide adds the proofs and notes")
+              + ", --json FILE writes every detail")
     return 0 if all(r.passed for r in reports) else 1
 
 
@@ -225,6 +236,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
                     help="run every theorem on N fresh seeds (from --seed S, else from a seed drawn by the OS) and "
                          "report the pass rate per theorem against its claimed rate (exact: every seed)")
     pr.add_argument("-q", "--quiet", action="store_true", help="no progress lines on stderr")
+    pr.add_argument("--wide", action="store_true", help="the full table: symbolic proofs, digits and every "
+                    "theorem's notes (wider than 100 columns)")
     pr.set_defaults(func=cmd_prove)
 
     de = sub.add_parser("derive", help="print the gradient-flow ODEs (LaTeX) and optionally the generated code",

@@ -1,4 +1,9 @@
-"""Verdict tables for theorem runs (plain text and JSON)."""
+"""Verdict tables for theorem runs (plain text and JSON).
+
+:func:`table` fits 100 columns (verdict, time, residual against tolerance, the negative control, the
+theorem); ``wide=True`` adds the symbolic proof and every theorem's notes, which the JSON always has.
+:func:`row` is the one line printed as each theorem finishes.
+"""
 
 from __future__ import annotations
 
@@ -18,8 +23,45 @@ def _fmt_digits(x: float) -> str:
     return "∞" if math.isinf(x) else f"{x:.1f}"
 
 
-def table(reports: Sequence[TheoremReport]) -> str:
-    """A fixed-width table: theorem, symbolic, residual, digits, tolerance, negative control, time, verdict."""
+WIDTH = 100
+"""Columns the default table and the live rows fit in."""
+
+
+def _control(r: TheoremReport) -> str:
+    e = r.evidence
+    if e is None or e.negative is None:
+        return "n/a"
+    return "rejected" if r.negative_rejected else "NOT rejected"
+
+
+def _cells(r: TheoremReport) -> tuple[str, str, str, str]:
+    """(verdict, time, residual/tolerance, control) of one report, short."""
+    e = r.evidence
+    res = "—" if e is None else f"{_fmt_res(e.numeric.residual)}/{e.numeric.tolerance:.0e}"
+    return r.verdict, f"{r.seconds:.1f}s", res, _control(r)
+
+
+def _fit(text: str, width: int) -> str:
+    return text if len(text) <= width else text[:width - 1] + "…"
+
+
+def row(r: TheoremReport, done: int | None = None, total: int | None = None) -> str:
+    """``[k/n] PASS    4.7s  1.6e-54/1e-40  rejected  theorem name`` within :data:`WIDTH` columns."""
+    verdict, time, res, control = _cells(r)
+    head = (f"[{done}/{total}] " if done is not None else "") + f"{verdict:<7} {time:>7}  {res:<15}  {control:<12}  "
+    return head + _fit(r.name, WIDTH - len(head))
+
+
+def table(reports: Sequence[TheoremReport], wide: bool = False) -> str:
+    """The verdict table: within 100 columns (verdict, time, residual/tolerance, control, theorem), or
+    ``wide``: theorem, symbolic, residual, digits, tolerance, negative control, time, verdict, and the notes."""
+    if not wide:
+        head = f"{'verdict':<7} {'time':>7}  {'residual/tol':<15}  {'control':<12}  theorem"
+        lines = [head, "-" * min(WIDTH, len(head) + 40)] + [row(r) for r in reports]
+        n_pass = sum(r.passed for r in reports)
+        lines.append(f"\n{n_pass}/{len(reports)} theorems passed")
+        lines += [f"\n{_fit(r.name, WIDTH)}:\n  {r.error}" for r in reports if r.error]
+        return "\n".join(lines)
     head = ("theorem", "symbolic", "residual", "digits", "tolerance", "neg. control", "time", "verdict")
     rows = []
     for r in reports:

@@ -144,9 +144,11 @@ def _how_it_died(status: int) -> str:
 
 
 def _run_all(jobs: Sequence[tuple[Any, Callable[[], Any], float | None]], parallel: int,
-             on_start: Callable[[Any], None] | None = None) -> dict:
+             on_start: Callable[[Any], None] | None = None, on_done: Callable[[Any, tuple], None] | None = None
+             ) -> dict:
     """Run ``(key, work, timeout)`` jobs, ``parallel`` at a time; {key: ("ok", value) | ("error", text) |
-    ("timeout", seconds) | ("crashed", text, seconds)}.  Ctrl-C kills every child and re-raises."""
+    ("timeout", seconds) | ("crashed", text, seconds)}, each also passed to ``on_done(key, outcome)`` as it
+    arrives.  Ctrl-C kills every child and re-raises."""
     waiting, running, done = list(jobs), {}, {}
     try:
         while waiting or running:
@@ -174,12 +176,16 @@ def _run_all(jobs: Sequence[tuple[Any, Callable[[], Any], float | None]], parall
                     done[child.key] = None
                 if done[child.key] is None:
                     done[child.key] = ("crashed", _how_it_died(status), seconds)
+                if on_done is not None:
+                    on_done(child.key, done[child.key])
             now = time.monotonic()
             for fd, child in list(running.items()):
                 if now >= child.deadline:
                     del running[fd]
                     _kill(child)
                     done[child.key] = ("timeout", now - child.started)
+                    if on_done is not None:
+                        on_done(child.key, done[child.key])
     finally:  # Ctrl-C (or anything else): no child outlives this call
         for child in running.values():
             _kill(child)
@@ -271,12 +277,28 @@ def _run_one(ref: TheoremRef, digits: int | None, timeout: float | None, limit_t
     return run_theorem(ths[ref.index], digits, timeout, seed)
 
 
+def _report(ref: TheoremRef, outcome: tuple, digits: int | None, timeout: float | None) -> TheoremReport:
+    """The report of one child's outcome (see :func:`_run_all`)."""
+    d = digits or ref.digits
+    if outcome[0] == "ok" and isinstance(outcome[1], TheoremReport):
+        return outcome[1]
+    if outcome[0] == "timeout":
+        return TheoremReport(ref.name, ref.statement, None, outcome[1], d,
+                             f"killed after the timeout of {timeout:g} s", timed_out=True)
+    if outcome[0] == "crashed":
+        return TheoremReport(ref.name, ref.statement, None, outcome[2], d,
+                             f"the theorem's process died: {outcome[1]}", crashed=True)
+    return TheoremReport(ref.name, ref.statement, None, 0.0, d, str(outcome[1]))
+
+
 def prove_isolated(refs: Sequence[TheoremRef], digits: int | None = None, timeout: float | None = None,
                    jobs: int = 1, on_start: Callable[[TheoremRef], None] | None = None,
-                   seed: int | None = None) -> list[TheoremReport]:
+                   seed: int | None = None, on_done: Callable[[TheoremReport], None] | None = None
+                   ) -> list[TheoremReport]:
     """One report per ref, in the given order; ``jobs`` children at once, costliest first.
 
     ``seed``: None runs the shipped instances; an integer redraws every random instance from it.
+    ``on_done`` receives each report as soon as its theorem finishes (in finishing order).
 
     Raises:
         KeyboardInterrupt: Ctrl-C (every running theorem's process group is killed first).
@@ -285,22 +307,10 @@ def prove_isolated(refs: Sequence[TheoremRef], digits: int | None = None, timeou
     work = [(i, (lambda r=refs[i]: _run_one(r, digits, timeout, jobs > 1, seed)), timeout) for i in order
             if refs[i].report is None]
     started = (lambda i: on_start(refs[i])) if on_start is not None else None
-    done = _run_all(work, jobs, started)
-    out = []
-    for i, ref in enumerate(refs):
-        d = digits or ref.digits
-        if ref.report is not None:
-            out.append(ref.report)
-            continue
-        outcome = done[i]
-        if outcome[0] == "ok" and isinstance(outcome[1], TheoremReport):
-            out.append(outcome[1])
-        elif outcome[0] == "timeout":
-            out.append(TheoremReport(ref.name, ref.statement, None, outcome[1], d,
-                                     f"killed after the timeout of {timeout:g} s", timed_out=True))
-        elif outcome[0] == "crashed":
-            out.append(TheoremReport(ref.name, ref.statement, None, outcome[2], d,
-                                     f"the theorem's process died: {outcome[1]}", crashed=True))
-        else:
-            out.append(TheoremReport(ref.name, ref.statement, None, 0.0, d, str(outcome[1])))
-    return out
+    finished = (lambda i, outcome: on_done(_report(refs[i], outcome, digits, timeout))) if on_done else None
+    for ref in refs:
+        if ref.report is not None and on_done is not None:
+            on_done(ref.report)
+    done = _run_all(work, jobs, started, finished)
+    return [ref.report if ref.report is not None else _report(ref, done[i], digits, timeout)
+            for i, ref in enumerate(refs)]

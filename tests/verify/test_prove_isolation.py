@@ -7,6 +7,7 @@ Real processes and real signals; synchronisation by marker files the theorems wr
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -90,7 +91,9 @@ def write_theorems(folder: Path, files: dict) -> Path:
 
 
 def rows(out: str) -> dict:
-    return {ln.split("  ")[0]: ln.rstrip().split()[-1] for ln in out.splitlines() if "  " in ln}
+    """theorem → verdict from the table (``verdict  time  residual/tol  control  theorem`` rows)."""
+    table = re.compile(r"^(PASS|FAIL|ERROR|TIMEOUT|CRASHED)\s+\S+\s+\S+\s+\S+\s+(.+)$")
+    return {m.group(2).strip(): m.group(1) for m in map(table.match, out.splitlines()) if m}
 
 
 def alive(pid: int) -> bool:
@@ -216,3 +219,27 @@ def test_an_unwritable_json_path_is_one_line(tmp_path, capsys, target, message):
     assert main(["prove", str(folder), "-q", "--json", target.format(folder=folder)]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and message in err, err
+
+
+def test_rows_appear_as_theorems_finish_and_the_table_fits_100_columns(tmp_path, capsys):
+    """Issue 28: each theorem's row on stderr as it finishes (the quick one before the slow one), a
+    table within 100 columns on stdout, details behind --wide, and a last line saying where results are."""
+    files = {"slow.py": '''
+@cs.theorem("a slow claim whose name is long enough to be cut at the table's edge, so the table stays narrow",
+            "demo", digits=16)
+def slow(digits):
+    time.sleep(1.0)
+    return good()
+''', "fine.py": HOSTILE["fine.py"]}
+    folder = write_theorems(tmp_path / "th", files)
+    assert main(["prove", str(folder), "--jobs", "2"]) == 0
+    captured = capsys.readouterr()
+    live = [ln for ln in captured.err.splitlines() if ln.startswith("[")]
+    assert [ln.split()[0] for ln in live] == ["[1/2]", "[2/2]"]
+    assert "a fine claim" in live[0] and "a slow claim" in live[1]         # finishing order, not file order
+    out = captured.out.splitlines()
+    assert max(map(len, out + captured.err.splitlines())) <= 100
+    assert out[-1].startswith("results:") and "--wide" in out[-1]
+    assert main(["prove", str(folder), "--wide", "-q"]) == 0
+    wide = capsys.readouterr().out
+    assert "symbolic" in wide and "notes:" not in out and max(map(len, wide.splitlines())) > 100
