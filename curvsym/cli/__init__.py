@@ -167,6 +167,9 @@ def cmd_rules(args: Any) -> int:
 def cmd_bench(args: Any) -> int:
     """``curvsym bench``: benchmark rows with ratios against named references."""
     from ..bench import bench_ensemble, bench_torch_loops, run, table  # deferred: fast CLI start
+    from ..sweep.quiet import quiet_dask_until_exit  # deferred: fast CLI start
+    if not args.verbose:  # the sweep parts start Dask clusters: their log lines are not curvsym's output
+        quiet_dask_until_exit()
     rows = run(parts=args.only, quick=args.quick) if args.only else []
     if args.backend:
         names = [b.strip() for b in args.backend.split(",") if b.strip()]
@@ -178,6 +181,7 @@ def cmd_bench(args: Any) -> int:
             rows += bench_torch_loops(sizes=((8, 8, 64), (2, 8, 128)) if args.quick else
                                       ((64, 8, 64), (16, 8, 128), (4, 8, 256)))
     print(table(rows))
+    print("\nresults: the table above (nothing is written to disk)")
     return 0
 
 
@@ -282,6 +286,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     be.add_argument("--backend", metavar="NAMES", help="also (e) batched-ensemble throughput on these array "
                     "backends, e.g. numpy,torch,jax,cupy (GPU used when the backend sees one)")
     be.add_argument("--quick", action="store_true", help="smaller sizes and spans (a smoke run)")
+    be.add_argument("--verbose", action="store_true", help="also show third-party log lines (Dask's cluster logs)")
     be.set_defaults(func=cmd_bench)
     from ..sweep.commands import add_parser as add_sweep_parser  # deferred: fast CLI start
     add_sweep_parser(sub)

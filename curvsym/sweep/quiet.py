@@ -18,15 +18,21 @@ MAX_REASON = 160
 _LOGGERS = ("distributed", "tornado", "asyncio")
 
 
-@contextlib.contextmanager
-def quiet_dask(level: int = logging.CRITICAL + 1) -> Iterator[None]:
-    """Dask's and asyncio's loggers above ``level`` while the block runs (restored after)."""
+def _raise_levels(level: int) -> dict[str, int]:
+    """Set Dask's, Tornado's and asyncio's loggers to ``level``; their previous levels by name."""
     with contextlib.suppress(ImportError):  # deferred: an optional, heavy dependency; importing it
         import distributed  # noqa: F401  creates its loggers (with their own levels) first
     names = [n for n in list(logging.root.manager.loggerDict) if n.split(".")[0] in _LOGGERS] + list(_LOGGERS)
     saved = {name: logging.getLogger(name).level for name in names}  # Dask sets levels on sub-loggers too
     for name in saved:
         logging.getLogger(name).setLevel(level)
+    return saved
+
+
+@contextlib.contextmanager
+def quiet_dask(level: int = logging.CRITICAL + 1) -> Iterator[None]:
+    """Dask's and asyncio's loggers above ``level`` while the block runs (restored after)."""
+    saved = _raise_levels(level)
     try:
         yield
     finally:
@@ -37,8 +43,10 @@ def quiet_dask(level: int = logging.CRITICAL + 1) -> Iterator[None]:
 def quiet_dask_until_exit() -> None:
     """Quiet Dask's loggers for the rest of this process — for the command line only, which exits after
     the sweep: a client that lost its scheduler logs the cancellation of its reconnection task (a
-    traceback) when Dask's event-loop thread is stopped at interpreter exit, after any ``with`` block."""
-    quiet_dask().__enter__()
+    traceback) when Dask's event-loop thread is stopped at interpreter exit, after any ``with`` block.
+    (Entering :func:`quiet_dask` and dropping the context manager would restore the levels at once, when
+    the generator is collected.)"""
+    _raise_levels(logging.CRITICAL + 1)
 
 
 def why_not_run(exc: object) -> str:

@@ -144,3 +144,18 @@ def test_derive_prints_named_intermediates_and_handles_200_layers():
 def test_derive_code_only(capsys):
     code, out, _ = _run(capsys, "derive", "2,3,2", "--no-latex")
     assert code == 0 and "begin{aligned}" not in out and "def gradient_flow(W_1, W_2, Sigma_x, T, xp=np)" in out
+
+
+def test_quiet_dask_until_exit_keeps_dask_quiet_after_a_cluster_starts():
+    """Dask's log lines are not curvsym's output (bench, sweep): the levels stay raised for the whole
+    process, also across a LocalCluster's own start and close (the old version restored them at once)."""
+    import subprocess
+    import sys
+    code = ("import logging\n"
+            "from curvsym.sweep.quiet import quiet_dask_until_exit\n"
+            "from curvsym.sweep.engine import local_cluster\n"
+            "quiet_dask_until_exit()\n"
+            "c = local_cluster(1); c.close()\n"
+            "print(logging.getLogger('distributed').level > logging.CRITICAL)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
+    assert out.stdout.strip() == "True" and "distributed." not in out.stderr, out.stderr[-2000:]
