@@ -48,17 +48,22 @@ def positive_ints(what: str) -> Callable[[str], list[int]]:
     return parse
 
 
-def positive_int(what: str) -> Callable[[str], int]:
-    """The type of option ``what``: one positive integer."""
+def integer_at_least(minimum: int, what: str, kind: str) -> Callable[[str], int]:
+    """The type of option ``what``: one integer ≥ ``minimum`` (``kind`` names it in the message)."""
     def parse(text: str) -> int:
         try:
             v = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a positive integer, got {text!r}") from None
-        if v < 1:
-            raise argparse.ArgumentTypeError(f"{what} must be a positive integer, got {text!r}")
+            v = minimum - 1
+        if v < minimum:
+            raise argparse.ArgumentTypeError(f"{what} must be a {kind}, got {text!r}")
         return v
     return parse
+
+
+def positive_int(what: str) -> Callable[[str], int]:
+    """The type of option ``what``: one positive integer."""
+    return integer_at_least(1, what, "positive integer")
 
 
 def positive(kind: type, what: str) -> Callable[[str], Any]:
@@ -76,12 +81,4 @@ def positive(kind: type, what: str) -> Callable[[str], Any]:
 
 def non_negative_int(what: str) -> Callable[[str], int]:
     """The type of option ``what``: one integer ≥ 0 (a seed)."""
-    def parse(text: str) -> int:
-        try:
-            v = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{what} must be a non-negative integer, got {text!r}") from None
-        if v < 0:
-            raise argparse.ArgumentTypeError(f"{what} must be a non-negative integer, got {text!r}")
-        return v
-    return parse
+    return integer_at_least(0, what, "non-negative integer")

@@ -32,7 +32,7 @@ from ..step_maps import ETA
 from .base import free_symbols, number
 from .custom import template
 from .memory import MemoryRule, check_eps
-from .text import parse_expression
+from .text import parse_expression, read_rule_file
 
 __all__ = ["CustomMemoryRule", "memory_rule", "load_memory_rule_file"]
 
@@ -153,21 +153,9 @@ def load_memory_rule_file(path: str | Path) -> CustomMemoryRule:
             expression that does not parse.
     """
     path = Path(path)
-    if not path.is_file():
-        raise RuleParseError(f"no such rule file: {path}")
-    try:
-        text = path.read_bytes().decode("utf-8")
-    except UnicodeDecodeError:
-        raise RuleParseError(f"{path} is not a text file (rule files are UTF-8 text)") from None
     fields: dict[str, str] = {}
     state: dict[str, str] = {}
-    for lineno, raw in enumerate(text.splitlines(), 1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        if "=" not in line:
-            raise RuleParseError(f"{path}:{lineno}: expected 'key = value'")
-        key, value = (x.strip() for x in line.split("=", 1))
+    for lineno, key, value in read_rule_file(path):
         target, key = (state, key[6:].strip()) if key.startswith("state ") else (fields, key)
         if key in target:
             raise RuleParseError(f"{path}:{lineno}: a second {key!r} line (each key may appear once)")

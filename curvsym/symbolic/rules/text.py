@@ -244,12 +244,14 @@ def parse_rule(text: str, name: str = "custom rule", parameters: dict | None = N
     return custom(name, v, parameters)
 
 
-def load_rule_file(path: str | Path) -> AbstractRule:
-    """Read a rule file (``name``, ``velocity`` and optional ``q``, ``lam``, ``N`` lines).
+def read_rule_file(path: str | Path) -> list[tuple[int, str, str]]:
+    """The ``key = value`` lines of a rule file as (line number, key, value); ``#`` starts a comment.
+
+    The text is only split, never evaluated.
 
     Raises:
-        RuleParseError: a line is not ``key = value``, a key is unknown or repeated, ``velocity`` is
-            missing, a parameter is not a number, or the velocity does not parse.
+        RuleParseError: no such file, not a file, not UTF-8 text (or NUL bytes), or a line that is not
+            ``key = value``.
     """
     path = Path(path)
     if not path.exists():
@@ -262,7 +264,7 @@ def load_rule_file(path: str | Path) -> AbstractRule:
         raise RuleParseError(f"{path} is not a text file (rule files are UTF-8 text)") from None
     if "\x00" in text:
         raise RuleParseError(f"{path} is not a text file (it contains NUL bytes)")
-    fields: dict[str, str] = {}
+    out = []
     for lineno, raw in enumerate(text.splitlines(), 1):
         line = raw.split("#", 1)[0].strip()
         if not line:
@@ -270,6 +272,20 @@ def load_rule_file(path: str | Path) -> AbstractRule:
         if "=" not in line:
             raise RuleParseError(f"{path}:{lineno}: expected 'key = value'")
         key, value = (s.strip() for s in line.split("=", 1))
+        out.append((lineno, key, value))
+    return out
+
+
+def load_rule_file(path: str | Path) -> AbstractRule:
+    """Read a rule file (``name``, ``velocity`` and optional ``q``, ``lam``, ``N`` lines).
+
+    Raises:
+        RuleParseError: a line is not ``key = value``, a key is unknown or repeated, ``velocity`` is
+            missing, a parameter is not a number, or the velocity does not parse.
+    """
+    path = Path(path)
+    fields: dict[str, str] = {}
+    for lineno, key, value in read_rule_file(path):
         if key not in ("name", "velocity", "q", "lam", "N"):
             raise RuleParseError(f"{path}:{lineno}: unknown key {key!r}")
         if key in fields:
