@@ -17,9 +17,19 @@ decided by SymPy.  Proved for chains of depth 2–5 (MSE, biases) and 2–3
 
 Numeric check: a 3-4-3-2 ReLU network with biases on 6 examples (MSE), Taylor
 integration at ``digits`` digits that lands on every kink (2 crossings for
-t ∈ [0, 2]); the drift of every q_ij must stay below 10^−(digits−10).
+t ∈ [0, 2] on the shipped draw); the drift of every q_ij must stay below 10^−(digits−10).
+Random ReLU instances often slide (a pre-activation pushed onto its kink from both
+sides) and the Taylor integrator does not continue sliding motion (NonSmoothError), so
+the check runs on [0, t_end], t_end = 2 or just before the first sliding time t_slide
+(t_end = t_slide(1 − 10⁻⁶); t_slide reported).  The claim holds through sliding as well
+(at z = 0 the bracket s z − σ(z) vanishes for every s ∈ [0, 1]; checked numerically along
+sliding paths for one hidden layer in filippov_sliding.py, docs/mathematics.md §0.8).
+The instance is the first of up to 12 draws (shipped seeds 5, 6, …; data and start both
+redrawn by ``--seed``) whose path crosses a kink within its window: a draw that slides
+before its first crossing exercises no event, so it is passed over and named in the
+notes.  This selects on what the check exercises, never on the drift of q.
 
-Negative control: the same network, initial point, data and check with σ = tanh
+Negative control: the same network, initial point, data, time window and check with σ = tanh
 and with σ = softplus_8; the control's residual is the smaller of the two drifts,
 so it is rejected only if both are.  Why these are the nearest wrong claims: they
 are the non-homogeneous activations closest to the homogeneous ones the claim
