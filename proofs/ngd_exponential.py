@@ -24,7 +24,9 @@ det(T + (W(0) − T)e^{−t}), a cubic in e^{−t} that can vanish twice even th
 det T share their sign (fresh seed 463216044: t* = 0.5675426, where GBS's step collapsed at
 t = 0.5675426).  So the claim holds on [0, t*), t* the first root (computed exactly from the
 cubic, reported); the check runs on [0, t_end], t_end = min(2, 0.9 t*).  Required
-as well (double precision, DOP853 at rtol 1e-13, tolerance 1e-7): the rectangular chains
+as well (GBS at ``digits`` digits, the same tolerance; double precision with DOP853 is not
+enough: a Gaussian draw with a nearly singular layer has κ(𝒦) ~ 1e7, and DOP853's steps
+collapse on the noise of the double-precision right-hand side): the rectangular chains
 2-3-3-2 and 3-2-2 (a hidden width below n_0 = 3 but not below min(n_0, n_N) = 2: J is still
 onto, while K-FAC's and Bernacchia's rank condition fails there).
 
@@ -107,14 +109,14 @@ def ngd_exponential(digits: int) -> cs.Evidence:
         rect = cs.chain(widths)
         mr = cs.model(rect)
         ir = random_instance(rect, seed=seeds.pick(2), scale=1.0)
-        tr = cs.integrate_double(cs.generate_flow(rules.natural_gradient().flow(mr)), ir.weights, ir.data(),
-                                 [0, 0.5, 1, 2], rtol=1e-13, atol=1e-15)
-        rect_res.append(cs.check_exponential_law(f"NGD e^(-t), {widths} (double)", mr, tr, ir.data(), rate=1,
-                                                 tolerance=1e-7))
-    numeric = cs.CheckResult(exact.name + "; 2-3-3-2 and 3-2-2 in double", exact.residual, exact.tolerance,
+        # at ``digits`` digits, not in double: a draw with a nearly singular layer has κ(𝒦) ~ 1e7 and a double-
+        # precision right-hand side too noisy for DOP853 at rtol 1e-13 (its steps collapse; fresh seed 777007)
+        tr = integrate(cs.generate_flow(rules.natural_gradient().flow(mr), "mpmath"), ir.weights, ir.data(),
+                       [0, 0.5, 1, 2], dps=digits)
+        rect_res.append(cs.check_exponential_law(f"NGD e^(-t), {widths}", mr, tr, ir.data(), rate=1))
+    numeric = cs.CheckResult(exact.name + "; 2-3-3-2 and 3-2-2", exact.residual, exact.tolerance,
                              exact.passed and all(r.passed for r in rect_res),
-                             {**exact.details, "2-3-3-2 (double)": rect_res[0].residual,
-                              "3-2-2 (double)": rect_res[1].residual})
+                             {**exact.details, "2-3-3-2": rect_res[0].residual, "3-2-2": rect_res[1].residual})
     _, negative = law(rules.natural_gradient(damping=sp.Rational(1, 1000)), "damped NGD (λ = 1e-3) against e^{-t}",
                       [t for t in times if t <= 1])
     rates = [cs.check_exponential_law(f"rate {r}", m, traj, inst.data(), rate=r).residual
@@ -125,5 +127,5 @@ def ngd_exponential(digits: int) -> cs.Evidence:
                                 "flow blows up; claim stated on [0, t*))" if t_star is not None else
                                 " (det W on the law's path keeps its sign on [0, 2])")
                              + f"; loss-gap law residual {exact.details['loss_gap_law_residual']:.1e}; 2-3-3-2, 3-2-2 "
-                             f"(double) {rect_res[0].residual:.1e}, {rect_res[1].residual:.1e}; rates 0.99, 1.01 on the "
+                             f"{rect_res[0].residual:.1e}, {rect_res[1].residual:.1e}; rates 0.99, 1.01 on the "
                              f"true trajectory: {rates[0]:.1e}, {rates[1]:.1e}")
