@@ -21,7 +21,8 @@ t ∈ [0, 2] on the shipped draw); the drift of every q_ij must stay below 10^�
 Random ReLU instances often slide (a pre-activation pushed onto its kink from both
 sides) and the Taylor integrator does not continue sliding motion (NonSmoothError), so
 the check runs on [0, t_end], t_end = 2 or just before the first sliding time t_slide
-(t_end = t_slide(1 − 10⁻⁶); t_slide reported).  The claim holds through sliding as well
+(t_end = t_slide(1 − 10⁻⁶); t_slide reported; a tangential touch of a kink, the other
+case without a unique smooth continuation, ends the window the same way).  The claim holds through sliding as well
 (at z = 0 the bracket s z − σ(z) vanishes for every s ∈ [0, 1]; checked numerically along
 sliding paths for one hidden layer in filippov_sliding.py, docs/mathematics.md §0.8).
 The instance is the first of up to 12 draws (shipped seeds 5, 6, …; data and start both
