@@ -19,6 +19,8 @@ import pytest
 from curvsym.cli import main
 from curvsym.sweep import SweepSpecError, load_spec
 
+from processes import alive, env, wait_for
+
 REPO = Path(__file__).resolve().parents[2]
 
 FAULTY = '''
@@ -60,28 +62,10 @@ def rows_by_x(out: Path) -> dict:
     return {r["x"]: r for r in read_results(out).to_pylist()}
 
 
-def wait_for(predicate, what: str, limit: float = 120.0) -> None:
-    """Poll ``predicate`` until true; the limit only guards against a hang (it decides no verdict)."""
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
 
 
-def env() -> dict:
-    return dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    try:  # a zombie is dead
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (FileNotFoundError, IndexError):
-        return False
 
 
 @pytest.fixture(scope="module")

@@ -19,6 +19,8 @@ import pytest
 
 from curvsym.cli import main
 
+from processes import alive, env, wait_for
+
 REPO = Path(__file__).resolve().parents[2]
 
 HEADER = '''
@@ -96,21 +98,8 @@ def rows(out: str) -> dict:
     return {m.group(2).strip(): m.group(1) for m in map(table.match, out.splitlines()) if m}
 
 
-def alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-        return Path(f"/proc/{pid}/stat").read_text().split(") ")[1][0] != "Z"
-    except (ProcessLookupError, FileNotFoundError, IndexError):
-        return False
 
 
-def wait_for(predicate, what: str, limit: float = 120.0) -> None:
-    """Poll; the limit guards against a hang only and decides no verdict."""
-    deadline = time.monotonic() + limit
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"gave up waiting for {what}")
-        time.sleep(0.02)
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
@@ -134,8 +123,6 @@ def test_every_hostile_theorem_gets_a_row_and_the_table_prints(tmp_path, capsys,
         wait_for(lambda: not alive(int(mark.name.rsplit("-", 1)[1])), f"{mark.name} to die", 10)
 
 
-def env() -> dict:
-    return dict(os.environ, PYTHONPATH=str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", ""))
 
 
 @pytest.mark.parametrize("whom", ["group", "main process only"])
