@@ -394,16 +394,6 @@ def test_consolidation_never_counts_a_point_twice(tmp_path, store_deps):
 
 # --------------------------------------------------------------------------- engine on a real cluster
 
-@pytest.fixture(scope="module")
-def cluster():
-    pytest.importorskip("pyarrow")
-    pytest.importorskip("distributed")
-    from curvsym.sweep.engine import local_cluster
-    cl = local_cluster(2)
-    yield cl
-    cl.close()
-
-
 def test_sweep_on_a_cluster_stores_every_point_once_and_failures_as_rows(tmp_path, cluster):
     from curvsym.sweep import run_sweep
     xs = [-1.0, 0.0, 0.5, 1.0, 1.5, -2.0, 2.0, 3.0]

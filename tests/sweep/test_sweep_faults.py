@@ -68,16 +68,6 @@ def rows_by_x(out: Path) -> dict:
 
 
 
-@pytest.fixture(scope="module")
-def cluster():
-    pytest.importorskip("pyarrow")
-    pytest.importorskip("distributed")
-    from curvsym.sweep.engine import local_cluster
-    cl = local_cluster(2)
-    yield cl
-    cl.close()
-
-
 # --------------------------------------------------------------------------- items 1 and 2: hangs and crashes
 
 def test_a_hanging_point_times_out_and_a_crashing_point_is_charged_alone(tmp_path, cluster):
