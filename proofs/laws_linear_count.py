@@ -26,6 +26,7 @@ high, and the certified upper bound D − rank must reject it.
 """
 
 import curvsym as cs
+from curvsym.verify import seeds
 
 CASES = [("chain 2-3-2", [2, 3, 2], 6), ("chain 3-2-3", [3, 2, 3], 3), ("chain 3-4-2", [3, 4, 2], 10),
          ("chain 2-2-2-2 (N=3)", [2, 2, 2, 2], 6), ("ResNet 2x2 N=3", None, 6)]
@@ -36,7 +37,7 @@ def linear_law_count(digits: int) -> cs.Evidence:
     reports = []
     for name, widths, expected in CASES:
         net = cs.chain(widths) if widths else cs.resnet(2, 3)
-        rep = cs.laws(cs.gradient_flow(cs.model(net)), degree=2, confirm=(name == "chain 3-4-2"))
+        rep = cs.laws(cs.gradient_flow(cs.model(net)), degree=2, confirm=(name == "chain 3-4-2"), seed=seeds.pick(0, salt=1))
         reports.append((name, rep, expected))
     proved = all(rep.complete and rep.found == expected and rep.certificate.exact for _, rep, expected in reports)
     drift = float(reports[2][1].confirmed)

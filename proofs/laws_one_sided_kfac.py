@@ -21,6 +21,7 @@ it is also what a reader would guess.  It drifts along the same 50-digit integra
 from curvsym.rules import parse_rule
 
 import curvsym as cs
+from curvsym.verify import seeds
 from curvsym.laws.api import confirm_along_trajectory
 from curvsym.laws.arith import MP
 from curvsym.laws.fields import FlowField
@@ -30,14 +31,14 @@ from curvsym.laws.fields import FlowField
 def one_sided_kfac(digits: int) -> cs.Evidence:
     m = cs.model(cs.chain([2, 2, 2, 2]))
     flow = parse_rule("-inv(G) @ grad", name="one-sided K-FAC").flow(m)
-    rep = cs.laws(flow, degree=2)
+    rep = cs.laws(flow, degree=2, seed=seeds.pick(0, salt=1))
     exps = sorted(law.data.get("exponents") for law in rep.laws)
     proved = rep.complete and rep.found == 2 and exps == [[0, -2, 0], [0, 0, -2]]
     drift = float(rep.confirmed)
     numeric = cs.CheckResult("drift of ‖W_i‖² − 2 log|det W_{i+1}| (50 digits)", drift, 10.0 ** -(digits - 10),
                              drift <= 10.0 ** -(digits - 10))
-    kfac = cs.laws(cs.rules.kfac().flow(m), degree=2, confirm=False)
-    wrong = float(confirm_along_trajectory(FlowField(flow, MP(50)), kfac.laws))
+    kfac = cs.laws(cs.rules.kfac().flow(m), degree=2, confirm=False, seed=seeds.pick(0, salt=2))
+    wrong = float(confirm_along_trajectory(FlowField(flow, MP(50)), kfac.laws, seed=seeds.pick(0, salt=9)))
     negative = cs.CheckResult("drift of det W_{i+1}/det W_i under the one-sided rule", wrong,
                               10.0 ** -(digits - 10), wrong <= 10.0 ** -(digits - 10))
     return cs.Evidence("proved (found = certified maximum, exact GF(p))" if proved else "refuted: a count differs",

@@ -32,6 +32,7 @@ import numpy as np
 import sympy as sp
 from curvsym.checks import CheckResult
 from curvsym.problems import random_instance
+from curvsym.verify import seeds
 
 import curvsym as cs
 from curvsym import ensemble
@@ -49,7 +50,7 @@ T_END = 0.2
 def adam_modified(digits: int) -> cs.Evidence:
     net = cs.chain([2, 3, 2])
     m = cs.model(net)
-    inst = random_instance(net, seed=9, scale=0.8)
+    inst = random_instance(net, seed=seeds.pick(9), scale=0.8)
     data = inst.data()
     flows = {"f0": adam_modified_equation(m, B1, B2, EPS, 0), "f1": adam_modified_equation(m, B1, B2, EPS, 1),
              "rms": adam_modified_equation(m, B1, B2, EPS, 1, momentum_memory=False)}

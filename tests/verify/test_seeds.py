@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pathlib
+import re
 import textwrap
 
 import pytest
@@ -31,6 +33,25 @@ def test_shipped_seeds_are_the_default_and_a_run_seed_redraws_them_reproducibly(
         with pytest.raises(ValueError):
             with seeds.using(bad):
                 pass
+
+
+_FIXED_SEED = re.compile(r"(?:seed\s*=\s*|default_rng\(\s*|random\.Random\(\s*)\d")
+_DRAWS = re.compile(r"seeds\.(?:pick|rng)\(")
+
+
+def test_every_shipped_theorem_draws_its_instances_through_the_seed_context():
+    """A literal seed in a theorem file would survive ``--seed S`` unchanged: the instance would be chosen."""
+    root = pathlib.Path(__file__).resolve().parents[2] / "proofs"
+    offenders, drawing = [], 0
+    for path in sorted(root.glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        offenders += [f"{path.name}: {line.strip()}" for line in text.splitlines()
+                      if _FIXED_SEED.search(line) and not line.lstrip().startswith("def ")]   # a default is not a draw
+        offenders += [f"{path.name}: cs.laws without seed=" for line in text.splitlines()
+                      if "cs.laws(" in line and "seed=" not in line]
+        drawing += bool(_DRAWS.search(text))
+    assert not offenders, offenders
+    assert drawing >= 30                                       # nearly every theorem draws through the context
 
 
 def test_theorems_declare_exact_or_statistical_with_a_rate():
