@@ -16,12 +16,15 @@ et al.'s result (whose exact statement, with bias correction and the perturbed n
 Symbolic: f₀′f₀ (the Lie derivative) and Dg[f₀] are built from the derived gradient by dispatch on the nodes
 (ρ and ρ′ are entrywise nodes with kernels); no term is typed in but the two memory coefficients.
 
-Numeric check (float64: the distances measured are ≥ 1e-6): chain 2-3-2, non-white Σx (an instance whose
-gradient entries stay away from 0, where ρ′ is singular), β₁ = 0.9, β₂ = 0.95, ε = 0.1; the iterates are
-rules.adam(bias_correction=False)'s generated step map (a = (1 − β₁)/η, b = (1 − β₂)/η), started at
-M₀ = g − (η/(1−β₁))Dg[f₀], S₀ = g⊙g − (2η/(1−β₂))g⊙Dg[f₀]; flows of f₀ and f₀ + ηf₁ by DOP853
-(rtol 1e-13), at t = nη = 0.2 for η ∈ {5e-4, 2.5e-4, 1.25e-4}.  Residual: max(|order(f₀) − 1|,
-|order(f₀ + ηf₁) − 2|), tolerance 0.1.
+Numeric check (float64: the distances measured are ≥ 1e-7): chain 2-3-2, non-white Σx, β₁ = 0.9, β₂ = 0.95,
+ε = 0.1; the iterates are rules.adam(bias_correction=False)'s generated step map (a = (1 − β₁)/η,
+b = (1 − β₂)/η), started at M₀ = g − (η/(1−β₁))Dg[f₀], S₀ = g⊙g − (2η/(1−β₂))g⊙Dg[f₀]; flows of f₀ and
+f₀ + ηf₁ by DOP853 (rtol 1e-13), at t = nη = 0.2 for η ∈ {1.25e-4, 6.25e-5, 3.125e-5}.  Hypothesis, checked
+on each instance drawn (a fresh one per seed): S₀ is a second moment with margin, i.e. the lag
+(2η/(1−β₂))|Dg[f₀]|/|g| ≤ ½ entrywise at the start — an instance with a gradient entry near 0 at t = 0
+has no slow-manifold start (S₀ < 0) and is redrawn (≤ 20 draws; the count is reported).  The claim is an
+upper bound O(η²), so the residual is the order's deficit max(0, 2 − order(f₀ + ηf₁)), tolerance 0.1
+(order(f₀) ≈ 1 is reported).
 
 Negative control: RMSProp's modified equation (the same with c₁ = 0, i.e. β₁ = 0) claimed for Adam at
 order 2.  It is the nearest plausible wrong claim: it has the second-moment memory and the Euler term and
@@ -41,8 +44,9 @@ from curvsym.symbolic.rules.memory import from_betas, initial_state
 from curvsym.verify.step_size import fitted_order
 
 B1, B2, EPS = sp.Rational(9, 10), sp.Rational(19, 20), sp.Rational(1, 10)
-ETAS = [5e-4, 2.5e-4, 1.25e-4]
+ETAS = [1.25e-4, 6.25e-5, 3.125e-5]
 T_END = 0.2
+LAG_MAX, MAX_DRAWS = 0.5, 20
 
 
 @cs.theorem("Adam at fixed β follows its modified equation; RMSProp's misses the momentum lag",
@@ -50,13 +54,21 @@ T_END = 0.2
 def adam_modified(digits: int) -> cs.Evidence:
     net = cs.chain([2, 3, 2])
     m = cs.model(net)
-    inst = random_instance(net, seed=seeds.pick(9), scale=0.8)
-    data = inst.data()
     flows = {"f0": adam_modified_equation(m, B1, B2, EPS, 0), "f1": adam_modified_equation(m, B1, B2, EPS, 1),
              "rms": adam_modified_equation(m, B1, B2, EPS, 1, momentum_memory=False)}
     rhs = {k: cs.generate_flow(f) for k, f in flows.items()}
-    n = len(inst.weights)
     slow = cs.generate_expressions(m, "adam_slow_moments", [x for t in adam_slow_moments(m, EPS) for x in t])
+    inst, lag, draws = None, None, 0
+    for draws in range(1, MAX_DRAWS + 1):        # the hypothesis, checked: gradient entries away from 0
+        inst = random_instance(net, seed=seeds.pick(9, salt=draws - 1), scale=0.8)
+        lag = moment_lag(slow, inst)
+        if lag <= LAG_MAX:
+            break
+    if lag > LAG_MAX:
+        raise cs.errors.CurvsymError(f"no instance in {MAX_DRAWS} draws keeps the gradient entries away from 0 "
+                                     f"(moment lag {lag:.2g} > {LAG_MAX})")
+    data = inst.data()
+    n = len(inst.weights)
     vals = slow(inst.weights, *data)
     g, gdg, dg = vals[:n], vals[n:2 * n], vals[2 * n:]
     rule = cs.rules.adam(eps=EPS, bias_correction=False)
@@ -76,12 +88,22 @@ def adam_modified(digits: int) -> cs.Evidence:
                                progress=False).states[-1]
             errors[k].append(float(np.sqrt(sum(np.sum((a - b) ** 2) for a, b in zip(theta, end)))))
     o0, o1, orms = (fitted_order(ETAS, errors[k]).slope for k in ("f0", "f1", "rms"))
-    dev = max(abs(o0 - 1), abs(o1 - 2))
-    numeric = CheckResult("max(|order(f₀) − 1|, |order(f₀ + ηf₁) − 2|), Adam β₁ = 0.9, β₂ = 0.95", dev, 0.1,
-                          dev <= 0.1, {"order_f0": o0, "order_f0_eta_f1": o1})
-    dev_bad = abs(orms - 2)
-    negative = CheckResult("|order − 2| with RMSProp's modified equation (no momentum lag)", dev_bad, 0.1,
+    dev = max(0.0, 2 - o1)
+    numeric = CheckResult("2 − order(f₀ + ηf₁), Adam β₁ = 0.9, β₂ = 0.95 (an upper bound O(η²))", dev, 0.1,
+                          dev <= 0.1, {"order_f0": o0, "order_f0_eta_f1": o1, "draws": draws, "moment_lag": lag})
+    dev_bad = max(0.0, 2 - orms)
+    negative = CheckResult("2 − order with RMSProp's modified equation (no momentum lag)", dev_bad, 0.1,
                            dev_bad <= 0.1, {"order": orms})
-    notes = (f"fitted orders f₀: {o0:.4f}, f₀ + ηf₁: {o1:.4f}, RMSProp's: {orms:.4f}; distances at η = 1.25e-4: "
-             + ", ".join(f"{k} {errors[k][-1]:.2e}" for k in ("f0", "f1", "rms")))
+    notes = (f"fitted orders f₀: {o0:.4f}, f₀ + ηf₁: {o1:.4f}, RMSProp's: {orms:.4f}; distances at η = "
+             f"{ETAS[-1]:.3g}: " + ", ".join(f"{k} {errors[k][-1]:.2e}" for k in ("f0", "f1", "rms"))
+             + f"; instance after {draws} draw(s), moment lag {lag:.2g} ≤ {LAG_MAX}")
     return cs.Evidence("n/a (terms by dispatch on the derived nodes)", numeric, negative, notes=notes)
+
+
+def moment_lag(slow, inst) -> float:
+    """max over entries of (2η_max/(1 − β₂))|Dg[f₀]| / |g| at the start: the slow-manifold start
+    S₀ = g⊙g − (2η/(1 − β₂))g⊙Dg[f₀] is a second moment (S₀ ≥ 0, with margin) only where this is small."""
+    n = len(inst.weights)
+    vals = slow(inst.weights, *inst.data())
+    return max(float(np.max(2 * ETAS[0] / (1 - float(B2)) * np.abs(dk) / np.maximum(np.abs(gk), 1e-300)))
+               for gk, dk in zip(vals[:n], vals[2 * n:]))

@@ -16,7 +16,7 @@ import mpmath
 import numpy as np
 
 from ..codegen import GeneratedFunction, generate_expressions
-from ..errors import PrecisionError
+from ..errors import OptionError, PrecisionError
 from ..integrate.state import max_abs, to_mp
 from ..integrate.trajectory import Trajectory
 from ..symbolic.derive import Model, balance, end_to_end, loss
@@ -34,6 +34,18 @@ class CheckResult:
     tolerance: float
     passed: bool
     details: dict = field(default_factory=dict)
+
+    def __post_init__(self):
+        """A residual is a distance or a deficit: a number ≥ 0; a NaN residual never passes.
+
+        Raises:
+            OptionError: a negative residual, or a NaN residual reported as passed.
+        """
+        r = float(self.residual)
+        if r < 0:
+            raise OptionError(f"check {self.name!r}: a residual is a distance or a deficit (≥ 0), got {r!r}")
+        if math.isnan(r) and self.passed:
+            raise OptionError(f"check {self.name!r}: a NaN residual cannot pass")
 
     @property
     def digits(self) -> float:

@@ -79,6 +79,8 @@ SHIPPED_THEOREMS = {
     'under heavy ball C̈_i + γĊ_i = 2(V_{i+1}ᵀV_{i+1} − V_iV_iᵀ)',
     "Nesterov's (k−1)/(k+2) scheme tends to Ẍ + (3/t)Ẋ + ∇L = 0",
     "Adam at fixed β follows its modified equation; RMSProp's misses the momentum lag",
+    "bias-corrected Adam from zero moments follows Adam's modified equation; uncorrected does not",
+    "Alice's Nesterov look-ahead: ∇L(ν) contracts by exactly 1 − φ iff φ = ω(1 − β₁)",
     "rules with memory follow F₀ + h(F₁ − ½F₀′F₀); Nesterov's is not heavy ball's",
     "K-FAC: exactly the N − 1 ratios det W_{i+1}/det W_i",
     "linear nets: exactly Σ n_i(n_i+1)/2 conservation laws",
@@ -181,3 +183,17 @@ def test_derive_cli_prints_latex_and_code(capsys):
     assert main(["derive", "2,3,2", "--code"]) == 0
     out = capsys.readouterr().out
     assert "\\dot{W_{1}}" in out and "def gradient_flow(W_1, W_2, Sigma_x, T" in out
+
+
+def test_a_check_refuses_a_negative_residual_and_a_passing_nan():
+    """A residual is a distance or a deficit; a signed one (e.g. 2 − order, negative above order 2) crashed the
+    table's digits column, and a NaN reported as passed would be a wrong "verified"."""
+    from curvsym.errors import OptionError
+    from curvsym.verify.checks import CheckResult
+
+    with pytest.raises(OptionError, match="≥ 0"):
+        CheckResult("deficit", -0.02, 0.1, True)
+    with pytest.raises(OptionError, match="NaN"):
+        CheckResult("distance", float("nan"), 0.1, True)
+    assert not CheckResult("distance", float("nan"), 0.1, False).passed
+    assert CheckResult("distance", 1e-12, 1e-10, True).digits == pytest.approx(12)
