@@ -99,7 +99,9 @@ def _prove_seeds(theorems: list, args: Any) -> int:
 
     def done(seed, reports):
         if not args.quiet:
-            print(f"… seed {seed}: {sum(r.passed for r in reports)}/{len(reports)} passed", file=sys.stderr, flush=True)
+            bad = [f"{r.name} ({r.verdict})" for r in reports if r.verdict != "PASS"]
+            print(f"… seed {seed}: {sum(r.verdict == 'PASS' for r in reports)}/{len(reports)} passed"
+                  + (f"; not passed: {'; '.join(bad)}" if bad else ""), file=sys.stderr, flush=True)
     rows = seed_sweep(theorems, args.seeds, first, args.digits, args.timeout, args.jobs, on_seed=done,
                       run=prove_isolated)
     print(seed_table(rows, first))

@@ -129,6 +129,11 @@ def test_prove_seed_and_seeds_on_the_command_line(toy, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "fresh seeds from 40" in text and "theorems meet their claimed rate" in text
     assert main(["prove", str(toy), "-k", "always", "--seeds", "3", "-j", "1", "-q"]) == 0
+    assert main(["prove", str(toy), "-k", "draw", "--seeds", "6", "--seed", "40", "-j", "1"]) == 1
+    progress = capsys.readouterr().err                         # each seed's line names what did not pass
+    failing = [s for s in range(40, 46) if seeds.derive(s, 5) % 2]
+    assert failing and all(f"… seed {s}: " in progress for s in range(40, 46))
+    assert progress.count("not passed: ") == len(failing) and "(FAIL)" in progress
     with pytest.raises(SystemExit) as exc:
         main(["prove", str(toy), "--seed", "-2"])
     assert exc.value.code == 2 and "--seed must be a non-negative integer" in capsys.readouterr().err
