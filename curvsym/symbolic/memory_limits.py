@@ -43,7 +43,8 @@ from .scale_nodes import InvRoot
 from .step_maps import ETA, lie_derivative, prune_zeros
 
 __all__ = ["two_step_coefficients", "heavy_ball_modified_equation", "slow_manifold_displacement",
-           "momentum_balance_residual", "kinetic_balance", "adam_modified_equation", "adam_slow_moments",
+           "momentum_balance_residual", "kinetic_balance", "angular_momentum", "angular_momentum_residual",
+           "adam_modified_equation", "adam_slow_moments",
            "step_derivative", "at_zero", "memory_modified_equation"]
 
 
@@ -109,6 +110,30 @@ def momentum_balance_residual(flow: Flow, gamma: Any, right: tuple | None = None
         terms = [ddC, _scaled(gamma, dC)] + ([MatMul(-1, r, evaluate=False)] if r is not None else [])
         out.append(MatAdd(*terms, evaluate=False))
     return tuple(out)
+
+
+def angular_momentum(state_model: Any, n: int) -> tuple:
+    r"""A_i = M_i − M_iᵀ, M_i = V_iW_iᵀ − W_{i+1}ᵀV_{i+1} (n_i × n_i, i = 1 … N − 1; ``docs/mathematics.md`` §10.5).
+
+    M_i is the momentum map (Noether charge) of the symmetry W_i → GW_i, W_{i+1} → W_{i+1}G⁻¹ of a deep
+    linear chain; its skew part A_i is what heavy ball keeps: Ȧ_i = −γA_i, so e^{γt}A_i is conserved.
+    """
+    W, V = state_model.weights[:n], state_model.weights[n:2 * n]
+    out = []
+    for Wi, Wj, Vi, Vj in zip(W[:-1], W[1:], V[:-1], V[1:]):
+        M = MatAdd(MatMul(Vi, Transpose(Wi), evaluate=False), MatMul(-1, Transpose(Wj), Vj, evaluate=False),
+                   evaluate=False)
+        out.append(MatAdd(M, MatMul(-1, Transpose(M), evaluate=False), evaluate=False))
+    return tuple(out)
+
+
+def angular_momentum_residual(flow: Flow, gamma: Any) -> tuple:
+    """Ȧ_i + γA_i along a heavy-ball ``flow`` (``gamma`` = 0: the claim that A_i itself is conserved)."""
+    sm = flow.model
+    n = len(sm.network.weights)
+    vel = dict(zip(sm.weights, flow.velocities))
+    return tuple(MatAdd(prune_zeros(time_derivative(A, vel)), *([] if gamma == 0 else [_scaled(gamma, A)]),
+                        evaluate=False) for A in angular_momentum(sm, n))
 
 
 # --------------------------------------------------------------------------- Adam at fixed β₁, β₂

@@ -4,6 +4,7 @@ r"""Checks of the momentum limits (``docs/mathematics.md`` §10): free-algebra p
   algebra (c = −(1+β)/(4(1−β)³), Ghosh et al.'s factor) or refuted with a numeric counterexample
   (GD's factor, c = −1/(4(1−β)²)).
 * :func:`prove_momentum_balance` — C̈_i + γĊ_i ≡ right side along the heavy-ball flow.
+* :func:`prove_angular_momentum` — Ȧ_i + γA_i ≡ 0 (the skew momentum map decays like e^{−γt}).
 * :func:`heavy_ball_orders` — heavy-ball iterates (the rule's own generated step map, at any digits)
   against the flows of f₀ and f₀ + ηf₁: distances at t = nη and their fitted orders in η.
 """
@@ -23,13 +24,15 @@ from ..data.problems import random_instance
 from ..integrate import integrate, iterate_precise
 from ..integrate.state import to_mp
 from ..symbolic.algebra import noncommutative
-from ..symbolic.memory_limits import heavy_ball_modified_equation, momentum_balance_residual, slow_manifold_displacement
+from ..symbolic.memory_limits import (angular_momentum_residual, heavy_ball_modified_equation, momentum_balance_residual,
+                                      slow_manifold_displacement)
 from ..symbolic.rules.memory import heavy_ball, initial_state
 from ..symbolic.step_maps import from_words, gradient_norm_squared, trace_gradient
 from .identities import IdentityProof, counterexample
 from .step_size import FittedOrder, distance, fitted_order
 
 __all__ = ["ghosh_coefficient", "gd_coefficient", "prove_heavy_ball_regulariser", "prove_momentum_balance",
+           "prove_angular_momentum",
            "HeavyBallOrders", "heavy_ball_orders"]
 
 
@@ -88,6 +91,23 @@ def prove_momentum_balance(m: Any, gamma: Any = None, right: tuple | None = None
             out.append(IdentityProof(name, diff, True, "proved"))
             continue
         value = _state_counterexample(flow.model, r.xreplace({g: sp.Rational(1, 2)}) if isinstance(g, sp.Symbol) else r)
+        out.append(IdentityProof(name, diff, False, "refuted" if value > 1e-8 else "unresolved", value))
+    return out
+
+
+def prove_angular_momentum(m: Any, damped: bool = True) -> list[IdentityProof]:
+    """Ȧ_i + γA_i ≡ 0 along heavy ball with symbolic γ (``damped=False``: the claim Ȧ_i ≡ 0, refuted for γ ≠ 0)."""
+    flow = heavy_ball().flow(m)
+    g = flow.parameters[0]
+    sym = [m.Sigma] if isinstance(m.Sigma, sp.MatrixSymbol) else []
+    out = []
+    for i, r in enumerate(angular_momentum_residual(flow, g if damped else 0), start=1):
+        diff = sp.expand(noncommutative(r, sym))
+        name = f"Ȧ_{i} + γA_{i}" if damped else f"Ȧ_{i}"
+        if diff == 0:
+            out.append(IdentityProof(name, diff, True, "proved"))
+            continue
+        value = _state_counterexample(flow.model, r.xreplace({g: sp.Rational(1, 2)}))
         out.append(IdentityProof(name, diff, False, "refuted" if value > 1e-8 else "unresolved", value))
     return out
 

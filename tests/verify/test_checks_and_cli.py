@@ -77,6 +77,7 @@ SHIPPED_THEOREMS = {
     'GD with η → 0 converges to the Filippov sliding path, order 1',
     "heavy ball's implicit regulariser is (1+β)/(1−β) × GD's",
     'under heavy ball C̈_i + γĊ_i = 2(V_{i+1}ᵀV_{i+1} − V_iV_iᵀ)',
+    'heavy ball on linear nets conserves e^{γt}(M_i − M_iᵀ); exactly K − 1 laws for γ > 0',
     "Nesterov's (k−1)/(k+2) scheme tends to Ẍ + (3/t)Ẋ + ∇L = 0",
     "Adam at fixed β follows its modified equation; RMSProp's misses the momentum lag",
     "bias-corrected Adam from zero moments follows Adam's modified equation; uncorrected does not",
