@@ -69,7 +69,7 @@ def counterexample(m: Model, exprs: Sequence[MatrixExpr], seeds: Sequence[int] =
 
     Weights are Gaussian, Σx = AAᵀ/n + ½I, T Gaussian, all at the model's own widths.  A state
     model (a rule with memory: ``weights`` = the network's arrays, then auxiliary state V, M, S, P, …)
-    has its auxiliary arrays drawn too, entrywise uniform in (¼, ¾) from the same seed: a point of
+    has its auxiliary arrays drawn too, entrywise uniform in (¼, ¾) from a stream spawned from the seed: a point of
     every slot's domain (velocities and first moments are any, second moments ≥ 0, the powers
     β^k in (0, 1), times > 0).
     """
@@ -79,7 +79,7 @@ def counterexample(m: Model, exprs: Sequence[MatrixExpr], seeds: Sequence[int] =
     worst = [0.0] * len(exprs)
     for seed in seeds:
         inst = random_instance(m.network, seed=seed, scale=1.0, whitened=m.whitened)
-        rng = np.random.default_rng(seed)
+        rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])  # independent of the instance's draws
         state = (*inst.weights, *(rng.uniform(0.25, 0.75, tuple(int(d) for d in a.shape))
                                   for a in m.weights[len(inst.weights):]))
         params = {p: 0.5 for p in f.parameters}
