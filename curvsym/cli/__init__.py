@@ -140,6 +140,24 @@ def cmd_derive(args: Any) -> int:
     return 0
 
 
+def _conservation_text(proof: Any, state_model: Any) -> str:
+    """One proof of dC_i/dt ≡ 0 in words: yes, or not conserved with its evidence (dC_i/dt at a random point,
+    and its free-algebra expansion when that is written in the state's own letters), or unresolved."""
+    name = proof.quantity
+    if proof.holds:
+        return f"{name}: yes"
+    if proof.status != "refuted":
+        return f"{name}: {proof.status}"
+    used = {str(s).removesuffix("^T") for s in proof.derivative.free_symbols}
+    auxiliary = {w.name for w in state_model.weights[len(state_model.network.weights):]}
+    plain = used <= {w.name for w in state_model.weights}
+    formula = f"d{name}/dt = {proof.derivative} ≠ 0" if plain else f"d{name}/dt ≠ 0"
+    where = "a random point (weights and auxiliary state drawn)" if auxiliary else "a random point"
+    why = f"; the auxiliary state {', '.join(sorted(used & auxiliary))} enters it" if plain and used & auxiliary else ""
+    return (f"{name}: not conserved ({formula}: max|d{name}/dt|/(1 + max|y|²) = {proof.counterexample:.2g} at "
+            f"{where}{why})")
+
+
 def cmd_rules(args: Any) -> int:
     """``curvsym rules``: list the rules, or derive one (``--show``) or a rule file (``--file``)."""
     from ..symbolic import derive, network  # deferred: fast CLI start
@@ -153,8 +171,7 @@ def cmd_rules(args: Any) -> int:
         print(flow.latex(expand=args.expand))
         proofs = prove_conserved(flow) if m.depth > 1 else []
         if proofs:
-            print("% balance C_i conserved (exact): " + ", ".join(
-                f"{p.quantity}: {'yes' if p.holds else p.status}" for p in proofs))
+            print("% balance C_i conserved (exact): " + "; ".join(_conservation_text(p, flow.model) for p in proofs))
         return 0
     print("available learning rules (curvsym rules --show KEY --widths 2,3,2 derives one):\n")
     for key in RULES:

@@ -8,7 +8,8 @@ declarations of the registered :class:`Solver` classes (:data:`solvers`; see
 non-polynomial flow is refused), Dopri5 for weights with a batch axis.  Every solver runs
 its stepper through the one runner, single or batched, with the same
 :class:`Status` values for ``throw=False``.  ``integrate_double``, ``integrate_taylor``,
-``integrate_extrapolation`` and ``ensemble.rk4``/``dopri5``/``iterate`` are thin aliases of the front door.
+``integrate_extrapolation`` and ``ensemble.rk4``/``dopri5``/``iterate``/``iterate_map`` are thin aliases of the
+front door.
 
 ====================  =================================================================
 module                holds
@@ -23,9 +24,10 @@ module                holds
                       :class:`TaylorSolver` (``taylor``), ``integrate_taylor``
 ``extrapolation``     :class:`GBS` stepper (any smooth flow, any digits), :class:`GBSSolver` (``gbs``),
                       ``integrate_extrapolation``
-``explicit``          batched array-API steppers: :class:`RK4`, :class:`Dopri5`, :class:`StepMap`
-``ensemble``          batched solvers ``dopri5``, ``rk4``, ``stepmap`` and their aliases ``dopri5``,
-                      ``rk4``, ``iterate``
+``explicit``          batched array-API steppers: :class:`RK4`, :class:`Dopri5`, :class:`StepMap`,
+                      :class:`IteratedMap` (y ← Φ(y; k) in checked blocks)
+``ensemble``          batched solvers ``dopri5``, ``rk4``, ``stepmap``, ``map`` and their aliases ``dopri5``,
+                      ``rk4``, ``iterate``, ``iterate_map``
 ``iteration``         step maps of any rule: η sweeps in float64 (``iterate_sweep``, a driver of the
                       batched runner), iterates at any digits (:class:`PreciseStepMapSolver`,
                       ``stepmap-mp``; ``iterate_precise`` its alias)
@@ -53,8 +55,8 @@ import types
 from ..errors import NotPolynomialError
 from . import elementwise  # noqa: F401  (registers the Taylor rules of the activation kernels)
 from .dop853 import DOP853, DOP853Solver, integrate_double
-from .ensemble import Dopri5Solver, RK4Solver, StepMapSolver
-from .explicit import RK4, Dopri5, StepMap
+from .ensemble import Dopri5Solver, MapSolver, RK4Solver, StepMapSolver
+from .explicit import RK4, Dopri5, IteratedMap, StepMap
 from .extrapolation import GBS, GBSSolver, integrate_extrapolation
 from .iteration import Divergence, PreciseStepMap, PreciseStepMapSolver, SweepStepMap, iterate_precise, iterate_sweep
 from .runner import Solution, solve, solve_batched, status_of
@@ -67,18 +69,18 @@ from .trajectory import EnsembleTrajectory, Trajectory
 
 __all__ = ["integrate", "integrate_double", "integrate_extrapolation", "integrate_taylor", "taylor_coefficients",
            "trace_polynomial", "NotPolynomialError", "Trajectory", "to_mp", "to_float", "AbstractStepper", "Step",
-           "Status", "Solution", "solve", "Taylor", "GBS", "DOP853", "RK4", "Dopri5", "StepMap", "STEPPERS",
+           "Status", "Solution", "solve", "Taylor", "GBS", "DOP853", "RK4", "Dopri5", "StepMap", "IteratedMap", "STEPPERS",
            "SweepStepMap", "PreciseStepMap", "Divergence", "iterate_sweep", "iterate_precise", "Solver",
            "SolverRegistry", "solvers", "choose", "SOLVERS", "DOP853Solver", "TaylorSolver", "GBSSolver",
-           "Dopri5Solver", "RK4Solver", "StepMapSolver", "PreciseStepMapSolver", "EnsembleTrajectory", "solve_batched",
+           "Dopri5Solver", "RK4Solver", "StepMapSolver", "MapSolver", "PreciseStepMapSolver", "EnsembleTrajectory", "solve_batched",
            "status_of"]
 
-STEPPERS: tuple[type[AbstractStepper], ...] = (Taylor, GBS, DOP853, RK4, Dopri5, StepMap, SweepStepMap,
+STEPPERS: tuple[type[AbstractStepper], ...] = (Taylor, GBS, DOP853, RK4, Dopri5, StepMap, IteratedMap, SweepStepMap,
                                                 PreciseStepMap)
 """Every stepper class (the order tests run over this list)."""
 
 SOLVERS: tuple[type[Solver], ...] = (DOP853Solver, TaylorSolver, GBSSolver, Dopri5Solver, RK4Solver, StepMapSolver,
-                                     PreciseStepMapSolver)
+                                     MapSolver, PreciseStepMapSolver)
 """Every built-in solver class (all registered in :data:`solvers`)."""
 
 

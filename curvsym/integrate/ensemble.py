@@ -12,10 +12,13 @@ device where they live.
   exactly the step sequence it would follow alone and agrees with a
   single-trajectory run to round-off;
 * :func:`iterate` — the discrete step map W ← W + η·V(W) of a rule (GD for the
-  gradient flow), η a number or one per trajectory.
+  gradient flow), η a number or one per trajectory;
+* :func:`iterate_map` — y ← Φ(y; k) for a generated step map Φ that returns the new state
+  itself (a rule with memory's ``step_map``: each new slot value formed once), k the steps
+  taken, checked once per block of steps (:class:`~.explicit.IteratedMap`).
 
-The three are solvers (:class:`Dopri5Solver`, :class:`RK4Solver`, :class:`StepMapSolver`,
-declared ``batched``) of the one front door :func:`~curvsym.integrate.solver.integrate`, and
+The four are solvers (:class:`Dopri5Solver`, :class:`RK4Solver`, :class:`StepMapSolver`,
+:class:`MapSolver`, declared ``batched``) of the one front door :func:`~curvsym.integrate.solver.integrate`, and
 the functions above are thin aliases of it.  They run through the batched path of the one
 runner, :func:`~curvsym.integrate.runner.solve_batched` (re-exported here): with
 ``throw=False`` a member that diverges, whose step collapses or that hits ``max_steps`` is
@@ -33,14 +36,17 @@ import numpy as np
 
 from ..errors import OptionError, ShapeError
 from ..types import Data, Params, Times, VectorField
-from .explicit import RK4, Dopri5, StepMap
-from .runner import solve_batched
+from .explicit import RK4, Dopri5, IteratedMap, StepMap
+from .runner import all_finite, solve_batched
 from .solver import Solver, integrate, solvers
 from .stepper import AbstractStepper
 from .trajectory import EnsembleTrajectory
 
-__all__ = ["EnsembleTrajectory", "solve_batched", "rk4", "dopri5", "iterate", "gd", "Dopri5Solver", "RK4Solver",
-           "StepMapSolver"]
+__all__ = ["EnsembleTrajectory", "solve_batched", "rk4", "dopri5", "iterate", "iterate_map", "gd", "Dopri5Solver",
+           "RK4Solver", "StepMapSolver", "MapSolver", "STEP_COUNT"]
+
+STEP_COUNT = "k"
+"""The keyword under which :class:`MapSolver` passes the steps taken to a step map that declares it."""
 
 
 def _xp(arrays):
@@ -48,7 +54,8 @@ def _xp(arrays):
     return array_namespace(*arrays)
 
 
-def _prepare(rhs: VectorField, weights, data, params):
+def _checked(rhs: VectorField, weights, data, params):
+    """The validated data, the namespace and the batch size B."""
     if rhs.backend == "mpmath":
         raise OptionError("ensembles integrate in floating point; generate the flow with backend 'numpy' or "
                           "'array_api'")
@@ -60,6 +67,11 @@ def _prepare(rhs: VectorField, weights, data, params):
     for w in weights:
         if w.shape[:-2] != batch:
             raise ShapeError("all layers must share the batch size")
+    return data, xp, batch[0]
+
+
+def _prepare(rhs: VectorField, weights, data, params):
+    data, xp, B = _checked(rhs, weights, data, params)
     f = rhs.func
 
     if params:
@@ -69,7 +81,7 @@ def _prepare(rhs: VectorField, weights, data, params):
         def field(state):
             return f(*state, *data, xp=xp)
 
-    return xp, field, batch[0]
+    return xp, field, B
 
 
 class _BatchedSolver(Solver):
@@ -168,6 +180,59 @@ class StepMapSolver(_BatchedSolver):
         return f"gradient descent {f'η={eta:g}' if isinstance(eta, (int, float)) else 'per-trajectory η'}"
 
 
+@solvers.register
+class MapSolver(_BatchedSolver):
+    r"""y_{k+1} = Φ(y_k; k) for a generated step map Φ (its outputs are the new state); ``t_eval`` counts steps.
+
+    Φ is, e.g., ``generate_flow(rule.step_map(m))``; its step size is one of its ``params``.  If Φ
+    declares the parameter ``k`` (:data:`STEP_COUNT`) it receives the steps taken, t.  The state is
+    checked every ``block`` steps (and at every output time) with a replay that stops a diverging
+    member at the same step as a check after every step (:class:`~.explicit.IteratedMap`); with a
+    ``max_norm`` bound it is checked after every step.  Never chosen automatically.
+    """
+
+    name: ClassVar[str] = "map"
+    adaptive: ClassVar[bool] = False
+    automatic: ClassVar[bool] = False
+    priority: ClassVar[int] = 55
+
+    def __init__(self, block: int = 64):
+        """Check the block length.
+
+        Raises:
+            OptionError: ``block`` not a positive integer.
+        """
+        if isinstance(block, bool) or not isinstance(block, int) or block < 1:
+            raise OptionError(f"block must be a positive integer, got {block!r}")
+        self.block = block
+
+    def batched_stepper(self, xp: Any, B: int, weights: Sequence[Any]) -> IteratedMap:
+        return IteratedMap(all_finite, self.block)
+
+    def run(self, rhs: VectorField, weights: Sequence[Any], data: Data, t_eval: Times, *, dps: int | None,
+            params: Params, max_steps: int, max_norm: float | None, progress: bool | None,
+            timeout: float | None, throw: bool) -> EnsembleTrajectory:
+        """B members at once through :func:`solve_batched`, Φ called as Φ(*y, *data, **params, k=t)."""
+        params = dict(params or {})
+        counts = STEP_COUNT in rhs.parameters
+        data, xp, B = _checked(rhs, weights, data, {**params, STEP_COUNT: 0} if counts else params)
+        f = rhs.func
+        if counts:
+            def field(state, k):
+                return f(*state, *data, **params, k=k, xp=xp)
+        else:
+            def field(state, k):
+                return f(*state, *data, **params, xp=xp)
+        block = 1 if max_norm is not None else self.block
+        stepper = IteratedMap(all_finite, block, float(t_eval[0]) + max_steps)
+        traj = solve_batched(stepper, field, tuple(weights), list(t_eval), xp, B, max_steps=max_steps,
+                             max_norm=max_norm, throw=throw, timeout=timeout, progress=progress)
+        return _renamed(traj, self.describe())
+
+    def describe(self) -> str:
+        return f"step map Φ, checked every {self.block} steps"
+
+
 def rk4(rhs: VectorField, weights: Sequence[Any], data: Data, t_eval: Times, dt: float,
         params: Params | None = None, throw: bool = True, timeout: float | None = None) -> EnsembleTrajectory:
     """Classical RK4 with steps of at most ``dt`` between consecutive output times.
@@ -222,6 +287,32 @@ def iterate(rhs: VectorField, weights: Sequence[Any], data: Data, eta: Any, n_st
     if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
         raise OptionError(f"n_steps must be a positive integer, got {n_steps!r}")
     times = list(range(0, n_steps, record_every)) + [n_steps]
+    return integrate(rhs, weights, data, times, solver=solver, params=params, max_steps=n_steps + 1, throw=throw,
+                     timeout=timeout)
+
+
+def iterate_map(rhs: VectorField, weights: Sequence[Any], data: Data, n_steps: int, record_every: int = 1,
+                params: Params | None = None, throw: bool = False, timeout: float | None = None,
+                start: int = 0, block: int = 64) -> EnsembleTrajectory:
+    r"""y_{k+1} = Φ(y_k; k) for a generated step map Φ (e.g. ``generate_flow(rule.step_map(m))``), n_steps times.
+
+    A thin alias of the front door: ``integrate(rhs, weights, data, times, solver=MapSolver(block), …)``
+    with ``times`` = start, start + record_every, …, start + n_steps.  ``start`` is the steps already
+    taken (the k of the first step; it matters to maps that read k, bias-corrected Adam).  The step
+    size is a parameter of Φ (``params={"eta": h, …}``).  As in :func:`iterate`, a diverging member is
+    frozen at its last finite state and marked in ``status`` unless ``throw=True``.
+
+    Raises:
+        OptionError: ``n_steps`` or ``block`` not a positive integer, or ``start`` not a non-negative one.
+        DivergenceError: a member diverged and ``throw=True``.
+        IntegrationTimeout: longer than ``timeout`` seconds (``throw=True``).
+    """
+    solver = MapSolver(block)
+    if isinstance(n_steps, bool) or not isinstance(n_steps, int) or n_steps < 1:
+        raise OptionError(f"n_steps must be a positive integer, got {n_steps!r}")
+    if isinstance(start, bool) or not isinstance(start, int) or start < 0:
+        raise OptionError(f"start must be a non-negative integer, got {start!r}")
+    times = [start + k for k in range(0, n_steps, record_every)] + [start + n_steps]
     return integrate(rhs, weights, data, times, solver=solver, params=params, max_steps=n_steps + 1, throw=throw,
                      timeout=timeout)
 

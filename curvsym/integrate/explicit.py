@@ -13,6 +13,10 @@ members still ``active`` and returns per-member times and an ``accepted`` mask.
   err ≤ 1, h ← h·clip(0.9 err^{−1/5}, 0.2, 5).
 * :class:`StepMap` — the discrete map θ_{k+1} = θ_k + η v(θ_k) of a rule (GD for
   v = −∇L): one unit of "time" per step, η a number or one per member.
+* :class:`IteratedMap` — y_{k+1} = Φ(y_k; k) for a generated step map Φ (the new state itself,
+  e.g. a rule's ``step_map``), in blocks of up to ``block`` steps between the runner's checks:
+  a block whose end is not finite is replayed step by step from its start, so a member stops
+  at exactly the step it would stop at when checked after every step.
 """
 
 from __future__ import annotations
@@ -26,7 +30,7 @@ from array_api_compat import is_torch_array
 from ..types import State, Time
 from .stepper import AbstractStepper, Step
 
-__all__ = ["RK4", "Dopri5", "StepMap"]
+__all__ = ["RK4", "Dopri5", "StepMap", "IteratedMap"]
 
 
 def _bshape(xp, v, B):
@@ -121,6 +125,51 @@ class StepMap(AbstractStepper):
         eta = self.eta
         v = field(y)
         return Step(t + 1, tuple(_axpy(a, eta, vi) for a, vi in zip(y, v)), 0.0, True, state)
+
+
+class IteratedMap(AbstractStepper):
+    r"""y_{k+1} = Φ(y_k; k): a step map given as the new state (``map(y, k)``, k the steps taken); t counts steps.
+
+    One call advances n = min(``block``, t_max − t, ``last`` − t) steps and the runner checks the state
+    once per call (finiteness costs a pass over every array, which on small matrices is a good part
+    of a step).  So that checking per block stops a member exactly where checking per step would,
+    a block whose end is not all finite is replayed from its start step by step, and the call
+    returns the last finite state before the first non-finite one (t then marks that step); the
+    next call makes that one step alone, and the runner sees it fail.  With some member already
+    stopped (``active`` not all true) every call makes one step.  ``finite(xp, y)`` is the runner's
+    test (one reduction per array).
+    """
+
+    name: ClassVar[str] = "step map Φ"
+    batched: ClassVar[bool] = True
+    adaptive: ClassVar[bool] = False
+
+    def __init__(self, finite: Callable[[Any, Any], bool], block: int = 64, last: float = math.inf):
+        self.finite, self.block, self.last = finite, int(block), last
+
+    @property
+    def order(self) -> int:
+        return 1
+
+    def step(self, field: Callable, t: Time, y: State, t_max: Time, state: Any, active: Any = None,
+             xp: Any = None) -> Step:
+        n = int(min(self.block, t_max - t, self.last - t))
+        if n <= 1 or (active is not None and not bool(xp.all(active))):
+            return Step(t + 1, field(y, t), 0.0, True, state)
+        z = y
+        for j in range(n):
+            z = field(z, t + j)
+        if self.finite(xp, z):
+            return Step(t + n, z, 0.0, True, state, steps=n)
+        z = y  # replay: the same deterministic map, checked after every step
+        for j in range(n):
+            new = field(z, t + j)
+            if not self.finite(xp, new):
+                if j == 0:
+                    return Step(t + 1, new, 0.0, True, state)
+                return Step(t + j, z, 0.0, True, state, steps=j)
+            z = new
+        return Step(t + n, z, 0.0, True, state, steps=n)  # pragma: no cover - a map that is not deterministic
 
 
 # Dormand–Prince 5(4) tableau

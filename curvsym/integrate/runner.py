@@ -40,7 +40,7 @@ from .progress import progress_bar
 from .stepper import AbstractStepper, Status
 from .trajectory import EnsembleTrajectory
 
-__all__ = ["Solution", "solve", "solve_batched", "status_of"]
+__all__ = ["Solution", "solve", "solve_batched", "status_of", "all_finite"]
 
 _STATUS = {DivergenceError: Status.DIVERGED, StepLimitError: Status.STEP_LIMIT, IntegrationTimeout: Status.TIMEOUT,
            NonSmoothError: Status.NON_SMOOTH}
@@ -162,7 +162,7 @@ def _namespace(arrays: Sequence[Any]) -> Any:
     return array_namespace(*arrays)
 
 
-def _all_finite(xp: Any, ys: State) -> bool:
+def all_finite(xp: Any, ys: State) -> bool:
     """One cheap test: a finite sum of every entry means every entry is finite (NaN and ±inf propagate)."""
     if isinstance(ys[0], np.ndarray):  # NumPy: the array method skips the namespace wrapper
         total = 0.0
@@ -258,7 +258,7 @@ def solve_batched(stepper: AbstractStepper, field: Callable, y0: State, ts: Sequ
                         continue
                 s = stepper.step(field, t, y, target, state, active=active, xp=xp)
                 bad = None
-                if not _all_finite(xp, s.y):
+                if not all_finite(xp, s.y):
                     finite = alive
                     for w in s.y:
                         finite = finite & xp.all(xp.isfinite(w), axis=(-2, -1))
@@ -295,7 +295,7 @@ def solve_batched(stepper: AbstractStepper, field: Callable, y0: State, ts: Sequ
                 else:
                     t = s.t
                 state = s.state
-                n_steps += 1
+                n_steps += 1 if per_member else s.steps
             out.append(y)
             if bar is not None:
                 bar.update(target - shown)

@@ -67,6 +67,7 @@ class Step:
     dense: Callable[[Time], State] | None = None
     events: tuple = ()
     failed: Any = None  #: batched steppers: mask (B,) of members whose step collapsed (the runner marks them DIVERGED)
+    steps: int = 1  #: fixed-step batched steppers: the steps this call made (a block of map steps; t advanced by as many)
 
 
 class AbstractStepper(ABC):

@@ -65,9 +65,13 @@ class ConservationProof:
 
 
 def counterexample(m: Model, exprs: Sequence[MatrixExpr], seeds: Sequence[int] = (0, 1, 2)) -> list[float]:
-    """max over ``seeds`` of max|e| / (1 + max|W|²) for each expression e at random float64 points.
+    """max over ``seeds`` of max|e| / (1 + max|y|²) for each expression e at random float64 points y.
 
-    Weights are Gaussian, Σx = AAᵀ/n + ½I, T Gaussian, all at the model's own widths.
+    Weights are Gaussian, Σx = AAᵀ/n + ½I, T Gaussian, all at the model's own widths.  A state
+    model (a rule with memory: ``weights`` = the network's arrays, then auxiliary state V, M, S, P, …)
+    has its auxiliary arrays drawn too, entrywise uniform in (¼, ¾) from a stream spawned from the seed: a point of
+    every slot's domain (velocities and first moments are any, second moments ≥ 0, the powers
+    β^k in (0, 1), times > 0).
     """
     f = generate_expressions(m, "counterexample", list(exprs), parameters=sorted(
         {s for e in exprs for s in e.free_symbols if isinstance(s, sp.Symbol) and not isinstance(s, MatrixSymbol)},
@@ -75,9 +79,12 @@ def counterexample(m: Model, exprs: Sequence[MatrixExpr], seeds: Sequence[int] =
     worst = [0.0] * len(exprs)
     for seed in seeds:
         inst = random_instance(m.network, seed=seed, scale=1.0, whitened=m.whitened)
+        rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(1)[0])  # independent of the instance's draws
+        state = (*inst.weights, *(rng.uniform(0.25, 0.75, tuple(int(d) for d in a.shape))
+                                  for a in m.weights[len(inst.weights):]))
         params = {p: 0.5 for p in f.parameters}
-        vals = f(inst.weights, *inst.data(m.whitened), **params)
-        scale = 1.0 + max(float(np.max(np.abs(w))) for w in inst.weights) ** 2
+        vals = f(state, *inst.data(m.whitened), **params)
+        scale = 1.0 + max(float(np.max(np.abs(w))) for w in state) ** 2
         worst = [max(w, float(np.max(np.abs(np.asarray(v, dtype=float)))) / scale) for w, v in zip(worst, vals)]
     return worst
 

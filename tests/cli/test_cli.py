@@ -159,3 +159,24 @@ def test_quiet_dask_until_exit_keeps_dask_quiet_after_a_cluster_starts():
             "print(logging.getLogger('distributed').level > logging.CRITICAL)\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=180)
     assert out.stdout.strip() == "True" and "distributed." not in out.stderr, out.stderr[-2000:]
+
+
+def test_rules_show_refutes_balance_for_rules_with_memory(capsys):
+    """Heavy ball does not conserve C_i (C̈ + γĊ is a velocity term): the auxiliary state is drawn and the law
+    refuted with its evidence; a memoryless rule (gd) still proves it."""
+    from curvsym.verify.identities import prove_conserved
+    code, out, _ = _run(capsys, "rules", "--show", "heavy-ball")
+    assert code == 0
+    last = out.strip().splitlines()[-1]
+    assert last.startswith("% balance C_i conserved (exact): C_1: not conserved (dC_1/dt = ")
+    assert "unresolved" not in last and "≠ 0" in last and "auxiliary state V_1, V_2 enters it" in last
+    for letter in ("V_1*W_1^T", "W_2^T*V_2"):  # dC_1/dt = −V_1W_1ᵀ − W_1V_1ᵀ + V_2ᵀW_2 + W_2ᵀV_2
+        assert letter in last
+    code, out, _ = _run(capsys, "rules", "--show", "adam")
+    assert code == 0 and "C_1: not conserved (dC_1/dt ≠ 0" in out and "unresolved" not in out
+    code, out, _ = _run(capsys, "rules", "--show", "gd")
+    assert code == 0 and out.strip().splitlines()[-1] == "% balance C_i conserved (exact): C_1: yes"
+    m = cs.model(cs.chain([2, 3, 2]))
+    for rule in (cs.rules.heavy_ball(), cs.rules.nesterov(), cs.rules.rmsprop(), cs.rules.adam()):
+        (proof,) = prove_conserved(rule.flow(m))
+        assert proof.status == "refuted" and proof.counterexample > 0.1, rule.name

@@ -115,3 +115,51 @@ def test_the_sweep_runs_on_another_array_library():
     for a, b in zip(runs, ref):
         for x, y in zip(a.states[-1], b.states[-1]):
             np.testing.assert_allclose(np.asarray(x), y, rtol=1e-13, atol=1e-14)
+
+
+# --------------------------------------------------------------------------- the map solver (y ← Φ(y; k))
+
+def _gd_map():
+    """Φ_η(W) = W − η∇L(W) as generated code: GD's step map written as the new state."""
+    from curvsym.symbolic.step_maps import ETA, step_map
+    flow = cs.gradient_flow(M)
+    return cs.generate_flow(cs.Flow(M, step_map(flow), "gd step map", (ETA,)))
+
+
+def test_the_map_solver_gives_the_step_map_iterates_and_counts_steps():
+    phi = _gd_map()
+    W = [np.stack([w, 0.5 * w]) for w in INST.weights]
+    got = ensemble.iterate_map(phi, W, INST.data(), 300, record_every=70, params={"eta": 0.05})
+    ref = ensemble.iterate(RHS, W, INST.data(), 0.05, 300, record_every=70)
+    assert list(got.t) == list(ref.t) == [0, 70, 140, 210, 280, 300] and got.n_steps == 300
+    for a, b in zip(got.states, ref.states):
+        for x, y in zip(a, b):
+            np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-15)
+
+
+@pytest.mark.parametrize("block", [1, 7, 64])
+def test_the_map_solver_stops_a_diverging_member_where_a_check_per_step_stops_it(block):
+    """Checked once per block, replayed on a non-finite block end: the same statuses, times and frozen states
+    as the Euler-form driver checking after every step."""
+    phi = _gd_map()
+    W = [np.stack([w, 40 * w]) for w in INST.weights]  # member 1 diverges at this η
+    with np.errstate(all="ignore"):
+        got = ensemble.iterate_map(phi, W, INST.data(), 200, record_every=50, params={"eta": 0.3}, block=block)
+        ref = ensemble.iterate(RHS, W, INST.data(), 0.3, 200, record_every=50)
+    assert [s.value for s in got.status] == [s.value for s in ref.status] == ["success", "diverged"]
+    assert got.t_stopped == ref.t_stopped and got.t_stopped[1] is not None and got.t_stopped[1] > 0
+    assert got.messages[1].split(": ", 2)[-1] == ref.messages[1].split(": ", 2)[-1]
+    for a, b in zip(got.states, ref.states):
+        for x, y in zip(a, b):
+            assert np.all(np.isfinite(x[1]))
+            np.testing.assert_allclose(x, y, rtol=1e-13, atol=1e-15)
+    with np.errstate(all="ignore"), pytest.raises(cs.DivergenceError):
+        ensemble.iterate_map(phi, W, INST.data(), 200, params={"eta": 0.3}, block=block, throw=True)
+
+
+def test_the_map_solver_refuses_bad_counts():
+    phi = _gd_map()
+    for kw, match in (({"n_steps": 0}, "n_steps"), ({"n_steps": 5, "block": 0}, "block"),
+                      ({"n_steps": 5, "start": -1}, "start")):
+        with pytest.raises(cs.OptionError, match=match):
+            ensemble.iterate_map(phi, [w[None] for w in INST.weights], INST.data(), params={"eta": 0.1}, **kw)

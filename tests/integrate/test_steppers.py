@@ -12,7 +12,20 @@ from curvsym.problems import random_instance
 from scipy.linalg import expm
 
 import curvsym as cs
-from curvsym.integrate import DOP853, GBS, RK4, STEPPERS, Dopri5, PreciseStepMap, StepMap, SweepStepMap, Taylor, solve
+from curvsym.integrate import (
+    DOP853,
+    GBS,
+    RK4,
+    STEPPERS,
+    Dopri5,
+    IteratedMap,
+    PreciseStepMap,
+    StepMap,
+    SweepStepMap,
+    Taylor,
+    solve,
+)
+from curvsym.integrate.runner import all_finite
 from curvsym.integrate.series_engines import make_engine
 from curvsym.integrate.ensemble import solve_batched
 from curvsym.integrate.tape import trace_polynomial
@@ -83,6 +96,16 @@ def _step_map(h):
     return float(np.max(np.abs(traj.final[0][0] - EXACT)))
 
 
+def _iterated_map(h):
+    """Φ(W) = W + h·(−∇L): the step map given as the new state, iterated in checked blocks."""
+    rhs = _flow("numpy")
+    field = lambda y, k: tuple(a + h * v for a, v in zip(y, rhs.raw(*y, S, T)))
+    n = round(T_END / h)
+    traj = solve_batched(IteratedMap(all_finite, 16), field, (W0[None].copy(),), [0.0, float(n)], np, 1)
+    assert traj.n_steps == n
+    return float(np.max(np.abs(traj.final[0][0] - EXACT)))
+
+
 def _sweep_step_map(h):
     rhs = _flow("numpy")
     field = lambda y: rhs.raw(*y, S, T)
@@ -109,6 +132,7 @@ DRIVERS = {  # stepper class: (error for step h, step sizes, expected order)
     RK4: (lambda h: _batched(RK4(h)), (0.1, 0.05, 0.025), 4),
     Dopri5: (lambda h: _batched(Dopri5(step_size=h)), (0.2, 0.1, 0.05), 5),
     StepMap: (_step_map, (0.02, 0.01, 0.005), 1),
+    IteratedMap: (_iterated_map, (0.02, 0.01, 0.005), 1),
     SweepStepMap: (_sweep_step_map, (0.02, 0.01, 0.005), 1),
     PreciseStepMap: (_precise_step_map, (0.02, 0.01, 0.005), 1),
 }

@@ -251,3 +251,81 @@ def test_step_derivative_gives_heavy_ball_and_nesterov_their_own_first_correctio
         for k in range(2):  # F₁[V]: 0 for heavy ball, −D∇L[V] for Nesterov
             want = look[k] if rule.key == "nesterov" else sp.ZeroMatrix(*V[k].shape)
             assert is_identically_zero(sp.MatAdd(F1[2 + k], sp.MatMul(-1, want)), [m.Sigma]), rule.name
+
+
+# --------------------------------------------------------------------------- the step map Φ_h (issue 27)
+
+def _run_map(rule, m, inst, params, n, start=0, y0=None, **aux):
+    """n optimiser steps by the package's other route: the generated step map Φ_h run by ensemble.iterate_map."""
+    phi = cs.generate_flow(rule.step_map(m))
+    y0 = mem.initial_state(rule, m, inst.weights, step_map=True, **aux) if y0 is None else y0
+    traj = ensemble.iterate_map(phi, [y[None] for y in y0], inst.data(), n, record_every=n, params=params,
+                                start=start)
+    assert traj.n_steps == n and list(traj.t) == [start, start + n] and traj.status[0].value == "success"
+    return [y[0] for y in traj.final]
+
+
+MAP_CASES = [  # rule, params, extra initial state
+    (rules.heavy_ball(), rules.from_betas("heavy-ball", 0.05, beta=0.9), {}),
+    (rules.nesterov(), rules.from_betas("nesterov", 0.05, beta=0.9), {}),
+    (mem.NesterovConvex(), {"eta": 0.1}, {}),
+    (rules.rmsprop(eps=sp.Rational(1, 100)), rules.from_betas("rmsprop", 0.01, beta2=0.95), {}),
+    (rules.adam(eps=sp.Rational(1, 1000)), rules.from_betas("adam", 0.01, beta1=0.9, beta2=0.99), {}),
+    (rules.adam(eps=sp.Rational(1, 1000), bias_correction=False),
+     rules.from_betas("adam", 0.01, beta1=0.9, beta2=0.99), {}),
+    (rules.heavy_ball(base=rules.natural_gradient()), rules.from_betas("heavy-ball", 0.01, beta=0.8), {}),
+]
+
+
+@pytest.mark.parametrize("rule, params, aux", MAP_CASES, ids=lambda c: getattr(c, "key", None))
+def test_the_step_map_gives_the_euler_form_iterates(rule, params, aux):
+    """Φ_h(y) = y + hF_h(y): 25 steps of the map equal 25 explicit Euler steps of F_h (hence the optimiser)."""
+    m, inst = _problem()
+    n = 25
+    euler = _run_steps(rule, m, inst, params, n, **aux)
+    got = _run_map(rule, m, inst, params, n, **aux)
+    parts = mem.split_state(rule, m, euler)
+    mapped = mem.split_state(rule, m, got, step_map=True)
+    assert set(mapped) <= set(parts)
+    for key, arrays in mapped.items():
+        for a, b in zip(arrays, parts[key]):
+            np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12 * max(1.0, float(np.max(np.abs(b)))),
+                                       err_msg=f"{rule.name}: {key}")
+
+
+def test_the_step_map_of_adam_reads_the_step_count_and_forms_each_moment_once():
+    m, inst = _problem()
+    rule = rules.adam(eps=sp.Rational(1, 1000))
+    params = rules.from_betas("adam", 0.01, beta1=0.9, beta2=0.99)
+    phi = rule.step_map(m)
+    assert mem.STEP_COUNT in phi.parameters and [p for p, _ in rule.map_slots] == ["M", "S"]
+    assert len(phi.model.weights) == 3 * len(m.weights)  # W, M, S: the powers β^k are not state
+    assert mem.STEP_COUNT not in rules.adam(bias_correction=False).step_map(m).parameters
+    source = cs.generate_flow(phi).source
+    assert "_ones" not in source and "_reciprocal" not in source
+    # M' = M + ha(g − M) once per array: its temporary is both returned and used in W'
+    assert source.count("M_1 + ") == 1 and source.count("S_1 + ") == 1
+    # 30 steps at once equal 12 steps then 18 more started at k = 12 (the bias correction follows k)
+    whole = _run_map(rule, m, inst, params, 30)
+    first = _run_map(rule, m, inst, params, 12)
+    rest = _run_map(rule, m, inst, params, 18, start=12, y0=first)
+    for a, b in zip(rest, whole):
+        np.testing.assert_allclose(a, b, rtol=1e-13, atol=1e-15)
+    # restarting at k = 0 instead is a different (uncorrected-again) run: the comparison can fail
+    again = _run_map(rule, m, inst, params, 18, y0=first)
+    assert np.max(np.abs(again[0] - whole[0])) > 1e-6
+
+
+def test_the_step_map_of_heavy_ball_is_polyak_by_hand():
+    m, inst = _problem()
+    data = inst.data()
+    lr, beta, n = 0.05, 0.9, 25
+    params = rules.from_betas("heavy-ball", lr, beta=beta)
+    got = _run_map(rules.heavy_ball(), m, inst, params, n)
+    W = [w.copy() for w in inst.weights]
+    D = [np.zeros_like(w) for w in W]
+    for _ in range(n):
+        D = [beta * d - lr * gk for d, gk in zip(D, _grad(W, data))]
+        W = [w + d for w, d in zip(W, D)]
+    for a, b in zip(got, W + [d / params["eta"] for d in D]):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-13)

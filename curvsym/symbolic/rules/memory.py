@@ -57,7 +57,10 @@ from .base import AbstractRule, free_symbols, number
 
 __all__ = ["MemoryRule", "HeavyBall", "Nesterov", "NesterovConvex", "RMSProp", "Adam", "heavy_ball", "nesterov", "rmsprop", "adam",
            "from_betas", "check_beta", "check_eps", "check_rate", "state_model", "aux_name", "initial_state", "split_state",
-           "MEMORY_RULES"]
+           "MEMORY_RULES", "STEP_COUNT"]
+
+STEP_COUNT = sp.Symbol("k", integer=True, nonnegative=True)
+"""k, the number of steps taken before the current one: the step map of bias-corrected Adam reads β^{k+1} from it."""
 
 
 # --------------------------------------------------------------------------- parameter checks
@@ -173,11 +176,50 @@ class MemoryRule(AbstractRule):
         params = tuple(dict.fromkeys((*self.parameters, eta)))
         return Flow(self.state_model(m), tuple(self.increments(m, eta)), f"{self.name}, discrete steps", params)
 
+    # ----------------------------------------------------------------------- the step map Φ_h
 
-def initial_state(rule: MemoryRule, m: Any, weights: Any, **aux: Any) -> tuple:
+    @property
+    def map_slots(self) -> tuple[tuple[str, str], ...]:
+        """The slots the step map Φ_h carries (all of them, unless a slot is a function of the step count k)."""
+        return self.slots
+
+    def map_model(self, m: Any) -> Any:
+        """``m`` with the auxiliary state of the step map (the slots of :attr:`map_slots`) appended to ``weights``."""
+        keep = {p for p, _ in self.map_slots}
+        slots = (s for (prefix, _), s in zip(self.slots, self.auxiliary(m)) if prefix in keep)
+        return state_model(m, tuple(x for slot in slots for x in slot))
+
+    def map_values(self, m: Any, h: Any) -> tuple[MatrixExpr, ...]:
+        """Φ_h(y), the state after one step, component by component (state order of :meth:`map_model`).
+
+        By default y + hF_h(y), written with the very subexpressions F_h is built from, so that the
+        generated code forms each new slot value (M' = M + hF_M, V' = V + hF_V) once and reuses it in
+        the weights' update.  Subclasses may write Φ_h in fewer operations; it stays equal to y + hF_h(y).
+        """
+        state = self.state_model(m).weights
+        return tuple(_plus(y, h, f) for y, f in zip(state, self.increments(m, h)))
+
+    def step_map(self, m: Any, eta: sp.Symbol = ETA) -> Flow:
+        r"""The step map Φ_h(y) = y + hF_h(y) itself, h = ``eta``: one optimiser step, as a :class:`Flow`.
+
+        Its "velocities" are the new state (not a rate): iterate it with
+        :func:`curvsym.integrate.ensemble.iterate_map` (y_{k+1} = Φ_h(y_k)), never with an integrator.
+        A map that reads the step count k (:data:`STEP_COUNT`, bias-corrected Adam) lists it among its
+        parameters; the map solver passes it.
+        """
+        h = ETA if eta is None else eta
+        values = tuple(self.map_values(m, h))
+        uses_k = any(STEP_COUNT in v.free_symbols for v in values)
+        params = tuple(dict.fromkeys((*self.parameters, h, *((STEP_COUNT,) if uses_k else ()))))
+        return Flow(self.map_model(m), values, f"{self.name}, step map", params)
+
+
+def initial_state(rule: MemoryRule, m: Any, weights: Any, *, step_map: bool = False, **aux: Any) -> tuple:
     """The full initial state: the trainable arrays, then each slot (the optimiser's default: 0, or 1 for P).
 
-    ``aux`` gives a slot by its prefix (``V=[...]``, one array per trainable array).
+    ``aux`` gives a slot by its prefix (``V=[...]``, one array per trainable array).  ``step_map=True``:
+    the state of :meth:`MemoryRule.step_map` (the slots of ``rule.map_slots``; Adam's powers P = β₁^k,
+    Q = β₂^k are then read from the step count k and are not state).
 
     Raises:
         ShapeError: not one array per trainable array, or a state array whose shape does not match its parameter.
@@ -186,12 +228,15 @@ def initial_state(rule: MemoryRule, m: Any, weights: Any, **aux: Any) -> tuple:
     weights = tuple(np.asarray(w) for w in weights)
     if len(weights) != len(m.weights):
         raise ShapeError(f"{rule.name}: expected {len(m.weights)} trainable arrays, got {len(weights)}")
-    prefixes = [p for p, _ in rule.slots]
+    slots = rule.map_slots if step_map else rule.slots
+    prefixes = [p for p, _ in slots]
     unknown = sorted(set(aux) - set(prefixes))
     if unknown:
         raise OptionError(f"{rule.name}: no state slot {unknown[0]!r}; its slots are {', '.join(prefixes)}")
     out = list(weights)
     for (prefix, what), fill in zip(rule.slots, rule.initial):
+        if prefix not in prefixes:
+            continue
         given = aux.get(prefix)
         if given is None:
             out.extend(np.full(w.shape, float(fill), dtype=w.dtype if w.dtype != object else float)
@@ -209,12 +254,13 @@ def initial_state(rule: MemoryRule, m: Any, weights: Any, **aux: Any) -> tuple:
     return tuple(out)
 
 
-def split_state(rule: MemoryRule, m: Any, state: Any) -> dict:
-    """``{"W": trainable arrays, prefix: arrays of that slot, …}`` from a full state."""
+def split_state(rule: MemoryRule, m: Any, state: Any, *, step_map: bool = False) -> dict:
+    """``{"W": trainable arrays, prefix: arrays of that slot, …}`` from a full state (``step_map=True``: a state
+    of the step map, the slots of ``rule.map_slots``)."""
     n = len(m.weights)
     state = tuple(state)
     out = {"W": state[:n]}
-    for j, (prefix, _) in enumerate(rule.slots):
+    for j, (prefix, _) in enumerate(rule.map_slots if step_map else rule.slots):
         out[prefix] = state[n * (j + 1): n * (j + 2)]
     return out
 
@@ -281,6 +327,14 @@ class HeavyBall(MemoryRule):
         FV = tuple(MatAdd(_scale(-self.gamma, v), fk, evaluate=False) for v, fk in zip(V, f))
         FW = tuple(_plus(v, h, fv) for v, fv in zip(V, FV))
         return (*FW, *FV)
+
+    def map_values(self, m: Any, h: Any) -> tuple:
+        """V' = βV + h f(W), W' = W + hV' (β = 1 − γh): three array operations for V', two for W'."""
+        (V,) = self.auxiliary(m)
+        f = self._force_at(m, V, h)
+        beta = 1 - self.gamma * h
+        V1 = tuple(MatAdd(_scale(beta, v), _scale(h, fk), evaluate=False) for v, fk in zip(V, f))
+        return (*(_plus(w, h, v1) for w, v1 in zip(m.weights, V1)), *V1)
 
 
 @dataclass(frozen=True)
@@ -419,6 +473,29 @@ class Adam(MemoryRule):
     @property
     def initial(self) -> tuple:  # type: ignore[override]
         return (0, 0, 1, 1) if self.bias_correction else (0, 0)
+
+    @property
+    def map_slots(self) -> tuple:  # type: ignore[override]
+        """M and S: the step map reads the powers β₁^{k+1}, β₂^{k+1} from the step count k."""
+        return (("M", "first moment"), ("S", "second moment"))
+
+    def map_values(self, m: Any, h: Any) -> tuple:
+        r"""M' = M + ha(g − M), S' = S + hb(g⊙g − S), W' = W − h (c₁M') ⊙ ρ(c₂S');
+
+        c₁ = 1/(1 − β₁^{k+1}), c₂ = 1/(1 − β₂^{k+1}) scalars of the step count k (β₁ = 1 − ah, β₂ = 1 − bh:
+        the powers P', Q' of the Euler form after this step), c₁ = c₂ = 1 without bias correction.
+        """
+        if not self.bias_correction:
+            return super().map_values(m, h)
+        M, S = self.auxiliary(m)[:2]
+        g = m.gradient()
+        M1 = tuple(_plus(x, h, _moment(x, self.a, gk)) for x, gk in zip(M, g))
+        S1 = tuple(_plus(s, h, _moment(s, self.b, _square(gk))) for s, gk in zip(S, g))
+        c1 = 1 / (1 - (1 - self.a * h) ** (STEP_COUNT + 1))
+        c2 = 1 / (1 - (1 - self.b * h) ** (STEP_COUNT + 1))
+        W1 = tuple(_plus(w, -h, HadamardProduct(_scale(c1, x), InvRoot(_scale(c2, s), 0, self.eps)))
+                   for w, x, s in zip(m.weights, M1, S1))
+        return (*W1, *M1, *S1)
 
     @property
     def name(self) -> str:
