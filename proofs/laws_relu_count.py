@@ -24,6 +24,8 @@ exactly: dh/dt ≠ 0 at a random integer point mod p.
 
 from fractions import Fraction
 
+import math
+
 import curvsym as cs
 from curvsym.verify import seeds
 from curvsym.laws.arith import GF
@@ -55,7 +57,7 @@ def relu_law_count(digits: int) -> cs.Evidence:
     tanh = cs.laws(relu_flow([2, 3, 1], "tanh"), degree=2, confirm=False, seed=seeds.pick(0, salt=3))
     proved = (relu.complete and relu.found == 3 and leaky.complete and leaky.found == 2
               and tanh.maximum == 0 and tanh.found == 0)
-    drift = float(relu.confirmed)
+    drift = (math.inf if relu.confirmed is None else float(relu.confirmed))
     numeric = cs.CheckResult("drift of the ReLU laws (2-3-1, 50 digits)", drift, 10.0 ** -(digits - 10),
                              drift <= 10.0 ** -(digits - 10))
     F = FlowField(relu_flow([2, 3, 1], "relu"), GF())

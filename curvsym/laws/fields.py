@@ -169,6 +169,19 @@ class FlowField:
         ev = _Evaluator(self.ring, env, signs)
         return vector(self.ring, [ev(v) for v in self.flow.velocities])
 
+    def activation_pattern(self, theta: Jet, data: dict) -> tuple:
+        """The sign pattern (z > 0 per pre-activation entry, node by node) of the forward pass at θ: the
+        activation region a piecewise-polynomial flow is in (empty without ReLU-family activations)."""
+        if not self.has_activation:
+            return ()
+        env = dict(zip(self.symbols, split(theta, self.shapes)))
+        for k, a in data.items():
+            env[k] = Jet.constant(self.ring, self.ring.const(a))
+        ev = _Evaluator(self.ring, env, None)
+        for v in self.flow.velocities:
+            ev(v)
+        return tuple(ev.signs_seen)
+
     def function(self, data: dict, lift: list[np.ndarray] | None = None) -> Callable[[Jet], Jet]:
         return lambda th: self(th, data, lift)
 
@@ -178,6 +191,7 @@ class _Evaluator:
 
     def __init__(self, ring, env: dict, signs: "_Evaluator | None"):
         self.ring, self.env, self.signs, self.memo = ring, env, signs, {}
+        self.signs_seen: list = []   # (z > 0 per entry) of every ReLU-family node evaluated
 
     def __call__(self, x) -> Jet:
         if x in self.memo:
@@ -302,6 +316,7 @@ class _Evaluator:
             # σ'(0) = 0 (relu) or α (leaky), the package's convention; an exact 0 here is a dead unit's input
             alpha = Fraction(str(x.params[0])) if key == "leaky_relu" else Fraction(0)
             slope = np.array([1 if v > 0 else alpha for v in z0.ravel()], dtype=object).reshape(z0.shape)
+            self.signs_seen.append(tuple(bool(v > 0) for v in z0.ravel()))
             S = self._const(self.ring.const(slope) if isinstance(self.ring, GF) else
                             np.array([self.ring.scalar(s) for s in slope.ravel()], dtype=object).reshape(z0.shape))
             if k == 0:

@@ -167,3 +167,24 @@ def test_high_precision_rule_says_so_and_keeps_the_balance():
     data = json.loads(rep.to_json())
     assert not data["certificate"]["exact"] and data["certificate"]["failure_probability_bound"] is None
     assert "mpmath" in data["arithmetic"] and data["found"] == data["maximum"] == 3
+
+
+def test_the_confirmation_stays_in_its_activation_region():
+    """The activation pattern is the signs of W_1x: flipping a hidden unit's incoming row flips its sign, and a
+    50-digit confirmation of the per-neuron laws ends inside the start's region (drift at rounding level)."""
+    from curvsym.laws.api import _jet, confirm_along_trajectory
+    from curvsym.laws.arith import MP
+
+    F = FlowField(gradient_flow(data_model(cs.chain([2, 3, 1], activation="relu"), examples=1)), MP(50))
+    rng = random.Random(5)
+    point, data = F.sample_point(rng), F.sample_data(rng)
+    theta = np.concatenate([F.ring.const(w).ravel() for w in point])
+    before = F.activation_pattern(_jet(F, theta), data)
+    flipped = theta.copy()
+    flipped[:2] = -flipped[:2]                                   # row 0 of W_1 (3 × 2): unit 0's input weights
+    after = F.activation_pattern(_jet(F, flipped), data)
+    assert before and all(len(b) == 3 for b in before)           # σ and σ′ nodes of the three hidden units
+    assert all(b[1:] == a[1:] and b[0] != a[0] for b, a in zip(before, after))
+    assert FlowField(cs.gradient_flow(cs.model(cs.chain([2, 2]))), MP(50)).activation_pattern(_jet(F, theta), data) == ()
+    rep = cs.laws(gradient_flow(data_model(cs.chain([2, 3, 1], activation="relu"), examples=1)), degree=2, seed=3)
+    assert rep.found == 3 and rep.confirmed is not None and float(rep.confirmed) < 1e-40
