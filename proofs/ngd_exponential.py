@@ -53,6 +53,7 @@ from curvsym.integrate import integrate
 from curvsym.matfuncs import OperatorInvPower, SqrtPsd
 from curvsym.problems import conditioned_instance, random_instance
 from curvsym.verify import seeds
+from curvsym.verify.checks import exponential_law_singular_time
 
 
 def onto_until(inst, t_max: float = 2.0) -> float | None:
@@ -60,19 +61,9 @@ def onto_until(inst, t_max: float = 2.0) -> float | None:
 
     The instance's layers are orthogonal, so the net is balanced (W_{i+1}ᵀW_{i+1} = W_iW_iᵀ), which min-norm
     NGD conserves (dθ lies in the row space of J); every layer then has the singular values of W^{1/N}, and
-    det W = 0 makes every layer singular, so J is not onto.  det(T + (W0 − T)s) is a polynomial of degree n in
-    s = e^{−t}: interpolated exactly at n + 1 nodes, its real roots in [e^{−t_max}, 1) are the candidates.
+    det W = 0 makes every layer singular, so J is not onto.
     """
-    ws = [np.asarray(w, dtype=float) for w in inst.weights]
-    W0 = ws[0]
-    for w in ws[1:]:
-        W0 = w @ W0
-    T = np.asarray(inst.T, dtype=float)
-    n = T.shape[0]
-    nodes = np.linspace(0, 1, n + 1)
-    poly = np.polyfit(nodes, [np.linalg.det(T + (W0 - T) * s) for s in nodes], n)
-    roots = [r.real for r in np.roots(poly) if abs(r.imag) < 1e-12 and np.exp(-t_max) <= r.real < 1]
-    return -np.log(max(roots)) if roots else None
+    return exponential_law_singular_time(inst.weights, inst.T, 1.0, t_max)
 
 
 def output_space_identity(m) -> bool:

@@ -22,7 +22,7 @@ from ..integrate.trajectory import Trajectory
 from ..symbolic.derive import Model, balance, end_to_end, loss
 
 __all__ = ["CheckResult", "conservation_residual", "check_conservation", "balance_function", "balance_residual",
-           "check_balance", "check_exponential_law", "evaluate_along"]
+           "check_balance", "check_exponential_law", "exponential_law_singular_time", "evaluate_along"]
 
 
 @dataclass(frozen=True)
@@ -121,6 +121,28 @@ def _require_resolved(name: str, traj: Trajectory, relative_error: float, tolera
         raise PrecisionError(
             f"{name}: the integration error estimate (relative {relative_error:.2e}) exceeds the tolerance "
             f"{tolerance:.1e}; raise the precision (dps) or tighten the integrator tolerance")
+
+
+def exponential_law_singular_time(weights: Sequence[Any], T: Any, rate: float = 1.0,
+                                  t_max: float = 2.0) -> float | None:
+    """The first t ∈ (0, t_max] with det(T + (W(0) − T)e^{−rate·t}) = 0, or None.
+
+    On a square chain, where the end-to-end map W = W_N ⋯ W_1 follows T + (W(0) − T)e^{−rate·t} (NGD: rate 1,
+    Bernacchia's rule: 1, K-FAC: N), det W = 0 makes a layer singular, the Jacobian stops being onto and the
+    flow blows up there: laws along that path hold on [0, t*).  det(T + (W(0) − T)s) is a polynomial of degree
+    n in s = e^{−rate·t}, interpolated exactly at n + 1 nodes; its real roots in [e^{−rate·t_max}, 1) are the
+    candidates.
+    """
+    W0 = np.asarray(weights[0], dtype=float)
+    for w in weights[1:]:
+        W0 = np.asarray(w, dtype=float) @ W0
+    T = np.asarray(T, dtype=float)
+    n = T.shape[0]
+    nodes = np.linspace(0, 1, n + 1)
+    poly = np.polyfit(nodes, [np.linalg.det(T + (W0 - T) * s) for s in nodes], n)
+    lo = math.exp(-rate * t_max)
+    roots = [r.real for r in np.roots(poly) if abs(r.imag) < 1e-12 and lo <= r.real < 1]
+    return -math.log(max(roots)) / rate if roots else None
 
 
 def check_exponential_law(name: str, m: Model, traj: Trajectory, data: Sequence, rate: Any,

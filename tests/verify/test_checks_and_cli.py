@@ -1,6 +1,7 @@
 import json
 import textwrap
 
+import numpy as np
 import pytest
 import sympy as sp
 from curvsym.problems import random_instance
@@ -198,3 +199,16 @@ def test_a_check_refuses_a_negative_residual_and_a_passing_nan():
         CheckResult("distance", float("nan"), 0.1, True)
     assert not CheckResult("distance", float("nan"), 0.1, False).passed
     assert CheckResult("distance", 1e-12, 1e-10, True).digits == pytest.approx(12)
+
+
+def test_the_singular_time_of_an_exponential_law_is_the_root_of_its_determinant():
+    """det(T + (W(0) − T)e^{−rt}) for W(0) = W_2W_1 = diag(−1, 3), T = I: 1 − 2s = 0 at s = ½, so t* = ln 2 / r."""
+    import math
+
+    from curvsym.verify.checks import exponential_law_singular_time
+
+    W1, W2 = np.diag([1.0, 3.0]), np.diag([-1.0, 1.0])
+    for rate in (1.0, 3.0):
+        assert exponential_law_singular_time([W1, W2], np.eye(2), rate, 2.0) == pytest.approx(math.log(2) / rate)
+    assert exponential_law_singular_time([W1, W2], np.eye(2), 1.0, 0.5) is None      # beyond t_max
+    assert exponential_law_singular_time([np.eye(2) * 2], np.eye(2), 1.0, 5.0) is None  # never singular
