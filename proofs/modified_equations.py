@@ -17,8 +17,9 @@ refuted (a numeric counterexample at the model's widths).
 
 Numeric check: chain 2-3-2, non-white Σx; GD iterates at `digits` digits, and the flows of f̃₀ = f,
 f̃₁, f̃₂ by the Taylor method at `digits` digits (η a parameter of the generated code), compared
-at t = nη = 0.4 for η ∈ {0.04, 0.02, 0.01}.  Residual: the largest |fitted order − (r + 1)| over
-r = 0, 1, 2 (tolerance 0.1).
+at t = nη = 0.6/λ for η = c/λ, c ∈ {0.06, 0.03, 0.015}, λ the sharpness at θ₀ (the expansion is in ηλ; the
+shipped instance has λ = 1.48: t ≈ 0.4, η ≈ 0.04, 0.02, 0.01).  Residual: the largest |fitted order − (r + 1)|
+over r = 0, 1, 2 (tolerance 0.1).
 
 Negative control: the first-order modified equation with the opposite sign, f + (η/2)f′f, claimed
 at order 2.  It is the nearest plausible wrong claim: it is the modified equation of *implicit*
@@ -34,11 +35,22 @@ from curvsym.problems import random_instance
 from curvsym.symbolic.derive import Flow
 from curvsym.symbolic.step_maps import ETA, modified_equation
 from curvsym.verify.identities import prove_implicit_regulariser
+from curvsym.verify.sharpness import sharpness
 from curvsym.verify.step_size import modified_equation_orders
 from curvsym.verify import seeds
 
-ETAS = [0.04, 0.02, 0.01]
+ETAS = [0.04, 0.02, 0.01]     # the rules' theorem (t = 0.04: far below 1/λ)
+UNITS = [0.06, 0.03, 0.015]   # GD's theorem: ηλ (see natural_units)
 TOL = "1e-18"  # the rules' flows by GBS: a local tolerance far below the smallest distance measured (≈ 1e-10)
+
+
+def natural_units(m, inst) -> tuple[list[float], float, float]:
+    """Step sizes and horizon in units of the instance's curvature λ = sharpness(θ₀): η = c/λ for
+    c ∈ {0.06, 0.03, 0.015} and t = 0.6/λ (10, 20, 40 steps; the shipped instance, λ = 1.48, gets η ≈ 0.04, 0.02,
+    0.01 and t ≈ 0.4).  The expansion is in ηλ: fixed η on a drawn instance with λ = 9 (fresh seed 467721395) is
+    pre-asymptotic (orders 1.84, 2.66 for 2, 3)."""
+    lam = max(float(sharpness(m, inst.weights, inst.data())), 0.1)
+    return [c / lam for c in UNITS], 0.6 / lam, lam
 
 
 def _implicit_euler_flow(flow):
@@ -65,17 +77,19 @@ def modified_equations(digits: int) -> cs.Evidence:
     m = cs.model(net)
     inst = random_instance(net, seed=seeds.pick(1), scale=0.8)
     flow = cs.gradient_flow(m)
-    res = modified_equation_orders(flow, inst.weights, inst.data(), ETAS, 0.4, dps=digits)
+    etas, t_end, lam = natural_units(m, inst)
+    res = modified_equation_orders(flow, inst.weights, inst.data(), etas, t_end, dps=digits)
     dev = max(abs(res.orders[r].slope - (r + 1)) for r in (0, 1, 2))
     numeric = CheckResult("max_r |fitted order of ‖θ_n − θ̃_r(nη)‖ − (r + 1)|, r = 0, 1, 2", dev, 0.1, dev <= 0.1,
                           {f"order_{r}": res.orders[r].slope for r in (0, 1, 2)} | {"method": res.methods[2]})
-    bad = modified_equation_orders(flow, inst.weights, inst.data(), ETAS, 0.4, orders=(1,), dps=digits,
+    bad = modified_equation_orders(flow, inst.weights, inst.data(), etas, t_end, orders=(1,), dps=digits,
                                    modified={1: _implicit_euler_flow(flow)})
     dev_bad = abs(bad.orders[1].slope - 2)
     negative = CheckResult("|order − 2| for f + (η/2)f′f (implicit Euler's sign)", dev_bad, 0.1, dev_bad <= 0.1,
                            {"order": bad.orders[1].slope})
     notes = ("fitted orders " + ", ".join(f"f̃_{r}: {res.orders[r].slope:.4f}" for r in (0, 1, 2))
-             + f"; implicit-Euler sign: {bad.orders[1].slope:.4f}; distances at η = 0.01: "
+             + f"; implicit-Euler sign: {bad.orders[1].slope:.4f}; λ(θ₀) = {lam:.3g}, η = "
+             + ", ".join(f"{e:.3g}" for e in etas) + f", t = {t_end:.3g}; distances at the smallest η: "
              + ", ".join(f"{res.errors[r][-1]:.2e}" for r in (0, 1, 2)))
     return cs.Evidence(symbolic, numeric, negative, notes=notes)
 
