@@ -76,7 +76,12 @@ def test_compiled_integration_delivers_the_digits_and_agrees_with_the_blas_progr
     err = _distance(ours, ref)
     assert err <= 1e-30
     assert err <= ours.error_estimate <= 1e4 * max(err, 1e-60)
-    monkeypatch.setattr(ddkernel, "MAX_WIDTH", 0)  # every width falls back to the stacked BLAS program
+    monkeypatch.setattr(ddkernel, "MAX_WIDTH", 0)  # every width takes the compiled exact-slice recurrence
+    sliced = _run(widths, 30, t_end, "multiword")
+    assert sliced.info["kernel"] == "compiled-sliced"
+    assert _distance(sliced, ref) <= 1e-30 and _distance(sliced, ours) <= 1e-30
+    assert _distance(sliced, ref) <= sliced.error_estimate
+    monkeypatch.setattr(ddkernel, "MAX_SLICED_WIDTH", 0)  # every width falls back to the stacked BLAS program
     blas = _run(widths, 30, t_end, "multiword")
     assert blas.info["kernel"] == "blas"
     assert _distance(blas, ref) <= 1e-30 and _distance(blas, ours) <= 1e-30

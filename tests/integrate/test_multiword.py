@@ -129,20 +129,31 @@ _COMPILED = [False, pytest.param(True, marks=pytest.mark.skipif(not ddkernel.ava
                                                                 reason="no C compiler for the compiled kernel"))]
 
 
-@pytest.mark.parametrize("compiled", _COMPILED, ids=["blas", "compiled"])
-@pytest.mark.parametrize("widths", [[3, 3, 3, 3], [2, 5, 3], [4, 4, 4, 4, 4, 4]])
-def test_stacked_taylor_coefficients_match_the_op_by_op_replay(widths, compiled):
-    """Both double-double programs — stacked Ozaki products on BLAS and the compiled C recurrence — give the
-    coefficients of the op-by-op mpmath replay at 60 digits to 1e-31·‖x‖."""
+_SLICED = pytest.param("sliced", marks=pytest.mark.skipif(not ddkernel.available(),
+                                                         reason="no C compiler for the compiled kernel"))
+
+
+@pytest.mark.parametrize("compiled", _COMPILED + [_SLICED], ids=["blas", "compiled", "sliced"])
+@pytest.mark.parametrize("widths", [[3, 3, 3, 3], [2, 5, 3], [4, 4, 4, 4, 4, 4], [9, 12, 10]])
+def test_stacked_taylor_coefficients_match_the_op_by_op_replay(widths, compiled, monkeypatch):
+    """The double-double programs — stacked Ozaki products on BLAS, the compiled C recurrence term by term, and
+    the compiled recurrence with exact-slice products (orders on the float path, 1–3 exact levels, the cross
+    terms) — give the coefficients of the op-by-op mpmath replay at 60 digits to 1e-31·‖x‖."""
+    if compiled == "sliced":
+        monkeypatch.setattr(ddkernel, "MAX_WIDTH", 0)  # every width > 0: the exact-slice recurrence
+    elif compiled:
+        monkeypatch.setattr(ddkernel, "MAX_WIDTH", 64)  # the term-by-term recurrence at every width here
     x, tape = _gradient_flow_tape(widths)
     K, s = 10, mpmath.mpf("0.05")
     with mpmath.workdps(60):
         ref = taylor_coefficients(tape, x, K, MpmathEngine(60), scale=s)
-        eng = MultiwordEngine(30, compiled=compiled)
+        eng = MultiwordEngine(30, compiled=bool(compiled))
         xm = tuple(eng.load(a) for a in x)
         program = eng.compile(tape, xm[0])
-        assert isinstance(program, ddkernel.KernelTape) == compiled
+        assert isinstance(program, ddkernel.KernelTape) == bool(compiled)
         c, _ = eng.taylor_series(program, xm, K, s)
+        if compiled:
+            assert program.kernel == ("compiled-sliced" if compiled == "sliced" else "compiled")
         scale = max(abs(v) for a in x for v in a.flat)
         for k in range(K + 1):
             err = max(abs(u - v) for i in range(len(x)) for u, v in zip(eng.unload(c[i][k]).flat, ref[i][k].flat))
@@ -156,6 +167,7 @@ def test_compiled_ozaki_slices_give_the_numpy_slices_bit_for_bit(widths, monkeyp
     gives the same coefficients to the last bit (the same operations in the same order), for orders that
     need 1–3 exact levels and the cross terms."""
     monkeypatch.setattr(ddkernel, "MAX_WIDTH", 0)  # the BLAS program at every width
+    monkeypatch.setattr(ddkernel, "MAX_SLICED_WIDTH", 0)
     x, tape = _gradient_flow_tape(widths)
     K, s = 14, mpmath.mpf("0.05")
     with mpmath.workdps(60):

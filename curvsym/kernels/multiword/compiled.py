@@ -61,8 +61,9 @@ SOURCE = Path(__file__).with_name("ddtaylor.c")
 EXTENSION = "curvsym.kernels.multiword._ddtaylor"
 """The module name of the build made at install time (``setup.py``: an optional setuptools extension)."""
 KINDS = {"var": 0, "const": 1, "add": 2, "sub": 3, "neg": 4, "scale": 5, "T": 6, "matmul": 7}
-MAX_WIDTH = 8  # above this the BLAS engine is faster (measured, 30 digits: N = 4, d = 8: 43 against 65 ms per
-#               step; d = 16: 391 against 87 ms)
+MAX_WIDTH = 8  # the term-by-term double-double recurrence up to this width (N = 3, d = 3: ahead of heyoka)
+MAX_SLICED_WIDTH = 64  # above MAX_WIDTH and up to this width the recurrence with exact-slice products
+#                        (curvsym_dd_taylor_sliced); wider: the BLAS program, whose products outrun C loops
 FLAGS = ("-O2", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC")
 TRUE_WORDS = ("1", "true", "yes", "on")
 """Values of ``CURVSYM_NO_COMPILE`` that switch the compiled kernels off (any case); ``0``, ``no``, empty: on."""
@@ -74,6 +75,10 @@ PROTOTYPES: dict[str, tuple[str, tuple[str, ...]]] = {
                                   "const int *", "const ptrdiff_t *", "double *", "double *", "const double *",
                                   "const double *", "int", "const int *", "const int *", "int", "const double *",
                                   "const double *")),
+    "curvsym_dd_taylor_sliced": ("int", ("int", "const int *", "const int *", "const int *", "const int *",
+                                         "const int *", "const int *", "const ptrdiff_t *", "double *", "double *",
+                                         "const double *", "const double *", "int", "const int *", "const int *",
+                                         "int", "const double *", "const double *", "double *")),
     "curvsym_dd_horner": ("void", ("int", "ptrdiff_t", "const double *", "const double *", "double", "double",
                                    "double *", "double *")),
     "curvsym_td_matmul": ("int", ("ptrdiff_t",) + ("int",) * 7 + ("const double *",) * 6 + ("double *",) * 3),
@@ -621,10 +626,11 @@ class KernelTape:
             EngineError: the tape holds an operation the C kernel does not know (excluded by :func:`supports`).
         """
         shapes = self._layout(x)
-        if self.fallback and max(max(s) for s in shapes) > MAX_WIDTH:
+        width = max(max(s) for s in shapes)
+        if self.fallback and width > MAX_SLICED_WIDTH:
             self.kernel = "blas"
             return self.program.run(x, order, scale)  # wide matrices: the BLAS engine is faster
-        self.kernel = "compiled"
+        sliced = width > MAX_WIDTH
         rows = np.array([s[0] for s in shapes], dtype=np.intc)
         cols = np.array([s[1] for s in shapes], dtype=np.intc)
         blocks = np.where(self.is_const == 1, 1, order + 1)
@@ -644,13 +650,25 @@ class KernelTape:
         fac_lo = np.array([f[1] for f in facs] or [0.0])
         P = lambda a, t: a.ctypes.data_as(ctypes.POINTER(t))  # noqa: E731
         ci, cd = ctypes.c_int, ctypes.c_double
-        status = kernel()(len(self.kind), P(self.kind, ci), P(self.arg0, ci), P(self.arg1, ci), P(self.is_const, ci),
-                          P(rows, ci), P(cols, ci), P(off, ctypes.c_ssize_t), P(hi, cd), P(lo, cd),
-                          P(self.scalar_hi, cd), P(self.scalar_lo, cd), len(self.var_nodes),
-                          P(np.array(self.var_nodes, dtype=np.intc), ci), P(self.outputs, ci), order,
-                          P(fac_hi, cd), P(fac_lo, cd))
+        args = (len(self.kind), P(self.kind, ci), P(self.arg0, ci), P(self.arg1, ci), P(self.is_const, ci),
+                P(rows, ci), P(cols, ci), P(off, ctypes.c_ssize_t), P(hi, cd), P(lo, cd),
+                P(self.scalar_hi, cd), P(self.scalar_lo, cd), len(self.var_nodes),
+                P(np.array(self.var_nodes, dtype=np.intc), ci), P(self.outputs, ci), order,
+                P(fac_hi, cd), P(fac_lo, cd))
+        if sliced:
+            work = np.zeros(2)
+            status = _routine("curvsym_dd_taylor_sliced")(*args, P(work, cd))
+            if status == -2 and self.fallback:  # an order needs more than 6 exact levels: the NumPy program
+                self.kernel = "blas"
+                return self.program.run(x, order, scale)
+            self.program.work["pairs"] += int(work[0])
+            self.program.work["blocks"] += int(work[1])
+        else:
+            status = kernel()(*args)
         if status != 0:  # pragma: no cover - the tape was checked in supports()
-            raise EngineError("the compiled Taylor kernel met an operation it does not know")
+            raise EngineError(f"the compiled Taylor kernel failed (status {status}: -1 an unknown operation, "
+                              "-2 an order beyond 6 exact slice levels, -3 out of memory)")
+        self.kernel = "compiled-sliced" if sliced else "compiled"
         out = []
         for v in self.var_nodes:
             r, c = int(rows[v]), int(cols[v])
