@@ -146,6 +146,19 @@ class MultiwordEngine:
         scale_x = max(1.0, max(mw.max_abs(a) for a in x))
         return c, self.u * (program.n_ops + 4) * scale_x
 
+    def rough_series(self, program: Any, x: Sequence[mw.MW], order: int, scale: Any) -> list | None:
+        """Coefficients of τ ↦ x(t + sτ) with every product in float64 (≈ 16 digits), for choosing the first
+        step's scale s at a fraction of a series' cost (the step then computes the series at that s); None where
+        the program offers none (the term-by-term C kernel, whose full series is as cheap; w ≥ 3)."""
+        rough = getattr(program, "run_rough", None)
+        if rough is None:
+            return None
+        controller = _blas_controller() if self.blas_threads is not None and program.uses_blas else None
+        if controller is None:
+            return rough(x, order, scale)
+        with controller.limit(limits=self.blas_threads, user_api="blas"):
+            return rough(x, order, scale)
+
     @staticmethod
     def rounding_weight(theta: Any, order: int) -> Any:
         """Σ_{k≤K} θ^k: absolute errors u·‖x‖ in every x̃_k enter the step with weight θ^k."""
@@ -250,6 +263,7 @@ class CompiledTape:
         # products issued for them — one each on the float path, e(e+1)/2 + e + 1 on the sliced one; their
         # ratio is the product work in units of the float64 floor (one product per pair)
         self.work = {"pairs": 0, "blocks": 0}
+        self._rough = False  # run_rough: every Cauchy sum on the float path
         self.time_dependent_users = [True] * len(ops)
 
     def _apply_const(self, idx, op) -> mw.MW:
@@ -268,6 +282,17 @@ class CompiledTape:
         return mw.matmul(v[0], v[1])
 
     # ------------------------------------------------------------------ run
+    def run_rough(self, x: Sequence[mw.MW], order: int, scale: Any) -> list[list] | None:
+        """The series with every Cauchy sum one float64 product of the stacked leading words (≈ 16 digits: enough
+        to choose a scale), double-double NumPy only (else None); not counted in :attr:`work`."""
+        if self.w != 2 or not isinstance(x[0][0], np.ndarray):
+            return None
+        work, self._rough = dict(self.work), True
+        try:
+            return self.run(x, order, scale)
+        finally:
+            self.work, self._rough = work, False
+
     def run(self, x: Sequence[mw.MW], order: int, scale: Any) -> list[list]:
         ops = self.tape.ops
         w = self.w
@@ -486,7 +511,7 @@ class CompiledTape:
         pair_b = [mb[0] if nb.const else mb[k - j] for j in js]
         return j0, j1, pair_a, pair_b, max(ma) * max(mb), na.coef[0][0].shape[-1]
 
-    def _float_cauchy(self, na: _Node, nb: _Node, k: int, pairs: tuple) -> mw.MW | None:
+    def _float_cauchy(self, na: _Node, nb: _Node, k: int, pairs: tuple, force: bool = False) -> mw.MW | None:
         """Σ_j ã_{j,0} b̃_{k−j,0} as one float64 product of the stacked leading words, when that is accurate enough.
 
         Double-double only.  The float64 product of the stacked leading words errs by at most
@@ -500,7 +525,7 @@ class CompiledTape:
         sk = float(np.asarray(pair_a) @ np.asarray(pair_b))
         if sk == 0.0:
             return None
-        if sk * ((j1 - j0 + 1) * n + 2) > s0 * 4 * 2.0 ** -53:
+        if sk * ((j1 - j0 + 1) * n + 2) > s0 * 4 * 2.0 ** -53 and not force:
             return None
         left = self._stacked(na, "row", 0, j0, j1, k)
         right = self._stacked(nb, "col", 0, j0, j1, k)
@@ -630,7 +655,7 @@ class CompiledTape:
         of the leading words where that is accurate enough: :meth:`_float_cauchy`)."""
         pairs = self._pairs(na, nb, k) if self.w == 2 and isinstance(na.coef[0][0], np.ndarray) else None
         if pairs is not None:  # the double-double NumPy fast paths; other namespaces and w ≥ 3 below
-            fast = self._float_cauchy(na, nb, k, pairs) if k > 0 else None
+            fast = self._float_cauchy(na, nb, k, pairs, self._rough) if k > 0 or self._rough else None
             if fast is None and self.dd_levels:
                 fast = self._dd_cauchy(na, nb, k, pairs)
             if fast is not None:

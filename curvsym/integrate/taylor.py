@@ -124,9 +124,15 @@ class Taylor(AbstractStepper):
         scale = max(one, self.size(y))
         s, n_series = state.scale, state.n_series
         remaining = t_max - t
-        for _ in range(6):
-            c, rnd = eng.taylor_series(self._program, y, K, s)
-            n_series += 1
+        # the first step's s = 1 is rarely right: a float64 series (leading words, where the engine offers one)
+        # chooses s, and the full series is computed once, at that s
+        rough = getattr(eng, "rough_series", None) if n_series == 0 and self.step_size is None else None
+        for attempt in range(8):
+            c = rough(self._program, y, K, s) if rough is not None and attempt < 4 else None
+            if c is None:
+                rough = None
+                c, rnd = eng.taylor_series(self._program, y, K, s)
+                n_series += 1
             norms = eng.order_norms(c) if eng.needs_scaling else None
             nK = max(norms[K] if norms else max(eng.max_abs(ci[K]) for ci in c), tiny)
             nK1 = max(norms[K - 1] if norms else max(eng.max_abs(ci[K - 1]) for ci in c), tiny)
@@ -150,6 +156,9 @@ class Taylor(AbstractStepper):
             free = min(rho * self._safety, (tol * scale / nK) ** (one / K), (tol * scale / nK1) ** (one / (K - 1)))
             theta = min(free, remaining / s)
             if not eng.needs_scaling or (theta <= 1 and free >= mpmath.mpf("0.25")):
+                if rough is not None:  # the scale is found: now the full series at it
+                    rough = None
+                    continue
                 break
             # recompute with s ≈ h: θ ≤ 1 (no amplification of absolute errors), and s not ≫ ρ
             s = s * theta if theta > 1 else s * free * mpmath.mpf("1.25")

@@ -78,7 +78,7 @@ PROTOTYPES: dict[str, tuple[str, tuple[str, ...]]] = {
     "curvsym_dd_taylor_sliced": ("int", ("int", "const int *", "const int *", "const int *", "const int *",
                                          "const int *", "const int *", "const ptrdiff_t *", "double *", "double *",
                                          "const double *", "const double *", "int", "const int *", "const int *",
-                                         "int", "const double *", "const double *", "double *")),
+                                         "int", "const double *", "const double *", "double *", "int")),
     "curvsym_dd_horner": ("void", ("int", "ptrdiff_t", "const double *", "const double *", "double", "double",
                                    "double *", "double *")),
     "curvsym_td_matmul": ("int", ("ptrdiff_t",) + ("int",) * 7 + ("const double *",) * 6 + ("double *",) * 3),
@@ -619,8 +619,19 @@ class KernelTape:
                 shapes[i] = shapes[op.args[0]]
         return shapes
 
-    def run(self, x: Sequence[mw.MW], order: int, scale: Any) -> list[list]:
-        """``c[i][k]`` = (hi, lo) of every variable i and order k ≤ ``order`` of τ ↦ x(t + sτ), s = ``scale``.
+    def run_rough(self, x: Sequence[mw.MW], order: int, scale: Any) -> list[list] | None:
+        """The series with every product in float64 (leading words; about 16 correct digits), to choose a first
+        scale s cheaply; None where the full series is as cheap (the term-by-term kernel, widths ≤ MAX_WIDTH)."""
+        width = max(max(s) for s in self._layout(x))
+        if width <= MAX_WIDTH:
+            return None
+        if width > MAX_SLICED_WIDTH:
+            return self.program.run_rough(x, order, scale)
+        return self.run(x, order, scale, rough=True)
+
+    def run(self, x: Sequence[mw.MW], order: int, scale: Any, rough: bool = False) -> list[list]:
+        """``c[i][k]`` = (hi, lo) of every variable i and order k ≤ ``order`` of τ ↦ x(t + sτ), s = ``scale``
+        (``rough``: every product in float64, the exact-slice kernel only).
 
         Raises:
             EngineError: the tape holds an operation the C kernel does not know (excluded by :func:`supports`).
@@ -630,7 +641,7 @@ class KernelTape:
         if self.fallback and width > MAX_SLICED_WIDTH:
             self.kernel = "blas"
             return self.program.run(x, order, scale)  # wide matrices: the BLAS engine is faster
-        sliced = width > MAX_WIDTH
+        sliced = width > MAX_WIDTH or rough
         rows = np.array([s[0] for s in shapes], dtype=np.intc)
         cols = np.array([s[1] for s in shapes], dtype=np.intc)
         blocks = np.where(self.is_const == 1, 1, order + 1)
@@ -657,10 +668,12 @@ class KernelTape:
                 P(fac_hi, cd), P(fac_lo, cd))
         if sliced:
             work = np.zeros(2)
-            status = _routine("curvsym_dd_taylor_sliced")(*args, P(work, cd))
+            status = _routine("curvsym_dd_taylor_sliced")(*args, P(work, cd), int(rough))
             if status == -2 and self.fallback:  # an order needs more than 6 exact levels: the NumPy program
                 self.kernel = "blas"
                 return self.program.run(x, order, scale)
+            if rough:
+                return self._unpack(hi, lo, off, rows, cols, order)
             self.program.work["pairs"] += int(work[0])
             self.program.work["blocks"] += int(work[1])
         else:
@@ -669,6 +682,11 @@ class KernelTape:
             raise EngineError(f"the compiled Taylor kernel failed (status {status}: -1 an unknown operation, "
                               "-2 an order beyond 6 exact slice levels, -3 out of memory)")
         self.kernel = "compiled-sliced" if sliced else "compiled"
+        return self._unpack(hi, lo, off, rows, cols, order)
+
+    def _unpack(self, hi: np.ndarray, lo: np.ndarray, off: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                order: int) -> list[list]:
+        """Every variable's blocks 0..order as (hi, lo) views of the kernel's arrays."""
         out = []
         for v in self.var_nodes:
             r, c = int(rows[v]), int(cols[v])

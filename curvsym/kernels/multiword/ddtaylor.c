@@ -233,7 +233,8 @@ int curvsym_dd_taylor(int n_ops, const int *kind, const int *arg0, const int *ar
  *     in float64 (a_r, b_r^q the remainders, b0 the balanced b; the second words a1, b1 only when the cross
  *     terms count, 2^-53 2 N M > tau); the levels and the tail summed by Sum2 (cascaded TwoSum).
  * The levels are exact, so they are the NumPy route's bits; the tail and the float path round in another
- * order than BLAS (the same bound).  Returns 0, -1 for an unknown op, -2 when an order needs more than 6
+ * order than BLAS (the same bound).  rough != 0: every product on the float path (a float64-accurate series,
+ * for choosing the first step's scale).  Returns 0, -1 for an unknown op, -2 when an order needs more than 6
  * levels or beta < 8 (the caller falls back to the NumPy program), -3 when out of memory.  work[0] += the
  * pairs, work[1] += the (n-inner) block products issued for them (as CompiledTape.work).
  */
@@ -359,7 +360,7 @@ static const double *sl_colmax(sl_tape *t, int i, int k) {
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("O3")))  /* vectorised slicing passes (no contraction: -ffp-contract=off holds) */
 #endif
-static int sl_cauchy(sl_tape *t, int x, int y, int k, ptrdiff_t o, double *scratch, double *work) {
+static int sl_cauchy(sl_tape *t, int x, int y, int k, ptrdiff_t o, double *scratch, double *work, int rough) {
     const int m = t->rows[x], n = t->cols[x], p = t->cols[y];
     const int cx = t->is_const[x], cy = t->is_const[y];
     const int j0 = cy ? k : 0, j1 = cx ? 0 : k, J = j1 - j0 + 1;
@@ -386,7 +387,7 @@ static int sl_cauchy(sl_tape *t, int x, int y, int k, ptrdiff_t o, double *scrat
 #define B_HI(jj) (t->hi + block(t->off, t->rows, t->cols, y, cy ? 0 : k - j0 - (jj)))
 #define B_LO(jj) (t->lo + block(t->off, t->rows, t->cols, y, cy ? 0 : k - j0 - (jj)))
     work[0] += J;
-    if (k > 0 && sk * ((double)N + 2.0) <= S * 4.0 * ldexp(1.0, -53)) {  /* the float path */
+    if (rough || (k > 0 && sk * ((double)N + 2.0) <= S * 4.0 * ldexp(1.0, -53))) {  /* the float path */
         work[1] += J;
         for (int jj = 0; jj < J; jj++) sl_gemm(m, p, n, A_HI(jj), n, B_HI(jj), p, ohi, p);
         return 0;
@@ -503,7 +504,7 @@ int curvsym_dd_taylor_sliced(int n_ops, const int *kind, const int *arg0, const 
                              const int *rows, const int *cols, const ptrdiff_t *off, double *hi, double *lo,
                              const double *scalar_hi, const double *scalar_lo,
                              int n_vars, const int *var_node, const int *out_node,
-                             int order, const double *fac_hi, const double *fac_lo, double *work)
+                             int order, const double *fac_hi, const double *fac_lo, double *work, int rough)
 {
     ptrdiff_t need = 0;
     for (int i = 0; i < n_ops; i++)
@@ -528,7 +529,7 @@ int curvsym_dd_taylor_sliced(int n_ops, const int *kind, const int *arg0, const 
         for (int i = 0; i < n_ops && status == 0; i++) {
             if (kind[i] == VAR || is_const[i]) continue;
             if (kind[i] == MATMUL)
-                status = sl_cauchy(&t, arg0[i], arg1[i], k, block(off, rows, cols, i, k), scratch, work);
+                status = sl_cauchy(&t, arg0[i], arg1[i], k, block(off, rows, cols, i, k), scratch, work, rough);
             else
                 status = dd_op(kind[i], i, k, arg0, arg1, is_const, rows, cols, off, hi, lo, scalar_hi, scalar_lo);
         }
