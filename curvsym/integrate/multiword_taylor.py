@@ -101,7 +101,8 @@ class MultiwordEngine:
 
     def order_norms(self, c: list) -> list:
         """max_i max|c_i[k]| for every order k (leading words; one vectorised pass per variable)."""
-        per = [np.max(np.abs(np.stack([mw._to_host(ck[0]) for ck in ci])), axis=(1, 2)) for ci in c]
+        per = [np.max(np.abs(ci.hi if isinstance(ci, ddkernel.Blocks) else np.stack([mw._to_host(ck[0]) for ck in ci])),
+                      axis=(1, 2)) for ci in c]
         return [mpmath.mpf(float(v)) for v in np.max(np.stack(per), axis=0)]
 
     def max_abs(self, a: mw.MW) -> mpmath.mpf:

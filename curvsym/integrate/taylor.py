@@ -149,10 +149,11 @@ class Taylor(AbstractStepper):
             if eng.needs_scaling:
                 # float64 words cannot hold s^k x_k far beyond s ≈ ρ: the top coefficients of a series with
                 # s ≫ ρ may be lost, so the radius is also bounded by the root test over every order
-                for k in range(1, K - 1):
-                    nk = norms[k]
-                    if nk > tiny:
-                        rho = min(rho, (scale / nk) ** (one / k))
+                # (in float64: the norms are floats, and a root to 16 digits is plenty for a step size)
+                sc = float(scale)
+                roots = [(sc / float(nk)) ** (1.0 / k) for k, nk in enumerate(norms[1:K - 1], start=1) if nk > tiny]
+                if roots:
+                    rho = min(rho, mpmath.mpf(min(roots)))
             free = min(rho * self._safety, (tol * scale / nK) ** (one / K), (tol * scale / nK1) ** (one / (K - 1)))
             theta = min(free, remaining / s)
             if not eng.needs_scaling or (theta <= 1 and free >= mpmath.mpf("0.25")):

@@ -553,8 +553,11 @@ def kernel() -> Any:
 
 def horner(c: Sequence[mw.MW], theta: mw.MW) -> mw.MW:
     """Σ_k c_k θ^k in double-double by the compiled Horner loop (the library must be available)."""
-    hi = np.ascontiguousarray(np.stack([ck[0] for ck in c]))
-    lo = np.ascontiguousarray(np.stack([ck[1] for ck in c]))
+    if isinstance(c, Blocks):  # the kernel's own stacked blocks
+        hi, lo = c.hi, c.lo
+    else:
+        hi = np.ascontiguousarray(np.stack([ck[0] for ck in c]))
+        lo = np.ascontiguousarray(np.stack([ck[1] for ck in c]))
     out_hi, out_lo = np.empty_like(hi[0]), np.empty_like(hi[0])
     P = lambda a: a.ctypes.data_as(ctypes.POINTER(ctypes.c_double))  # noqa: E731
     library().curvsym_dd_horner(len(c) - 1, hi[0].size, P(hi), P(lo), float(theta[0]), float(theta[1]),
@@ -595,6 +598,7 @@ class KernelTape:
         for i, v in program.scalars.items():
             self.scalar_hi[i], self.scalar_lo[i] = float(v[0]), float(v[1])
         self.outputs = np.array(tape.outputs, dtype=np.intc)
+        self._last_factors: tuple = (None, None, None)
 
     @property
     def work(self) -> dict:
@@ -618,6 +622,17 @@ class KernelTape:
             else:
                 shapes[i] = shapes[op.args[0]]
         return shapes
+
+    def _factors(self, scale: Any, order: int) -> tuple[np.ndarray, np.ndarray]:
+        """The double-double words of s/(k + 1), k < ``order`` (correctly rounded, by mpmath), kept for the last
+        scale: the stepper asks for the same s twice when a float64 series chose it."""
+        key = (mpmath.mpf(scale), order)
+        if self._last_factors[0] != key:
+            with mpmath.workdps(40):
+                facs = [mw._mpf_words((key[0] / (k + 1))._mpf_, 2) for k in range(order)]
+            self._last_factors = (key, np.array([f[0] for f in facs] or [0.0]),
+                                  np.array([f[1] for f in facs] or [0.0]))
+        return self._last_factors[1], self._last_factors[2]
 
     def run_rough(self, x: Sequence[mw.MW], order: int, scale: Any) -> list[list] | None:
         """The series with every product in float64 (leading words; about 16 correct digits), to choose a first
@@ -655,10 +670,7 @@ class KernelTape:
         for v, xv in zip(self.var_nodes, x):
             hi[off[v]:off[v] + xv[0].size] = np.ravel(xv[0])
             lo[off[v]:off[v] + xv[0].size] = np.ravel(xv[1])
-        with mpmath.workdps(40):
-            facs = [mw._mpf_words((mpmath.mpf(scale) / (k + 1))._mpf_, 2) for k in range(order)]
-        fac_hi = np.array([f[0] for f in facs] or [0.0])
-        fac_lo = np.array([f[1] for f in facs] or [0.0])
+        fac_hi, fac_lo = self._factors(scale, order)
         P = lambda a, t: a.ctypes.data_as(ctypes.POINTER(t))  # noqa: E731
         ci, cd = ctypes.c_int, ctypes.c_double
         args = (len(self.kind), P(self.kind, ci), P(self.arg0, ci), P(self.arg1, ci), P(self.is_const, ci),
@@ -686,13 +698,24 @@ class KernelTape:
 
     def _unpack(self, hi: np.ndarray, lo: np.ndarray, off: np.ndarray, rows: np.ndarray, cols: np.ndarray,
                 order: int) -> list[list]:
-        """Every variable's blocks 0..order as (hi, lo) views of the kernel's arrays."""
+        """Every variable's blocks 0..order as (hi, lo) views of the kernel's arrays (a :class:`Blocks`)."""
         out = []
         for v in self.var_nodes:
             r, c = int(rows[v]), int(cols[v])
-            out.append([(hi[off[v] + k * r * c: off[v] + (k + 1) * r * c].reshape(r, c),
-                         lo[off[v] + k * r * c: off[v] + (k + 1) * r * c].reshape(r, c)) for k in range(order + 1)])
+            h = hi[off[v]: off[v] + (order + 1) * r * c].reshape(order + 1, r, c)
+            l_ = lo[off[v]: off[v] + (order + 1) * r * c].reshape(order + 1, r, c)
+            out.append(Blocks(h, l_))
         return out
+
+
+class Blocks(list):
+    """The coefficient blocks (hi_k, lo_k), k = 0..K, of one variable, as a list, that also holds them stacked:
+    ``hi``, ``lo`` of shape (K + 1, rows, cols) (contiguous), for Horner's rule and the order norms without
+    copies."""
+
+    def __init__(self, hi: np.ndarray, lo: np.ndarray):
+        super().__init__(zip(hi, lo))
+        self.hi, self.lo = hi, lo
 
 
 def supports(tape: Any, like: mw.MW, words: int) -> bool:

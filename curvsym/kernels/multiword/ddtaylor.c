@@ -356,6 +356,49 @@ static const double *sl_colmax(sl_tape *t, int i, int k) {
     return t->cmx + ((ptrdiff_t)i * t->stride + k) * t->width;
 }
 
+/* One row of len entries v = f src (f a power of two) cut into e slices on the grids of sigma (sig[i len + c] when
+ * per_col, else sig[i]): slice i = fl(fl(v + sigma_i) - sigma_i), v -= slice i; slice i goes to sl[i stride + c],
+ * the remainder after it to rem[(e - 1 - i) stride + c] (when rem is given); head[c] = f src[c] (when given); the
+ * last remainder (plus f src1 when src1 is given) to last[c].  restrict: the compiler vectorises the loops. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("O3")))
+#endif
+static void sl_slice_row(int len, const double *restrict src, const double *restrict src1, double f,
+                         const double *restrict sig, int per_col, int e, ptrdiff_t stride, double *restrict head,
+                         double *restrict sl, double *restrict rem, double *restrict last)
+{
+    for (int c = 0; c < len; c++) last[c] = src[c] * f;
+    if (head)
+        for (int c = 0; c < len; c++) head[c] = last[c];
+    for (int i = 0; i < e; i++) {
+        double *restrict out = sl + i * stride;
+        if (per_col) {
+            const double *restrict si = sig + (ptrdiff_t)i * len;
+            for (int c = 0; c < len; c++) {
+                const double u = (last[c] + si[c]) - si[c];
+                out[c] = u;
+                last[c] = last[c] - u;
+            }
+        } else {
+            const double si = sig[i];
+            for (int c = 0; c < len; c++) {
+                const double u = (last[c] + si) - si;
+                out[c] = u;
+                last[c] = last[c] - u;
+            }
+        }
+        if (rem) {
+            double *restrict r = rem + (e - 1 - i) * stride;
+            if (src1)
+                for (int c = 0; c < len; c++) r[c] = last[c] + src1[c] * f;
+            else
+                for (int c = 0; c < len; c++) r[c] = last[c];
+        }
+    }
+    if (src1 && !rem)
+        for (int c = 0; c < len; c++) last[c] = last[c] + src1[c] * f;
+}
+
 /* out (m x p, hi/lo) = [x y]_k; scratch: room for the pair factors, exponents, slices and levels (see the caller) */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("O3")))  /* vectorised slicing passes (no contraction: -ffp-contract=off holds) */
@@ -435,45 +478,19 @@ static int sl_cauchy(sl_tape *t, int x, int y, int k, ptrdiff_t o, double *scrat
     double *sigc = sigc_scratch + p + m, *vrow = sigc + (ptrdiff_t)e * p;  /* sigma_i of every column */
     for (int i = 0; i < e; i++)
         for (int c = 0; c < p; c++) sigc[(ptrdiff_t)i * p + c] = ldexp(1.5, Fc[c] - (i + 1) * beta + 52);
-    for (int jj = 0; jj < J; jj++) {
-        const double *b = B_HI(jj), *b1 = B_LO(jj), f = fb[jj];
+    for (int jj = 0; jj < J; jj++)
         for (int tt = 0; tt < n; tt++) {
-            const ptrdiff_t at = ((ptrdiff_t)jj * n + tt) * p;
-            const double *br = b + (ptrdiff_t)tt * p, *b1r = b1 + (ptrdiff_t)tt * p;
-            for (int c = 0; c < p; c++) vrow[c] = b0[at + c] = br[c] * f;
-            for (int i = 0; i < e; i++) {
-                const double *si = sigc + (ptrdiff_t)i * p;
-                double *bs = Bs + (ptrdiff_t)i * N * p + at, *rb = Rb + (ptrdiff_t)(e - 1 - i) * N * p + at;
-                for (int c = 0; c < p; c++) {
-                    const double u = (vrow[c] + si[c]) - si[c];
-                    bs[c] = u;
-                    vrow[c] = vrow[c] - u;
-                    rb[c] = vrow[c];
-                }
-                if (cross)
-                    for (int c = 0; c < p; c++) rb[c] = rb[c] + b1r[c] * f;
-            }
+            const ptrdiff_t at = ((ptrdiff_t)jj * n + tt) * p, q = (ptrdiff_t)tt * p;
+            sl_slice_row(p, B_HI(jj) + q, cross ? B_LO(jj) + q : NULL, fb[jj], sigc, 1, e, N * p, b0 + at, Bs + at,
+                         Rb + at, vrow);
         }
-    }
     for (int r = 0; r < m; r++) {
         double sig[SL_MAXE];
         for (int i = 0; i < e; i++) sig[i] = ldexp(1.5, Er[r] - (i + 1) * beta + 52);
         for (int jj = 0; jj < J; jj++) {
-            const double *a = A_HI(jj) + (ptrdiff_t)r * n, *a1 = A_LO(jj) + (ptrdiff_t)r * n, f = fa[jj];
             const ptrdiff_t at = (ptrdiff_t)r * N + (ptrdiff_t)jj * n;
-            double *rem = As + (ptrdiff_t)e * m * N + at;  /* the remainder, in place */
-            for (int tt = 0; tt < n; tt++) rem[tt] = a[tt] * f;
-            for (int i = 0; i < e; i++) {
-                const double si = sig[i];
-                double *as = As + (ptrdiff_t)i * m * N + at;
-                for (int tt = 0; tt < n; tt++) {
-                    const double u = (rem[tt] + si) - si;
-                    as[tt] = u;
-                    rem[tt] = rem[tt] - u;
-                }
-            }
-            if (cross)
-                for (int tt = 0; tt < n; tt++) rem[tt] = rem[tt] + a1[tt] * f;
+            sl_slice_row(n, A_HI(jj) + (ptrdiff_t)r * n, cross ? A_LO(jj) + (ptrdiff_t)r * n : NULL, fa[jj], sig, 0, e,
+                         m * N, NULL, As + at, NULL, As + (ptrdiff_t)e * m * N + at);
         }
     }
     for (ptrdiff_t q = 0; q < (ptrdiff_t)(e + 1) * m * p; q++) Lv[q] = 0.0;
