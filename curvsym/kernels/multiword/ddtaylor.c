@@ -356,47 +356,44 @@ static const double *sl_colmax(sl_tape *t, int i, int k) {
     return t->cmx + ((ptrdiff_t)i * t->stride + k) * t->width;
 }
 
-/* One row of len entries v = f src (f a power of two) cut into e slices on the grids of sigma (sig[i len + c] when
- * per_col, else sig[i]): slice i = fl(fl(v + sigma_i) - sigma_i), v -= slice i; slice i goes to sl[i stride + c],
- * the remainder after it to rem[(e - 1 - i) stride + c] (when rem is given); head[c] = f src[c] (when given); the
- * last remainder (plus f src1 when src1 is given) to last[c].  restrict: the compiler vectorises the loops. */
+/* One block of rows x cols entries v = f src (f a power of two; src row-major) cut into e slices: slice i =
+ * fl(fl(v + sigma_i) - sigma_i) with sigma_i = sig[i rows cols + r cols + c] (the grid of the entry's row or
+ * column), v -= slice i.  Slice i goes to sl[i stride + r ld + c], the remainder after it to rem[(e - 1 - i)
+ * stride + r ld + c] (when rem is given), f src to head[r ld + c] (when given), the last remainder (plus f src1
+ * when src1 is given and rem is not) to last[r lld + c].  restrict: the compiler vectorises the loops. */
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("O3")))
 #endif
-static void sl_slice_row(int len, const double *restrict src, const double *restrict src1, double f,
-                         const double *restrict sig, int per_col, int e, ptrdiff_t stride, double *restrict head,
-                         double *restrict sl, double *restrict rem, double *restrict last)
+static void sl_slice_block(int rows, int cols, const double *restrict src, const double *restrict src1, double f,
+                           const double *restrict sig, int e, ptrdiff_t ld, ptrdiff_t stride, double *restrict head,
+                           double *restrict sl, double *restrict rem, double *restrict last, ptrdiff_t lld)
 {
-    for (int c = 0; c < len; c++) last[c] = src[c] * f;
-    if (head)
-        for (int c = 0; c < len; c++) head[c] = last[c];
-    for (int i = 0; i < e; i++) {
-        double *restrict out = sl + i * stride;
-        if (per_col) {
-            const double *restrict si = sig + (ptrdiff_t)i * len;
-            for (int c = 0; c < len; c++) {
-                const double u = (last[c] + si[c]) - si[c];
+    const ptrdiff_t rc = (ptrdiff_t)rows * cols;
+    for (int r = 0; r < rows; r++) {
+        const double *restrict x = src + (ptrdiff_t)r * cols;
+        double *restrict v = last + r * lld;
+        for (int c = 0; c < cols; c++) v[c] = x[c] * f;
+        if (head)
+            for (int c = 0; c < cols; c++) head[r * ld + c] = v[c];
+        for (int i = 0; i < e; i++) {
+            const double *restrict si = sig + i * rc + (ptrdiff_t)r * cols;
+            double *restrict out = sl + i * stride + r * ld;
+            for (int c = 0; c < cols; c++) {
+                const double u = (v[c] + si[c]) - si[c];
                 out[c] = u;
-                last[c] = last[c] - u;
+                v[c] = v[c] - u;
             }
-        } else {
-            const double si = sig[i];
-            for (int c = 0; c < len; c++) {
-                const double u = (last[c] + si) - si;
-                out[c] = u;
-                last[c] = last[c] - u;
+            if (rem) {
+                double *restrict q = rem + (e - 1 - i) * stride + r * ld;
+                if (src1)
+                    for (int c = 0; c < cols; c++) q[c] = v[c] + src1[(ptrdiff_t)r * cols + c] * f;
+                else
+                    for (int c = 0; c < cols; c++) q[c] = v[c];
             }
         }
-        if (rem) {
-            double *restrict r = rem + (e - 1 - i) * stride;
-            if (src1)
-                for (int c = 0; c < len; c++) r[c] = last[c] + src1[c] * f;
-            else
-                for (int c = 0; c < len; c++) r[c] = last[c];
-        }
+        if (src1 && !rem)
+            for (int c = 0; c < cols; c++) v[c] = v[c] + src1[(ptrdiff_t)r * cols + c] * f;
     }
-    if (src1 && !rem)
-        for (int c = 0; c < len; c++) last[c] = last[c] + src1[c] * f;
 }
 
 /* out (m x p, hi/lo) = [x y]_k; scratch: room for the pair factors, exponents, slices and levels (see the caller) */
@@ -475,23 +472,23 @@ static int sl_cauchy(sl_tape *t, int x, int y, int k, ptrdiff_t o, double *scrat
         for (int c = 0; c < p; c++) Fc[c] = exponent_of(mc[c]);
         for (int r = 0; r < m; r++) Er[r] = exponent_of(mr[r]);
     }
-    double *sigc = sigc_scratch + p + m, *vrow = sigc + (ptrdiff_t)e * p;  /* sigma_i of every column */
-    for (int i = 0; i < e; i++)
-        for (int c = 0; c < p; c++) sigc[(ptrdiff_t)i * p + c] = ldexp(1.5, Fc[c] - (i + 1) * beta + 52);
-    for (int jj = 0; jj < J; jj++)
-        for (int tt = 0; tt < n; tt++) {
-            const ptrdiff_t at = ((ptrdiff_t)jj * n + tt) * p, q = (ptrdiff_t)tt * p;
-            sl_slice_row(p, B_HI(jj) + q, cross ? B_LO(jj) + q : NULL, fb[jj], sigc, 1, e, N * p, b0 + at, Bs + at,
-                         Rb + at, vrow);
+    /* sigma_i of every entry of a b block (by column) and of an a block (by row), then one pass per block */
+    double *sigb = sigc_scratch + p + m, *siga = sigb + (ptrdiff_t)e * n * p, *vblk = siga + (ptrdiff_t)e * m * n;
+    for (int i = 0; i < e; i++) {
+        for (int c = 0; c < p; c++) sigb[(ptrdiff_t)i * n * p + c] = ldexp(1.5, Fc[c] - (i + 1) * beta + 52);
+        for (int tt = 1; tt < n; tt++)
+            for (int c = 0; c < p; c++) sigb[((ptrdiff_t)i * n + tt) * p + c] = sigb[(ptrdiff_t)i * n * p + c];
+        for (int r = 0; r < m; r++) {
+            const double sr = ldexp(1.5, Er[r] - (i + 1) * beta + 52);
+            for (int tt = 0; tt < n; tt++) siga[((ptrdiff_t)i * m + r) * n + tt] = sr;
         }
-    for (int r = 0; r < m; r++) {
-        double sig[SL_MAXE];
-        for (int i = 0; i < e; i++) sig[i] = ldexp(1.5, Er[r] - (i + 1) * beta + 52);
-        for (int jj = 0; jj < J; jj++) {
-            const ptrdiff_t at = (ptrdiff_t)r * N + (ptrdiff_t)jj * n;
-            sl_slice_row(n, A_HI(jj) + (ptrdiff_t)r * n, cross ? A_LO(jj) + (ptrdiff_t)r * n : NULL, fa[jj], sig, 0, e,
-                         m * N, NULL, As + at, NULL, As + (ptrdiff_t)e * m * N + at);
-        }
+    }
+    for (int jj = 0; jj < J; jj++) {
+        const ptrdiff_t at = (ptrdiff_t)jj * n * p;
+        sl_slice_block(n, p, B_HI(jj), cross ? B_LO(jj) : NULL, fb[jj], sigb, e, p, N * p, b0 + at, Bs + at, Rb + at,
+                       vblk, p);
+        sl_slice_block(m, n, A_HI(jj), cross ? A_LO(jj) : NULL, fa[jj], siga, e, N, m * N, NULL,
+                       As + (ptrdiff_t)jj * n, NULL, As + (ptrdiff_t)e * m * N + (ptrdiff_t)jj * n, N);
     }
     for (ptrdiff_t q = 0; q < (ptrdiff_t)(e + 1) * m * p; q++) Lv[q] = 0.0;
     const ptrdiff_t mN = (ptrdiff_t)m * N, Np = N * p, mp = (ptrdiff_t)m * p;
@@ -527,7 +524,7 @@ int curvsym_dd_taylor_sliced(int n_ops, const int *kind, const int *arg0, const 
     for (int i = 0; i < n_ops; i++)
         if (kind[i] == MATMUL) {
             const ptrdiff_t J = order + 1, n = cols[arg0[i]], p = cols[arg1[i]], m = rows[arg0[i]];
-            const ptrdiff_t s = (2 * SL_MAXE + 1) * J * n * p + (SL_MAXE + 1) * (m * J * n + m * p) + (SL_MAXE + 2) * p + 4 * J + 2 * m + p + 8;
+            const ptrdiff_t s = (2 * SL_MAXE + 1) * J * n * p + (SL_MAXE + 1) * (m * J * n + m * p) + SL_MAXE * (n * p + m * n) + n * p + 4 * J + 2 * m + 2 * p + 8;
             need = s > need ? s : need;
         }
     int width = 1;
