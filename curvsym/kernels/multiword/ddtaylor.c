@@ -296,14 +296,62 @@ static void sl_gemm_panel(int m, int p, ptrdiff_t N, const double *A, ptrdiff_t 
         }
 }
 
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define SL_AVX512 1
+typedef double sl_vec8 __attribute__((vector_size(64)));
+
+/* The same product in 8 x 16 blocks of AVX-512 registers, for a CPU that has them (chosen at run time): every
+ * entry still sums its terms t = 0, 1, ... in order with fused multiply-adds, so the bits are those of
+ * sl_gemm_panel; the rows and columns beyond whole blocks go to sl_gemm_panel. */
+__attribute__((target("avx512f,fma"), optimize("O3", "fp-contract=fast")))
+static void sl_gemm_panel512(int m, int p, ptrdiff_t N, const double *A, ptrdiff_t lda, const double *B,
+                             ptrdiff_t ldb, double *C, ptrdiff_t ldc)
+{
+    const int m8 = m - m % 8, p16 = p - p % 16;
+    for (int r = 0; r < m8; r += 8)
+        for (int c = 0; c < p16; c += 16) {
+            sl_vec8 acc[8][2];
+            for (int rr = 0; rr < 8; rr++)
+                for (int q = 0; q < 2; q++) __builtin_memcpy(&acc[rr][q], C + (r + rr) * ldc + c + 8 * q, 64);
+            for (ptrdiff_t t = 0; t < N; t++) {
+                sl_vec8 b[2];
+                for (int q = 0; q < 2; q++) __builtin_memcpy(&b[q], B + t * ldb + c + 8 * q, 64);
+                for (int rr = 0; rr < 8; rr++) {
+                    const double a = A[(r + rr) * lda + t];
+                    for (int q = 0; q < 2; q++) acc[rr][q] += a * b[q];
+                }
+            }
+            for (int rr = 0; rr < 8; rr++)
+                for (int q = 0; q < 2; q++) __builtin_memcpy(C + (r + rr) * ldc + c + 8 * q, &acc[rr][q], 64);
+        }
+    if (p16 < p) sl_gemm_panel(m8, p - p16, N, A, lda, B + p16, ldb, C + p16, ldc);
+    if (m8 < m) sl_gemm_panel(m - m8, p, N, A + m8 * lda, lda, B, ldb, C + m8 * ldc, ldc);
+}
+#endif
+
 /* the inner dimension in panels of SL_KC: a panel of B's column block stays in the L1 cache across row blocks */
 enum { SL_KC = 256 };
 
 static void sl_gemm(int m, int p, ptrdiff_t N, const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb,
                     double *C, ptrdiff_t ldc)
 {
-    for (ptrdiff_t t0 = 0; t0 < N; t0 += SL_KC)
-        sl_gemm_panel(m, p, N - t0 < SL_KC ? N - t0 : SL_KC, A + t0, lda, B + t0 * ldb, ldb, C, ldc);
+#ifdef SL_AVX512
+    __builtin_cpu_init();
+    const int wide = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+#else
+    const int wide = 0;
+#endif
+    for (ptrdiff_t t0 = 0; t0 < N; t0 += SL_KC) {
+        const ptrdiff_t kc = N - t0 < SL_KC ? N - t0 : SL_KC;
+#ifdef SL_AVX512
+        if (wide) {
+            sl_gemm_panel512(m, p, kc, A + t0, lda, B + t0 * ldb, ldb, C, ldc);
+            continue;
+        }
+#endif
+        (void)wide;
+        sl_gemm_panel(m, p, kc, A + t0, lda, B + t0 * ldb, ldb, C, ldc);
+    }
 }
 
 #define SL_MAX(a, b) ((a) > (b) ? (a) : (b))  /* of non-negative, non-NaN maxima (fmax is a libm call) */
@@ -557,13 +605,18 @@ int curvsym_dd_taylor_sliced(int n_ops, const int *kind, const int *arg0, const 
 void curvsym_dd_horner(int order, ptrdiff_t size, const double *hi, const double *lo,
                        double theta_hi, double theta_lo, double *out_hi, double *out_lo)
 {
+    /* order by order over all entries (each entry's operations in the same order as one entry at a time: the
+     * same bits), so that the entries' independent chains overlap */
     const dd th = { theta_hi, theta_lo };
     for (ptrdiff_t e = 0; e < size; e++) {
-        dd acc = load(hi, lo, (ptrdiff_t)order * size + e);
-        for (int k = order - 1; k >= 0; k--)
-            acc = dd_add(load(hi, lo, (ptrdiff_t)k * size + e), dd_mul(acc, th));
-        store(out_hi, out_lo, e, acc);
+        out_hi[e] = hi[(ptrdiff_t)order * size + e];
+        out_lo[e] = lo[(ptrdiff_t)order * size + e];
     }
+    for (int k = order - 1; k >= 0; k--)
+        for (ptrdiff_t e = 0; e < size; e++) {
+            const dd acc = { out_hi[e], out_lo[e] };
+            store(out_hi, out_lo, e, dd_add(load(hi, lo, (ptrdiff_t)k * size + e), dd_mul(acc, th)));
+        }
 }
 
 /* ---------------------------------------------------------------- triple-double products (curvsym.kernels.multiword.array)
