@@ -208,7 +208,7 @@ def bench_gpu(N: int = 4, d: int = 64, backend: str | None = None, repeats: int 
     inst, rhs = _setting(N, d)
     order = 39
     products = _floor_products(rhs, inst, order)
-    flops = sum(2.0 * p[0][0] * p[0][1] * q[1] for p, q in products)
+    flops = sum(2.0 * a[0] * a[1] * b[1] for a, b in products)
     with mpmath.workdps(40):
         x = to_mp(inst.weights, 40)
         tape = trace_polynomial(rhs, rhs.validate(x, to_mp(inst.data(), 40)))
@@ -381,7 +381,7 @@ def run_precision(quick: bool) -> list[BenchRow]:
         rows += bench_heyoka_small(t_end=0.3, repeats=3)
         rows.append(bench_gbs("ngd", (2, 2, 2), 1, [0, 0.5], 20, within=5.0))
     else:
-        rows.append(bench_engines(4, 64, 0.002, target=100.0, span=5.0))
+        rows.append(bench_engines(4, 64, 0.002, target=100.0, span=10.0))
         rows.append(bench_engines(4, 16, 0.003, target=20.0, span=40.0))
         rows.append(bench_engines(8, 16, 0.01, target=20.0, span=3.0))
         rows += bench_gpu()

@@ -262,6 +262,58 @@ def test_multiword_integration_delivers_the_digits_and_an_honest_estimate(widths
     assert ours.info["engine"] == ("double-double" if dps == 30 else "triple-double")
 
 
+@pytest.mark.skipif(not ddkernel.available(), reason="no C compiler for the compiled kernel")
+def test_sliced_kernel_keeps_every_order_exact_on_the_float_path_and_the_levels():
+    """The compiled exact-slice recurrence at K = 34: the low orders take 1–3 exact slice levels, the high ones
+    (terms ≤ 2^{−53}/N of the stacked blocks) one float64 product — the BLAS program's choices, order by order —
+    and every coefficient still equals the
+    op-by-op mpmath replay at 60 digits to 1e-31·‖x‖ (the nearest wrong claim, the float path at every order,
+    is checked to lose ~16 digits: a float64-only ("rough") series)."""
+    x, tape = _gradient_flow_tape([4, 4, 4, 4])
+    K, s = 34, mpmath.mpf("0.02")
+    with mpmath.workdps(60):
+        ref = taylor_coefficients(tape, x, K, MpmathEngine(60), scale=s)
+        eng = MultiwordEngine(30)
+        xm = tuple(eng.load(a) for a in x)
+        program = eng.compile(tape, xm[0])
+        width = ddkernel.MAX_WIDTH
+        ddkernel.MAX_WIDTH = 0  # (restored below) every width > 0: the exact-slice recurrence
+        try:
+            c, _ = eng.taylor_series(program, xm, K, s)
+            rough = program.run_rough(xm, K, s)
+        finally:
+            ddkernel.MAX_WIDTH = width
+        assert program.kernel == "compiled-sliced"
+        blas = MultiwordEngine(30, compiled=False)
+        stacked = blas.compile(tape, xm[0])
+        blas.taylor_series(stacked, xm, K, s)
+        # the same per-order choices (float path, number of levels) as the BLAS program, which takes the float
+        # path at orders ≥ 20 and none at orders ≤ 3 here (test_high_orders_take_the_float_path_…)
+        assert program.work == stacked.work and program.work["blocks"] > program.work["pairs"]
+        scale = max(abs(v) for a in x for v in a.flat)
+        for k in range(K + 1):
+            err = max(abs(u - v) for i in range(len(x)) for u, v in zip(eng.unload(c[i][k]).flat, ref[i][k].flat))
+            assert err <= 1e-31 * scale, (k, err)
+        err0 = max(abs(u - v) for i in range(len(x)) for u, v in zip(eng.unload(rough[i][1]).flat, ref[i][1].flat))
+        assert err0 > 1e-24 * scale
+
+
+@pytest.mark.skipif(not ddkernel.available(), reason="no C compiler for the compiled kernel")
+def test_width_16_runs_the_sliced_kernel_with_one_series_per_step_and_delivers_30_digits():
+    """N = 4, d = 16 at 30 digits (the bench's flow): the compiled exact-slice recurrence, one full series per step
+    (the first step's scale chosen by a float64 series, not by a thrown-away full series at s = 1), within
+    1e-30 of a 60-digit quad-double run, under its error estimate.  Cost ≈ 10 s."""
+    from curvsym.bench.precision import _setting
+    inst, rhs = _setting(4, 16)
+    args = (rhs, inst.weights, inst.data(), [0, 0.003])
+    ours = cs.integrate_taylor(*args, dps=30, engine="multiword")
+    ref = cs.integrate_taylor(*args, dps=60, engine="multiword")
+    assert ours.info["kernel"] == "compiled-sliced" and ours.info["series_per_step"] == 1.0
+    assert ref.info["engine"] == "quad-double"
+    err = _distance(ours, ref)
+    assert err <= 1e-30 and err <= ours.error_estimate
+
+
 def test_quad_double_starts_from_a_scale_far_beyond_the_radius():
     """The first series of a run has s = 1 ≫ ρ: at K = 74 (60 digits) the scaled coefficients s^k x_k outgrow
     the slice grid and the top ones read as 0.  The step must come from the root test over every order (the
