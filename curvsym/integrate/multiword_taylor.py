@@ -34,7 +34,15 @@ target.  Triple- and quad-double keep the fixed per-step grid described above.
 
 The tape is compiled once per integration into a list of closures over
 pre-converted constants (data matrices and their slices, scalars), so an order
-costs one call per node.
+costs one call per node.  With a C compiler at hand, double-double NumPy runs of
+widths ≤ 64 take the compiled recurrence of :mod:`curvsym.kernels.multiword.compiled`
+instead (term by term at widths ≤ 8; at 9–64 the same float-path / exact-level
+choices as :meth:`CompiledTape._dd_cauchy`, in C: no Python per product), and this
+program stays their fallback and the route of CuPy / torch arrays and of w ≥ 3.
+
+The first step of a run starts from s = 1, usually far from the radius: its scale is
+chosen from a float64 series (every product on the float path: :meth:`MultiwordEngine.rough_series`,
+≈ 16 digits, enough for a step size), and the full series is computed once, at that scale.
 
 Rounding estimate of a step: u_w (n_ops + 4) max(1, ‖x‖_max) Σ_{k≤K} θ^k,
 u_w = 2^{−53w}: every node value is computed to a few u_w relative to the

@@ -368,8 +368,9 @@ def integrate_taylor(rhs: VectorField, weights: State, data: Data, t_eval: Times
     engine : ``"auto"`` (multi-word float64 up to 62 digits for matrices of width ≥ 8, and at any width up to
         30 digits when the compiled double-double kernel is available; flint otherwise), ``"multiword"``,
         ``"dd"``/``"td"``/``"qd"`` (2/3/4 words), ``"flint"`` (arb_mat) or ``"mpmath"``.  Double-double runs
-        with matrices of width ≤ 8 use the compiled C recurrence of :mod:`curvsym.kernels.multiword.compiled` when a
-        C compiler is at hand (``info["kernel"]``: ``"compiled"`` or ``"blas"``).
+        use the compiled C recurrence of :mod:`curvsym.kernels.multiword.compiled` when a C compiler is at hand:
+        term by term at widths ≤ 8, with exact-slice products at widths 9–64 (``info["kernel"]``:
+        ``"compiled"``, ``"compiled-sliced"`` or ``"blas"``).
     progress : tqdm bar over time: None = on a terminal for runs over 2 s, True, False.
     timeout : wall-clock limit in seconds (None: none).
     throw : False returns the trajectory reached so far with its ``status`` instead of raising.
