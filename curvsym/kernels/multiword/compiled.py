@@ -592,6 +592,7 @@ class KernelTape:
     def __init__(self, tape: Any, program: Any, fallback: bool = True):
         self.tape, self.program, self.fallback = tape, program, fallback
         self._width: int | None = None  # the widest matrix of the state, once a run has seen it
+        self._work_arrays: tuple | None = None  # (hi, lo) of every node's blocks, reused run after run
         self.kernel = None  # "compiled" or "blas" once it has run
         ops = tape.ops
         self.n_ops = program.n_ops
@@ -679,9 +680,17 @@ class KernelTape:
         cols = np.array([s[1] for s in shapes], dtype=np.intc)
         blocks = np.where(self.is_const == 1, 1, order + 1)
         sizes = rows.astype(np.intp) * cols * blocks
-        off = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
-        hi = np.zeros(int(sizes.sum()))
-        lo = np.zeros_like(hi)
+        # the variables' blocks first (returned as one copy), then every other node's; the work arrays are kept
+        # for the integration (every block the kernels read they have written in the same run)
+        first = np.zeros(len(sizes), dtype=bool)
+        first[self.var_nodes] = True
+        order_ = np.concatenate([np.flatnonzero(first), np.flatnonzero(~first)])
+        off = np.empty(len(sizes), dtype=np.intp)
+        off[order_] = np.concatenate([[0], np.cumsum(sizes[order_])[:-1]])
+        total, n_var = int(sizes.sum()), int(sizes[first].sum())
+        if self._work_arrays is None or self._work_arrays[0].size != total:
+            self._work_arrays = (np.zeros(total), np.zeros(total))
+        hi, lo = self._work_arrays
         for i, v in self.const_value.items():
             hi[off[i]:off[i] + v[0].size] = np.ravel(v[0])
             lo[off[i]:off[i] + v[0].size] = np.ravel(v[1])
@@ -703,7 +712,7 @@ class KernelTape:
                 self.kernel = "blas"
                 return self.program.run(x, order, scale)
             if rough:
-                return self._unpack(hi, lo, off, rows, cols, order)
+                return self._unpack(hi[:n_var].copy(), lo[:n_var].copy(), off, rows, cols, order)
             self.program.work["pairs"] += int(work[0])
             self.program.work["blocks"] += int(work[1])
         else:
@@ -712,7 +721,7 @@ class KernelTape:
             raise EngineError(f"the compiled Taylor kernel failed (status {status}: -1 an unknown operation, "
                               "-2 an order beyond 6 exact slice levels, -3 out of memory)")
         self.kernel = "compiled-sliced" if sliced else "compiled"
-        return self._unpack(hi, lo, off, rows, cols, order)
+        return self._unpack(hi[:n_var].copy(), lo[:n_var].copy(), off, rows, cols, order)
 
     def _unpack(self, hi: np.ndarray, lo: np.ndarray, off: np.ndarray, rows: np.ndarray, cols: np.ndarray,
                 order: int) -> list[list]:
