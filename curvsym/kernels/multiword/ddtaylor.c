@@ -240,6 +240,12 @@ int curvsym_dd_taylor(int n_ops, const int *kind, const int *arg0, const int *ar
  */
 enum { SL_MAXE = 6 };
 
+#if defined(_MSC_VER)
+#define SL_RESTRICT __restrict
+#else
+#define SL_RESTRICT restrict
+#endif
+
 #if defined(__GNUC__)
 #if defined(__AVX__)
 #define SL_VW 4
@@ -412,27 +418,27 @@ static const double *sl_colmax(sl_tape *t, int i, int k) {
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("O3")))
 #endif
-static void sl_slice_block(int rows, int cols, const double *restrict src, const double *restrict src1, double f,
-                           const double *restrict sig, int e, ptrdiff_t ld, ptrdiff_t stride, double *restrict head,
-                           double *restrict sl, double *restrict rem, double *restrict last, ptrdiff_t lld)
+static void sl_slice_block(int rows, int cols, const double *SL_RESTRICT src, const double *SL_RESTRICT src1, double f,
+                           const double *SL_RESTRICT sig, int e, ptrdiff_t ld, ptrdiff_t stride, double *SL_RESTRICT head,
+                           double *SL_RESTRICT sl, double *SL_RESTRICT rem, double *SL_RESTRICT last, ptrdiff_t lld)
 {
     const ptrdiff_t rc = (ptrdiff_t)rows * cols;
     for (int r = 0; r < rows; r++) {
-        const double *restrict x = src + (ptrdiff_t)r * cols;
-        double *restrict v = last + r * lld;
+        const double *SL_RESTRICT x = src + (ptrdiff_t)r * cols;
+        double *SL_RESTRICT v = last + r * lld;
         for (int c = 0; c < cols; c++) v[c] = x[c] * f;
         if (head)
             for (int c = 0; c < cols; c++) head[r * ld + c] = v[c];
         for (int i = 0; i < e; i++) {
-            const double *restrict si = sig + i * rc + (ptrdiff_t)r * cols;
-            double *restrict out = sl + i * stride + r * ld;
+            const double *SL_RESTRICT si = sig + i * rc + (ptrdiff_t)r * cols;
+            double *SL_RESTRICT out = sl + i * stride + r * ld;
             for (int c = 0; c < cols; c++) {
                 const double u = (v[c] + si[c]) - si[c];
                 out[c] = u;
                 v[c] = v[c] - u;
             }
             if (rem) {
-                double *restrict q = rem + (e - 1 - i) * stride + r * ld;
+                double *SL_RESTRICT q = rem + (e - 1 - i) * stride + r * ld;
                 if (src1)
                     for (int c = 0; c < cols; c++) q[c] = v[c] + src1[(ptrdiff_t)r * cols + c] * f;
                 else
