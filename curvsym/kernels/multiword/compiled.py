@@ -22,8 +22,8 @@ every node — in C, in one of two ways:
   chosen at run time; the same bits), the one function compiled with fused multiply-adds: the levels are
   exact either way and the tail's bound does not depend on it.  With ``rough`` every product takes the float
   path (≈ 16 digits), which the stepper uses to choose its first scale.  Measured (loaded 2-core machine,
-  medians, side by side): a 30-digit series at N = 4, d = 16 in about 2× the time of the float64 floor
-  (one BLAS product per order and node), against 14× for the BLAS program; at d = 64 about 2.3×, against 3.2×.
+  medians, side by side): a 30-digit series at N = 4, d = 16 in 2–3× the time of the float64 floor
+  (one BLAS product per order and node), against 14× for the BLAS program; at d = 64 2.2–2.5×, against 3.1–3.3×.
 
 The same file holds the kernels that multi-word GBS (:mod:`curvsym.kernels.multiword.array`,
 :mod:`curvsym.kernels.multiword.linalg`) calls on small matrices, where NumPy call overhead
