@@ -9,11 +9,14 @@ it; its compile time is reported separately from the integration time.
 
 Rows (``run_precision(quick=False)``):
 
-* N = 4, d = 64 and N = 8, d = 16 at 30 digits: multi-word (double-double)
-  against the flint engine on the same flow and span, time per step (ours the
-  median of three runs, flint timed once); targets ≥ 100× and ≥ 20×; the detail gives the float64 floor of
-  the same Cauchy products (one plain BLAS product per stacked order, timed in
-  the same run) and the GFLOP/s it reaches;
+* N = 4, d = 64, N = 4, d = 16 and N = 8, d = 16 at 30 digits: multi-word (double-double) per step against
+  the flint engine (timed once over a short span) and against the float64 floor of the same Cauchy products
+  (one plain BLAS product per stacked order and node, on one BLAS thread as ours, timed after each of our three
+  runs over a longer span: medians side by side); targets ≥ 100× / ≥ 20× / ≥ 20× flint and ≤ 2.5× the floor,
+  at ≥ 30 digits (or flint's); the row prints both times, the ratio and the digits
+  (:func:`bench_engines`);
+* the multi-word engine on a GPU (CuPy or torch, through the array API): the fp64 GEMM rate and one series
+  against its floor at that rate; "not measured" without a device (:func:`bench_gpu`);
 * N = 3, d = 3, 30 digits: the faster of multi-word and ``engine="auto"`` (both
   the compiled double-double kernel of :mod:`curvsym.kernels.multiword.compiled` where a
   C compiler is at hand, else BLAS / flint) against heyoka ``real`` (MPFR, 113
