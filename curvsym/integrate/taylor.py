@@ -161,8 +161,10 @@ class Taylor(AbstractStepper):
                     rough = None
                     continue
                 break
-            # recompute with s ≈ h: θ ≤ 1 (no amplification of absolute errors), and s not ≫ ρ
+            # recompute with s ≈ h: θ ≤ 1 (no amplification of absolute errors), and s not ≫ ρ (in full: a float64
+            # series would only confirm the scale it chose)
             s = s * theta if theta > 1 else s * free * mpmath.mpf("1.25")
+            rough = None
         if eng.needs_scaling:
             theta = min(theta, one)
         h = s * theta
