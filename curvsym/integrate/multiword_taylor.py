@@ -34,7 +34,15 @@ target.  Triple- and quad-double keep the fixed per-step grid described above.
 
 The tape is compiled once per integration into a list of closures over
 pre-converted constants (data matrices and their slices, scalars), so an order
-costs one call per node.
+costs one call per node.  With a C compiler at hand, double-double NumPy runs of
+widths ≤ 64 take the compiled recurrence of :mod:`curvsym.kernels.multiword.compiled`
+instead (term by term at widths ≤ 8; at 9–64 the same float-path / exact-level
+choices as :meth:`CompiledTape._dd_cauchy`, in C: no Python per product), and this
+program stays their fallback and the route of CuPy / torch arrays and of w ≥ 3.
+
+The first step of a run starts from s = 1, usually far from the radius: its scale is
+chosen from a float64 series (every product on the float path: :meth:`MultiwordEngine.rough_series`,
+≈ 16 digits, enough for a step size), and the full series is computed once, at that scale.
 
 Rounding estimate of a step: u_w (n_ops + 4) max(1, ‖x‖_max) Σ_{k≤K} θ^k,
 u_w = 2^{−53w}: every node value is computed to a few u_w relative to the
@@ -101,7 +109,8 @@ class MultiwordEngine:
 
     def order_norms(self, c: list) -> list:
         """max_i max|c_i[k]| for every order k (leading words; one vectorised pass per variable)."""
-        per = [np.max(np.abs(np.stack([mw._to_host(ck[0]) for ck in ci])), axis=(1, 2)) for ci in c]
+        per = [np.max(np.abs(ci.hi if isinstance(ci, ddkernel.Blocks) else np.stack([mw._to_host(ck[0]) for ck in ci])),
+                      axis=(1, 2)) for ci in c]
         return [mpmath.mpf(float(v)) for v in np.max(np.stack(per), axis=0)]
 
     def max_abs(self, a: mw.MW) -> mpmath.mpf:
@@ -145,6 +154,19 @@ class MultiwordEngine:
                 c = program.run(x, order, scale)
         scale_x = max(1.0, max(mw.max_abs(a) for a in x))
         return c, self.u * (program.n_ops + 4) * scale_x
+
+    def rough_series(self, program: Any, x: Sequence[mw.MW], order: int, scale: Any) -> list | None:
+        """Coefficients of τ ↦ x(t + sτ) with every product in float64 (≈ 16 digits), for choosing the first
+        step's scale s at a fraction of a series' cost (the step then computes the series at that s); None where
+        the program offers none (the term-by-term C kernel, whose full series is as cheap; w ≥ 3)."""
+        rough = getattr(program, "run_rough", None)
+        if rough is None:
+            return None
+        controller = _blas_controller() if self.blas_threads is not None and program.uses_blas else None
+        if controller is None:
+            return rough(x, order, scale)
+        with controller.limit(limits=self.blas_threads, user_api="blas"):
+            return rough(x, order, scale)
 
     @staticmethod
     def rounding_weight(theta: Any, order: int) -> Any:
@@ -250,6 +272,7 @@ class CompiledTape:
         # products issued for them — one each on the float path, e(e+1)/2 + e + 1 on the sliced one; their
         # ratio is the product work in units of the float64 floor (one product per pair)
         self.work = {"pairs": 0, "blocks": 0}
+        self._rough = False  # run_rough: every Cauchy sum on the float path
         self.time_dependent_users = [True] * len(ops)
 
     def _apply_const(self, idx, op) -> mw.MW:
@@ -268,6 +291,17 @@ class CompiledTape:
         return mw.matmul(v[0], v[1])
 
     # ------------------------------------------------------------------ run
+    def run_rough(self, x: Sequence[mw.MW], order: int, scale: Any) -> list[list] | None:
+        """The series with every Cauchy sum one float64 product of the stacked leading words (≈ 16 digits: enough
+        to choose a scale), double-double NumPy only (else None); not counted in :attr:`work`."""
+        if self.w != 2 or not isinstance(x[0][0], np.ndarray):
+            return None
+        work, self._rough = dict(self.work), True
+        try:
+            return self.run(x, order, scale)
+        finally:
+            self.work, self._rough = work, False
+
     def run(self, x: Sequence[mw.MW], order: int, scale: Any) -> list[list]:
         ops = self.tape.ops
         w = self.w
@@ -486,7 +520,7 @@ class CompiledTape:
         pair_b = [mb[0] if nb.const else mb[k - j] for j in js]
         return j0, j1, pair_a, pair_b, max(ma) * max(mb), na.coef[0][0].shape[-1]
 
-    def _float_cauchy(self, na: _Node, nb: _Node, k: int, pairs: tuple) -> mw.MW | None:
+    def _float_cauchy(self, na: _Node, nb: _Node, k: int, pairs: tuple, force: bool = False) -> mw.MW | None:
         """Σ_j ã_{j,0} b̃_{k−j,0} as one float64 product of the stacked leading words, when that is accurate enough.
 
         Double-double only.  The float64 product of the stacked leading words errs by at most
@@ -500,7 +534,7 @@ class CompiledTape:
         sk = float(np.asarray(pair_a) @ np.asarray(pair_b))
         if sk == 0.0:
             return None
-        if sk * ((j1 - j0 + 1) * n + 2) > s0 * 4 * 2.0 ** -53:
+        if sk * ((j1 - j0 + 1) * n + 2) > s0 * 4 * 2.0 ** -53 and not force:
             return None
         left = self._stacked(na, "row", 0, j0, j1, k)
         right = self._stacked(nb, "col", 0, j0, j1, k)
@@ -630,7 +664,7 @@ class CompiledTape:
         of the leading words where that is accurate enough: :meth:`_float_cauchy`)."""
         pairs = self._pairs(na, nb, k) if self.w == 2 and isinstance(na.coef[0][0], np.ndarray) else None
         if pairs is not None:  # the double-double NumPy fast paths; other namespaces and w ≥ 3 below
-            fast = self._float_cauchy(na, nb, k, pairs) if k > 0 else None
+            fast = self._float_cauchy(na, nb, k, pairs, self._rough) if k > 0 or self._rough else None
             if fast is None and self.dd_levels:
                 fast = self._dd_cauchy(na, nb, k, pairs)
             if fast is not None:

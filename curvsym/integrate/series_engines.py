@@ -313,7 +313,8 @@ def make_engine(name: str, dps: int, wdps: int | None = None, width: int | None 
 
     ``"auto"``: multi-word (float64 BLAS) up to 62 digits when the largest matrix dimension ``width`` is at
     least 8 (measured: 5–6× faster than flint at d = 16, 1.6× slower at d = 3); double-double (≤ 30 digits)
-    at widths ≤ 8, by the compiled kernel of :mod:`curvsym.kernels.multiword.compiled` where it is available, else
+    at widths ≤ 8, by the compiled kernel of :mod:`curvsym.kernels.multiword.compiled` where it is available (which
+    also runs double-double at widths 9–64, by exact-slice products), else
     on its NumPy route with one warning (the same engine either way); else flint (mpmath without python-flint);
     ``"multiword"``: 2–4 words chosen from dps; ``"dd"``/``"td"``/``"qd"``: exactly 2/3/4 words.
 

@@ -124,9 +124,15 @@ class Taylor(AbstractStepper):
         scale = max(one, self.size(y))
         s, n_series = state.scale, state.n_series
         remaining = t_max - t
-        for _ in range(6):
-            c, rnd = eng.taylor_series(self._program, y, K, s)
-            n_series += 1
+        # the first step's s = 1 is rarely right: a float64 series (leading words, where the engine offers one)
+        # chooses s, and the full series is computed once, at that s
+        rough = getattr(eng, "rough_series", None) if n_series == 0 and self.step_size is None else None
+        for attempt in range(8):
+            c = rough(self._program, y, K, s) if rough is not None and attempt < 4 else None
+            if c is None:
+                rough = None
+                c, rnd = eng.taylor_series(self._program, y, K, s)
+                n_series += 1
             norms = eng.order_norms(c) if eng.needs_scaling else None
             nK = max(norms[K] if norms else max(eng.max_abs(ci[K]) for ci in c), tiny)
             nK1 = max(norms[K - 1] if norms else max(eng.max_abs(ci[K - 1]) for ci in c), tiny)
@@ -143,16 +149,22 @@ class Taylor(AbstractStepper):
             if eng.needs_scaling:
                 # float64 words cannot hold s^k x_k far beyond s ≈ ρ: the top coefficients of a series with
                 # s ≫ ρ may be lost, so the radius is also bounded by the root test over every order
-                for k in range(1, K - 1):
-                    nk = norms[k]
-                    if nk > tiny:
-                        rho = min(rho, (scale / nk) ** (one / k))
+                # (in float64: the norms are floats, and a root to 16 digits is plenty for a step size)
+                sc = float(scale)
+                roots = [(sc / float(nk)) ** (1.0 / k) for k, nk in enumerate(norms[1:K - 1], start=1) if nk > tiny]
+                if roots:
+                    rho = min(rho, mpmath.mpf(min(roots)))
             free = min(rho * self._safety, (tol * scale / nK) ** (one / K), (tol * scale / nK1) ** (one / (K - 1)))
             theta = min(free, remaining / s)
             if not eng.needs_scaling or (theta <= 1 and free >= mpmath.mpf("0.25")):
+                if rough is not None:  # the scale is found: now the full series at it
+                    rough = None
+                    continue
                 break
-            # recompute with s ≈ h: θ ≤ 1 (no amplification of absolute errors), and s not ≫ ρ
+            # recompute with s ≈ h: θ ≤ 1 (no amplification of absolute errors), and s not ≫ ρ (in full: a float64
+            # series would only confirm the scale it chose)
             s = s * theta if theta > 1 else s * free * mpmath.mpf("1.25")
+            rough = None
         if eng.needs_scaling:
             theta = min(theta, one)
         h = s * theta
@@ -358,8 +370,9 @@ def integrate_taylor(rhs: VectorField, weights: State, data: Data, t_eval: Times
     engine : ``"auto"`` (multi-word float64 up to 62 digits for matrices of width ≥ 8, and at any width up to
         30 digits when the compiled double-double kernel is available; flint otherwise), ``"multiword"``,
         ``"dd"``/``"td"``/``"qd"`` (2/3/4 words), ``"flint"`` (arb_mat) or ``"mpmath"``.  Double-double runs
-        with matrices of width ≤ 8 use the compiled C recurrence of :mod:`curvsym.kernels.multiword.compiled` when a
-        C compiler is at hand (``info["kernel"]``: ``"compiled"`` or ``"blas"``).
+        use the compiled C recurrence of :mod:`curvsym.kernels.multiword.compiled` when a C compiler is at hand:
+        term by term at widths ≤ 8, with exact-slice products at widths 9–64 (``info["kernel"]``:
+        ``"compiled"``, ``"compiled-sliced"`` or ``"blas"``).
     progress : tqdm bar over time: None = on a terminal for runs over 2 s, True, False.
     timeout : wall-clock limit in seconds (None: none).
     throw : False returns the trajectory reached so far with its ``status`` instead of raising.

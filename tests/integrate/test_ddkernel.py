@@ -76,7 +76,12 @@ def test_compiled_integration_delivers_the_digits_and_agrees_with_the_blas_progr
     err = _distance(ours, ref)
     assert err <= 1e-30
     assert err <= ours.error_estimate <= 1e4 * max(err, 1e-60)
-    monkeypatch.setattr(ddkernel, "MAX_WIDTH", 0)  # every width falls back to the stacked BLAS program
+    monkeypatch.setattr(ddkernel, "MAX_WIDTH", 0)  # every width takes the compiled exact-slice recurrence
+    sliced = _run(widths, 30, t_end, "multiword")
+    assert sliced.info["kernel"] == "compiled-sliced"
+    assert _distance(sliced, ref) <= 1e-30 and _distance(sliced, ours) <= 1e-30
+    assert _distance(sliced, ref) <= sliced.error_estimate
+    monkeypatch.setattr(ddkernel, "MAX_SLICED_WIDTH", 0)  # every width falls back to the stacked BLAS program
     blas = _run(widths, 30, t_end, "multiword")
     assert blas.info["kernel"] == "blas"
     assert _distance(blas, ref) <= 1e-30 and _distance(blas, ours) <= 1e-30
@@ -390,3 +395,21 @@ def test_auto_picks_the_same_engine_with_or_without_a_compiler(monkeypatch, fres
     if with_c is not None:
         assert with_c.info["engine"] == "double-double" and with_c.info["kernel"] == "compiled"
         assert _distance(with_c, without) <= 1e-30
+
+
+def test_recurrence_factors_are_double_double_quotients():
+    """The factors s/(k + 1) of the compiled recurrence (double-double division by an integer, vectorised over k)
+    are within 2^{−104} of the exact quotients (at 80 digits), for scales that need more than two words."""
+    from curvsym.kernels.multiword.compiled import KernelTape
+    rng = np.random.default_rng(1)
+    with mpmath.workdps(40):
+        scales = [mpmath.mpf(1) / 3, mpmath.mpf(2) ** -30 * mpmath.pi, mpmath.mpf(7)]
+        scales += [mpmath.mpf(float(a)) * (1 + mpmath.mpf(float(b)) * 2 ** -60) for a, b in rng.random((10, 2))]
+    for s in scales:
+        holder = type("Holder", (), {"_last_factors": (None, None, None)})()
+        hi, lo = KernelTape._factors(holder, s, 39)
+        with mpmath.workdps(80):
+            for k, (h, l_) in enumerate(zip(hi, lo)):
+                exact = s / (k + 1)
+                assert abs(mpmath.mpf(h) + mpmath.mpf(l_) - exact) <= mpmath.mpf(2) ** -104 * exact
+                assert abs(l_) <= 2.0 ** -52 * abs(h)  # a normalised pair

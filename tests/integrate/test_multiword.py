@@ -129,20 +129,31 @@ _COMPILED = [False, pytest.param(True, marks=pytest.mark.skipif(not ddkernel.ava
                                                                 reason="no C compiler for the compiled kernel"))]
 
 
-@pytest.mark.parametrize("compiled", _COMPILED, ids=["blas", "compiled"])
-@pytest.mark.parametrize("widths", [[3, 3, 3, 3], [2, 5, 3], [4, 4, 4, 4, 4, 4]])
-def test_stacked_taylor_coefficients_match_the_op_by_op_replay(widths, compiled):
-    """Both double-double programs — stacked Ozaki products on BLAS and the compiled C recurrence — give the
-    coefficients of the op-by-op mpmath replay at 60 digits to 1e-31·‖x‖."""
+_SLICED = pytest.param("sliced", marks=pytest.mark.skipif(not ddkernel.available(),
+                                                         reason="no C compiler for the compiled kernel"))
+
+
+@pytest.mark.parametrize("compiled", _COMPILED + [_SLICED], ids=["blas", "compiled", "sliced"])
+@pytest.mark.parametrize("widths", [[3, 3, 3, 3], [2, 5, 3], [4, 4, 4, 4, 4, 4], [9, 12, 10]])
+def test_stacked_taylor_coefficients_match_the_op_by_op_replay(widths, compiled, monkeypatch):
+    """The double-double programs — stacked Ozaki products on BLAS, the compiled C recurrence term by term, and
+    the compiled recurrence with exact-slice products (orders on the float path, 1–3 exact levels, the cross
+    terms) — give the coefficients of the op-by-op mpmath replay at 60 digits to 1e-31·‖x‖."""
+    if compiled == "sliced":
+        monkeypatch.setattr(ddkernel, "MAX_WIDTH", 0)  # every width > 0: the exact-slice recurrence
+    elif compiled:
+        monkeypatch.setattr(ddkernel, "MAX_WIDTH", 64)  # the term-by-term recurrence at every width here
     x, tape = _gradient_flow_tape(widths)
     K, s = 10, mpmath.mpf("0.05")
     with mpmath.workdps(60):
         ref = taylor_coefficients(tape, x, K, MpmathEngine(60), scale=s)
-        eng = MultiwordEngine(30, compiled=compiled)
+        eng = MultiwordEngine(30, compiled=bool(compiled))
         xm = tuple(eng.load(a) for a in x)
         program = eng.compile(tape, xm[0])
-        assert isinstance(program, ddkernel.KernelTape) == compiled
+        assert isinstance(program, ddkernel.KernelTape) == bool(compiled)
         c, _ = eng.taylor_series(program, xm, K, s)
+        if compiled:
+            assert program.kernel == ("compiled-sliced" if compiled == "sliced" else "compiled")
         scale = max(abs(v) for a in x for v in a.flat)
         for k in range(K + 1):
             err = max(abs(u - v) for i in range(len(x)) for u, v in zip(eng.unload(c[i][k]).flat, ref[i][k].flat))
@@ -156,6 +167,7 @@ def test_compiled_ozaki_slices_give_the_numpy_slices_bit_for_bit(widths, monkeyp
     gives the same coefficients to the last bit (the same operations in the same order), for orders that
     need 1–3 exact levels and the cross terms."""
     monkeypatch.setattr(ddkernel, "MAX_WIDTH", 0)  # the BLAS program at every width
+    monkeypatch.setattr(ddkernel, "MAX_SLICED_WIDTH", 0)
     x, tape = _gradient_flow_tape(widths)
     K, s = 14, mpmath.mpf("0.05")
     with mpmath.workdps(60):
@@ -204,8 +216,8 @@ def test_high_orders_take_the_float_path_and_stay_exact_to_the_word_precision():
     used = []
     orig = mwtaylor.CompiledTape._float_cauchy
 
-    def spy(self, na, nb, k, pairs):
-        out = orig(self, na, nb, k, pairs)
+    def spy(self, na, nb, k, pairs, *force):
+        out = orig(self, na, nb, k, pairs, *force)
         used.append((k, out is not None))
         return out
 
@@ -248,6 +260,58 @@ def test_multiword_integration_delivers_the_digits_and_an_honest_estimate(widths
     assert err <= 10.0 ** -dps  # the digits asked for (factor 1)
     assert err <= ours.error_estimate <= 1e4 * max(err, 10.0 ** -(2 * dps))
     assert ours.info["engine"] == ("double-double" if dps == 30 else "triple-double")
+
+
+@pytest.mark.skipif(not ddkernel.available(), reason="no C compiler for the compiled kernel")
+def test_sliced_kernel_keeps_every_order_exact_on_the_float_path_and_the_levels():
+    """The compiled exact-slice recurrence at K = 34: the low orders take 1–3 exact slice levels, the high ones
+    (terms ≤ 2^{−53}/N of the stacked blocks) one float64 product — the BLAS program's choices, order by order —
+    and every coefficient still equals the
+    op-by-op mpmath replay at 60 digits to 1e-31·‖x‖ (the nearest wrong claim, the float path at every order,
+    is checked to lose ~16 digits: a float64-only ("rough") series)."""
+    x, tape = _gradient_flow_tape([4, 4, 4, 4])
+    K, s = 34, mpmath.mpf("0.02")
+    with mpmath.workdps(60):
+        ref = taylor_coefficients(tape, x, K, MpmathEngine(60), scale=s)
+        eng = MultiwordEngine(30)
+        xm = tuple(eng.load(a) for a in x)
+        program = eng.compile(tape, xm[0])
+        width = ddkernel.MAX_WIDTH
+        ddkernel.MAX_WIDTH = 0  # (restored below) every width > 0: the exact-slice recurrence
+        try:
+            c, _ = eng.taylor_series(program, xm, K, s)
+            rough = program.run_rough(xm, K, s)
+        finally:
+            ddkernel.MAX_WIDTH = width
+        assert program.kernel == "compiled-sliced"
+        blas = MultiwordEngine(30, compiled=False)
+        stacked = blas.compile(tape, xm[0])
+        blas.taylor_series(stacked, xm, K, s)
+        # the same per-order choices (float path, number of levels) as the BLAS program, which takes the float
+        # path at orders ≥ 20 and none at orders ≤ 3 here (test_high_orders_take_the_float_path_…)
+        assert program.work == stacked.work and program.work["blocks"] > program.work["pairs"]
+        scale = max(abs(v) for a in x for v in a.flat)
+        for k in range(K + 1):
+            err = max(abs(u - v) for i in range(len(x)) for u, v in zip(eng.unload(c[i][k]).flat, ref[i][k].flat))
+            assert err <= 1e-31 * scale, (k, err)
+        err0 = max(abs(u - v) for i in range(len(x)) for u, v in zip(eng.unload(rough[i][1]).flat, ref[i][1].flat))
+        assert err0 > 1e-24 * scale
+
+
+@pytest.mark.skipif(not ddkernel.available(), reason="no C compiler for the compiled kernel")
+def test_width_16_runs_the_sliced_kernel_with_one_series_per_step_and_delivers_30_digits():
+    """N = 4, d = 16 at 30 digits (the bench's flow): the compiled exact-slice recurrence, one full series per step
+    (the first step's scale chosen by a float64 series, not by a thrown-away full series at s = 1), within
+    1e-30 of a 60-digit quad-double run, under its error estimate.  Cost ≈ 10 s."""
+    from curvsym.bench.precision import _setting
+    inst, rhs = _setting(4, 16)
+    args = (rhs, inst.weights, inst.data(), [0, 0.003])
+    ours = cs.integrate_taylor(*args, dps=30, engine="multiword")
+    ref = cs.integrate_taylor(*args, dps=60, engine="multiword")
+    assert ours.info["kernel"] == "compiled-sliced" and ours.info["series_per_step"] == 1.0
+    assert ref.info["engine"] == "quad-double"
+    err = _distance(ours, ref)
+    assert err <= 1e-30 and err <= ours.error_estimate
 
 
 def test_quad_double_starts_from_a_scale_far_beyond_the_radius():

@@ -1,17 +1,29 @@
 r"""Compiled multi-word kernels: the double-double Taylor recurrence, and the small-matrix GBS arithmetic, in C.
 
-At small widths (d ≲ 8) the NumPy multi-word engine spends its time in Python and
-NumPy call overhead (tens of calls per product node and order on 3 × 3 arrays), and
-a compiled integrator (heyoka) is faster.  ``ddtaylor.c`` runs the whole recurrence
-of one step — every order, every node — in C, with the double-double arithmetic of
-:mod:`curvsym.kernels.multiword.words` (TwoSum, Dekker's TwoProd, the Joldes–Muller–Popescu
-sum and product):
+At small and middle widths (d ≲ 64) the NumPy multi-word engine spends its time in Python and
+NumPy call overhead (tens of calls per product node and order), and a compiled integrator
+(heyoka) is faster.  ``ddtaylor.c`` runs the whole recurrence of one step — every order,
+every node — in C, in one of two ways:
 
-    [a b]_k = Σ_{j=0}^{k} Σ_t a_j[r, t] b_{k−j}[t, c],    each term and partial sum in double-double,
+* widths ≤ :data:`MAX_WIDTH` (``curvsym_dd_taylor``): term by term in the double-double arithmetic of
+  :mod:`curvsym.kernels.multiword.words` (TwoSum, Dekker's TwoProd, the Joldes–Muller–Popescu sum and product),
 
-so a Cauchy sum of L = (k + 1) n terms errs by at most L·(3 + 5)u² Σ|terms| (u = 2⁻⁵³);
-with the time-scaled coefficients of :mod:`curvsym.integrate.multiword_taylor` that is of the
-size of the NumPy engine's per-order target 4·2^{−106} n S for the widths it serves.
+      [a b]_k = Σ_{j=0}^{k} Σ_t a_j[r, t] b_{k−j}[t, c],    each term and partial sum in double-double,
+
+  so a Cauchy sum of L = (k + 1) n terms errs by at most L·(3 + 5)u² Σ|terms| (u = 2⁻⁵³); with the
+  time-scaled coefficients of :mod:`curvsym.integrate.multiword_taylor` that is of the size of the NumPy
+  engine's per-order target 4·2^{−106} n S for the widths it serves (eight entries of a row side by side);
+* widths up to :data:`MAX_SLICED_WIDTH` (``curvsym_dd_taylor_sliced``): the Cauchy products of the BLAS
+  program (``CompiledTape._dd_cauchy`` / ``_float_cauchy``) — per order the float path when
+  S_k(N + 2) ≤ 4·2^{−53} S, else e exact Ozaki levels of β bits (2β + 1 + log₂(eN) ≤ 52) on the balanced
+  operands' row / column grids plus a float64 tail, summed by Sum2 — the same per-order choices and the
+  same bound τ = 4·2^{−106} n S; the levels are exact, so they are the BLAS program's bits, and only the
+  tail's rounding order differs.  The float64 products run in register blocks of 4 × 8 (8 × 16 with AVX-512,
+  chosen at run time; the same bits), the one function compiled with fused multiply-adds: the levels are
+  exact either way and the tail's bound does not depend on it.  With ``rough`` every product takes the float
+  path (≈ 16 digits), which the stepper uses to choose its first scale.  Measured (loaded 2-core machine,
+  medians, side by side): a 30-digit series at N = 4, d = 16 in 2–3× the time of the float64 floor
+  (one BLAS product per order and node), against 14× for the BLAS program; at d = 64 2.2–2.5×, against 3.1–3.3×.
 
 The same file holds the kernels that multi-word GBS (:mod:`curvsym.kernels.multiword.array`,
 :mod:`curvsym.kernels.multiword.linalg`) calls on small matrices, where NumPy call overhead
@@ -61,8 +73,9 @@ SOURCE = Path(__file__).with_name("ddtaylor.c")
 EXTENSION = "curvsym.kernels.multiword._ddtaylor"
 """The module name of the build made at install time (``setup.py``: an optional setuptools extension)."""
 KINDS = {"var": 0, "const": 1, "add": 2, "sub": 3, "neg": 4, "scale": 5, "T": 6, "matmul": 7}
-MAX_WIDTH = 8  # above this the BLAS engine is faster (measured, 30 digits: N = 4, d = 8: 43 against 65 ms per
-#               step; d = 16: 391 against 87 ms)
+MAX_WIDTH = 8  # the term-by-term double-double recurrence up to this width (N = 3, d = 3: ahead of heyoka)
+MAX_SLICED_WIDTH = 64  # above MAX_WIDTH and up to this width the recurrence with exact-slice products
+#                        (curvsym_dd_taylor_sliced); wider: the BLAS program, whose products outrun C loops
 FLAGS = ("-O2", "-ffp-contract=off", "-fno-fast-math", "-shared", "-fPIC")
 TRUE_WORDS = ("1", "true", "yes", "on")
 """Values of ``CURVSYM_NO_COMPILE`` that switch the compiled kernels off (any case); ``0``, ``no``, empty: on."""
@@ -74,6 +87,10 @@ PROTOTYPES: dict[str, tuple[str, tuple[str, ...]]] = {
                                   "const int *", "const ptrdiff_t *", "double *", "double *", "const double *",
                                   "const double *", "int", "const int *", "const int *", "int", "const double *",
                                   "const double *")),
+    "curvsym_dd_taylor_sliced": ("int", ("int", "const int *", "const int *", "const int *", "const int *",
+                                         "const int *", "const int *", "const ptrdiff_t *", "double *", "double *",
+                                         "const double *", "const double *", "int", "const int *", "const int *",
+                                         "int", "const double *", "const double *", "double *", "int")),
     "curvsym_dd_horner": ("void", ("int", "ptrdiff_t", "const double *", "const double *", "double", "double",
                                    "double *", "double *")),
     "curvsym_td_matmul": ("int", ("ptrdiff_t",) + ("int",) * 7 + ("const double *",) * 6 + ("double *",) * 3),
@@ -548,8 +565,11 @@ def kernel() -> Any:
 
 def horner(c: Sequence[mw.MW], theta: mw.MW) -> mw.MW:
     """Σ_k c_k θ^k in double-double by the compiled Horner loop (the library must be available)."""
-    hi = np.ascontiguousarray(np.stack([ck[0] for ck in c]))
-    lo = np.ascontiguousarray(np.stack([ck[1] for ck in c]))
+    if isinstance(c, Blocks):  # the kernel's own stacked blocks
+        hi, lo = c.hi, c.lo
+    else:
+        hi = np.ascontiguousarray(np.stack([ck[0] for ck in c]))
+        lo = np.ascontiguousarray(np.stack([ck[1] for ck in c]))
     out_hi, out_lo = np.empty_like(hi[0]), np.empty_like(hi[0])
     P = lambda a: a.ctypes.data_as(ctypes.POINTER(ctypes.c_double))  # noqa: E731
     library().curvsym_dd_horner(len(c) - 1, hi[0].size, P(hi), P(lo), float(theta[0]), float(theta[1]),
@@ -571,7 +591,8 @@ class KernelTape:
 
     def __init__(self, tape: Any, program: Any, fallback: bool = True):
         self.tape, self.program, self.fallback = tape, program, fallback
-        self.uses_blas = fallback  # wide states fall back to the BLAS program
+        self._width: int | None = None  # the widest matrix of the state, once a run has seen it
+        self._work_arrays: tuple | None = None  # (hi, lo) of every node's blocks, reused run after run
         self.kernel = None  # "compiled" or "blas" once it has run
         ops = tape.ops
         self.n_ops = program.n_ops
@@ -590,6 +611,13 @@ class KernelTape:
         for i, v in program.scalars.items():
             self.scalar_hi[i], self.scalar_lo[i] = float(v[0]), float(v[1])
         self.outputs = np.array(tape.outputs, dtype=np.intc)
+        self._last_factors: tuple = (None, None, None)
+
+    @property
+    def uses_blas(self) -> bool:
+        """Whether a run calls BLAS (the fallback program, for states wider than :data:`MAX_SLICED_WIDTH`; True
+        until a run has seen the state): the engine limits BLAS threads only then."""
+        return self.fallback and (self._width is None or self._width > MAX_SLICED_WIDTH)
 
     @property
     def work(self) -> dict:
@@ -614,49 +642,119 @@ class KernelTape:
                 shapes[i] = shapes[op.args[0]]
         return shapes
 
-    def run(self, x: Sequence[mw.MW], order: int, scale: Any) -> list[list]:
-        """``c[i][k]`` = (hi, lo) of every variable i and order k ≤ ``order`` of τ ↦ x(t + sτ), s = ``scale``.
+    def _factors(self, scale: Any, order: int) -> tuple[np.ndarray, np.ndarray]:
+        """The double-double words of s/(k + 1), k < ``order``, kept for the last scale (the stepper asks for the
+        same s twice when a float64 series chose it).
+
+        From s = s_h + s_l (its two-word expansion) by the double-double division by an integer d = k + 1:
+        q_h = fl(s_h/d), the remainder s_h − q_h d exactly by TwoProd, q_l = fl((s_h − q_h d + s_l)/d),
+        renormalised; relative error ≤ 2^{−104} (the size of one double-double product's rounding), vectorised
+        over k.
+        """
+        if not isinstance(scale, mpmath.mpf):
+            with mpmath.workdps(40):
+                scale = mpmath.mpf(scale)
+        key = (scale, order)
+        if self._last_factors[0] != key:
+            s_h, s_l = mw._mpf_words(scale._mpf_, 2)
+            d = np.arange(1, order + 1, dtype=np.float64)
+            q_h = s_h / d
+            p, e = mw.two_prod(q_h, d)
+            q_l = (((s_h - p) - e) + s_l) / d
+            hi, lo = mw.fast_two_sum(q_h, q_l)
+            self._last_factors = (key, hi if order else np.zeros(1), lo if order else np.zeros(1))
+        return self._last_factors[1], self._last_factors[2]
+
+    def run_rough(self, x: Sequence[mw.MW], order: int, scale: Any) -> list[list] | None:
+        """The series with every product in float64 (leading words; about 16 correct digits), to choose a first
+        scale s cheaply; None where the full series is as cheap (the term-by-term kernel, widths ≤ MAX_WIDTH)."""
+        width = max(max(s) for s in self._layout(x))
+        if width <= MAX_WIDTH:
+            return None
+        if width > MAX_SLICED_WIDTH:
+            return self.program.run_rough(x, order, scale)
+        return self.run(x, order, scale, rough=True)
+
+    def run(self, x: Sequence[mw.MW], order: int, scale: Any, rough: bool = False) -> list[list]:
+        """``c[i][k]`` = (hi, lo) of every variable i and order k ≤ ``order`` of τ ↦ x(t + sτ), s = ``scale``
+        (``rough``: every product in float64, the exact-slice kernel only).
 
         Raises:
             EngineError: the tape holds an operation the C kernel does not know (excluded by :func:`supports`).
         """
         shapes = self._layout(x)
-        if self.fallback and max(max(s) for s in shapes) > MAX_WIDTH:
+        width = self._width = max(max(s) for s in shapes)
+        if self.fallback and width > MAX_SLICED_WIDTH:
             self.kernel = "blas"
             return self.program.run(x, order, scale)  # wide matrices: the BLAS engine is faster
-        self.kernel = "compiled"
+        sliced = width > MAX_WIDTH or rough
         rows = np.array([s[0] for s in shapes], dtype=np.intc)
         cols = np.array([s[1] for s in shapes], dtype=np.intc)
         blocks = np.where(self.is_const == 1, 1, order + 1)
         sizes = rows.astype(np.intp) * cols * blocks
-        off = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.intp)
-        hi = np.zeros(int(sizes.sum()))
-        lo = np.zeros_like(hi)
+        # the variables' blocks first (returned as one copy), then every other node's; the work arrays are kept
+        # for the integration (every block the kernels read they have written in the same run)
+        first = np.zeros(len(sizes), dtype=bool)
+        first[self.var_nodes] = True
+        order_ = np.concatenate([np.flatnonzero(first), np.flatnonzero(~first)])
+        off = np.empty(len(sizes), dtype=np.intp)
+        off[order_] = np.concatenate([[0], np.cumsum(sizes[order_])[:-1]])
+        total, n_var = int(sizes.sum()), int(sizes[first].sum())
+        if self._work_arrays is None or self._work_arrays[0].size != total:
+            self._work_arrays = (np.zeros(total), np.zeros(total))
+        hi, lo = self._work_arrays
         for i, v in self.const_value.items():
             hi[off[i]:off[i] + v[0].size] = np.ravel(v[0])
             lo[off[i]:off[i] + v[0].size] = np.ravel(v[1])
         for v, xv in zip(self.var_nodes, x):
             hi[off[v]:off[v] + xv[0].size] = np.ravel(xv[0])
             lo[off[v]:off[v] + xv[0].size] = np.ravel(xv[1])
-        with mpmath.workdps(40):
-            facs = [mw._mpf_words((mpmath.mpf(scale) / (k + 1))._mpf_, 2) for k in range(order)]
-        fac_hi = np.array([f[0] for f in facs] or [0.0])
-        fac_lo = np.array([f[1] for f in facs] or [0.0])
+        fac_hi, fac_lo = self._factors(scale, order)
         P = lambda a, t: a.ctypes.data_as(ctypes.POINTER(t))  # noqa: E731
         ci, cd = ctypes.c_int, ctypes.c_double
-        status = kernel()(len(self.kind), P(self.kind, ci), P(self.arg0, ci), P(self.arg1, ci), P(self.is_const, ci),
-                          P(rows, ci), P(cols, ci), P(off, ctypes.c_ssize_t), P(hi, cd), P(lo, cd),
-                          P(self.scalar_hi, cd), P(self.scalar_lo, cd), len(self.var_nodes),
-                          P(np.array(self.var_nodes, dtype=np.intc), ci), P(self.outputs, ci), order,
-                          P(fac_hi, cd), P(fac_lo, cd))
+        args = (len(self.kind), P(self.kind, ci), P(self.arg0, ci), P(self.arg1, ci), P(self.is_const, ci),
+                P(rows, ci), P(cols, ci), P(off, ctypes.c_ssize_t), P(hi, cd), P(lo, cd),
+                P(self.scalar_hi, cd), P(self.scalar_lo, cd), len(self.var_nodes),
+                P(np.array(self.var_nodes, dtype=np.intc), ci), P(self.outputs, ci), order,
+                P(fac_hi, cd), P(fac_lo, cd))
+        if sliced:
+            work = np.zeros(2)
+            status = _routine("curvsym_dd_taylor_sliced")(*args, P(work, cd), int(rough))
+            if status == -2 and self.fallback:  # an order needs more than 6 exact levels: the NumPy program
+                self.kernel = "blas"
+                return self.program.run(x, order, scale)
+            if rough:
+                return self._unpack(hi[:n_var].copy(), lo[:n_var].copy(), off, rows, cols, order)
+            self.program.work["pairs"] += int(work[0])
+            self.program.work["blocks"] += int(work[1])
+        else:
+            status = kernel()(*args)
         if status != 0:  # pragma: no cover - the tape was checked in supports()
-            raise EngineError("the compiled Taylor kernel met an operation it does not know")
+            raise EngineError(f"the compiled Taylor kernel failed (status {status}: -1 an unknown operation, "
+                              "-2 an order beyond 6 exact slice levels, -3 out of memory)")
+        self.kernel = "compiled-sliced" if sliced else "compiled"
+        return self._unpack(hi[:n_var].copy(), lo[:n_var].copy(), off, rows, cols, order)
+
+    def _unpack(self, hi: np.ndarray, lo: np.ndarray, off: np.ndarray, rows: np.ndarray, cols: np.ndarray,
+                order: int) -> list[list]:
+        """Every variable's blocks 0..order as (hi, lo) views of the kernel's arrays (a :class:`Blocks`)."""
         out = []
         for v in self.var_nodes:
             r, c = int(rows[v]), int(cols[v])
-            out.append([(hi[off[v] + k * r * c: off[v] + (k + 1) * r * c].reshape(r, c),
-                         lo[off[v] + k * r * c: off[v] + (k + 1) * r * c].reshape(r, c)) for k in range(order + 1)])
+            h = hi[off[v]: off[v] + (order + 1) * r * c].reshape(order + 1, r, c)
+            l_ = lo[off[v]: off[v] + (order + 1) * r * c].reshape(order + 1, r, c)
+            out.append(Blocks(h, l_))
         return out
+
+
+class Blocks(list):
+    """The coefficient blocks (hi_k, lo_k), k = 0..K, of one variable, as a list, that also holds them stacked:
+    ``hi``, ``lo`` of shape (K + 1, rows, cols) (contiguous), for Horner's rule and the order norms without
+    copies."""
+
+    def __init__(self, hi: np.ndarray, lo: np.ndarray):
+        super().__init__(zip(hi, lo))
+        self.hi, self.lo = hi, lo
 
 
 def supports(tape: Any, like: mw.MW, words: int) -> bool:

@@ -25,6 +25,7 @@
 #endif
 #include <stddef.h>
 #include <math.h>
+#include <stdlib.h>
 
 enum { VAR = 0, CONST = 1, ADD = 2, SUB = 3, NEG = 4, SCALE = 5, TRANSPOSE = 6, MATMUL = 7 };
 
@@ -78,9 +79,87 @@ static inline void store(double *hi, double *lo, ptrdiff_t i, dd v) {
     lo[i] = v.lo;
 }
 
+enum { COLS = 8 };  /* entries of one row accumulated side by side in the Cauchy product */
+
+/* acc[c] += a b[c] in double-double for the COLS columns c of one row (a fixed trip count: vectorised) */
+static inline void dd_axpy_cols(dd a, const double *bh, const double *bl, double *acc_hi, double *acc_lo) {
+    for (int c = 0; c < COLS; c++) {
+        const dd b = { bh[c], bl[c] }, u = { acc_hi[c], acc_lo[c] };
+        const dd v = dd_add(u, dd_mul(a, b));
+        acc_hi[c] = v.hi;
+        acc_lo[c] = v.lo;
+    }
+}
+
 /* block k of node i (a constant node: block 0; NULL offset for its zero blocks is the caller's test) */
 static inline ptrdiff_t block(const ptrdiff_t *off, const int *rows, const int *cols, int i, int k) {
     return off[i] + (ptrdiff_t)k * rows[i] * cols[i];
+}
+
+/* order k of the non-product node i (sum, difference, negation, scaling, transpose); -1 for an unknown op */
+static int dd_op(int kind_i, int i, int k, const int *arg0, const int *arg1, const int *is_const,
+                 const int *rows, const int *cols, const ptrdiff_t *off, double *hi, double *lo,
+                 const double *scalar_hi, const double *scalar_lo)
+{
+    const int m = rows[i], p = cols[i];
+    const ptrdiff_t o = block(off, rows, cols, i, k);
+    const int x = arg0[i], y = arg1[i];
+    switch (kind_i) {
+    case ADD:
+    case SUB: {
+        const int live_x = !is_const[x] || k == 0, live_y = !is_const[y] || k == 0;
+        const ptrdiff_t ox = block(off, rows, cols, x, is_const[x] ? 0 : k);
+        const ptrdiff_t oy = block(off, rows, cols, y, is_const[y] ? 0 : k);
+        for (ptrdiff_t e = 0; e < (ptrdiff_t)m * p; e++) {
+            dd u = { 0.0, 0.0 }, v = { 0.0, 0.0 };
+            if (live_x) u = load(hi, lo, ox + e);
+            if (live_y) v = load(hi, lo, oy + e);
+            if (kind_i == SUB) { v.hi = -v.hi; v.lo = -v.lo; }
+            store(hi, lo, o + e, dd_add(u, v));
+        }
+        return 0;
+    }
+    case NEG:
+    case SCALE: {
+        const ptrdiff_t ox = block(off, rows, cols, x, k);
+        const dd c = { scalar_hi[i], scalar_lo[i] };
+        for (ptrdiff_t e = 0; e < (ptrdiff_t)m * p; e++) {
+            dd u = load(hi, lo, ox + e);
+            if (kind_i == NEG) { u.hi = -u.hi; u.lo = -u.lo; }
+            else u = dd_mul(u, c);
+            store(hi, lo, o + e, u);
+        }
+        return 0;
+    }
+    case TRANSPOSE: {
+        const ptrdiff_t ox = block(off, rows, cols, x, k);
+        for (int r = 0; r < m; r++)
+            for (int c = 0; c < p; c++)
+                store(hi, lo, o + (ptrdiff_t)r * p + c, load(hi, lo, ox + (ptrdiff_t)c * m + r));
+        return 0;
+    }
+    default:
+        return -1;  /* an op this kernel does not know */
+    }
+}
+
+/* every variable's next block x_{k+1} = fac_k f_k */
+static void dd_next_order(int k, int n_vars, const int *var_node, const int *out_node, const int *is_const,
+                          const int *rows, const int *cols, const ptrdiff_t *off, double *hi, double *lo,
+                          const double *fac_hi, const double *fac_lo)
+{
+    const dd fac = { fac_hi[k], fac_lo[k] };
+    for (int v = 0; v < n_vars; v++) {
+        const int xv = var_node[v], f = out_node[v];
+        const ptrdiff_t o = block(off, rows, cols, xv, k + 1);
+        const int live = !is_const[f] || k == 0;
+        const ptrdiff_t of = block(off, rows, cols, f, is_const[f] ? 0 : k);
+        for (ptrdiff_t e = 0; e < (ptrdiff_t)rows[xv] * cols[xv]; e++) {
+            dd u = { 0.0, 0.0 };
+            if (live) u = dd_mul(load(hi, lo, of + e), fac);
+            store(hi, lo, o + e, u);
+        }
+    }
 }
 
 int curvsym_dd_taylor(int n_ops, const int *kind, const int *arg0, const int *arg1, const int *is_const,
@@ -92,90 +171,458 @@ int curvsym_dd_taylor(int n_ops, const int *kind, const int *arg0, const int *ar
     for (int k = 0; k < order; k++) {
         for (int i = 0; i < n_ops; i++) {
             if (kind[i] == VAR || is_const[i]) continue;
+            if (kind[i] != MATMUL) {
+                if (dd_op(kind[i], i, k, arg0, arg1, is_const, rows, cols, off, hi, lo, scalar_hi, scalar_lo))
+                    return -1;
+                continue;
+            }
             const int m = rows[i], p = cols[i];
             const ptrdiff_t o = block(off, rows, cols, i, k);
             const int x = arg0[i], y = arg1[i];
-            switch (kind[i]) {
-            case ADD:
-            case SUB: {
-                const int live_x = !is_const[x] || k == 0, live_y = !is_const[y] || k == 0;
-                const ptrdiff_t ox = block(off, rows, cols, x, is_const[x] ? 0 : k);
-                const ptrdiff_t oy = block(off, rows, cols, y, is_const[y] ? 0 : k);
-                for (ptrdiff_t e = 0; e < (ptrdiff_t)m * p; e++) {
-                    dd u = { 0.0, 0.0 }, v = { 0.0, 0.0 };
-                    if (live_x) u = load(hi, lo, ox + e);
-                    if (live_y) v = load(hi, lo, oy + e);
-                    if (kind[i] == SUB) { v.hi = -v.hi; v.lo = -v.lo; }
-                    store(hi, lo, o + e, dd_add(u, v));
-                }
-                break;
-            }
-            case NEG:
-            case SCALE: {
-                const ptrdiff_t ox = block(off, rows, cols, x, k);
-                const dd c = { scalar_hi[i], scalar_lo[i] };
-                for (ptrdiff_t e = 0; e < (ptrdiff_t)m * p; e++) {
-                    dd u = load(hi, lo, ox + e);
-                    if (kind[i] == NEG) { u.hi = -u.hi; u.lo = -u.lo; }
-                    else u = dd_mul(u, c);
-                    store(hi, lo, o + e, u);
-                }
-                break;
-            }
-            case TRANSPOSE: {
-                const ptrdiff_t ox = block(off, rows, cols, x, k);
-                for (int r = 0; r < m; r++)
-                    for (int c = 0; c < p; c++)
-                        store(hi, lo, o + (ptrdiff_t)r * p + c, load(hi, lo, ox + (ptrdiff_t)c * m + r));
-                break;
-            }
-            case MATMUL: {
-                const int n = cols[x];
-                const int j0 = is_const[y] ? k : 0, j1 = is_const[x] ? 0 : k;
-                for (int r = 0; r < m; r++)
-                    for (int c = 0; c < p; c++) {
-                        dd acc = { 0.0, 0.0 };
-                        for (int j = j0; j <= j1; j++) {
-                            const ptrdiff_t oa = block(off, rows, cols, x, j) + (ptrdiff_t)r * n;
-                            const ptrdiff_t ob = block(off, rows, cols, y, is_const[y] ? 0 : k - j) + c;
-                            for (int t = 0; t < n; t++)
-                                acc = dd_add(acc, dd_mul(load(hi, lo, oa + t), load(hi, lo, ob + (ptrdiff_t)t * p)));
+            const int n = cols[x];
+            const int j0 = is_const[y] ? k : 0, j1 = is_const[x] ? 0 : k;
+            /* every entry's terms are summed in the order j = j0..j1, t = 0..n-1 (as one dot product),
+             * but COLS entries of a row at a time: independent accumulators that the compiler keeps in
+             * vector registers, where one running sum would wait on each dd_add's latency */
+            for (int r = 0; r < m; r++)
+                for (int c0 = 0; c0 < p; c0 += COLS) {
+                    const int w = p - c0 < COLS ? p - c0 : COLS;
+                    double acc_hi[COLS] = { 0.0 }, acc_lo[COLS] = { 0.0 };
+                    for (int j = j0; j <= j1; j++) {
+                        const ptrdiff_t oa = block(off, rows, cols, x, j) + (ptrdiff_t)r * n;
+                        const ptrdiff_t ob = block(off, rows, cols, y, is_const[y] ? 0 : k - j) + c0;
+                        for (int t = 0; t < n; t++) {
+                            const dd a = load(hi, lo, oa + t);
+                            const double *bh = hi + ob + (ptrdiff_t)t * p, *bl = lo + ob + (ptrdiff_t)t * p;
+                            if (w == COLS)
+                                dd_axpy_cols(a, bh, bl, acc_hi, acc_lo);
+                            else
+                                for (int c = 0; c < w; c++) {
+                                    const dd b = { bh[c], bl[c] }, u = { acc_hi[c], acc_lo[c] };
+                                    const dd v = dd_add(u, dd_mul(a, b));
+                                    acc_hi[c] = v.hi;
+                                    acc_lo[c] = v.lo;
+                                }
                         }
-                        store(hi, lo, o + (ptrdiff_t)r * p + c, acc);
                     }
-                break;
-            }
-            default:
-                return -1;  /* an op this kernel does not know */
-            }
+                    for (int c = 0; c < w; c++) {
+                        hi[o + (ptrdiff_t)r * p + c0 + c] = acc_hi[c];
+                        lo[o + (ptrdiff_t)r * p + c0 + c] = acc_lo[c];
+                    }
+                }
         }
-        const dd fac = { fac_hi[k], fac_lo[k] };
-        for (int v = 0; v < n_vars; v++) {
-            const int xv = var_node[v], f = out_node[v];
-            const ptrdiff_t o = block(off, rows, cols, xv, k + 1);
-            const int live = !is_const[f] || k == 0;
-            const ptrdiff_t of = block(off, rows, cols, f, is_const[f] ? 0 : k);
-            for (ptrdiff_t e = 0; e < (ptrdiff_t)rows[xv] * cols[xv]; e++) {
-                dd u = { 0.0, 0.0 };
-                if (live) u = dd_mul(load(hi, lo, of + e), fac);
-                store(hi, lo, o + e, u);
-            }
-        }
+        dd_next_order(k, n_vars, var_node, out_node, is_const, rows, cols, off, hi, lo, fac_hi, fac_lo);
     }
     return 0;
+}
+
+/* ---------------------------------------------------------------------------------------------------------
+ * The same recurrence with the Cauchy products of CompiledTape._dd_cauchy / _float_cauchy
+ * (curvsym.integrate.multiword_taylor) instead of term-by-term double-double arithmetic: for widths where
+ * BLAS call overhead, not arithmetic, bounds the NumPy engine (d ~ 16), every product of one step in C.
+ *
+ * Order k of a product node sums the pairs (a_j, b_{k-j}), j0 <= j <= j1 (N = J n terms per entry).  With
+ * ma_j = max|a_j|, mb_i = max|b_i| (leading words), S = max_{j <= j1} ma_j max_{i <= k-j0} mb_i and
+ * S_k = sum_j ma_j mb_{k-j}:
+ *   float path (k > 0, S_k (N + 2) <= 4 2^-53 S): the leading words' product in float64 (error
+ *     <= (N + 2) 2^-53 n S_k <= tau = 4 2^-106 n S);
+ *   else: each pair balanced by 2^-sh_j, 2^sh_j (sh_j = floor((E(ma_j) - E(mb_{k-j})) / 2)); row / column
+ *     exponents Er, Fc of the balanced operands; e exact slice levels of beta bits (2 beta + 1 + log2(e N)
+ *     <= 52: every level sum is exact in any order), e = ceil((log2(N M / tau) - 53) / beta), M = 2^(top_a +
+ *     top_b); level l = sum_{i + i' = l} A^i B^i'; the tail sum_{i < e} A^i (b_r^{e-1-i} + b1) + (a_r + a1) b0
+ *     in float64 (a_r, b_r^q the remainders, b0 the balanced b; the second words a1, b1 only when the cross
+ *     terms count, 2^-53 2 N M > tau); the levels and the tail summed by Sum2 (cascaded TwoSum).
+ * The levels are exact, so they are the NumPy route's bits; the tail and the float path round in another
+ * order than BLAS (the same bound).  rough != 0: every product on the float path (a float64-accurate series,
+ * for choosing the first step's scale).  Returns 0, -1 for an unknown op, -2 when an order needs more than 6
+ * levels or beta < 8 (the caller falls back to the NumPy program), -3 when out of memory.  work[0] += the
+ * pairs, work[1] += the (n-inner) block products issued for them (as CompiledTape.work).
+ */
+enum { SL_MAXE = 6 };
+
+#if defined(_MSC_VER)
+#define SL_RESTRICT __restrict
+#else
+#define SL_RESTRICT restrict
+#endif
+
+#if defined(__GNUC__)
+#if defined(__AVX__)
+#define SL_VW 4
+#else
+#define SL_VW 2
+#endif
+typedef double sl_vec __attribute__((vector_size(8 * SL_VW)));
+#endif
+
+/* C (m x p, row stride ldc) += A (m x N, stride lda) B (N x p, stride ldb) in float64, 4 x 8 register blocks.
+ * Used for sums that are exact in any order and with or without fused multiply-adds (the slice levels), or whose
+ * rounding is bounded whatever the order (the tail, the float path): so this function alone may be optimised
+ * harder and contract a*b + c into fma (GCC's optimize attribute; other compilers: the plain loops). */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("O3", "fp-contract=fast")))
+#endif
+static void sl_gemm_panel(int m, int p, ptrdiff_t N, const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb,
+                          double *C, ptrdiff_t ldc)
+{
+    int r = 0;
+#if defined(__GNUC__)
+    for (; r + 4 <= m; r += 4) {
+        int c = 0;
+        for (; c + 8 <= p; c += 8) {
+            sl_vec acc[4][8 / SL_VW];
+            for (int rr = 0; rr < 4; rr++)
+                for (int q = 0; q < 8 / SL_VW; q++)
+                    __builtin_memcpy(&acc[rr][q], C + (r + rr) * ldc + c + q * SL_VW, sizeof(sl_vec));
+            for (ptrdiff_t t = 0; t < N; t++) {
+                sl_vec b[8 / SL_VW];
+                for (int q = 0; q < 8 / SL_VW; q++) __builtin_memcpy(&b[q], B + t * ldb + c + q * SL_VW, sizeof(sl_vec));
+                for (int rr = 0; rr < 4; rr++) {
+                    const double a = A[(r + rr) * lda + t];
+                    for (int q = 0; q < 8 / SL_VW; q++) acc[rr][q] += a * b[q];
+                }
+            }
+            for (int rr = 0; rr < 4; rr++)
+                for (int q = 0; q < 8 / SL_VW; q++)
+                    __builtin_memcpy(C + (r + rr) * ldc + c + q * SL_VW, &acc[rr][q], sizeof(sl_vec));
+        }
+        for (int rr = 0; rr < 4; rr++)
+            for (int cc = c; cc < p; cc++) {
+                double acc = C[(r + rr) * ldc + cc];
+                for (ptrdiff_t t = 0; t < N; t++) acc += A[(r + rr) * lda + t] * B[t * ldb + cc];
+                C[(r + rr) * ldc + cc] = acc;
+            }
+    }
+#endif
+    for (; r < m; r++)
+        for (int c = 0; c < p; c++) {
+            double acc = C[r * ldc + c];
+            for (ptrdiff_t t = 0; t < N; t++) acc += A[r * lda + t] * B[t * ldb + c];
+            C[r * ldc + c] = acc;
+        }
+}
+
+#if defined(__GNUC__) && !defined(__clang__) && defined(__x86_64__)
+#define SL_AVX512 1
+typedef double sl_vec8 __attribute__((vector_size(64)));
+
+/* The same product in 8 x 16 blocks of AVX-512 registers, for a CPU that has them (chosen at run time): every
+ * entry still sums its terms t = 0, 1, ... in order with fused multiply-adds, so the bits are those of
+ * sl_gemm_panel; the rows and columns beyond whole blocks go to sl_gemm_panel. */
+__attribute__((target("avx512f,fma"), optimize("O3", "fp-contract=fast")))
+static void sl_gemm_panel512(int m, int p, ptrdiff_t N, const double *A, ptrdiff_t lda, const double *B,
+                             ptrdiff_t ldb, double *C, ptrdiff_t ldc)
+{
+    const int m8 = m - m % 8, p16 = p - p % 16;
+    for (int r = 0; r < m8; r += 8)
+        for (int c = 0; c < p16; c += 16) {
+            sl_vec8 acc[8][2];
+            for (int rr = 0; rr < 8; rr++)
+                for (int q = 0; q < 2; q++) __builtin_memcpy(&acc[rr][q], C + (r + rr) * ldc + c + 8 * q, 64);
+            for (ptrdiff_t t = 0; t < N; t++) {
+                sl_vec8 b[2];
+                for (int q = 0; q < 2; q++) __builtin_memcpy(&b[q], B + t * ldb + c + 8 * q, 64);
+                for (int rr = 0; rr < 8; rr++) {
+                    const double a = A[(r + rr) * lda + t];
+                    for (int q = 0; q < 2; q++) acc[rr][q] += a * b[q];
+                }
+            }
+            for (int rr = 0; rr < 8; rr++)
+                for (int q = 0; q < 2; q++) __builtin_memcpy(C + (r + rr) * ldc + c + 8 * q, &acc[rr][q], 64);
+        }
+    if (p16 < p) sl_gemm_panel(m8, p - p16, N, A, lda, B + p16, ldb, C + p16, ldc);
+    if (m8 < m) sl_gemm_panel(m - m8, p, N, A + m8 * lda, lda, B, ldb, C + m8 * ldc, ldc);
+}
+#endif
+
+/* the inner dimension in panels of SL_KC: a panel of B's column block stays in the L1 cache across row blocks */
+enum { SL_KC = 256 };
+
+static void sl_gemm(int m, int p, ptrdiff_t N, const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb,
+                    double *C, ptrdiff_t ldc)
+{
+#ifdef SL_AVX512
+    __builtin_cpu_init();
+    const int wide = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+#else
+    const int wide = 0;
+#endif
+    for (ptrdiff_t t0 = 0; t0 < N; t0 += SL_KC) {
+        const ptrdiff_t kc = N - t0 < SL_KC ? N - t0 : SL_KC;
+#ifdef SL_AVX512
+        if (wide) {
+            sl_gemm_panel512(m, p, kc, A + t0, lda, B + t0 * ldb, ldb, C, ldc);
+            continue;
+        }
+#endif
+        (void)wide;
+        sl_gemm_panel(m, p, kc, A + t0, lda, B + t0 * ldb, ldb, C, ldc);
+    }
+}
+
+#define SL_MAX(a, b) ((a) > (b) ? (a) : (b))  /* of non-negative, non-NaN maxima (fmax is a libm call) */
+
+static int floor_div2(int x) { return x >= 0 ? x / 2 : -((-x + 1) / 2); }
+
+static int exponent_of(double x) { int e; frexp(x, &e); return e; }
+
+typedef struct {
+    const int *rows, *cols, *is_const;
+    const ptrdiff_t *off;
+    double *hi, *lo;
+    double *mx;   /* mx[i stride + k]: max|block k of node i| (< 0: not yet taken) */
+    double *rmx;  /* rmx[(i stride + k) width + r], cmx[... + c]: its row and column maxima (with mx) */
+    double *cmx;
+    int stride, width;
+} sl_tape;
+
+/* max|block k of node i| (leading words), and its row and column maxima, taken once per series */
+static double sl_max(sl_tape *t, int i, int k) {
+    const ptrdiff_t at = (ptrdiff_t)i * t->stride + k;
+    double *m = t->mx + at;
+    if (*m < 0.0) {
+        const int rows = t->rows[i], cols = t->cols[i];
+        const double *v = t->hi + block(t->off, t->rows, t->cols, i, k);
+        double *rm = t->rmx + at * t->width, *cm = t->cmx + at * t->width, all = 0.0;
+        for (int c = 0; c < cols; c++) cm[c] = 0.0;
+        for (int r = 0; r < rows; r++) {
+            double mr = 0.0;
+            for (int c = 0; c < cols; c++) {
+                const double a = fabs(v[(ptrdiff_t)r * cols + c]);
+                mr = SL_MAX(mr, a);
+                cm[c] = SL_MAX(cm[c], a);
+            }
+            rm[r] = mr;
+            all = SL_MAX(all, mr);
+        }
+        *m = all;
+    }
+    return *m;
+}
+
+static const double *sl_rowmax(sl_tape *t, int i, int k) {
+    sl_max(t, i, k);
+    return t->rmx + ((ptrdiff_t)i * t->stride + k) * t->width;
+}
+
+static const double *sl_colmax(sl_tape *t, int i, int k) {
+    sl_max(t, i, k);
+    return t->cmx + ((ptrdiff_t)i * t->stride + k) * t->width;
+}
+
+/* One block of rows x cols entries v = f src (f a power of two; src row-major) cut into e slices: slice i =
+ * fl(fl(v + sigma_i) - sigma_i) with sigma_i = sig[i rows cols + r cols + c] (the grid of the entry's row or
+ * column), v -= slice i.  Slice i goes to sl[i stride + r ld + c], the remainder after it to rem[(e - 1 - i)
+ * stride + r ld + c] (when rem is given), f src to head[r ld + c] (when given), the last remainder (plus f src1
+ * when src1 is given and rem is not) to last[r lld + c].  restrict: the compiler vectorises the loops. */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("O3")))
+#endif
+static void sl_slice_block(int rows, int cols, const double *SL_RESTRICT src, const double *SL_RESTRICT src1, double f,
+                           const double *SL_RESTRICT sig, int e, ptrdiff_t ld, ptrdiff_t stride, double *SL_RESTRICT head,
+                           double *SL_RESTRICT sl, double *SL_RESTRICT rem, double *SL_RESTRICT last, ptrdiff_t lld)
+{
+    const ptrdiff_t rc = (ptrdiff_t)rows * cols;
+    for (int r = 0; r < rows; r++) {
+        const double *SL_RESTRICT x = src + (ptrdiff_t)r * cols;
+        double *SL_RESTRICT v = last + r * lld;
+        for (int c = 0; c < cols; c++) v[c] = x[c] * f;
+        if (head)
+            for (int c = 0; c < cols; c++) head[r * ld + c] = v[c];
+        for (int i = 0; i < e; i++) {
+            const double *SL_RESTRICT si = sig + i * rc + (ptrdiff_t)r * cols;
+            double *SL_RESTRICT out = sl + i * stride + r * ld;
+            for (int c = 0; c < cols; c++) {
+                const double u = (v[c] + si[c]) - si[c];
+                out[c] = u;
+                v[c] = v[c] - u;
+            }
+            if (rem) {
+                double *SL_RESTRICT q = rem + (e - 1 - i) * stride + r * ld;
+                if (src1)
+                    for (int c = 0; c < cols; c++) q[c] = v[c] + src1[(ptrdiff_t)r * cols + c] * f;
+                else
+                    for (int c = 0; c < cols; c++) q[c] = v[c];
+            }
+        }
+        if (src1 && !rem)
+            for (int c = 0; c < cols; c++) v[c] = v[c] + src1[(ptrdiff_t)r * cols + c] * f;
+    }
+}
+
+/* out (m x p, hi/lo) = [x y]_k; scratch: room for the pair factors, exponents, slices and levels (see the caller) */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("O3")))  /* vectorised slicing passes (no contraction: -ffp-contract=off holds) */
+#endif
+static int sl_cauchy(sl_tape *t, int x, int y, int k, ptrdiff_t o, double *scratch, double *work, int rough) {
+    const int m = t->rows[x], n = t->cols[x], p = t->cols[y];
+    const int cx = t->is_const[x], cy = t->is_const[y];
+    const int j0 = cy ? k : 0, j1 = cx ? 0 : k, J = j1 - j0 + 1;
+    double *ohi = t->hi + o, *olo = t->lo + o;
+    for (ptrdiff_t q = 0; q < (ptrdiff_t)m * p; q++) ohi[q] = olo[q] = 0.0;
+    if (J <= 0) return 0;
+    double max_a = 0.0, max_b = 0.0, sk = 0.0;
+    for (int j = 0; j <= j1; j++) max_a = SL_MAX(max_a, sl_max(t, x, j));
+    for (int i = 0; i <= (cy ? 0 : k - j0); i++) max_b = SL_MAX(max_b, sl_max(t, y, i));
+    const double S = max_a * max_b;
+    const ptrdiff_t N = (ptrdiff_t)J * n;
+    double *pa = scratch, *pb = pa + J, *fa = pb + J, *fb = fa + J;
+    int live = 0;
+    for (int jj = 0; jj < J; jj++) {
+        const int j = j0 + jj;
+        pa[jj] = sl_max(t, x, j);
+        pb[jj] = sl_max(t, y, cy ? 0 : k - j);
+        sk += pa[jj] * pb[jj];
+        live |= pa[jj] > 0.0 && pb[jj] > 0.0;
+    }
+    if (!live || S == 0.0) return 0;  /* every pair has an exact zero factor */
+#define A_HI(jj) (t->hi + block(t->off, t->rows, t->cols, x, j0 + (jj)))
+#define A_LO(jj) (t->lo + block(t->off, t->rows, t->cols, x, j0 + (jj)))
+#define B_HI(jj) (t->hi + block(t->off, t->rows, t->cols, y, cy ? 0 : k - j0 - (jj)))
+#define B_LO(jj) (t->lo + block(t->off, t->rows, t->cols, y, cy ? 0 : k - j0 - (jj)))
+    work[0] += J;
+    if (rough || (k > 0 && sk * ((double)N + 2.0) <= S * 4.0 * ldexp(1.0, -53))) {  /* the float path */
+        work[1] += J;
+        for (int jj = 0; jj < J; jj++) sl_gemm(m, p, n, A_HI(jj), n, B_HI(jj), p, ohi, p);
+        return 0;
+    }
+    const double tau = 4.0 * ldexp(1.0, -106) * n * S;
+    double top_a = 0.0, top_b = 0.0;
+    for (int jj = 0; jj < J; jj++) {
+        const int on = pa[jj] > 0.0 && pb[jj] > 0.0;
+        const int sh = on ? floor_div2(exponent_of(pa[jj]) - exponent_of(pb[jj])) : 0;
+        fa[jj] = on ? ldexp(1.0, -sh) : 0.0;
+        fb[jj] = on ? ldexp(1.0, sh) : 0.0;
+        top_a = SL_MAX(top_a, pa[jj] * fa[jj]);
+        top_b = SL_MAX(top_b, pb[jj] * fb[jj]);
+    }
+    const double M = ldexp(1.0, exponent_of(top_a) + exponent_of(top_b));
+    const int cross = ldexp(1.0, -53) * 2.0 * N * M > tau;
+    const double need = log2((double)N * M / tau) - 53.0;
+    int e = need > 0 ? (int)ceil(need / 15.0) : 0, beta = 0;
+    for (int it = 0; it < 3; it++) {
+        beta = (int)floor((52.0 - log2((double)(e > 1 ? e : 1) * N)) / 2.0);
+        e = need > 0 ? (int)ceil(need / beta) : 0;
+    }
+    if (beta < 8 || e > SL_MAXE) return -2;
+    if (cross && e == 0) e = 1;
+    work[1] += (double)J * (e * (e + 1) / 2 + e + 1);
+    /* scratch: Er, Fc; the column side b0 (balanced), its slices Bs[i], the remainders Rb[i] (+ b1) after e - i
+     * slices (pairs with A^i), each N x p; the row side As[i] (m x N), As[e] the remainder (+ a1); the levels
+     * Lv[l] (m x p), Lv[e] the tail */
+    int *Er = (int *)(fb + J), *Fc = Er + m;
+    double *b0 = fb + J + (m + p) / 2 + 2, *Bs = b0 + N * p, *Rb = Bs + (ptrdiff_t)e * N * p;
+    double *As = Rb + (ptrdiff_t)e * N * p, *Lv = As + (ptrdiff_t)(e + 1) * m * N;
+    double *sigc_scratch = Lv + (ptrdiff_t)(e + 1) * m * p;  /* p + m maxima, then e p sigmas, then rows of v */
+    {   /* Fc[c] = E(max_j max_t |b_{k-j}[t, c]| fb_j), Er[r] likewise (fa, fb: powers of two) */
+        double *mc = sigc_scratch, *mr = mc + p;
+        for (int c = 0; c < p; c++) mc[c] = 0.0;
+        for (int r = 0; r < m; r++) mr[r] = 0.0;
+        for (int jj = 0; jj < J; jj++) {
+            const double *cm = sl_colmax(t, y, cy ? 0 : k - j0 - jj), *rm = sl_rowmax(t, x, j0 + jj);
+            for (int c = 0; c < p; c++) mc[c] = SL_MAX(mc[c], cm[c] * fb[jj]);
+            for (int r = 0; r < m; r++) mr[r] = SL_MAX(mr[r], rm[r] * fa[jj]);
+        }
+        for (int c = 0; c < p; c++) Fc[c] = exponent_of(mc[c]);
+        for (int r = 0; r < m; r++) Er[r] = exponent_of(mr[r]);
+    }
+    /* sigma_i of every entry of a b block (by column) and of an a block (by row), then one pass per block */
+    double *sigb = sigc_scratch + p + m, *siga = sigb + (ptrdiff_t)e * n * p, *vblk = siga + (ptrdiff_t)e * m * n;
+    for (int i = 0; i < e; i++) {
+        for (int c = 0; c < p; c++) sigb[(ptrdiff_t)i * n * p + c] = ldexp(1.5, Fc[c] - (i + 1) * beta + 52);
+        for (int tt = 1; tt < n; tt++)
+            for (int c = 0; c < p; c++) sigb[((ptrdiff_t)i * n + tt) * p + c] = sigb[(ptrdiff_t)i * n * p + c];
+        for (int r = 0; r < m; r++) {
+            const double sr = ldexp(1.5, Er[r] - (i + 1) * beta + 52);
+            for (int tt = 0; tt < n; tt++) siga[((ptrdiff_t)i * m + r) * n + tt] = sr;
+        }
+    }
+    for (int jj = 0; jj < J; jj++) {
+        const ptrdiff_t at = (ptrdiff_t)jj * n * p;
+        sl_slice_block(n, p, B_HI(jj), cross ? B_LO(jj) : NULL, fb[jj], sigb, e, p, N * p, b0 + at, Bs + at, Rb + at,
+                       vblk, p);
+        sl_slice_block(m, n, A_HI(jj), cross ? A_LO(jj) : NULL, fa[jj], siga, e, N, m * N, NULL,
+                       As + (ptrdiff_t)jj * n, NULL, As + (ptrdiff_t)e * m * N + (ptrdiff_t)jj * n, N);
+    }
+    for (ptrdiff_t q = 0; q < (ptrdiff_t)(e + 1) * m * p; q++) Lv[q] = 0.0;
+    const ptrdiff_t mN = (ptrdiff_t)m * N, Np = N * p, mp = (ptrdiff_t)m * p;
+    for (int l = 0; l < e; l++)  /* level l = sum_{i <= l} A^i B^(l-i), exact */
+        for (int i = 0; i <= l; i++) sl_gemm(m, p, N, As + i * mN, N, Bs + (l - i) * Np, p, Lv + l * mp, p);
+    for (int i = 0; i < e; i++) sl_gemm(m, p, N, As + i * mN, N, Rb + i * Np, p, Lv + e * mp, p);
+    sl_gemm(m, p, N, As + e * mN, N, b0, p, Lv + e * mp, p);
+    for (ptrdiff_t q = 0; q < mp; q++) {  /* Sum2 of the levels, the tail first */
+        double acc = Lv[e * mp + q], err = 0.0;
+        for (int l = e - 1; l >= 0; l--) {
+            const dd u = two_sum(Lv[l * mp + q], acc);
+            acc = u.hi;
+            err += u.lo;
+        }
+        const dd v = fast_two_sum(acc, err);
+        ohi[q] = v.hi;
+        olo[q] = v.lo;
+    }
+#undef A_HI
+#undef A_LO
+#undef B_HI
+#undef B_LO
+    return 0;
+}
+
+int curvsym_dd_taylor_sliced(int n_ops, const int *kind, const int *arg0, const int *arg1, const int *is_const,
+                             const int *rows, const int *cols, const ptrdiff_t *off, double *hi, double *lo,
+                             const double *scalar_hi, const double *scalar_lo,
+                             int n_vars, const int *var_node, const int *out_node,
+                             int order, const double *fac_hi, const double *fac_lo, double *work, int rough)
+{
+    ptrdiff_t need = 0;
+    for (int i = 0; i < n_ops; i++)
+        if (kind[i] == MATMUL) {
+            const ptrdiff_t J = order + 1, n = cols[arg0[i]], p = cols[arg1[i]], m = rows[arg0[i]];
+            const ptrdiff_t s = (2 * SL_MAXE + 1) * J * n * p + (SL_MAXE + 1) * (m * J * n + m * p) + SL_MAXE * (n * p + m * n) + n * p + 4 * J + 2 * m + 2 * p + 8;
+            need = s > need ? s : need;
+        }
+    int width = 1;
+    for (int i = 0; i < n_ops; i++) {
+        width = rows[i] > width ? rows[i] : width;
+        width = cols[i] > width ? cols[i] : width;
+    }
+    const ptrdiff_t blocks = (ptrdiff_t)n_ops * (order + 2);
+    double *scratch = (double *)malloc((size_t)(need + blocks * (1 + 2 * (ptrdiff_t)width) + 1) * sizeof(double));
+    if (!scratch) return -3;
+    sl_tape t = { rows, cols, is_const, off, hi, lo, scratch + need, scratch + need + blocks,
+                  scratch + need + blocks * (1 + (ptrdiff_t)width), order + 2, width };
+    for (ptrdiff_t q = 0; q < blocks; q++) t.mx[q] = -1.0;
+    int status = 0;
+    for (int k = 0; k < order && status == 0; k++) {
+        for (int i = 0; i < n_ops && status == 0; i++) {
+            if (kind[i] == VAR || is_const[i]) continue;
+            if (kind[i] == MATMUL)
+                status = sl_cauchy(&t, arg0[i], arg1[i], k, block(off, rows, cols, i, k), scratch, work, rough);
+            else
+                status = dd_op(kind[i], i, k, arg0, arg1, is_const, rows, cols, off, hi, lo, scalar_hi, scalar_lo);
+        }
+        if (status == 0) dd_next_order(k, n_vars, var_node, out_node, is_const, rows, cols, off, hi, lo, fac_hi, fac_lo);
+    }
+    free(scratch);
+    return status;
 }
 
 /* sum_k c_k theta^k by Horner's rule in double-double; c_k at hi/lo + k size (k = 0..order). */
 void curvsym_dd_horner(int order, ptrdiff_t size, const double *hi, const double *lo,
                        double theta_hi, double theta_lo, double *out_hi, double *out_lo)
 {
+    /* order by order over all entries (each entry's operations in the same order as one entry at a time: the
+     * same bits), so that the entries' independent chains overlap */
     const dd th = { theta_hi, theta_lo };
     for (ptrdiff_t e = 0; e < size; e++) {
-        dd acc = load(hi, lo, (ptrdiff_t)order * size + e);
-        for (int k = order - 1; k >= 0; k--)
-            acc = dd_add(load(hi, lo, (ptrdiff_t)k * size + e), dd_mul(acc, th));
-        store(out_hi, out_lo, e, acc);
+        out_hi[e] = hi[(ptrdiff_t)order * size + e];
+        out_lo[e] = lo[(ptrdiff_t)order * size + e];
     }
+    for (int k = order - 1; k >= 0; k--)
+        for (ptrdiff_t e = 0; e < size; e++) {
+            const dd acc = { out_hi[e], out_lo[e] };
+            store(out_hi, out_lo, e, dd_add(load(hi, lo, (ptrdiff_t)k * size + e), dd_mul(acc, th)));
+        }
 }
 
 /* ---------------------------------------------------------------- triple-double products (curvsym.kernels.multiword.array)
