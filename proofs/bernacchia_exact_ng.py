@@ -26,7 +26,8 @@ s_a^{2(N−i)/N} s_b^{2(i−1)/N} Ỹ_ab = Ẽ_ab/N for all i is solvable iff �
 Numeric check (mpmath, ``digits`` digits; F, J, ∇L and F⁺ from the dense Kronecker route of
 curvsym.fisher, which shares no code with the generated d_B): (i) ‖F d_B − ∇L‖/‖∇L‖ on the
 no-bottleneck nets 3-3-3-3, 2-4-3-3, 3-4-5-2 (non-white Σx) and 3-3-3 (whitened), whose
-rank hypothesis is measured (smallest singular values of every W_{>i}, W_{<i});
+rank hypothesis is measured (smallest singular values of every W_{>i}, W_{<i}; a random point whose
+margin is below 10⁻³ is redrawn, up to 20 draws, and the draws are counted);
 (ii) at each of those points ‖Jn‖/(‖J‖‖n‖) and |⟨d_N, n⟩|/(‖d_N‖‖n‖) with d_N = F⁺∇L, and
 cos(d_B, n) > 10⁻³ required (d_N computed as Jᵀ(JJᵀ)⁺²J∇L, the same vector); (iii) ‖d_B − d_N‖/‖d_N‖
 at 3-3-3-3 points with layers 1.3 × exact Givens rotations and with balanced layers aligned with T
@@ -80,6 +81,9 @@ def rescaling_tangent(W, dB):
     return tuple(n)
 
 
+RANK_MARGIN = 1e-3
+
+
 def rank_margin(W):
     """min over i of the smallest singular value of W_{>i} (n_N × n_i) and of W_{<i} (n_{i−1} × n_0),
     each counted only up to its claimed rank (n_N rows, n_0 columns); 0 when impossible."""
@@ -100,12 +104,17 @@ def rank_margin(W):
 
 
 def exactness(widths, seed, whitened):
-    """(‖F d_B − ∇L‖/‖∇L‖, rank margin, ‖Jn‖ rel, ⟨d_N, n⟩ rel, cos(d_B, n)) at a random point."""
+    """(‖F d_B − ∇L‖/‖∇L‖, rank margin, ‖Jn‖ rel, ⟨d_N, n⟩ rel, cos(d_B, n)) at a random point whose rank
+    margin is ≥ 10⁻³ (the hypothesis, checked: a draw with a nearly rank-deficient W_{>i} or W_{<i} is redrawn, up
+    to 20 draws; fresh seed 573335236 drew a 3-3-3-3 point with margin 7.5e-4); ``draws`` reports how many."""
     net = cs.chain(widths)
     m = cs.model(net, whitened=whitened)
-    inst = random_instance(net, seed=seeds.pick(seed), scale=1.0, whitened=whitened)
-    W, D = fisher.as_mp(inst.weights, inst.data(whitened), mpmath.mp.dps)
-    return _measure(m, W, D)
+    for draw in range(1, 21):
+        inst = random_instance(net, seed=seeds.pick(seed, draw - 1), scale=1.0, whitened=whitened)
+        W, D = fisher.as_mp(inst.weights, inst.data(whitened), mpmath.mp.dps)
+        if rank_margin(W) >= RANK_MARGIN:
+            break
+    return _measure(m, W, D) | {"draws": draw}
 
 
 def min_norm_direction(J, g):
@@ -164,8 +173,8 @@ def bernacchia_exact(digits: int) -> cs.Evidence:
             details[f"{name}: rank margin"] = float(r["rank"])
             details[f"{name}: cos(d_B, n)"] = float(r["cos"])
             notes.append(f"{name}: |d_B| = {mpmath.nstr(r['norms'][0], 5)} > |d_N| = {mpmath.nstr(r['norms'][1], 5)}")
-            if r["rank"] < 1e-3:
-                worst = mpmath.mpf(1)  # the hypothesis failed at a point meant to satisfy it
+            if r["rank"] < RANK_MARGIN:
+                worst = mpmath.mpf(1)  # no draw in 20 satisfied the hypothesis robustly
         rng = seeds.rng(17)
         m = cs.model(cs.deep_chain(N_SQ, 3))
         for kind in ("orthogonal", "aligned", "generic"):
