@@ -111,7 +111,7 @@ def test_prove_cli_on_shipped_proofs(tmp_path, capsys):
 def test_prove_select_and_digits(capsys):
     assert main(["prove", "proofs/", "--digits", "30", "-q", "-k", "conserves"]) == 0
     text = capsys.readouterr().out
-    assert "2/2 theorems passed" in text
+    assert "3/3 theorems passed" in text        # layer balance, min-norm NGD, heavy ball's e^{γt} law
 
 
 BAD_THEOREM = textwrap.dedent('''
