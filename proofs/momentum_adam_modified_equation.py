@@ -58,15 +58,9 @@ def adam_modified(digits: int) -> cs.Evidence:
              "rms": adam_modified_equation(m, B1, B2, EPS, 1, momentum_memory=False)}
     rhs = {k: cs.generate_flow(f) for k, f in flows.items()}
     slow = cs.generate_expressions(m, "adam_slow_moments", [x for t in adam_slow_moments(m, EPS) for x in t])
-    inst, lag, draws = None, None, 0
-    for draws in range(1, MAX_DRAWS + 1):        # the hypothesis, checked: gradient entries away from 0
-        inst = random_instance(net, seed=seeds.pick(9, salt=draws - 1), scale=0.8)
-        lag = moment_lag(slow, inst)
-        if lag <= LAG_MAX:
-            break
-    if lag > LAG_MAX:
-        raise cs.errors.CurvsymError(f"no instance in {MAX_DRAWS} draws keeps the gradient entries away from 0 "
-                                     f"(moment lag {lag:.2g} > {LAG_MAX})")
+    inst, draws = seeds.draw_until(lambda s: random_instance(net, seed=s, scale=0.8),   # the hypothesis, checked
+                                   lambda i: moment_lag(slow, i) <= LAG_MAX, 9, MAX_DRAWS)
+    lag = moment_lag(slow, inst)
     data = inst.data()
     n = len(inst.weights)
     vals = slow(inst.weights, *data)

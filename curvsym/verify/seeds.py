@@ -20,13 +20,15 @@ from __future__ import annotations
 
 import contextlib
 import contextvars
-from typing import Iterator
+from typing import Callable, Iterator, TypeVar
 
 import numpy as np
 
-from ..errors import OptionError
+from ..errors import CurvsymError, OptionError
 
-__all__ = ["current", "using", "pick", "rng", "fresh", "derive"]
+I = TypeVar("I")
+
+__all__ = ["current", "using", "pick", "rng", "fresh", "derive", "draw_until"]
 
 _SEED: contextvars.ContextVar = contextvars.ContextVar("curvsym_theorem_seed", default=None)
 
@@ -71,3 +73,22 @@ def pick(shipped: int, salt: int = 0) -> int:
 def rng(shipped: int, salt: int = 0) -> np.random.Generator:
     """``np.random.default_rng(pick(shipped, salt))``."""
     return np.random.default_rng(pick(shipped, salt))
+
+
+def draw_until(make: Callable[[int], I], accept: Callable[[I], bool], shipped: int, tries: int = 20) -> tuple[I, int]:
+    """The first instance ``make(pick(shipped, k))``, k = 0, 1, …, that satisfies a claim's hypothesis ``accept``,
+    and the number of draws it took.
+
+    A theorem whose claim has a hypothesis that a random instance can violate (an invertible target, a rank
+    margin, a valid slow-manifold start) checks it on each draw instead of assuming it.  Outside :func:`using`
+    there is one draw, the shipped instance.
+
+    Raises:
+        CurvsymError: no draw satisfies the hypothesis (the shipped one, or none of ``tries`` fresh ones).
+    """
+    for k in range(tries if fresh() else 1):
+        instance = make(pick(shipped, k))
+        if accept(instance):
+            return instance, k + 1
+    raise CurvsymError(f"no instance drawn from seed {shipped} ({tries if fresh() else 1} draw(s)) satisfies the "
+                       "theorem's hypothesis")

@@ -137,3 +137,19 @@ def test_prove_seed_and_seeds_on_the_command_line(toy, tmp_path, capsys):
     with pytest.raises(SystemExit) as exc:
         main(["prove", str(toy), "--seed", "-2"])
     assert exc.value.code == 2 and "--seed must be a non-negative integer" in capsys.readouterr().err
+
+
+def test_draw_until_checks_a_hypothesis_on_each_fresh_draw():
+    """Shipped: one draw, the shipped instance (a shipped instance failing its own hypothesis raises); fresh: the
+    first draw pick(shipped, k) that satisfies it, with the draw count."""
+    from curvsym.errors import CurvsymError
+
+    assert seeds.draw_until(lambda s: s, lambda s: True, 7) == (7, 1)
+    with pytest.raises(CurvsymError, match="1 draw"):
+        seeds.draw_until(lambda s: s, lambda s: s % 2 == 0, 7)
+    with seeds.using(3):
+        odd = [k for k in range(20) if seeds.pick(7, k) % 2]
+        got, draws = seeds.draw_until(lambda s: s, lambda s: s % 2 == 1, 7)
+        assert got == seeds.pick(7, odd[0]) and draws == odd[0] + 1
+        with pytest.raises(CurvsymError, match="20 draw"):
+            seeds.draw_until(lambda s: s, lambda s: False, 7)
