@@ -160,9 +160,7 @@ class FlowField:
     # ------------------------------------------------------------------ evaluation
     def __call__(self, theta: Jet, data: dict, lift: list[np.ndarray] | None = None) -> Jet:
         """V(θ; data) as a D × 1 jet.  ``lift``: the exact (integer) point under θ, for sign masks."""
-        env = dict(zip(self.symbols, split(theta, self.shapes)))
-        for k, a in data.items():
-            env[k] = Jet.constant(self.ring, self.ring.const(a))
+        env = self._environment(theta, data)
         signs = _Evaluator(QQ(), {s: Jet.constant(QQ(), QQ().const(a)) for s, a in
                                   list(zip(self.symbols, lift)) + list(data.items())}, None) \
             if (self.has_activation and isinstance(self.ring, GF)) else None
@@ -174,13 +172,17 @@ class FlowField:
         activation region a piecewise-polynomial flow is in (empty without ReLU-family activations)."""
         if not self.has_activation:
             return ()
-        env = dict(zip(self.symbols, split(theta, self.shapes)))
-        for k, a in data.items():
-            env[k] = Jet.constant(self.ring, self.ring.const(a))
-        ev = _Evaluator(self.ring, env, None)
+        ev = _Evaluator(self.ring, self._environment(theta, data), None)
         for v in self.flow.velocities:
             ev(v)
         return tuple(ev.signs_seen)
+
+    def _environment(self, theta: Jet, data: dict) -> dict:
+        """The weight symbols bound to θ's blocks and the data symbols to constant jets."""
+        env = dict(zip(self.symbols, split(theta, self.shapes)))
+        for k, a in data.items():
+            env[k] = Jet.constant(self.ring, self.ring.const(a))
+        return env
 
     def function(self, data: dict, lift: list[np.ndarray] | None = None) -> Callable[[Jet], Jet]:
         return lambda th: self(th, data, lift)
