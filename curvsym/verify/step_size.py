@@ -23,6 +23,8 @@ For a rule with flow θ̇ = f(θ) and step map θ_{k+1} = θ_k + η f(θ_k) (GD 
   whose Jacobian −∇²L is symmetric (checked by probes).  These are the Hessian–vector
   products of :mod:`curvsym.verify.sharpness` (directional derivatives of the derived
   gradient), taken of the velocity so that any rule, linear or not, plugs in;
+* :func:`settled_orders` — observed orders of several distances, the step size halved until every
+  order has settled (the pre-asymptotic range depends on the instance);
 * :func:`modified_equation_orders` — at high precision, the distance between the iterates and
   the flows of the modified equations of order 0, 1, 2, and its fitted order in η (1, 2, 3).
 """
@@ -31,7 +33,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import mpmath
 import numpy as np
@@ -49,7 +51,8 @@ from ..symbolic.step_maps import lie_derivative, modified_equation
 from ..types import Data, Params, State
 from .checks import CheckResult
 
-__all__ = ["distance", "FittedOrder", "fitted_order", "check_order", "envelope", "CurvatureAlong",
+__all__ = ["distance", "FittedOrder", "fitted_order", "check_order", "SettledOrders",
+           "settled_orders", "envelope", "CurvatureAlong",
            "CurvatureProfile", "curvature_along", "GapRun", "GapStudy", "gap_study", "check_below_envelope",
            "ModifiedOrders", "modified_equation_orders", "loss_function"]
 
@@ -109,6 +112,79 @@ def check_order(name: str, fitted: FittedOrder, expected: float, tolerance: floa
     return CheckResult(name, res, tolerance, res <= tolerance,
                        {"fitted": fitted.slope, "expected": expected, "etas": str(fitted.etas),
                         "errors": str(tuple(f"{e:.3e}" for e in fitted.errors)), "rms": fitted.rms})
+
+
+@dataclass(frozen=True)
+class SettledOrders:
+    """Distances at step sizes h_j = h_0 2^{−j}, refined until every observed order settled (:func:`settled_orders`).
+
+    ``distances[key][j]`` is the distance at ``steps[j]``; ``settled`` is False when the refinement stopped at its
+    last step size with some order still drifting.
+    """
+
+    steps: tuple
+    distances: dict
+    settled: bool
+    window: int
+
+    def local(self, key: str) -> tuple:
+        """Local orders o_j = log₂(e(h_j)/e(h_{j+1})), one per halving."""
+        e = self.distances[key]
+        return tuple(math.log2(a / b) for a, b in zip(e, e[1:]))
+
+    def order(self, key: str) -> FittedOrder:
+        """The order fitted on the last ``window + 1`` step sizes (the settled range)."""
+        k = self.window + 1
+        return fitted_order(self.steps[-k:], self.distances[key][-k:])
+
+
+def settled_orders(distances: Callable[[float], Mapping[str, float]], first: float, window: int = 3,
+                   spread: float = 0.05, max_steps: int = 8) -> SettledOrders:
+    r"""Distances e(h) at h = h_0, h_0/2, h_0/4, …, refined until every observed order has settled.
+
+    An expansion e(h) = C h^p (1 + O(h^r)) has local orders o_j = log₂(e(h_j)/e(h_{j+1})) → p, but how small h
+    must be before the O(h^r) term is negligible depends on the instance (a fast gradient sign change under
+    Adam, a large second moment under RMSProp).  A step size fixed in advance can therefore leave a drawn
+    instance pre-asymptotic.  Here the step size is halved until, for every key, the last ``window`` local
+    orders lie within ``spread`` of each other (the observed order is stable over a factor 2^window in h) and
+    their drift is not growing (|o_j − o_{j−1}| ≤ max(|o_{j−1} − o_{j−2}|, spread/10): a converging sequence's
+    steps shrink, while e = ah + bh² with a ≪ bh, order 1 looking like 2, drifts away from 2 faster at every
+    halving), or until ``max_steps`` step sizes were used (``settled`` False).  The verdict is left to the caller: the
+    orders are :meth:`SettledOrders.order`, fitted on the settled range only.  Refining never uses a step
+    size larger than ``first``, so it resolves at least what a fixed sweep from ``first`` resolves; a false
+    order claim settles at its true order and is rejected there.
+
+    Raises:
+        OptionError: ``first`` not positive, ``window`` < 3, ``max_steps`` < window + 1, or a distance that is
+            not positive and finite (an order cannot be observed from it).
+    """
+    if not (math.isfinite(first) and first > 0):
+        raise OptionError(f"the first step size must be positive and finite, got {first!r}")
+    if window < 3 or max_steps < window + 1:
+        raise OptionError(f"settled orders need window ≥ 3 and max_steps ≥ window + 1, got {window}, {max_steps}")
+    steps: list[float] = []
+    table: dict[str, list[float]] = {}
+    settled = False
+    for j in range(max_steps):
+        h = first / 2 ** j
+        row = distances(h)
+        for key, e in row.items():
+            if not (math.isfinite(float(e)) and float(e) > 0):
+                raise OptionError(f"distance {key!r} at step size {h:.3g} is {e!r}: no order can be observed")
+            table.setdefault(key, []).append(float(e))
+        steps.append(h)
+        if len(steps) > window:
+            result = SettledOrders(tuple(steps), {k: tuple(v) for k, v in table.items()}, False, window)
+            if all(_settled(result.local(k)[-window:], spread) for k in table):
+                settled = True
+                break
+    return SettledOrders(tuple(steps), {k: tuple(v) for k, v in table.items()}, settled, window)
+
+
+def _settled(local: Sequence[float], spread: float) -> bool:
+    """The last local orders are within ``spread`` of each other and their drift is not growing."""
+    steps = [abs(b - a) for a, b in zip(local, local[1:])]
+    return max(local) - min(local) <= spread and steps[-1] <= max(steps[-2], spread / 10)
 
 
 # --------------------------------------------------------------------------- envelope

@@ -23,6 +23,7 @@ from curvsym.verify.step_size import (
     distance,
     envelope,
     fitted_order,
+    settled_orders,
     gap_study,
     modified_equation_orders,
 )
@@ -41,6 +42,35 @@ def test_fitted_order_recovers_power_laws_and_refuses_too_little_data():
         fitted_order([0.1, 0.05], [1e-3, float("nan")])
     with pytest.raises(cs.OptionError):
         fitted_order([0.1, 0.1], [1e-3, 2e-3])
+
+
+def test_settled_orders_refine_past_the_pre_asymptotic_range_and_reject_a_wrong_order():
+    # e = h²(1 + 40h): order 2 with a large O(h³) term.  A fixed sweep of four step sizes from 0.01 reads
+    # about 2.2; refining reaches the range where the order is 2 to the settle spread.
+    def smooth(h):
+        return {"claim": h * h * (1 + 40 * h)}
+    fixed = fitted_order([0.01 / 2 ** j for j in range(4)], [smooth(0.01 / 2 ** j)["claim"] for j in range(4)])
+    assert fixed.slope - 2 > 0.1
+    sweep = settled_orders(smooth, 0.01, max_steps=12)
+    assert sweep.settled and len(sweep.steps) > 4
+    assert abs(sweep.order("claim").slope - 2) < 0.05
+    assert sweep.local("claim")[0] == pytest.approx(math.log2(4 * 1.4 / 1.2))
+    # e = 1e-3 h + h²: looks like order 2 at h = 0.1, is order 1; a claim of order 2 must not survive.
+    def masked(h):
+        return {"claim": 1e-3 * h + h * h, "control": h}
+    sweep = settled_orders(masked, 0.1, max_steps=12)
+    assert sweep.local("claim")[0] > 1.9
+    assert not (sweep.settled and abs(sweep.order("claim").slope - 2) <= 0.1)
+    assert sweep.order("control").slope == pytest.approx(1.0, abs=1e-12)
+    # an order that never settles (its local orders oscillate): refinement stops, unsettled
+    def wobbly(h):
+        return {"claim": h * h * (2 + math.sin(3 * math.log2(h)))}
+    sweep = settled_orders(wobbly, 0.1, max_steps=7)
+    assert not sweep.settled and len(sweep.steps) == 7
+    with pytest.raises(cs.OptionError):
+        settled_orders(lambda h: {"claim": 0.0}, 0.1)
+    with pytest.raises(cs.OptionError):
+        settled_orders(smooth, -0.1)
 
 
 def test_envelope_closed_forms():
