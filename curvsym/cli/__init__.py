@@ -142,10 +142,13 @@ def cmd_derive(args: Any) -> int:
 
 def _conservation_text(proof: Any, state_model: Any) -> str:
     """One proof of dC_i/dt ≡ 0 in words: yes, or not conserved with its evidence (dC_i/dt at a random point,
-    and its free-algebra expansion when that is written in the state's own letters), or unresolved."""
+    and its free-algebra expansion when that is written in the state's own letters), unresolved, or undefined
+    at these widths (the flow cannot be evaluated there, with the reason)."""
     name = proof.quantity
     if proof.holds:
         return f"{name}: yes"
+    if proof.status == "undefined":
+        return f"{name}: undefined at these widths ({proof.reason})"
     if proof.status != "refuted":
         return f"{name}: {proof.status}"
     used = {str(s).removesuffix("^T") for s in proof.derivative.free_symbols}

@@ -23,7 +23,7 @@ from sympy import MatAdd, MatMul, MatrixExpr, MatrixSymbol
 
 from ..codegen import generate_expressions
 from ..data.problems import random_instance
-from ..errors import ArchitectureError, CurvsymError
+from ..errors import ArchitectureError, CurvsymError, NonFiniteError
 from ..symbolic.algebra import noncommutative
 from ..symbolic.calculus import time_derivative
 from ..symbolic.derive import Flow, Model, balance, gradient_flow
@@ -50,7 +50,10 @@ class ConservationProof:
     ``holds`` is True iff the free-algebra expansion of dQ/dt is 0 (``status``
     "proved").  Otherwise ``status`` is "refuted" with ``counterexample`` the
     relative size max|dQ/dt| / (1 + max|Q|) at a random point of the model's
-    widths, or "unresolved" when no point gave a non-zero value.
+    widths, "unresolved" when no point gave a non-zero value, or "undefined" when
+    the flow cannot be evaluated at any point of these widths (``reason`` says why:
+    e.g. a strict inverse of a preconditioner that is singular for every weight,
+    as K-FAC's W₁ΣxW₁ᵀ is when a hidden layer is wider than the input).
     """
 
     quantity: str
@@ -58,6 +61,7 @@ class ConservationProof:
     holds: bool
     status: str = "proved"
     counterexample: float | None = None
+    reason: str = ""
 
     @property
     def n_terms(self) -> int:
@@ -72,6 +76,10 @@ def counterexample(m: Model, exprs: Sequence[MatrixExpr], seeds: Sequence[int] =
     has its auxiliary arrays drawn too, entrywise uniform in (¼, ¾) from a stream spawned from the seed: a point of
     every slot's domain (velocities and first moments are any, second moments ≥ 0, the powers
     β^k in (0, 1), times > 0).
+
+    Raises:
+        NonFiniteError: an expression is NaN or infinite at a drawn point.
+        CurvsymError: the expressions cannot be evaluated there (e.g. SingularPreconditionerError).
     """
     f = generate_expressions(m, "counterexample", list(exprs), parameters=sorted(
         {s for e in exprs for s in e.free_symbols if isinstance(s, sp.Symbol) and not isinstance(s, MatrixSymbol)},
@@ -85,7 +93,11 @@ def counterexample(m: Model, exprs: Sequence[MatrixExpr], seeds: Sequence[int] =
         params = {p: 0.5 for p in f.parameters}
         vals = f(state, *inst.data(m.whitened), **params)
         scale = 1.0 + max(float(np.max(np.abs(w))) for w in state) ** 2
-        worst = [max(w, float(np.max(np.abs(np.asarray(v, dtype=float)))) / scale) for w, v in zip(worst, vals)]
+        sizes = [float(np.max(np.abs(np.asarray(v, dtype=float)))) for v in vals]
+        if not all(np.isfinite(sizes)):   # a NaN would otherwise read as "no counterexample"
+            raise NonFiniteError(f"an expression is not finite at the random point of seed {seed} "
+                                 f"(values {', '.join(f'{x:.3g}' for x in sizes)})")
+        worst = [max(w, x / scale) for w, x in zip(worst, sizes)]
     return worst
 
 
@@ -127,8 +139,9 @@ def prove_conserved(flow: Flow, quantities: Sequence[MatrixExpr] | None = None,
             continue
         try:
             value = counterexample(m, [dq])[0]
-        except CurvsymError:  # e.g. a strict inverse that is singular at every point of these widths
-            value = 0.0
+        except CurvsymError as exc:  # e.g. a strict inverse that is singular at every point of these widths
+            out.append(ConservationProof(name, d, False, "undefined", None, str(exc)))
+            continue
         out.append(ConservationProof(name, d, False, "refuted" if value > tol else "unresolved", value))
     return out
 

@@ -161,6 +161,31 @@ def test_quiet_dask_until_exit_keeps_dask_quiet_after_a_cluster_starts():
     assert out.stdout.strip() == "True" and "distributed." not in out.stderr, out.stderr[-2000:]
 
 
+def test_rules_show_says_why_a_law_is_undefined_at_the_widths(capsys, monkeypatch):
+    """K-FAC at 2-3-2: W₁ΣxW₁ᵀ is 3 × 3 of rank 2 at every point, so the strict rule is undefined there — said
+    with the reason, not reported as an unresolved law; at 2-2-2 the law is refuted.  A NaN at a drawn point
+    is an error, never "no counterexample"."""
+    from curvsym.verify import identities
+    code, out, _ = _run(capsys, "rules", "--show", "kfac")
+    last = out.strip().splitlines()[-1]
+    assert code == 0 and "C_1: undefined at these widths (the preconditioner" in last and "rank 2" in last
+    assert "unresolved" not in last
+    code, out, _ = _run(capsys, "rules", "--show", "kfac", "--widths", "2,2,2")
+    assert code == 0 and "C_1: not conserved" in out.strip().splitlines()[-1]
+    m = cs.model(cs.chain([2, 2, 2]))
+
+    class NaNs:
+        parameters = ()
+
+        def __call__(self, state, *data, **params):
+            return [np.full((2, 2), np.nan)]
+    monkeypatch.setattr(identities, "generate_expressions", lambda *a, **k: NaNs())
+    with pytest.raises(cs.NonFiniteError, match="not finite"):
+        identities.counterexample(m, [m.weights[0]])
+    [proof] = identities.prove_conserved(cs.rules.kfac().flow(m))
+    assert proof.status == "undefined" and "not finite" in proof.reason
+
+
 def test_rules_show_refutes_balance_for_rules_with_memory(capsys):
     """Heavy ball does not conserve C_i (C̈ + γĊ is a velocity term): the auxiliary state is drawn and the law
     refuted with its evidence; a memoryless rule (gd) still proves it."""
