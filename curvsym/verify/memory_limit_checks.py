@@ -15,12 +15,10 @@ from dataclasses import dataclass
 from typing import Any, Sequence
 
 import mpmath
-import numpy as np
 import sympy as sp
 from sympy import MatAdd, MatMul
 
 from ..codegen import generate_expressions, generate_flow
-from ..data.problems import random_instance
 from ..integrate import integrate, iterate_precise
 from ..integrate.state import to_mp
 from ..symbolic.algebra import noncommutative
@@ -90,7 +88,7 @@ def prove_momentum_balance(m: Any, gamma: Any = None, right: tuple | None = None
         if diff == 0:
             out.append(IdentityProof(name, diff, True, "proved"))
             continue
-        value = _state_counterexample(flow.model, r.xreplace({g: sp.Rational(1, 2)}) if isinstance(g, sp.Symbol) else r)
+        value = counterexample(flow.model, [r])[0]   # symbolic γ is set to ½ there
         out.append(IdentityProof(name, diff, False, "refuted" if value > 1e-8 else "unresolved", value))
     return out
 
@@ -107,24 +105,9 @@ def prove_angular_momentum(m: Any, damped: bool = True) -> list[IdentityProof]:
         if diff == 0:
             out.append(IdentityProof(name, diff, True, "proved"))
             continue
-        value = _state_counterexample(flow.model, r.xreplace({g: sp.Rational(1, 2)}))
+        value = counterexample(flow.model, [r])[0]
         out.append(IdentityProof(name, diff, False, "refuted" if value > 1e-8 else "unresolved", value))
     return out
-
-
-def _state_counterexample(sm: Any, expr: Any, seeds: Sequence[int] = (0, 1, 2)) -> float:
-    """max over seeds of max|e| / (1 + max|y|²) at random weights and random auxiliary state (the state model's)."""
-    f = generate_expressions(sm, "counterexample", [expr])
-    n = len(sm.network.weights)
-    worst = 0.0
-    for seed in seeds:
-        inst = random_instance(sm.network, seed=seed, scale=1.0, whitened=sm.whitened)
-        rng = np.random.default_rng(seed + 100)
-        y = [*inst.weights, *(rng.standard_normal(w.shape) for w in inst.weights)]
-        y += [rng.standard_normal(tuple(int(d) for d in w.shape)) for w in sm.weights[2 * n:]]
-        scale = 1 + max(float(np.max(np.abs(a))) for a in y) ** 2
-        worst = max(worst, float(np.max(np.abs(f(y, *inst.data())[0]))) / scale)
-    return worst
 
 
 @dataclass(frozen=True)
