@@ -335,18 +335,26 @@ static void sl_gemm_panel512(int m, int p, ptrdiff_t N, const double *A, ptrdiff
 }
 #endif
 
+static int sl_wide(void) {  /* whether the CPU has AVX-512 and FMA (asked once) */
+#ifdef SL_AVX512
+    static int wide = -1;
+    if (wide < 0) {
+        __builtin_cpu_init();
+        wide = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    }
+    return wide;
+#else
+    return 0;
+#endif
+}
+
 /* the inner dimension in panels of SL_KC: a panel of B's column block stays in the L1 cache across row blocks */
 enum { SL_KC = 256 };
 
 static void sl_gemm(int m, int p, ptrdiff_t N, const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb,
                     double *C, ptrdiff_t ldc)
 {
-#ifdef SL_AVX512
-    __builtin_cpu_init();
-    const int wide = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-#else
-    const int wide = 0;
-#endif
+    const int wide = sl_wide();
     for (ptrdiff_t t0 = 0; t0 < N; t0 += SL_KC) {
         const ptrdiff_t kc = N - t0 < SL_KC ? N - t0 : SL_KC;
 #ifdef SL_AVX512
@@ -410,44 +418,103 @@ static const double *sl_colmax(sl_tape *t, int i, int k) {
     return t->cmx + ((ptrdiff_t)i * t->stride + k) * t->width;
 }
 
-/* One block of rows x cols entries v = f src (f a power of two; src row-major) cut into e slices: slice i =
- * fl(fl(v + sigma_i) - sigma_i) with sigma_i = sig[i rows cols + r cols + c] (the grid of the entry's row or
- * column), v -= slice i.  Slice i goes to sl[i stride + r ld + c], the remainder after it to rem[(e - 1 - i)
- * stride + r ld + c] (when rem is given), f src to head[r ld + c] (when given), the last remainder (plus f src1
- * when src1 is given and rem is not) to last[r lld + c].  restrict: the compiler vectorises the loops. */
+/* One run of len entries v = f x (f a power of two) cut into E slices in one pass, every level of an entry in
+ * registers: slice i = fl(fl(v + sigma_i) - sigma_i), sigma_i = sig[i sig_level + c] (the grid of the entry's row
+ * or column), v -= slice i; slice i goes to sl[i stride + c].  COLS (the column side): f x to head[c], the
+ * remainder after slice i (plus f x1 when LOW) to rem[(E - 1 - i) stride + c].  Else (the row side): the last
+ * remainder (plus f x1 when LOW) to last[c].  E, COLS and LOW are constants where this is inlined, so the level
+ * loop unrolls and the entry loop vectorises (one loop per run, where a loop per level and per row cost more
+ * in loop overhead than in arithmetic at widths 16-64).  The operations of each entry are those of the NumPy
+ * route in its order: the same bits. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void sl_cut(const int E, const int COLS, const int LOW, ptrdiff_t len, const double *SL_RESTRICT x,
+                          const double *SL_RESTRICT x1, double f, const double *SL_RESTRICT sig, ptrdiff_t sig_level,
+                          double *SL_RESTRICT head, double *SL_RESTRICT sl, ptrdiff_t stride, double *SL_RESTRICT rem,
+                          double *SL_RESTRICT last)
+{
+    for (ptrdiff_t c = 0; c < len; c++) {
+        double v = x[c] * f;
+        if (COLS) head[c] = v;
+        for (int i = 0; i < E; i++) {
+            const double si = sig[i * sig_level + c];
+            const double u = (v + si) - si;
+            sl[i * stride + c] = u;
+            v = v - u;
+            if (COLS) rem[(E - 1 - i) * stride + c] = LOW ? v + x1[c] * f : v;
+        }
+        if (!COLS) last[c] = LOW ? v + x1[c] * f : v;
+    }
+}
+
+#define SL_CUT_CASES(COLS_, LEN, ...)                                                                  \
+    switch (e) {                                                                                   \
+    case 0: if (x1) sl_cut(0, COLS_, 1, LEN, __VA_ARGS__); else sl_cut(0, COLS_, 0, LEN, __VA_ARGS__); break; \
+    case 1: if (x1) sl_cut(1, COLS_, 1, LEN, __VA_ARGS__); else sl_cut(1, COLS_, 0, LEN, __VA_ARGS__); break; \
+    case 2: if (x1) sl_cut(2, COLS_, 1, LEN, __VA_ARGS__); else sl_cut(2, COLS_, 0, LEN, __VA_ARGS__); break; \
+    case 3: if (x1) sl_cut(3, COLS_, 1, LEN, __VA_ARGS__); else sl_cut(3, COLS_, 0, LEN, __VA_ARGS__); break; \
+    case 4: if (x1) sl_cut(4, COLS_, 1, LEN, __VA_ARGS__); else sl_cut(4, COLS_, 0, LEN, __VA_ARGS__); break; \
+    case 5: if (x1) sl_cut(5, COLS_, 1, LEN, __VA_ARGS__); else sl_cut(5, COLS_, 0, LEN, __VA_ARGS__); break; \
+    default: if (x1) sl_cut(6, COLS_, 1, LEN, __VA_ARGS__); else sl_cut(6, COLS_, 0, LEN, __VA_ARGS__); break; \
+    }
+
+/* The column side of one pair: the n x p block b (contiguous) balanced by f, its slices on the columns' grids
+ * (sig: e levels of n p sigmas) to sl[i stride ...] (stride: one level of the stacked (N x p) arrays), the balanced
+ * block to head, the remainders (+ f b1) to rem; head, sl and rem are contiguous n p runs of the stacked arrays. */
+#define SL_SLICE_COLS_BODY                                                                            \
+    SL_CUT_CASES(1, len, x, x1, f, sig, len, head, sl, stride, rem, NULL)
+
+/* The row side: the m x n block a (contiguous) balanced by f, row r's slices on its row's grid (sig: e levels of
+ * m n sigmas) to sl[i stride + r ld ...], its last remainder (+ f a1) to last[r ld ...] (ld = N: the stacked rows). */
+#define SL_SLICE_ROWS_BODY                                                                            \
+    for (int r = 0; r < rows; r++) {                                                                  \
+        const double *xr = x + (ptrdiff_t)r * cols, *x1r = x1 ? x1 + (ptrdiff_t)r * cols : NULL;       \
+        const double *sr = sig + (ptrdiff_t)r * cols;                                                 \
+        double *slr = sl + (ptrdiff_t)r * ld, *lr = last + (ptrdiff_t)r * ld;                          \
+        const ptrdiff_t rc = (ptrdiff_t)rows * cols;                                                  \
+        SL_CUT_CASES(0, cols, xr, x1r, f, sr, rc, NULL, slr, stride, NULL, lr)                         \
+    }
+
+#define SL_COLS_ARGS int e, ptrdiff_t len, const double *SL_RESTRICT x, const double *SL_RESTRICT x1, double f, \
+                     const double *SL_RESTRICT sig, ptrdiff_t stride, double *SL_RESTRICT head, double *SL_RESTRICT sl, \
+                     double *SL_RESTRICT rem
+#define SL_ROWS_ARGS int e, int rows, int cols, const double *SL_RESTRICT x, const double *SL_RESTRICT x1, double f, \
+                     const double *SL_RESTRICT sig, ptrdiff_t ld, ptrdiff_t stride, double *SL_RESTRICT sl, \
+                     double *SL_RESTRICT last
+
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("O3")))
 #endif
-static void sl_slice_block(int rows, int cols, const double *SL_RESTRICT src, const double *SL_RESTRICT src1, double f,
-                           const double *SL_RESTRICT sig, int e, ptrdiff_t ld, ptrdiff_t stride, double *SL_RESTRICT head,
-                           double *SL_RESTRICT sl, double *SL_RESTRICT rem, double *SL_RESTRICT last, ptrdiff_t lld)
-{
-    const ptrdiff_t rc = (ptrdiff_t)rows * cols;
-    for (int r = 0; r < rows; r++) {
-        const double *SL_RESTRICT x = src + (ptrdiff_t)r * cols;
-        double *SL_RESTRICT v = last + r * lld;
-        for (int c = 0; c < cols; c++) v[c] = x[c] * f;
-        if (head)
-            for (int c = 0; c < cols; c++) head[r * ld + c] = v[c];
-        for (int i = 0; i < e; i++) {
-            const double *SL_RESTRICT si = sig + i * rc + (ptrdiff_t)r * cols;
-            double *SL_RESTRICT out = sl + i * stride + r * ld;
-            for (int c = 0; c < cols; c++) {
-                const double u = (v[c] + si[c]) - si[c];
-                out[c] = u;
-                v[c] = v[c] - u;
-            }
-            if (rem) {
-                double *SL_RESTRICT q = rem + (e - 1 - i) * stride + r * ld;
-                if (src1)
-                    for (int c = 0; c < cols; c++) q[c] = v[c] + src1[(ptrdiff_t)r * cols + c] * f;
-                else
-                    for (int c = 0; c < cols; c++) q[c] = v[c];
-            }
-        }
-        if (src1 && !rem)
-            for (int c = 0; c < cols; c++) v[c] = v[c] + src1[(ptrdiff_t)r * cols + c] * f;
-    }
+static void sl_slice_cols_plain(SL_COLS_ARGS) { SL_SLICE_COLS_BODY }
+
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("O3")))
+#endif
+static void sl_slice_rows_plain(SL_ROWS_ARGS) { SL_SLICE_ROWS_BODY }
+
+#ifdef SL_AVX512
+/* the same passes in AVX-512 registers where the CPU has them (chosen at run time): additions, subtractions
+ * and products by powers of two, entry by entry, so the same bits (no contraction: -ffp-contract=off holds) */
+__attribute__((target("avx512f"), optimize("O3")))
+static void sl_slice_cols512(SL_COLS_ARGS) { SL_SLICE_COLS_BODY }
+
+__attribute__((target("avx512f"), optimize("O3")))
+static void sl_slice_rows512(SL_ROWS_ARGS) { SL_SLICE_ROWS_BODY }
+#endif
+
+static void sl_slice_cols(SL_COLS_ARGS) {
+#ifdef SL_AVX512
+    if (sl_wide()) { sl_slice_cols512(e, len, x, x1, f, sig, stride, head, sl, rem); return; }
+#endif
+    sl_slice_cols_plain(e, len, x, x1, f, sig, stride, head, sl, rem);
+}
+
+static void sl_slice_rows(SL_ROWS_ARGS) {
+#ifdef SL_AVX512
+    if (sl_wide()) { sl_slice_rows512(e, rows, cols, x, x1, f, sig, ld, stride, sl, last); return; }
+#endif
+    sl_slice_rows_plain(e, rows, cols, x, x1, f, sig, ld, stride, sl, last);
 }
 
 /* out (m x p, hi/lo) = [x y]_k; scratch: room for the pair factors, exponents, slices and levels (see the caller) */
@@ -527,7 +594,7 @@ static int sl_cauchy(sl_tape *t, int x, int y, int k, ptrdiff_t o, double *scrat
         for (int r = 0; r < m; r++) Er[r] = exponent_of(mr[r]);
     }
     /* sigma_i of every entry of a b block (by column) and of an a block (by row), then one pass per block */
-    double *sigb = sigc_scratch + p + m, *siga = sigb + (ptrdiff_t)e * n * p, *vblk = siga + (ptrdiff_t)e * m * n;
+    double *sigb = sigc_scratch + p + m, *siga = sigb + (ptrdiff_t)e * n * p;
     for (int i = 0; i < e; i++) {
         for (int c = 0; c < p; c++) sigb[(ptrdiff_t)i * n * p + c] = ldexp(1.5, Fc[c] - (i + 1) * beta + 52);
         for (int tt = 1; tt < n; tt++)
@@ -539,10 +606,10 @@ static int sl_cauchy(sl_tape *t, int x, int y, int k, ptrdiff_t o, double *scrat
     }
     for (int jj = 0; jj < J; jj++) {
         const ptrdiff_t at = (ptrdiff_t)jj * n * p;
-        sl_slice_block(n, p, B_HI(jj), cross ? B_LO(jj) : NULL, fb[jj], sigb, e, p, N * p, b0 + at, Bs + at, Rb + at,
-                       vblk, p);
-        sl_slice_block(m, n, A_HI(jj), cross ? A_LO(jj) : NULL, fa[jj], siga, e, N, m * N, NULL,
-                       As + (ptrdiff_t)jj * n, NULL, As + (ptrdiff_t)e * m * N + (ptrdiff_t)jj * n, N);
+        sl_slice_cols(e, (ptrdiff_t)n * p, B_HI(jj), cross ? B_LO(jj) : NULL, fb[jj], sigb, N * p, b0 + at, Bs + at,
+                      Rb + at);
+        sl_slice_rows(e, m, n, A_HI(jj), cross ? A_LO(jj) : NULL, fa[jj], siga, N, m * N, As + (ptrdiff_t)jj * n,
+                      As + (ptrdiff_t)e * m * N + (ptrdiff_t)jj * n);
     }
     for (ptrdiff_t q = 0; q < (ptrdiff_t)(e + 1) * m * p; q++) Lv[q] = 0.0;
     const ptrdiff_t mN = (ptrdiff_t)m * N, Np = N * p, mp = (ptrdiff_t)m * p;
