@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
 
 enum { VAR = 0, CONST = 1, ADD = 2, SUB = 3, NEG = 4, SCALE = 5, TRANSPOSE = 6, MATMUL = 7 };
 
@@ -368,11 +370,84 @@ static void sl_gemm(int m, int p, ptrdiff_t N, const double *A, ptrdiff_t lda, c
     }
 }
 
+/* C (m x p) += sum_s A_s B_s over S segments (A_s: m x K_s, row stride lda_s; B_s: K_s x p, row stride ldb_s): every
+ * entry sums the segments in order and each segment's terms t = 0, 1, ... in order, so the bits of one sl_gemm
+ * per segment; with AVX-512 the 8 x 16 register blocks stay in registers across the segments (the Cauchy pairs
+ * of the float path, the products of one slice level, the tail), where a call per segment stored and reloaded
+ * them and paid a call per 16-term pair. */
+typedef struct { const double *A, *B; ptrdiff_t lda, ldb, K; } sl_seg;
+
+#ifdef SL_AVX512
+__attribute__((target("avx512f,fma"), optimize("O3", "fp-contract=fast")))
+static void sl_gemm_segs512(int m, int p, int S, const sl_seg *seg, double *C, ptrdiff_t ldc)
+{
+    const int m8 = m - m % 8, p16 = p - p % 16;
+    for (int r = 0; r < m8; r += 8)
+        for (int c = 0; c < p16; c += 16) {
+            sl_vec8 acc[8][2];
+            for (int rr = 0; rr < 8; rr++)
+                for (int q = 0; q < 2; q++) __builtin_memcpy(&acc[rr][q], C + (r + rr) * ldc + c + 8 * q, 64);
+            for (int sg = 0; sg < S; sg++) {
+                const double *A = seg[sg].A + r * seg[sg].lda, *B = seg[sg].B + c;
+                const ptrdiff_t lda = seg[sg].lda, ldb = seg[sg].ldb, K = seg[sg].K;
+                for (ptrdiff_t t = 0; t < K; t++) {
+                    sl_vec8 b[2];
+                    for (int q = 0; q < 2; q++) __builtin_memcpy(&b[q], B + t * ldb + 8 * q, 64);
+                    for (int rr = 0; rr < 8; rr++) {
+                        const double a = A[rr * lda + t];
+                        for (int q = 0; q < 2; q++) acc[rr][q] += a * b[q];
+                    }
+                }
+            }
+            for (int rr = 0; rr < 8; rr++)
+                for (int q = 0; q < 2; q++) __builtin_memcpy(C + (r + rr) * ldc + c + 8 * q, &acc[rr][q], 64);
+        }
+    for (int sg = 0; sg < S; sg++) {  /* the entries beyond whole blocks, segment after segment */
+        if (p16 < p) sl_gemm_panel(m8, p - p16, seg[sg].K, seg[sg].A, seg[sg].lda, seg[sg].B + p16, seg[sg].ldb,
+                                   C + p16, ldc);
+        if (m8 < m) sl_gemm_panel(m - m8, p, seg[sg].K, seg[sg].A + m8 * seg[sg].lda, seg[sg].lda, seg[sg].B,
+                                  seg[sg].ldb, C + m8 * ldc, ldc);
+    }
+}
+#endif
+
+static void sl_gemm_segs(int m, int p, int S, const sl_seg *seg, double *C, ptrdiff_t ldc)
+{
+#ifdef SL_AVX512
+    if (sl_wide()) {
+        sl_gemm_segs512(m, p, S, seg, C, ldc);
+        return;
+    }
+#endif
+    for (int sg = 0; sg < S; sg++) sl_gemm(m, p, seg[sg].K, seg[sg].A, seg[sg].lda, seg[sg].B, seg[sg].ldb, C, ldc);
+}
+
 #define SL_MAX(a, b) ((a) > (b) ? (a) : (b))  /* of non-negative, non-NaN maxima (fmax is a libm call) */
 
 static int floor_div2(int x) { return x >= 0 ? x / 2 : -((-x + 1) / 2); }
 
-static int exponent_of(double x) { int e; frexp(x, &e); return e; }
+/* frexp's exponent of x (x = f 2^e, 0.5 <= |f| < 1), read from the bits of a normal x (frexp is a library call,
+ * taken per pair and per row and column); zero, subnormals, inf and NaN: frexp's own answer */
+static inline int exponent_of(double x) {
+    uint64_t b;
+    memcpy(&b, &x, sizeof b);
+    const int biased = (int)((b >> 52) & 0x7ff);
+    if (biased != 0 && biased != 0x7ff) return biased - 1022;
+    int e;
+    frexp(x, &e);
+    return e;
+}
+
+/* ldexp(1.0, k) and ldexp(1.5, k), built from the bits where 2^k is a normal number (exact: the same values) */
+static inline double pow2(int k) {
+    if (k < -1022 || k > 1023) return ldexp(1.0, k);
+    const uint64_t b = (uint64_t)(k + 1023) << 52;
+    double r;
+    memcpy(&r, &b, sizeof r);
+    return r;
+}
+
+static inline double pow2_15(int k) { return k < -1022 || k > 1023 ? ldexp(1.5, k) : 1.5 * pow2(k); }
 
 typedef struct {
     const int *rows, *cols, *is_const;
@@ -385,6 +460,9 @@ typedef struct {
 } sl_tape;
 
 /* max|block k of node i| (leading words), and its row and column maxima, taken once per series */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("O3")))
+#endif
 static double sl_max(sl_tape *t, int i, int k) {
     const ptrdiff_t at = (ptrdiff_t)i * t->stride + k;
     double *m = t->mx + at;
@@ -394,12 +472,21 @@ static double sl_max(sl_tape *t, int i, int k) {
         double *rm = t->rmx + at * t->width, *cm = t->cmx + at * t->width, all = 0.0;
         for (int c = 0; c < cols; c++) cm[c] = 0.0;
         for (int r = 0; r < rows; r++) {
-            double mr = 0.0;
-            for (int c = 0; c < cols; c++) {
-                const double a = fabs(v[(ptrdiff_t)r * cols + c]);
+            const double *vr = v + (ptrdiff_t)r * cols;
+            double part[8] = { 0.0 }, mr = 0.0;  /* 8 partial row maxima (vectorised; max is exact in any order) */
+            int c = 0;
+            for (; c + 8 <= cols; c += 8)
+                for (int q = 0; q < 8; q++) {
+                    const double a = fabs(vr[c + q]);
+                    part[q] = SL_MAX(part[q], a);
+                    cm[c + q] = SL_MAX(cm[c + q], a);
+                }
+            for (; c < cols; c++) {
+                const double a = fabs(vr[c]);
                 mr = SL_MAX(mr, a);
                 cm[c] = SL_MAX(cm[c], a);
             }
+            for (int q = 0; q < 8; q++) mr = SL_MAX(mr, part[q]);
             rm[r] = mr;
             all = SL_MAX(all, mr);
         }
@@ -550,7 +637,12 @@ static int sl_cauchy(sl_tape *t, int x, int y, int k, ptrdiff_t o, double *scrat
     work[0] += J;
     if (rough || (k > 0 && sk * ((double)N + 2.0) <= S * 4.0 * ldexp(1.0, -53))) {  /* the float path */
         work[1] += J;
-        for (int jj = 0; jj < J; jj++) sl_gemm(m, p, n, A_HI(jj), n, B_HI(jj), p, ohi, p);
+        sl_seg *sg = (sl_seg *)(fb + J);  /* J segments: the pairs (scratch beyond the factors) */
+        for (int jj = 0; jj < J; jj++) {
+            const sl_seg one = { A_HI(jj), B_HI(jj), n, p, n };
+            sg[jj] = one;
+        }
+        sl_gemm_segs(m, p, J, sg, ohi, p);
         return 0;
     }
     const double tau = 4.0 * ldexp(1.0, -106) * n * S;
@@ -558,12 +650,12 @@ static int sl_cauchy(sl_tape *t, int x, int y, int k, ptrdiff_t o, double *scrat
     for (int jj = 0; jj < J; jj++) {
         const int on = pa[jj] > 0.0 && pb[jj] > 0.0;
         const int sh = on ? floor_div2(exponent_of(pa[jj]) - exponent_of(pb[jj])) : 0;
-        fa[jj] = on ? ldexp(1.0, -sh) : 0.0;
-        fb[jj] = on ? ldexp(1.0, sh) : 0.0;
+        fa[jj] = on ? pow2(-sh) : 0.0;
+        fb[jj] = on ? pow2(sh) : 0.0;
         top_a = SL_MAX(top_a, pa[jj] * fa[jj]);
         top_b = SL_MAX(top_b, pb[jj] * fb[jj]);
     }
-    const double M = ldexp(1.0, exponent_of(top_a) + exponent_of(top_b));
+    const double M = pow2(exponent_of(top_a) + exponent_of(top_b));
     const int cross = ldexp(1.0, -53) * 2.0 * N * M > tau;
     const double need = log2((double)N * M / tau) - 53.0;
     int e = need > 0 ? (int)ceil(need / 15.0) : 0, beta = 0;
@@ -596,11 +688,11 @@ static int sl_cauchy(sl_tape *t, int x, int y, int k, ptrdiff_t o, double *scrat
     /* sigma_i of every entry of a b block (by column) and of an a block (by row), then one pass per block */
     double *sigb = sigc_scratch + p + m, *siga = sigb + (ptrdiff_t)e * n * p;
     for (int i = 0; i < e; i++) {
-        for (int c = 0; c < p; c++) sigb[(ptrdiff_t)i * n * p + c] = ldexp(1.5, Fc[c] - (i + 1) * beta + 52);
+        for (int c = 0; c < p; c++) sigb[(ptrdiff_t)i * n * p + c] = pow2_15(Fc[c] - (i + 1) * beta + 52);
         for (int tt = 1; tt < n; tt++)
             for (int c = 0; c < p; c++) sigb[((ptrdiff_t)i * n + tt) * p + c] = sigb[(ptrdiff_t)i * n * p + c];
         for (int r = 0; r < m; r++) {
-            const double sr = ldexp(1.5, Er[r] - (i + 1) * beta + 52);
+            const double sr = pow2_15(Er[r] - (i + 1) * beta + 52);
             for (int tt = 0; tt < n; tt++) siga[((ptrdiff_t)i * m + r) * n + tt] = sr;
         }
     }
@@ -613,10 +705,19 @@ static int sl_cauchy(sl_tape *t, int x, int y, int k, ptrdiff_t o, double *scrat
     }
     for (ptrdiff_t q = 0; q < (ptrdiff_t)(e + 1) * m * p; q++) Lv[q] = 0.0;
     const ptrdiff_t mN = (ptrdiff_t)m * N, Np = N * p, mp = (ptrdiff_t)m * p;
-    for (int l = 0; l < e; l++)  /* level l = sum_{i <= l} A^i B^(l-i), exact */
-        for (int i = 0; i <= l; i++) sl_gemm(m, p, N, As + i * mN, N, Bs + (l - i) * Np, p, Lv + l * mp, p);
-    for (int i = 0; i < e; i++) sl_gemm(m, p, N, As + i * mN, N, Rb + i * Np, p, Lv + e * mp, p);
-    sl_gemm(m, p, N, As + e * mN, N, b0, p, Lv + e * mp, p);
+    sl_seg sg[SL_MAXE + 1];
+    for (int l = 0; l < e; l++) {  /* level l = sum_{i <= l} A^i B^(l-i), exact */
+        for (int i = 0; i <= l; i++) {
+            const sl_seg one = { As + i * mN, Bs + (l - i) * Np, N, p, N };
+            sg[i] = one;
+        }
+        sl_gemm_segs(m, p, l + 1, sg, Lv + l * mp, p);
+    }
+    for (int i = 0; i <= e; i++) {  /* the tail: sum_{i < e} A^i (b_r^(e-1-i) + b1) + (a_r + a1) b0 */
+        const sl_seg one = { As + i * mN, i < e ? Rb + i * Np : b0, N, p, N };
+        sg[i] = one;
+    }
+    sl_gemm_segs(m, p, e + 1, sg, Lv + e * mp, p);
     for (ptrdiff_t q = 0; q < mp; q++) {  /* Sum2 of the levels, the tail first */
         double acc = Lv[e * mp + q], err = 0.0;
         for (int l = e - 1; l >= 0; l--) {
