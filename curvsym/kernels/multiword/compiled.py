@@ -59,6 +59,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from collections import abc
 from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
@@ -766,14 +767,24 @@ class KernelTape:
         return out
 
 
-class Blocks(list):
-    """The coefficient blocks (hi_k, lo_k), k = 0..K, of one variable, as a list, that also holds them stacked:
-    ``hi``, ``lo`` of shape (K + 1, rows, cols) (contiguous), for Horner's rule and the order norms without
-    copies."""
+class Blocks(abc.Sequence):
+    """The coefficient blocks (hi_k, lo_k), k = 0..K, of one variable, as a sequence of word pairs, that also holds
+    them stacked: ``hi``, ``lo`` of shape (K + 1, rows, cols) (contiguous), for Horner's rule and the order norms
+    without copies.  The pairs are views made when asked for (a list of K + 1 tuples per variable and series was
+    made and mostly thrown away)."""
+
+    __slots__ = ("hi", "lo")
 
     def __init__(self, hi: np.ndarray, lo: np.ndarray):
-        super().__init__(zip(hi, lo))
         self.hi, self.lo = hi, lo
+
+    def __len__(self) -> int:
+        return len(self.hi)
+
+    def __getitem__(self, k: Any) -> Any:
+        if isinstance(k, slice):
+            return [(h, l_) for h, l_ in zip(self.hi[k], self.lo[k])]
+        return self.hi[k], self.lo[k]
 
 
 def supports(tape: Any, like: mw.MW, words: int) -> bool:
