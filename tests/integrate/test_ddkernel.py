@@ -15,13 +15,14 @@ import mpmath
 import numpy as np
 import pytest
 from curvsym.problems import random_instance
-from test_multiword import _distance, _run  # the same integration helpers
+from test_multiword import _distance, _gradient_flow_tape, _run  # the same integration helpers
 
 import curvsym as cs
 from curvsym.errors import EngineError
 from curvsym.integrate import series_engines
 from curvsym.integrate.multiword_taylor import CompiledTape, MultiwordEngine
-from curvsym.integrate.series_engines import make_engine
+from curvsym.integrate.series_engines import MpmathEngine, make_engine
+from curvsym.integrate.tape import taylor_coefficients
 from curvsym.kernels.multiword import compiled as ddkernel
 from curvsym.kernels.multiword import words as mw
 
@@ -65,6 +66,60 @@ def test_compiled_horner_matches_the_numpy_double_double_one():
         # the nearest wrong claim: the leading words alone (float64 Horner) are nowhere near
         flt = sum(ck[0] * float(theta[0]) ** k for k, ck in enumerate(c))
         assert max(abs(x - y) for x, y in zip(flt.flat, exact.flat)) > 1e-20
+
+
+@needs_compiler
+@pytest.mark.parametrize("shape", [(16, 16), (17, 15)])
+def test_compiled_horner_in_vector_registers_is_exact_to_the_word_precision(shape):
+    """Horner's rule over 256 and 255 entries (the vectorised loop, whole vectors and a tail) at order 39: within
+    1e-31 of the exact sum of the words' polynomial, as the NumPy double-double Horner is (an independent route),
+    and not the float64 leading-word sum (the nearest wrong claim)."""
+    rng = np.random.default_rng(7)
+    hi = rng.standard_normal((40,) + shape) * 0.6 ** np.arange(40)[:, None, None]
+    lo = hi * rng.standard_normal(hi.shape) * 2.0 ** -54
+    c = [(hi[k], lo[k]) for k in range(40)]
+    with mpmath.workprec(300):
+        theta = mw.scalar(mpmath.mpf("0.8123"), 2, hi[0])
+        th = mw.to_mpf(theta)[()]
+        got = mw.to_mpf(ddkernel.horner(c, theta))
+        want = mw.to_mpf(MultiwordEngine(30, compiled=False).horner(c, th))
+        cm = [mw.to_mpf(ck) for ck in c]
+        for i in range(0, hi[0].size, 17):
+            exact = sum(cm[k].flat[i] * th ** k for k in range(40))
+            assert abs(got.flat[i] - exact) <= 1e-31 and abs(want.flat[i] - exact) <= 1e-31
+            assert abs(float(sum(hi[k].flat[i] * float(theta[0]) ** k for k in range(40))) - exact) > 1e-24 or \
+                abs(exact) < 1e-8
+
+
+@needs_compiler
+@pytest.mark.parametrize("widths", [[16, 16, 16], [17, 16, 24]])
+def test_sliced_kernel_with_whole_register_blocks_agrees_with_the_blas_program(widths, monkeypatch):
+    """Widths 16-24: the exact-slice kernel's 8 x 16 register blocks across the segments of a level, the tail
+    and the float path's pairs (whole blocks and the rows and columns beyond), and its one-pass slicing of whole
+    vectors, give the Taylor coefficients of the stacked BLAS program (an independent route, NumPy's Ozaki
+    slices and BLAS) to 1e-31·‖x‖ at every order, with the same per-order choices (the work counts)."""
+    x, tape = _gradient_flow_tape(widths)
+    K, s = 30, mpmath.mpf("0.02")
+    with mpmath.workdps(60):
+        eng = MultiwordEngine(30)
+        xm = tuple(eng.load(a) for a in x)
+        program = eng.compile(tape, xm[0])
+        c, _ = eng.taylor_series(program, xm, K, s)
+        assert program.kernel == "compiled-sliced"
+        blas = MultiwordEngine(30, compiled=False)
+        stacked = blas.compile(tape, xm[0])
+        cb, _ = blas.taylor_series(stacked, xm, K, s)
+        assert program.work == stacked.work and program.work["blocks"] > program.work["pairs"]
+        scale = max(abs(v) for a in x for v in a.flat)
+        for k in range(K + 1):
+            for i in range(len(x)):
+                err = np.max(np.abs((c[i][k][0] - cb[i][k][0]) + (c[i][k][1] - cb[i][k][1])))
+                assert err <= 1e-31 * float(scale), (k, i, err)
+        # and the first orders against the op-by-op replay at 60 digits (K = 3 keeps it cheap)
+        ref = taylor_coefficients(tape, x, 3, MpmathEngine(60), scale=s)
+        for k in range(4):
+            err = max(abs(u - v) for i in range(len(x)) for u, v in zip(eng.unload(c[i][k]).flat, ref[i][k].flat))
+            assert err <= 1e-31 * scale, (k, err)
 
 
 @needs_compiler

@@ -90,6 +90,27 @@ def test_conversions_round_to_nearest_on_both_routes_and_sum_words_exactly():
         assert list(mw.to_mpf(odd)) == [1 + two ** -60, two ** -1074, 0, exact]
 
 
+def test_double_double_to_mpf_is_the_exact_sum_of_its_two_words():
+    """to_mpf's double-double path (one loop over the word pairs) gives mpmath's exact sum of the two words, as a
+    normalised mpf (the same _mpf_ tuple), on random normalised pairs of every exponent range and on the edges:
+    a zero word on either side, a second word larger than the first (unnormalised pairs), signed zeros,
+    subnormals, opposite signs."""
+    from mpmath import libmp
+    rng = np.random.default_rng(11)
+    hi = rng.standard_normal(2000) * 2.0 ** rng.integers(-1000, 1000, 2000)
+    lo = hi * rng.standard_normal(2000) * 2.0 ** -60
+    edges = [(0.0, 0.0), (-0.0, 0.0), (0.0, 2.0 ** -70), (0.0, -3.0), (2.0 ** -60, 1.0), (-1.0, 2.0 ** -1074),
+             (2.0 ** -1074, 2.0 ** -1074), (5e-324, -5e-324), (1.5, -2.0 ** -53), (2.0 ** 1000, -2.0 ** 900)]
+    hi = np.concatenate([hi, [a for a, _ in edges]]).reshape(-1, 10)
+    lo = np.concatenate([lo, [b for _, b in edges]]).reshape(-1, 10)
+    got = mw.to_mpf((hi, lo))
+    for x, a, b in zip(got.flat, hi.flat, lo.flat):
+        want = libmp.mpf_add(libmp.from_float(float(a)), libmp.from_float(float(b)), 0)  # exact (prec=0)
+        assert x._mpf_ == want
+    # the route for three or more words gives the same values (a third, zero word changes nothing)
+    assert all(x._mpf_ == y._mpf_ for x, y in zip(got.flat, mw.to_mpf((hi, lo, np.zeros_like(hi))).flat))
+
+
 @pytest.mark.parametrize("w", [2, 3, 4])
 def test_elementwise_and_matrix_products_are_exact_to_the_word_precision(w):
     rng = np.random.default_rng(w)

@@ -59,6 +59,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from collections import abc
 from functools import cache
 from pathlib import Path
 from typing import Any, NamedTuple, Sequence
@@ -592,7 +593,6 @@ class KernelTape:
     def __init__(self, tape: Any, program: Any, fallback: bool = True):
         self.tape, self.program, self.fallback = tape, program, fallback
         self._width: int | None = None  # the widest matrix of the state, once a run has seen it
-        self._work_arrays: tuple | None = None  # (hi, lo) of every node's blocks, reused run after run
         self.kernel = None  # "compiled" or "blas" once it has run
         ops = tape.ops
         self.n_ops = program.n_ops
@@ -612,6 +612,9 @@ class KernelTape:
             self.scalar_hi[i], self.scalar_lo[i] = float(v[0]), float(v[1])
         self.outputs = np.array(tape.outputs, dtype=np.intc)
         self._last_factors: tuple = (None, None, None)
+        self._plan: tuple | None = None  # ((state shapes, order), what _make_plan made for them)
+        self._work = (np.zeros(2), None)
+        self._work = (self._work[0], self._work[0].ctypes.data_as(ctypes.POINTER(ctypes.c_double)))
 
     @property
     def uses_blas(self) -> bool:
@@ -641,6 +644,41 @@ class KernelTape:
             else:
                 shapes[i] = shapes[op.args[0]]
         return shapes
+
+    def _make_plan(self, x: Sequence[mw.MW], order: int) -> tuple:
+        """What a run at the state shapes of ``x`` and ``order`` needs besides the state: the widest matrix, the
+        node shapes and block offsets, the work arrays (hi, lo) of every node's blocks with the constants'
+        blocks written once (the kernels only read them), the buffers of the recurrence factors, and the
+        ctypes arguments of the kernels — made once per integration (they were remade at every step: ≈ 0.5 ms
+        of Python per series at d = 16, a tenth of the float64 floor of the step's products)."""
+        shapes = self._layout(x)
+        width = max(max(s) for s in shapes)
+        rows = np.array([s[0] for s in shapes], dtype=np.intc)
+        cols = np.array([s[1] for s in shapes], dtype=np.intc)
+        blocks = np.where(self.is_const == 1, 1, order + 1)
+        sizes = rows.astype(np.intp) * cols * blocks
+        # the variables' blocks first (returned as one copy), then every other node's; every block the kernels
+        # read they have written in the same run, or is a constant's, written here
+        first = np.zeros(len(sizes), dtype=bool)
+        first[self.var_nodes] = True
+        order_ = np.concatenate([np.flatnonzero(first), np.flatnonzero(~first)])
+        off = np.empty(len(sizes), dtype=np.intp)
+        off[order_] = np.concatenate([[0], np.cumsum(sizes[order_])[:-1]])
+        total, n_var = int(sizes.sum()), int(sizes[first].sum())
+        hi, lo = np.zeros(total), np.zeros(total)
+        for i, v in self.const_value.items():
+            hi[off[i]:off[i] + v[0].size] = np.ravel(v[0])
+            lo[off[i]:off[i] + v[0].size] = np.ravel(v[1])
+        fac_hi, fac_lo = np.zeros(max(order, 1)), np.zeros(max(order, 1))
+        P = lambda a, t: a.ctypes.data_as(ctypes.POINTER(t))  # noqa: E731
+        ci, cd = ctypes.c_int, ctypes.c_double
+        var_node = np.array(self.var_nodes, dtype=np.intc)
+        args = (len(self.kind), P(self.kind, ci), P(self.arg0, ci), P(self.arg1, ci), P(self.is_const, ci),
+                P(rows, ci), P(cols, ci), P(off, ctypes.c_ssize_t), P(hi, cd), P(lo, cd),
+                P(self.scalar_hi, cd), P(self.scalar_lo, cd), len(self.var_nodes),
+                P(var_node, ci), P(self.outputs, ci), order, P(fac_hi, cd), P(fac_lo, cd))
+        self._keep = (var_node,)  # the arrays behind the pointers live as long as the plan
+        return width, rows, cols, off, n_var, hi, lo, fac_hi, fac_lo, args
 
     def _factors(self, scale: Any, order: int) -> tuple[np.ndarray, np.ndarray]:
         """The double-double words of s/(k + 1), k < ``order``, kept for the last scale (the stepper asks for the
@@ -682,44 +720,26 @@ class KernelTape:
         Raises:
             EngineError: the tape holds an operation the C kernel does not know (excluded by :func:`supports`).
         """
-        shapes = self._layout(x)
-        width = self._width = max(max(s) for s in shapes)
+        key = (tuple(xv[0].shape for xv in x), order)
+        if self._plan is None or self._plan[0] != key:
+            self._plan = (key, self._make_plan(x, order))
+        width, rows, cols, off, n_var, hi, lo, fac_hi, fac_lo, args = self._plan[1]
+        self._width = width
         if self.fallback and width > MAX_SLICED_WIDTH:
             self.kernel = "blas"
             return self.program.run(x, order, scale)  # wide matrices: the BLAS engine is faster
         sliced = width > MAX_WIDTH or rough
-        rows = np.array([s[0] for s in shapes], dtype=np.intc)
-        cols = np.array([s[1] for s in shapes], dtype=np.intc)
-        blocks = np.where(self.is_const == 1, 1, order + 1)
-        sizes = rows.astype(np.intp) * cols * blocks
-        # the variables' blocks first (returned as one copy), then every other node's; the work arrays are kept
-        # for the integration (every block the kernels read they have written in the same run)
-        first = np.zeros(len(sizes), dtype=bool)
-        first[self.var_nodes] = True
-        order_ = np.concatenate([np.flatnonzero(first), np.flatnonzero(~first)])
-        off = np.empty(len(sizes), dtype=np.intp)
-        off[order_] = np.concatenate([[0], np.cumsum(sizes[order_])[:-1]])
-        total, n_var = int(sizes.sum()), int(sizes[first].sum())
-        if self._work_arrays is None or self._work_arrays[0].size != total:
-            self._work_arrays = (np.zeros(total), np.zeros(total))
-        hi, lo = self._work_arrays
-        for i, v in self.const_value.items():
-            hi[off[i]:off[i] + v[0].size] = np.ravel(v[0])
-            lo[off[i]:off[i] + v[0].size] = np.ravel(v[1])
-        for v, xv in zip(self.var_nodes, x):
-            hi[off[v]:off[v] + xv[0].size] = np.ravel(xv[0])
-            lo[off[v]:off[v] + xv[0].size] = np.ravel(xv[1])
-        fac_hi, fac_lo = self._factors(scale, order)
-        P = lambda a, t: a.ctypes.data_as(ctypes.POINTER(t))  # noqa: E731
-        ci, cd = ctypes.c_int, ctypes.c_double
-        args = (len(self.kind), P(self.kind, ci), P(self.arg0, ci), P(self.arg1, ci), P(self.is_const, ci),
-                P(rows, ci), P(cols, ci), P(off, ctypes.c_ssize_t), P(hi, cd), P(lo, cd),
-                P(self.scalar_hi, cd), P(self.scalar_lo, cd), len(self.var_nodes),
-                P(np.array(self.var_nodes, dtype=np.intc), ci), P(self.outputs, ci), order,
-                P(fac_hi, cd), P(fac_lo, cd))
+        for v, xv in zip(self.var_nodes, x):  # block 0 of every variable (the constants' blocks stay as written)
+            n = xv[0].size
+            hi[off[v]:off[v] + n] = xv[0].reshape(-1)
+            lo[off[v]:off[v] + n] = xv[1].reshape(-1)
+        f_hi, f_lo = self._factors(scale, order)
+        fac_hi[:f_hi.size] = f_hi
+        fac_lo[:f_lo.size] = f_lo
         if sliced:
-            work = np.zeros(2)
-            status = _routine("curvsym_dd_taylor_sliced")(*args, P(work, cd), int(rough))
+            work, work_p = self._work
+            work[:] = 0.0
+            status = _routine("curvsym_dd_taylor_sliced")(*args, work_p, int(rough))
             if status == -2 and self.fallback:  # an order needs more than 6 exact levels: the NumPy program
                 self.kernel = "blas"
                 return self.program.run(x, order, scale)
@@ -747,14 +767,24 @@ class KernelTape:
         return out
 
 
-class Blocks(list):
-    """The coefficient blocks (hi_k, lo_k), k = 0..K, of one variable, as a list, that also holds them stacked:
-    ``hi``, ``lo`` of shape (K + 1, rows, cols) (contiguous), for Horner's rule and the order norms without
-    copies."""
+class Blocks(abc.Sequence):
+    """The coefficient blocks (hi_k, lo_k), k = 0..K, of one variable, as a sequence of word pairs, that also holds
+    them stacked: ``hi``, ``lo`` of shape (K + 1, rows, cols) (contiguous), for Horner's rule and the order norms
+    without copies.  The pairs are views made when asked for (a list of K + 1 tuples per variable and series was
+    made and mostly thrown away)."""
+
+    __slots__ = ("hi", "lo")
 
     def __init__(self, hi: np.ndarray, lo: np.ndarray):
-        super().__init__(zip(hi, lo))
         self.hi, self.lo = hi, lo
+
+    def __len__(self) -> int:
+        return len(self.hi)
+
+    def __getitem__(self, k: Any) -> Any:
+        if isinstance(k, slice):
+            return [(h, l_) for h, l_ in zip(self.hi[k], self.lo[k])]
+        return self.hi[k], self.lo[k]
 
 
 def supports(tape: Any, like: mw.MW, words: int) -> bool:

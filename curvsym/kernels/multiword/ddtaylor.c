@@ -26,6 +26,8 @@
 #include <stddef.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdint.h>
+#include <string.h>
 
 enum { VAR = 0, CONST = 1, ADD = 2, SUB = 3, NEG = 4, SCALE = 5, TRANSPOSE = 6, MATMUL = 7 };
 
@@ -335,18 +337,26 @@ static void sl_gemm_panel512(int m, int p, ptrdiff_t N, const double *A, ptrdiff
 }
 #endif
 
+static int sl_wide(void) {  /* whether the CPU has AVX-512 and FMA (asked once) */
+#ifdef SL_AVX512
+    static int wide = -1;
+    if (wide < 0) {
+        __builtin_cpu_init();
+        wide = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
+    }
+    return wide;
+#else
+    return 0;
+#endif
+}
+
 /* the inner dimension in panels of SL_KC: a panel of B's column block stays in the L1 cache across row blocks */
 enum { SL_KC = 256 };
 
 static void sl_gemm(int m, int p, ptrdiff_t N, const double *A, ptrdiff_t lda, const double *B, ptrdiff_t ldb,
                     double *C, ptrdiff_t ldc)
 {
-#ifdef SL_AVX512
-    __builtin_cpu_init();
-    const int wide = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("fma");
-#else
-    const int wide = 0;
-#endif
+    const int wide = sl_wide();
     for (ptrdiff_t t0 = 0; t0 < N; t0 += SL_KC) {
         const ptrdiff_t kc = N - t0 < SL_KC ? N - t0 : SL_KC;
 #ifdef SL_AVX512
@@ -360,11 +370,89 @@ static void sl_gemm(int m, int p, ptrdiff_t N, const double *A, ptrdiff_t lda, c
     }
 }
 
+/* C (m x p) += sum_s A_s B_s over S segments (A_s: m x K_s, row stride lda_s; B_s: K_s x p, row stride ldb_s): every
+ * entry sums the segments in order and each segment's terms t = 0, 1, ... in order, so the bits of one sl_gemm
+ * per segment; with AVX-512 the 8 x 16 register blocks stay in registers across the segments (the Cauchy pairs
+ * of the float path, the products of one slice level, the tail), where a call per segment stored and reloaded
+ * them and paid a call per 16-term pair. */
+typedef struct { const double *A, *B; ptrdiff_t lda, ldb, K; } sl_seg;
+
+#ifdef SL_AVX512
+__attribute__((target("avx512f,fma"), optimize("O3", "fp-contract=fast")))
+static void sl_gemm_segs512(int m, int p, int S, const sl_seg *seg, double *C, ptrdiff_t ldc)
+{
+    const int m8 = m - m % 8, p16 = p - p % 16;
+    for (int r = 0; r < m8; r += 8)
+        for (int c = 0; c < p16; c += 16) {
+            sl_vec8 acc[8][2];
+            for (int rr = 0; rr < 8; rr++)
+                for (int q = 0; q < 2; q++) __builtin_memcpy(&acc[rr][q], C + (r + rr) * ldc + c + 8 * q, 64);
+            for (int sg = 0; sg < S; sg++) {
+                const double *A = seg[sg].A + r * seg[sg].lda, *B = seg[sg].B + c;
+                const ptrdiff_t lda = seg[sg].lda, ldb = seg[sg].ldb, K = seg[sg].K;
+                for (ptrdiff_t t = 0; t < K; t++) {
+                    sl_vec8 b[2];
+                    for (int q = 0; q < 2; q++) __builtin_memcpy(&b[q], B + t * ldb + 8 * q, 64);
+                    for (int rr = 0; rr < 8; rr++) {
+                        const double a = A[rr * lda + t];
+                        for (int q = 0; q < 2; q++) acc[rr][q] += a * b[q];
+                    }
+                }
+            }
+            for (int rr = 0; rr < 8; rr++)
+                for (int q = 0; q < 2; q++) __builtin_memcpy(C + (r + rr) * ldc + c + 8 * q, &acc[rr][q], 64);
+        }
+    for (int sg = 0; sg < S; sg++) {  /* the entries beyond whole blocks, segment after segment */
+        if (p16 < p) sl_gemm_panel(m8, p - p16, seg[sg].K, seg[sg].A, seg[sg].lda, seg[sg].B + p16, seg[sg].ldb,
+                                   C + p16, ldc);
+        if (m8 < m) sl_gemm_panel(m - m8, p, seg[sg].K, seg[sg].A + m8 * seg[sg].lda, seg[sg].lda, seg[sg].B,
+                                  seg[sg].ldb, C + m8 * ldc, ldc);
+    }
+}
+#endif
+
+static void sl_gemm_segs(int m, int p, int S, const sl_seg *seg, double *C, ptrdiff_t ldc)
+{
+#ifdef SL_AVX512
+    ptrdiff_t total = 0;
+    for (int sg = 0; sg < S; sg++) total += seg[sg].K;
+    /* the blocks kept in registers across the segments where a column block of B is reused by few row blocks
+     * (m <= 16) or fits the L1 cache (total <= SL_KC); else one sl_gemm per segment, whose panels of SL_KC
+     * terms keep B in the L1 cache across the row blocks (d = 64: 20 % faster than without them) */
+    if (sl_wide() && (m <= 16 || total <= SL_KC)) {
+        sl_gemm_segs512(m, p, S, seg, C, ldc);
+        return;
+    }
+#endif
+    for (int sg = 0; sg < S; sg++) sl_gemm(m, p, seg[sg].K, seg[sg].A, seg[sg].lda, seg[sg].B, seg[sg].ldb, C, ldc);
+}
+
 #define SL_MAX(a, b) ((a) > (b) ? (a) : (b))  /* of non-negative, non-NaN maxima (fmax is a libm call) */
 
 static int floor_div2(int x) { return x >= 0 ? x / 2 : -((-x + 1) / 2); }
 
-static int exponent_of(double x) { int e; frexp(x, &e); return e; }
+/* frexp's exponent of x (x = f 2^e, 0.5 <= |f| < 1), read from the bits of a normal x (frexp is a library call,
+ * taken per pair and per row and column); zero, subnormals, inf and NaN: frexp's own answer */
+static inline int exponent_of(double x) {
+    uint64_t b;
+    memcpy(&b, &x, sizeof b);
+    const int biased = (int)((b >> 52) & 0x7ff);
+    if (biased != 0 && biased != 0x7ff) return biased - 1022;
+    int e;
+    frexp(x, &e);
+    return e;
+}
+
+/* ldexp(1.0, k) and ldexp(1.5, k), built from the bits where 2^k is a normal number (exact: the same values) */
+static inline double pow2(int k) {
+    if (k < -1022 || k > 1023) return ldexp(1.0, k);
+    const uint64_t b = (uint64_t)(k + 1023) << 52;
+    double r;
+    memcpy(&r, &b, sizeof r);
+    return r;
+}
+
+static inline double pow2_15(int k) { return k < -1022 || k > 1023 ? ldexp(1.5, k) : 1.5 * pow2(k); }
 
 typedef struct {
     const int *rows, *cols, *is_const;
@@ -377,6 +465,9 @@ typedef struct {
 } sl_tape;
 
 /* max|block k of node i| (leading words), and its row and column maxima, taken once per series */
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("O3")))
+#endif
 static double sl_max(sl_tape *t, int i, int k) {
     const ptrdiff_t at = (ptrdiff_t)i * t->stride + k;
     double *m = t->mx + at;
@@ -386,12 +477,21 @@ static double sl_max(sl_tape *t, int i, int k) {
         double *rm = t->rmx + at * t->width, *cm = t->cmx + at * t->width, all = 0.0;
         for (int c = 0; c < cols; c++) cm[c] = 0.0;
         for (int r = 0; r < rows; r++) {
-            double mr = 0.0;
-            for (int c = 0; c < cols; c++) {
-                const double a = fabs(v[(ptrdiff_t)r * cols + c]);
+            const double *vr = v + (ptrdiff_t)r * cols;
+            double part[8] = { 0.0 }, mr = 0.0;  /* 8 partial row maxima (vectorised; max is exact in any order) */
+            int c = 0;
+            for (; c + 8 <= cols; c += 8)
+                for (int q = 0; q < 8; q++) {
+                    const double a = fabs(vr[c + q]);
+                    part[q] = SL_MAX(part[q], a);
+                    cm[c + q] = SL_MAX(cm[c + q], a);
+                }
+            for (; c < cols; c++) {
+                const double a = fabs(vr[c]);
                 mr = SL_MAX(mr, a);
                 cm[c] = SL_MAX(cm[c], a);
             }
+            for (int q = 0; q < 8; q++) mr = SL_MAX(mr, part[q]);
             rm[r] = mr;
             all = SL_MAX(all, mr);
         }
@@ -410,44 +510,103 @@ static const double *sl_colmax(sl_tape *t, int i, int k) {
     return t->cmx + ((ptrdiff_t)i * t->stride + k) * t->width;
 }
 
-/* One block of rows x cols entries v = f src (f a power of two; src row-major) cut into e slices: slice i =
- * fl(fl(v + sigma_i) - sigma_i) with sigma_i = sig[i rows cols + r cols + c] (the grid of the entry's row or
- * column), v -= slice i.  Slice i goes to sl[i stride + r ld + c], the remainder after it to rem[(e - 1 - i)
- * stride + r ld + c] (when rem is given), f src to head[r ld + c] (when given), the last remainder (plus f src1
- * when src1 is given and rem is not) to last[r lld + c].  restrict: the compiler vectorises the loops. */
+/* One run of len entries v = f x (f a power of two) cut into E slices in one pass, every level of an entry in
+ * registers: slice i = fl(fl(v + sigma_i) - sigma_i), sigma_i = sig[i sig_level + c] (the grid of the entry's row
+ * or column), v -= slice i; slice i goes to sl[i stride + c].  COLS (the column side): f x to head[c], the
+ * remainder after slice i (plus f x1 when LOW) to rem[(E - 1 - i) stride + c].  Else (the row side): the last
+ * remainder (plus f x1 when LOW) to last[c].  E, COLS and LOW are constants where this is inlined, so the level
+ * loop unrolls and the entry loop vectorises (one loop per run, where a loop per level and per row cost more
+ * in loop overhead than in arithmetic at widths 16-64).  The operations of each entry are those of the NumPy
+ * route in its order: the same bits. */
+#if defined(__GNUC__)
+__attribute__((always_inline))
+#endif
+static inline void sl_cut(const int E, const int COLS, const int LOW, ptrdiff_t len, const double *SL_RESTRICT x,
+                          const double *SL_RESTRICT x1, double f, const double *SL_RESTRICT sig, ptrdiff_t sig_level,
+                          double *SL_RESTRICT head, double *SL_RESTRICT sl, ptrdiff_t stride, double *SL_RESTRICT rem,
+                          double *SL_RESTRICT last)
+{
+    for (ptrdiff_t c = 0; c < len; c++) {
+        double v = x[c] * f;
+        if (COLS) head[c] = v;
+        for (int i = 0; i < E; i++) {
+            const double si = sig[i * sig_level + c];
+            const double u = (v + si) - si;
+            sl[i * stride + c] = u;
+            v = v - u;
+            if (COLS) rem[(E - 1 - i) * stride + c] = LOW ? v + x1[c] * f : v;
+        }
+        if (!COLS) last[c] = LOW ? v + x1[c] * f : v;
+    }
+}
+
+#define SL_CUT_CASES(COLS_, LEN, ...)                                                                  \
+    switch (e) {                                                                                   \
+    case 0: if (x1) sl_cut(0, COLS_, 1, LEN, __VA_ARGS__); else sl_cut(0, COLS_, 0, LEN, __VA_ARGS__); break; \
+    case 1: if (x1) sl_cut(1, COLS_, 1, LEN, __VA_ARGS__); else sl_cut(1, COLS_, 0, LEN, __VA_ARGS__); break; \
+    case 2: if (x1) sl_cut(2, COLS_, 1, LEN, __VA_ARGS__); else sl_cut(2, COLS_, 0, LEN, __VA_ARGS__); break; \
+    case 3: if (x1) sl_cut(3, COLS_, 1, LEN, __VA_ARGS__); else sl_cut(3, COLS_, 0, LEN, __VA_ARGS__); break; \
+    case 4: if (x1) sl_cut(4, COLS_, 1, LEN, __VA_ARGS__); else sl_cut(4, COLS_, 0, LEN, __VA_ARGS__); break; \
+    case 5: if (x1) sl_cut(5, COLS_, 1, LEN, __VA_ARGS__); else sl_cut(5, COLS_, 0, LEN, __VA_ARGS__); break; \
+    default: if (x1) sl_cut(6, COLS_, 1, LEN, __VA_ARGS__); else sl_cut(6, COLS_, 0, LEN, __VA_ARGS__); break; \
+    }
+
+/* The column side of one pair: the n x p block b (contiguous) balanced by f, its slices on the columns' grids
+ * (sig: e levels of n p sigmas) to sl[i stride ...] (stride: one level of the stacked (N x p) arrays), the balanced
+ * block to head, the remainders (+ f b1) to rem; head, sl and rem are contiguous n p runs of the stacked arrays. */
+#define SL_SLICE_COLS_BODY                                                                            \
+    SL_CUT_CASES(1, len, x, x1, f, sig, len, head, sl, stride, rem, NULL)
+
+/* The row side: the m x n block a (contiguous) balanced by f, row r's slices on its row's grid (sig: e levels of
+ * m n sigmas) to sl[i stride + r ld ...], its last remainder (+ f a1) to last[r ld ...] (ld = N: the stacked rows). */
+#define SL_SLICE_ROWS_BODY                                                                            \
+    for (int r = 0; r < rows; r++) {                                                                  \
+        const double *xr = x + (ptrdiff_t)r * cols, *x1r = x1 ? x1 + (ptrdiff_t)r * cols : NULL;       \
+        const double *sr = sig + (ptrdiff_t)r * cols;                                                 \
+        double *slr = sl + (ptrdiff_t)r * ld, *lr = last + (ptrdiff_t)r * ld;                          \
+        const ptrdiff_t rc = (ptrdiff_t)rows * cols;                                                  \
+        SL_CUT_CASES(0, cols, xr, x1r, f, sr, rc, NULL, slr, stride, NULL, lr)                         \
+    }
+
+#define SL_COLS_ARGS int e, ptrdiff_t len, const double *SL_RESTRICT x, const double *SL_RESTRICT x1, double f, \
+                     const double *SL_RESTRICT sig, ptrdiff_t stride, double *SL_RESTRICT head, double *SL_RESTRICT sl, \
+                     double *SL_RESTRICT rem
+#define SL_ROWS_ARGS int e, int rows, int cols, const double *SL_RESTRICT x, const double *SL_RESTRICT x1, double f, \
+                     const double *SL_RESTRICT sig, ptrdiff_t ld, ptrdiff_t stride, double *SL_RESTRICT sl, \
+                     double *SL_RESTRICT last
+
 #if defined(__GNUC__) && !defined(__clang__)
 __attribute__((optimize("O3")))
 #endif
-static void sl_slice_block(int rows, int cols, const double *SL_RESTRICT src, const double *SL_RESTRICT src1, double f,
-                           const double *SL_RESTRICT sig, int e, ptrdiff_t ld, ptrdiff_t stride, double *SL_RESTRICT head,
-                           double *SL_RESTRICT sl, double *SL_RESTRICT rem, double *SL_RESTRICT last, ptrdiff_t lld)
-{
-    const ptrdiff_t rc = (ptrdiff_t)rows * cols;
-    for (int r = 0; r < rows; r++) {
-        const double *SL_RESTRICT x = src + (ptrdiff_t)r * cols;
-        double *SL_RESTRICT v = last + r * lld;
-        for (int c = 0; c < cols; c++) v[c] = x[c] * f;
-        if (head)
-            for (int c = 0; c < cols; c++) head[r * ld + c] = v[c];
-        for (int i = 0; i < e; i++) {
-            const double *SL_RESTRICT si = sig + i * rc + (ptrdiff_t)r * cols;
-            double *SL_RESTRICT out = sl + i * stride + r * ld;
-            for (int c = 0; c < cols; c++) {
-                const double u = (v[c] + si[c]) - si[c];
-                out[c] = u;
-                v[c] = v[c] - u;
-            }
-            if (rem) {
-                double *SL_RESTRICT q = rem + (e - 1 - i) * stride + r * ld;
-                if (src1)
-                    for (int c = 0; c < cols; c++) q[c] = v[c] + src1[(ptrdiff_t)r * cols + c] * f;
-                else
-                    for (int c = 0; c < cols; c++) q[c] = v[c];
-            }
-        }
-        if (src1 && !rem)
-            for (int c = 0; c < cols; c++) v[c] = v[c] + src1[(ptrdiff_t)r * cols + c] * f;
-    }
+static void sl_slice_cols_plain(SL_COLS_ARGS) { SL_SLICE_COLS_BODY }
+
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("O3")))
+#endif
+static void sl_slice_rows_plain(SL_ROWS_ARGS) { SL_SLICE_ROWS_BODY }
+
+#ifdef SL_AVX512
+/* the same passes in AVX-512 registers where the CPU has them (chosen at run time): additions, subtractions
+ * and products by powers of two, entry by entry, so the same bits (no contraction: -ffp-contract=off holds) */
+__attribute__((target("avx512f"), optimize("O3")))
+static void sl_slice_cols512(SL_COLS_ARGS) { SL_SLICE_COLS_BODY }
+
+__attribute__((target("avx512f"), optimize("O3")))
+static void sl_slice_rows512(SL_ROWS_ARGS) { SL_SLICE_ROWS_BODY }
+#endif
+
+static void sl_slice_cols(SL_COLS_ARGS) {
+#ifdef SL_AVX512
+    if (sl_wide()) { sl_slice_cols512(e, len, x, x1, f, sig, stride, head, sl, rem); return; }
+#endif
+    sl_slice_cols_plain(e, len, x, x1, f, sig, stride, head, sl, rem);
+}
+
+static void sl_slice_rows(SL_ROWS_ARGS) {
+#ifdef SL_AVX512
+    if (sl_wide()) { sl_slice_rows512(e, rows, cols, x, x1, f, sig, ld, stride, sl, last); return; }
+#endif
+    sl_slice_rows_plain(e, rows, cols, x, x1, f, sig, ld, stride, sl, last);
 }
 
 /* out (m x p, hi/lo) = [x y]_k; scratch: room for the pair factors, exponents, slices and levels (see the caller) */
@@ -483,7 +642,12 @@ static int sl_cauchy(sl_tape *t, int x, int y, int k, ptrdiff_t o, double *scrat
     work[0] += J;
     if (rough || (k > 0 && sk * ((double)N + 2.0) <= S * 4.0 * ldexp(1.0, -53))) {  /* the float path */
         work[1] += J;
-        for (int jj = 0; jj < J; jj++) sl_gemm(m, p, n, A_HI(jj), n, B_HI(jj), p, ohi, p);
+        sl_seg *sg = (sl_seg *)(fb + J);  /* J segments: the pairs (scratch beyond the factors) */
+        for (int jj = 0; jj < J; jj++) {
+            const sl_seg one = { A_HI(jj), B_HI(jj), n, p, n };
+            sg[jj] = one;
+        }
+        sl_gemm_segs(m, p, J, sg, ohi, p);
         return 0;
     }
     const double tau = 4.0 * ldexp(1.0, -106) * n * S;
@@ -491,12 +655,12 @@ static int sl_cauchy(sl_tape *t, int x, int y, int k, ptrdiff_t o, double *scrat
     for (int jj = 0; jj < J; jj++) {
         const int on = pa[jj] > 0.0 && pb[jj] > 0.0;
         const int sh = on ? floor_div2(exponent_of(pa[jj]) - exponent_of(pb[jj])) : 0;
-        fa[jj] = on ? ldexp(1.0, -sh) : 0.0;
-        fb[jj] = on ? ldexp(1.0, sh) : 0.0;
+        fa[jj] = on ? pow2(-sh) : 0.0;
+        fb[jj] = on ? pow2(sh) : 0.0;
         top_a = SL_MAX(top_a, pa[jj] * fa[jj]);
         top_b = SL_MAX(top_b, pb[jj] * fb[jj]);
     }
-    const double M = ldexp(1.0, exponent_of(top_a) + exponent_of(top_b));
+    const double M = pow2(exponent_of(top_a) + exponent_of(top_b));
     const int cross = ldexp(1.0, -53) * 2.0 * N * M > tau;
     const double need = log2((double)N * M / tau) - 53.0;
     int e = need > 0 ? (int)ceil(need / 15.0) : 0, beta = 0;
@@ -527,29 +691,38 @@ static int sl_cauchy(sl_tape *t, int x, int y, int k, ptrdiff_t o, double *scrat
         for (int r = 0; r < m; r++) Er[r] = exponent_of(mr[r]);
     }
     /* sigma_i of every entry of a b block (by column) and of an a block (by row), then one pass per block */
-    double *sigb = sigc_scratch + p + m, *siga = sigb + (ptrdiff_t)e * n * p, *vblk = siga + (ptrdiff_t)e * m * n;
+    double *sigb = sigc_scratch + p + m, *siga = sigb + (ptrdiff_t)e * n * p;
     for (int i = 0; i < e; i++) {
-        for (int c = 0; c < p; c++) sigb[(ptrdiff_t)i * n * p + c] = ldexp(1.5, Fc[c] - (i + 1) * beta + 52);
+        for (int c = 0; c < p; c++) sigb[(ptrdiff_t)i * n * p + c] = pow2_15(Fc[c] - (i + 1) * beta + 52);
         for (int tt = 1; tt < n; tt++)
             for (int c = 0; c < p; c++) sigb[((ptrdiff_t)i * n + tt) * p + c] = sigb[(ptrdiff_t)i * n * p + c];
         for (int r = 0; r < m; r++) {
-            const double sr = ldexp(1.5, Er[r] - (i + 1) * beta + 52);
+            const double sr = pow2_15(Er[r] - (i + 1) * beta + 52);
             for (int tt = 0; tt < n; tt++) siga[((ptrdiff_t)i * m + r) * n + tt] = sr;
         }
     }
     for (int jj = 0; jj < J; jj++) {
         const ptrdiff_t at = (ptrdiff_t)jj * n * p;
-        sl_slice_block(n, p, B_HI(jj), cross ? B_LO(jj) : NULL, fb[jj], sigb, e, p, N * p, b0 + at, Bs + at, Rb + at,
-                       vblk, p);
-        sl_slice_block(m, n, A_HI(jj), cross ? A_LO(jj) : NULL, fa[jj], siga, e, N, m * N, NULL,
-                       As + (ptrdiff_t)jj * n, NULL, As + (ptrdiff_t)e * m * N + (ptrdiff_t)jj * n, N);
+        sl_slice_cols(e, (ptrdiff_t)n * p, B_HI(jj), cross ? B_LO(jj) : NULL, fb[jj], sigb, N * p, b0 + at, Bs + at,
+                      Rb + at);
+        sl_slice_rows(e, m, n, A_HI(jj), cross ? A_LO(jj) : NULL, fa[jj], siga, N, m * N, As + (ptrdiff_t)jj * n,
+                      As + (ptrdiff_t)e * m * N + (ptrdiff_t)jj * n);
     }
     for (ptrdiff_t q = 0; q < (ptrdiff_t)(e + 1) * m * p; q++) Lv[q] = 0.0;
     const ptrdiff_t mN = (ptrdiff_t)m * N, Np = N * p, mp = (ptrdiff_t)m * p;
-    for (int l = 0; l < e; l++)  /* level l = sum_{i <= l} A^i B^(l-i), exact */
-        for (int i = 0; i <= l; i++) sl_gemm(m, p, N, As + i * mN, N, Bs + (l - i) * Np, p, Lv + l * mp, p);
-    for (int i = 0; i < e; i++) sl_gemm(m, p, N, As + i * mN, N, Rb + i * Np, p, Lv + e * mp, p);
-    sl_gemm(m, p, N, As + e * mN, N, b0, p, Lv + e * mp, p);
+    sl_seg sg[SL_MAXE + 1];
+    for (int l = 0; l < e; l++) {  /* level l = sum_{i <= l} A^i B^(l-i), exact */
+        for (int i = 0; i <= l; i++) {
+            const sl_seg one = { As + i * mN, Bs + (l - i) * Np, N, p, N };
+            sg[i] = one;
+        }
+        sl_gemm_segs(m, p, l + 1, sg, Lv + l * mp, p);
+    }
+    for (int i = 0; i <= e; i++) {  /* the tail: sum_{i < e} A^i (b_r^(e-1-i) + b1) + (a_r + a1) b0 */
+        const sl_seg one = { As + i * mN, i < e ? Rb + i * Np : b0, N, p, N };
+        sg[i] = one;
+    }
+    sl_gemm_segs(m, p, e + 1, sg, Lv + e * mp, p);
     for (ptrdiff_t q = 0; q < mp; q++) {  /* Sum2 of the levels, the tail first */
         double acc = Lv[e * mp + q], err = 0.0;
         for (int l = e - 1; l >= 0; l--) {
@@ -607,22 +780,48 @@ int curvsym_dd_taylor_sliced(int n_ops, const int *kind, const int *arg0, const 
     return status;
 }
 
-/* sum_k c_k theta^k by Horner's rule in double-double; c_k at hi/lo + k size (k = 0..order). */
+/* sum_k c_k theta^k by Horner's rule in double-double; c_k at hi/lo + k size (k = 0..order).  Order by order over
+ * all entries (each entry's operations in the same order as one entry at a time: the same bits), so that the
+ * entries' independent chains overlap, vectorised (restrict, O3; in AVX-512 registers where the CPU has them:
+ * elementwise operations and explicit fused multiply-adds, the same bits). */
+#define SL_HORNER_ARGS int order, ptrdiff_t size, const double *SL_RESTRICT hi, const double *SL_RESTRICT lo, \
+                       double theta_hi, double theta_lo, double *SL_RESTRICT out_hi, double *SL_RESTRICT out_lo
+#define SL_HORNER_BODY                                                                                        \
+    const dd th = { theta_hi, theta_lo };                                                                     \
+    for (ptrdiff_t e = 0; e < size; e++) {                                                                    \
+        out_hi[e] = hi[(ptrdiff_t)order * size + e];                                                          \
+        out_lo[e] = lo[(ptrdiff_t)order * size + e];                                                          \
+    }                                                                                                         \
+    for (int k = order - 1; k >= 0; k--) {                                                                    \
+        const double *SL_RESTRICT ch = hi + (ptrdiff_t)k * size, *SL_RESTRICT cl = lo + (ptrdiff_t)k * size;   \
+        for (ptrdiff_t e = 0; e < size; e++) {                                                                \
+            const dd acc = { out_hi[e], out_lo[e] }, c = { ch[e], cl[e] };                                    \
+            const dd v = dd_add(c, dd_mul(acc, th));                                                          \
+            out_hi[e] = v.hi;                                                                                 \
+            out_lo[e] = v.lo;                                                                                 \
+        }                                                                                                     \
+    }
+
+#if defined(__GNUC__) && !defined(__clang__)
+__attribute__((optimize("O3")))
+#endif
+static void dd_horner_plain(SL_HORNER_ARGS) { SL_HORNER_BODY }
+
+#ifdef SL_AVX512
+__attribute__((target("avx512f,fma"), optimize("O3")))
+static void dd_horner512(SL_HORNER_ARGS) { SL_HORNER_BODY }
+#endif
+
 void curvsym_dd_horner(int order, ptrdiff_t size, const double *hi, const double *lo,
                        double theta_hi, double theta_lo, double *out_hi, double *out_lo)
 {
-    /* order by order over all entries (each entry's operations in the same order as one entry at a time: the
-     * same bits), so that the entries' independent chains overlap */
-    const dd th = { theta_hi, theta_lo };
-    for (ptrdiff_t e = 0; e < size; e++) {
-        out_hi[e] = hi[(ptrdiff_t)order * size + e];
-        out_lo[e] = lo[(ptrdiff_t)order * size + e];
+#ifdef SL_AVX512
+    if (sl_wide()) {
+        dd_horner512(order, size, hi, lo, theta_hi, theta_lo, out_hi, out_lo);
+        return;
     }
-    for (int k = order - 1; k >= 0; k--)
-        for (ptrdiff_t e = 0; e < size; e++) {
-            const dd acc = { out_hi[e], out_lo[e] };
-            store(out_hi, out_lo, e, dd_add(load(hi, lo, (ptrdiff_t)k * size + e), dd_mul(acc, th)));
-        }
+#endif
+    dd_horner_plain(order, size, hi, lo, theta_hi, theta_lo, out_hi, out_lo);
 }
 
 /* ---------------------------------------------------------------- triple-double products (curvsym.kernels.multiword.array)
