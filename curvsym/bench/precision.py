@@ -129,13 +129,13 @@ def float_floor(rhs: Any, inst: Any, order: int) -> tuple[float, float]:
 
 
 def bench_engines(N: int, d: int, t_end: float, dps: int = 30, target: float = 20.0, span: float = 5.0,
-                  floor_target: float = 2.5, reference_engine: str = "flint") -> BenchRow:
+                  floor_target: float = 2.5, reference_engine: str = "flint", repeats: int = 5) -> BenchRow:
     """Multi-word against flint at ``dps``, and against the float64 floor of its own products, per step.
 
     Ours runs over t ∈ [0, span·t_end] (≈ 5–20 steps, so that the per-run set-up — tracing, conversions of the
-    output — is spread as in any real run: time per unit of simulated time), three times, each followed by the
-    float64 floor of one step's products (:func:`float_floor`, one BLAS thread as ours): the medians, measured
-    side by side.  flint runs once over [0, t_end] (tens of seconds per step at d = 64).  Digits at t_end (ours:
+    output — is spread as in any real run: time per unit of simulated time), ``repeats`` times, each followed by
+    the float64 floor of one step's products (:func:`float_floor`, one BLAS thread as ours): the medians, measured
+    side by side (five pairs: on a 2-core machine single timings of either move by ±10 %).  flint runs once over [0, t_end] (tens of seconds per step at d = 64).  Digits at t_end (ours:
     the timed run's dense output there), against one run at twice the digits over [0, t_end] (quad-double
     multi-word for d ≥ 32, else flint; a reference over the whole span would cost minutes).  Met: ≥ ``target``× flint's time per step, ≤ ``floor_target``× the floor, and ≥ ``dps``
     digits (or flint's)."""
@@ -144,7 +144,7 @@ def bench_engines(N: int, d: int, t_end: float, dps: int = 30, target: float = 2
     t_long = span * t_end
     times, floors, gflops = [], [], []
     ours = None
-    for _ in range(3):
+    for _ in range(repeats):
         t, ours = _timed(lambda: integrate_taylor(rhs, weights, data, [0, t_end, t_long], dps=dps,
                                                  engine="multiword"))
         times.append(t)
@@ -160,7 +160,7 @@ def bench_engines(N: int, d: int, t_end: float, dps: int = 30, target: float = 2
     dig_ours = digits_agreed(ours.states[1], ref.final)  # our timed run's state at t_end (dense output)
     dig_ref = digits_agreed(theirs.final, ref.final)
     met = speed >= target and over <= floor_target and dig_ours >= min(dig_ref, dps)
-    return BenchRow(f"h. Taylor N={N} d={d} {dps} digits (per step; ours t∈[0,{t_long:g}] median of 3, "
+    return BenchRow(f"h. Taylor N={N} d={d} {dps} digits (per step; ours t∈[0,{t_long:g}] median of {repeats}, "
                     f"{reference_engine} t∈[0,{t_end:g}] once)",
                     per_ours, per_ref, f"{reference_engine} engine (exact midpoints)",
                     f"≥ {target:g}× faster, ≤ {floor_target:g}× the float64 floor, digits ≥ {reference_engine}'s "
