@@ -129,8 +129,7 @@ class SettledOrders:
 
     def local(self, key: str) -> tuple:
         """Local orders o_j = log₂(e(h_j)/e(h_{j+1})), one per halving."""
-        e = self.distances[key]
-        return tuple(math.log2(a / b) for a, b in zip(e, e[1:]))
+        return _local_orders(self.distances[key])
 
     def order(self, key: str) -> FittedOrder:
         """The order fitted on the last ``window + 1`` step sizes (the settled range)."""
@@ -173,12 +172,14 @@ def settled_orders(distances: Callable[[float], Mapping[str, float]], first: flo
                 raise OptionError(f"distance {key!r} at step size {h:.3g} is {e!r}: no order can be observed")
             table.setdefault(key, []).append(float(e))
         steps.append(h)
-        if len(steps) > window:
-            result = SettledOrders(tuple(steps), {k: tuple(v) for k, v in table.items()}, False, window)
-            if all(_settled(result.local(k)[-window:], spread) for k in table):
-                settled = True
-                break
+        if len(steps) > window and all(_settled(_local_orders(e)[-window:], spread) for e in table.values()):
+            settled = True
+            break
     return SettledOrders(tuple(steps), {k: tuple(v) for k, v in table.items()}, settled, window)
+
+
+def _local_orders(e: Sequence[float]) -> tuple:
+    return tuple(math.log2(a / b) for a, b in zip(e, e[1:]))
 
 
 def _settled(local: Sequence[float], spread: float) -> bool:
