@@ -278,7 +278,6 @@ class ResultStore:
             _read_manifest(root)  # before creating anything in a folder that may not be ours
         try:
             root.mkdir(parents=True, exist_ok=True)
-            (root / "parts").mkdir(exist_ok=True)
             lock_fd = cls._lock(root)
         except OSError as exc:
             raise ResultsWriteError(f"cannot create the output folder {root}: {exc.strerror or exc}") from None
@@ -294,6 +293,10 @@ class ResultStore:
                 tmp = root / ".manifest.json.tmp"
                 tmp.write_text(json.dumps(manifest, indent=1), encoding="utf-8")
                 os.replace(tmp, root / "manifest.json")
+            try:  # after the manifest: a reader never finds parts/ in a folder without one
+                (root / "parts").mkdir(exist_ok=True)
+            except OSError as exc:
+                raise ResultsWriteError(f"cannot create the output folder {root}: {exc.strerror or exc}") from None
             store = cls(root, lock_fd, manifest)
             store.consolidate()  # validates everything first
             for leftover in store.parts.glob(".tmp-*"):
