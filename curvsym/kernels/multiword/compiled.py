@@ -613,8 +613,8 @@ class KernelTape:
         self.outputs = np.array(tape.outputs, dtype=np.intc)
         self._last_factors: tuple = (None, None, None)
         self._plan: tuple | None = None  # ((state shapes, order), what _make_plan made for them)
-        self._work = (np.zeros(2), None)
-        self._work = (self._work[0], self._work[0].ctypes.data_as(ctypes.POINTER(ctypes.c_double)))
+        work = np.zeros(2)  # the sliced kernel's two counters, and their pointer, for every run
+        self._work = (work, work.ctypes.data_as(ctypes.POINTER(ctypes.c_double)))
 
     @property
     def uses_blas(self) -> bool:
